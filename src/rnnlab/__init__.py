@@ -1,0 +1,15 @@
+"""rnnlab: build, train, instrument and dissect recurrent networks from scratch in NumPy."""
+
+from .errors import CheckpointError, InputError, InputTypeError, RnnlabError, RunDirError
+from .losses import softmax_cross_entropy
+from .models import SequenceClassifier, SequenceTagger
+from .modules import Dropout, Linear, Module
+from .recurrent import RNN, Recurrent
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "RNN", "Recurrent", "Module", "Linear", "Dropout", "SequenceClassifier", "SequenceTagger",
+    "softmax_cross_entropy", "RnnlabError", "InputError", "InputTypeError", "CheckpointError",
+    "RunDirError",
+]

@@ -1,0 +1,20 @@
+"""Recurrent cells: each knows exactly one time step, forward and backward.
+
+A cell is used by the one time loop in ``rnnlab.recurrent``; it has no loop of its own.
+Interface (shared by every cell):
+
+- ``gates``: G, so ``weight_ih`` is (G*H, D) and ``weight_hh`` is (G*H, H), gates stacked as
+  PyTorch stacks them.
+- ``n_carry``: how many arrays the recurrent state has ((h,) -> 1; (h, c) -> 2). ``carry[0]``
+  is always the hidden state h that the next layer and the readout see.
+- ``project(X, W_ih, b_ih, b_hh) -> XP``: the input part of every step at once, (N, G*H);
+  one matrix product for all time steps, outside the loop.
+- ``forward_step(W_hh, b_hh, xp_t, carry) -> (carry, cache)``.
+- ``backward_step(W_hh, cache, d_carry) -> (d_carry_prev, d_xp_t, d_hh_t)`` where ``d_carry``
+  is dL/d(carry_t) in total, ``d_xp_t`` is dL/d(xp_t) and ``d_hh_t`` is dL/d(h_{t-1} W_hh^T + b_hh).
+  Weight gradients are formed by the loop from these after the time loop, as one product each.
+"""
+
+from .rnn import ElmanCell
+
+__all__ = ["ElmanCell"]

@@ -1,0 +1,56 @@
+"""Elman (vanilla) RNN cell: one time step, forward and backward.
+
+Equation (PyTorch's ``nn.RNN``)::
+
+    h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)        act = tanh or relu
+
+Shapes: x_t (B, D), h_t (B, H), W_ih (H, D), W_hh (H, H), b_ih and b_hh (H,).
+
+Example::
+
+    >>> import numpy as np
+    >>> from rnnlab.cells import ElmanCell
+    >>> cell = ElmanCell("tanh")
+    >>> W_ih, W_hh, b = np.eye(2), 0.5 * np.eye(2), np.zeros(2)
+    >>> xp = cell.project(np.ones((1, 2)), W_ih, b, b)        # (N, H) input part
+    >>> (h,), cache = cell.forward_step(W_hh, b, xp, (np.zeros((1, 2)),))
+    >>> np.round(h, 4)
+    array([[0.7616, 0.7616]])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class ElmanCell:
+    gates = 1
+    n_carry = 1
+    split_hh_grad = False          # dL/d(recurrent part) == dL/d(input part)
+
+    def __init__(self, nonlinearity: str = "tanh"):
+        self.nonlinearity = nonlinearity
+        self._relu = nonlinearity == "relu"
+
+    def project(self, X, W_ih, b_ih, b_hh):
+        XP = X @ W_ih.T                                   # (N, H)
+        if b_ih is not None:
+            XP += b_ih + b_hh                             # both biases sit before act: fold them once
+        return XP
+
+    def forward_step(self, W_hh, b_hh, xp_t, carry):
+        (h_prev,) = carry
+        z = h_prev @ W_hh.T                               # (B, H)
+        z += xp_t
+        h = np.maximum(z, 0, out=z) if self._relu else np.tanh(z, out=z)
+        return (h,), h                                    # cache: h_t is enough for act'
+
+    def backward_step(self, W_hh, cache, d_carry):
+        h = cache
+        (dh,) = d_carry
+        if self._relu:
+            dz = dh * (h > 0)                             # through relu
+        else:
+            dz = dh * (1.0 - h * h)                       # through tanh: 1 - tanh^2
+        dh_prev = dz @ W_hh                               # through h_{t-1} W_hh^T  (B, H)
+        return (dh_prev,), dz, dz

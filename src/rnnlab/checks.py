@@ -1,0 +1,67 @@
+"""Small validators used only at public boundaries (house style rule 5)."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .errors import InputError, InputTypeError
+
+
+def check_int(name: str, value, *, minimum: int | None = None, owner: str = "") -> int:
+    prefix = f"{owner}: " if owner else ""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InputTypeError(f"{prefix}{name} must be an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise InputError(f"{prefix}{name} must be at least {minimum}, got {value}")
+    return int(value)
+
+
+def check_float(name: str, value, *, low: float | None = None, high: float | None = None,
+                low_open: bool = False, high_open: bool = False, owner: str = "") -> float:
+    prefix = f"{owner}: " if owner else ""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputTypeError(f"{prefix}{name} must be a number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise InputError(f"{prefix}{name} must be finite, got {value}")
+    if low is not None and (value < low or (low_open and value == low)):
+        bound = ">" if low_open else ">="
+        raise InputError(f"{prefix}{name} must be {bound} {low}, got {value}")
+    if high is not None and (value > high or (high_open and value == high)):
+        bound = "<" if high_open else "<="
+        raise InputError(f"{prefix}{name} must be {bound} {high}, got {value}")
+    return value
+
+
+def check_choice(name: str, value, choices, *, owner: str = "") -> str:
+    prefix = f"{owner}: " if owner else ""
+    if value not in choices:
+        options = ", ".join(repr(c) for c in choices)
+        raise InputError(f"{prefix}{name} must be one of {options}, got {value!r}")
+    return value
+
+
+def check_array(name: str, x, *, ndim: int, last: int | None = None, owner: str = "",
+                hint: str = "") -> np.ndarray:
+    """Check an array's rank and (optionally) its last dimension, naming the fix."""
+    prefix = f"{owner}: " if owner else ""
+    if not isinstance(x, np.ndarray):
+        raise InputTypeError(f"{prefix}{name} must be a NumPy array, got {type(x).__name__}")
+    if x.ndim != ndim or (last is not None and x.shape[-1] != last):
+        want = "(" + ", ".join(["B", "T"][: ndim - 1] + [str(last) if last is not None else "D"]) + ")"
+        if ndim == 2:
+            want = f"(B, {last if last is not None else 'D'})"
+        fix = f"; {hint}" if hint else ""
+        raise InputError(f"{prefix}expected {name} of shape {want}, got {tuple(x.shape)}{fix}")
+    if not np.issubdtype(x.dtype, np.number):
+        raise InputTypeError(f"{prefix}{name} must hold numbers, got dtype {x.dtype}")
+    return x
+
+
+def check_dtype(dtype) -> np.dtype:
+    dt = np.dtype(dtype)
+    if dt not in (np.float32, np.float64):
+        raise InputError(f"dtype must be float32 or float64, got {dt}")
+    return dt

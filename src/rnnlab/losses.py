@@ -1,0 +1,39 @@
+"""Losses: each returns (mean loss, dL/d(input)) so heads can start the backward pass."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InputError
+
+
+def log_softmax(logits):
+    """Stable log-softmax over the last axis (subtract the max: log-sum-exp)."""
+    z = logits - logits.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+def softmax_cross_entropy(logits, targets, mask=None):
+    """Mean cross-entropy of integer ``targets`` (...,) under ``logits`` (..., C).
+
+    ``mask`` (...,) of 0/1 weights excludes positions (padding) from the mean.
+    """
+    C = logits.shape[-1]
+    flat = logits.reshape(-1, C)                                 # (N, C)
+    t = np.asarray(targets).reshape(-1)
+    if t.shape[0] != flat.shape[0]:
+        raise InputError(f"cross-entropy: {flat.shape[0]} predictions but {t.shape[0]} targets; "
+                         "targets must have the logits' shape without the class axis")
+    if t.size and (t.min() < 0 or t.max() >= C):
+        raise InputError(f"cross-entropy: targets must lie in [0, {C - 1}], "
+                         f"got values from {t.min()} to {t.max()}")
+    logp = log_softmax(flat)
+    rows = np.arange(flat.shape[0])
+    nll = -logp[rows, t]                                         # (N,)
+    w = np.ones_like(nll) if mask is None else np.asarray(mask, dtype=flat.dtype).reshape(-1)
+    denom = max(float(w.sum()), 1.0)
+    loss = float((nll * w).sum() / denom)
+    d = np.exp(logp)                                             # softmax
+    d[rows, t] -= 1.0                                            # d(-log p_t)/d logits = p - onehot
+    d *= (w / denom)[:, None]
+    return loss, d.reshape(logits.shape)

@@ -1,0 +1,134 @@
+"""Module base, ``Linear`` and ``Dropout``: the small pieces heads are built from.
+
+Parameters are plain dicts of NumPy arrays, keyed like PyTorch's ``state_dict``; ``grads`` has
+the same keys. A parent module holds its children's arrays under prefixed names (the same
+objects, not copies), so an optimizer stepping the parent's dict updates every child.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .checks import check_array, check_dtype, check_float, check_int
+from .errors import InputError
+
+
+class Module:
+    def __init__(self, dtype=np.float32):
+        self.dtype = check_dtype(dtype)
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self.training = True
+        self._children: list[Module] = []
+
+    def _register(self, name: str, array: np.ndarray) -> None:
+        self.params[name] = np.ascontiguousarray(array, dtype=self.dtype)
+        self.grads[name] = np.zeros_like(self.params[name])
+
+    def _adopt(self, prefix: str, child: "Module") -> "Module":
+        for k in child.params:
+            self.params[f"{prefix}.{k}"] = child.params[k]
+            self.grads[f"{prefix}.{k}"] = child.grads[k]
+        self._children.append(child)
+        return child
+
+    def train(self, mode: bool = True) -> "Module":
+        self.training = mode
+        for c in self._children:
+            c.train(mode)
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    def zero_grad(self) -> None:
+        for g in self.grads.values():
+            g.fill(0)
+
+    def parameter_count(self) -> int:
+        return int(sum(p.size for p in self.params.values()))
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {k: v.copy() for k, v in self.params.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Copy arrays in place (keys and shapes must match exactly, as PyTorch's strict load)."""
+        name = type(self).__name__
+        missing = sorted(set(self.params) - set(state))
+        unexpected = sorted(set(state) - set(self.params))
+        if missing or unexpected:
+            raise InputError(
+                f"{name}.load_state_dict: keys do not match (missing {missing or 'none'}, "
+                f"unexpected {unexpected or 'none'}); build the model with the same configuration "
+                "as the one that produced the state dict")
+        for k, v in state.items():
+            v = np.asarray(v)
+            if v.shape != self.params[k].shape:
+                raise InputError(f"{name}.load_state_dict: {k} has shape {v.shape}, expected "
+                                 f"{self.params[k].shape}; the sizes of the two models differ")
+            self.params[k][...] = v
+
+
+class Linear(Module):
+    """y = x W^T + b over the last axis; any leading axes (B, ...) are kept."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
+                 rng: np.random.Generator, init: str = "xavier", dtype=np.float32):
+        super().__init__(dtype)
+        self.in_features, self.out_features = in_features, out_features
+        if init == "pytorch":
+            k = 1.0 / np.sqrt(in_features)
+            W = rng.uniform(-k, k, (out_features, in_features))
+            b = rng.uniform(-k, k, out_features)
+        else:
+            a = np.sqrt(6.0 / (in_features + out_features))
+            W = rng.uniform(-a, a, (out_features, in_features))
+            b = np.zeros(out_features)
+        self._register("weight", W)
+        if bias:
+            self._register("bias", b)
+        self._x = None
+
+    def forward(self, x):
+        self._x = x
+        y = x @ self.params["weight"].T                       # (..., out)
+        if "bias" in self.params:
+            y += self.params["bias"]
+        return y
+
+    def backward(self, dy):
+        x2 = self._x.reshape(-1, self.in_features)            # (N, in)
+        dy2 = dy.reshape(-1, self.out_features)               # (N, out)
+        self.grads["weight"] += dy2.T @ x2                    # through x W^T
+        if "bias" in self.grads:
+            self.grads["bias"] += dy2.sum(axis=0)             # through + b
+        return dy @ self.params["weight"]                     # (..., in)
+
+
+class Dropout(Module):
+    """Inverted dropout: scale kept units by 1/(1-p) in training, identity in eval."""
+
+    def __init__(self, p: float, *, rng: np.random.Generator, dtype=np.float32):
+        super().__init__(dtype)
+        self.p = check_float("dropout", p, low=0.0, high=1.0, high_open=True)
+        self.rng = rng
+        self._mask = None
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            self._mask = None
+            return x
+        self._mask = dropout_mask(self.rng, x.shape, self.p, x.dtype)
+        return x * self._mask
+
+    def backward(self, dy):
+        return dy if self._mask is None else dy * self._mask
+
+
+def dropout_mask(rng: np.random.Generator, shape, p: float, dtype) -> np.ndarray:
+    """Mask of 0 and 1/(1-p) with keep probability 1-p (shared by Dropout and the layer stack)."""
+    keep = rng.random(shape) >= p
+    return keep.astype(dtype) * dtype.type(1.0 / (1.0 - p))
+
+
+__all__ = ["Module", "Linear", "Dropout", "dropout_mask", "check_array", "check_int"]

@@ -1,0 +1,243 @@
+"""Recurrent layers and the ONE time loop that drives every cell.
+
+``scan_forward`` and ``scan_backward`` are the only loops over time in rnnlab; the RNN (and,
+later, LSTM and GRU) layers differ only in the cell they hand to them. Everything that can be
+done for all time steps at once is done outside the loops as a single matrix product: the input
+projection x_t W_ih^T before the forward loop, and dW_ih, dW_hh, biases and dx after the
+backward loop. Inside, arrays are time-major (T, B, ...) so each step reads a contiguous slice;
+the public API is batch-first (B, T, ...) like ``torch.nn.RNN(batch_first=True)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .cells import ElmanCell
+from .checks import check_array, check_choice, check_float, check_int
+from .errors import InputError, InputTypeError
+from .init import INIT_SCHEMES, recurrent_weights
+from .modules import Module, dropout_mask
+
+
+def scan_forward(cell, W_hh, b_hh, XP, carry0, reverse=False):
+    """Run ``cell`` over XP (T, B, G*H) from ``carry0``.
+
+    Returns ``hs`` (T+1, B, H) holding the initial state and every h_t, the final carry, and the
+    per-step caches. Forward direction: h_t at hs[t+1], initial at hs[0]; reverse direction:
+    h_t at hs[t], initial at hs[T]. Either way hs[1:] / hs[:-1] line up with t as outputs and
+    the previous states the recurrent weights saw.
+    """
+    T = XP.shape[0]
+    h0 = carry0[0]
+    hs = np.empty((T + 1,) + h0.shape, dtype=h0.dtype)   # (T+1, B, H)
+    hs[T if reverse else 0] = h0
+    off = 0 if reverse else 1
+    caches = [None] * T
+    carry = carry0
+    for t in (range(T - 1, -1, -1) if reverse else range(T)):
+        carry, caches[t] = cell.forward_step(W_hh, b_hh, XP[t], carry)
+        hs[t + off] = carry[0]
+    return hs, carry, caches
+
+
+def scan_backward(cell, W_hh, caches, d_hs, d_carry, reverse=False, dtype=None, step_grads=None):
+    """BPTT through the steps recorded by ``scan_forward``.
+
+    ``d_hs`` (T, B, H) is dL/dh_t arriving from outside the recurrence (the layer above, the
+    readout) or None; ``d_carry`` is dL/d(final carry). Returns dXP and dHH, both (T, B, G*H),
+    and dL/d(initial carry). If ``step_grads`` (T, B, H) is given, the total gradient reaching
+    each h_t is written into it for the probes.
+    """
+    T = len(caches)
+    B = d_carry[0].shape[0]
+    GH = W_hh.shape[0]
+    dXP = np.empty((T, B, GH), dtype=dtype)
+    dHH = np.empty_like(dXP) if cell.split_hh_grad else dXP
+    for t in (range(T) if reverse else range(T - 1, -1, -1)):
+        if d_hs is not None:
+            d_carry = (d_carry[0] + d_hs[t],) + d_carry[1:]     # h_t feeds the output and the next step
+        if step_grads is not None:
+            step_grads[t] = d_carry[0]
+        d_carry, dXP[t], d_hh = cell.backward_step(W_hh, caches[t], d_carry)
+        if dHH is not dXP:
+            dHH[t] = d_hh
+    return dXP, dHH, d_carry
+
+
+class Recurrent(Module):
+    """A stack of recurrent layers of one cell type (multi-layer, bidirectional, dropout).
+
+    Parameter names, shapes and gate order are PyTorch's: ``weight_ih_l{k}`` (G*H, D_k),
+    ``weight_hh_l{k}`` (G*H, H), ``bias_ih_l{k}``, ``bias_hh_l{k}`` (G*H,), with a ``_reverse``
+    suffix for the backward direction; ``state_dict()`` copies straight into ``torch.nn.RNN``.
+    """
+
+    def __init__(self, cell, input_size, hidden_size, num_layers=1, bias=True,
+                 batch_first=True, dropout=0.0, bidirectional=False, *, init="pytorch",
+                 dtype=np.float32, seed=0):
+        super().__init__(dtype)
+        owner = type(self).__name__
+        self.input_size = check_int("input_size", input_size, minimum=1, owner=owner)
+        self.hidden_size = check_int("hidden_size", hidden_size, minimum=1, owner=owner)
+        self.num_layers = check_int("num_layers", num_layers, minimum=1, owner=owner)
+        self.dropout = check_float("dropout", dropout, low=0.0, high=1.0, high_open=True, owner=owner)
+        for flag, value in (("bias", bias), ("batch_first", batch_first),
+                            ("bidirectional", bidirectional)):
+            if not isinstance(value, bool):
+                raise InputTypeError(f"{owner}: {flag} must be True or False, got {value!r}")
+        self.bias, self.batch_first, self.bidirectional = bias, batch_first, bidirectional
+        self.init = check_choice("init", init, INIT_SCHEMES, owner=owner)
+        self.cell = cell
+        self.num_directions = 2 if bidirectional else 1
+        self.rng = np.random.default_rng(seed)
+        G, H = cell.gates, hidden_size
+        for layer in range(num_layers):
+            d_in = input_size if layer == 0 else H * self.num_directions
+            for suffix in self._suffixes(layer):
+                shapes = {"weight_ih": (G * H, d_in), "weight_hh": (G * H, H)}
+                if bias:
+                    shapes.update(bias_ih=(G * H,), bias_hh=(G * H,))
+                for kind, shape in shapes.items():
+                    group = "bias" if kind.startswith("bias") else kind
+                    self._register(kind + suffix,
+                                   recurrent_weights(init, group, shape, H, G, self.rng))
+        if dropout > 0 and num_layers == 1:
+            import warnings
+            warnings.warn(f"{owner}: dropout={dropout} does nothing with num_layers=1 (it is "
+                          "applied between layers); add layers or drop it", stacklevel=2)
+        self._cache = None
+
+    def _suffixes(self, layer):
+        return [f"_l{layer}"] + ([f"_l{layer}_reverse"] if self.bidirectional else [])
+
+    # ---- state helpers: (h,) for RNN/GRU, (h, c) for LSTM; the public form is h or (h, c)
+    def _state_tuple(self, h0, B):
+        L, H, n = self.num_layers * self.num_directions, self.hidden_size, self.cell.n_carry
+        owner = type(self).__name__
+        if h0 is None:
+            zero = np.zeros((L, B, H), dtype=self.dtype)
+            return tuple(zero for _ in range(n))
+        parts = (h0,) if n == 1 else h0
+        if n > 1 and (not isinstance(h0, tuple) or len(h0) != n):
+            raise InputTypeError(f"{owner}: the initial state must be a tuple of {n} arrays (h0, c0)")
+        out = []
+        for part in parts:
+            if not isinstance(part, np.ndarray):
+                raise InputTypeError(f"{owner}: h0 must be a NumPy array, got {type(part).__name__}")
+            if part.shape != (L, B, H):
+                raise InputError(f"{owner}: expected h0 of shape (num_layers*num_directions, B, H) = "
+                                 f"{(L, B, H)}, got {part.shape}; match the layer's sizes and the batch")
+            out.append(np.asarray(part, dtype=self.dtype))
+        return tuple(out)
+
+    def _public_state(self, parts):
+        return parts[0] if self.cell.n_carry == 1 else tuple(parts)
+
+    def forward(self, x, h0=None):
+        """x (B, T, D) -> (output (B, T, dirs*H), h_n (layers*dirs, B, H)) [h_n is (h, c) for LSTM]."""
+        owner = type(self).__name__
+        check_array("input", x, ndim=3, last=self.input_size, owner=owner,
+                    hint=f"set input_size={x.shape[-1] if getattr(x, 'ndim', 0) == 3 else '...'} "
+                         "or fix the data")
+        X = x.transpose(1, 0, 2) if self.batch_first else x
+        X = np.ascontiguousarray(X, dtype=self.dtype)           # (T, B, D) time-major
+        T, B, _ = X.shape
+        if T == 0 or B == 0:
+            raise InputError(f"{owner}: input has {T} time steps and batch size {B}; both must be at least 1")
+        carry0 = self._state_tuple(h0, B)
+        n, H = self.cell.n_carry, self.hidden_size
+        finals = [np.empty((self.num_layers * self.num_directions, B, H), self.dtype) for _ in range(n)]
+        layer_in, layers = X, []
+        for layer in range(self.num_layers):
+            runs = []
+            for d, suffix in enumerate(self._suffixes(layer)):
+                k = layer * self.num_directions + d
+                p = self.params
+                W_ih, W_hh = p["weight_ih" + suffix], p["weight_hh" + suffix]
+                b_ih, b_hh = p.get("bias_ih" + suffix), p.get("bias_hh" + suffix)
+                XP = self.cell.project(layer_in.reshape(T * B, -1), W_ih, b_ih, b_hh)
+                hs, carry, caches = scan_forward(self.cell, W_hh, b_hh, XP.reshape(T, B, -1),
+                                                 tuple(c[k] for c in carry0), reverse=d == 1)
+                for i in range(n):
+                    finals[i][k] = carry[i]
+                runs.append((hs, caches))
+            outs = [hs[:-1] if d == 1 else hs[1:] for d, (hs, _) in enumerate(runs)]
+            out = outs[0] if len(outs) == 1 else np.concatenate(outs, axis=-1)   # (T, B, dirs*H)
+            mask = None
+            if self.training and self.dropout > 0 and layer < self.num_layers - 1:
+                mask = dropout_mask(self.rng, out.shape, self.dropout, self.dtype)
+                out = out * mask                                   # dropout between layers
+            layers.append((layer_in, runs, mask))
+            layer_in = out
+        self._cache = (layers, T, B)
+        output = layer_in.transpose(1, 0, 2) if self.batch_first else layer_in
+        return output, self._public_state(finals)
+
+    def backward(self, d_output=None, d_h_n=None):
+        """Accumulate parameter gradients into ``grads``; return dL/dx (same layout as x).
+
+        ``d_output`` is dL/d(output) or None (zero); ``d_h_n`` is dL/d(h_n) (a tuple for LSTM)
+        or None. dL/dh0 is left in ``self.d_h0``.
+        """
+        if self._cache is None:
+            raise RuntimeError("backward() called before forward()")
+        layers, T, B = self._cache
+        H, dirs, n = self.hidden_size, self.num_directions, self.cell.n_carry
+        dt = self.dtype
+        d_out = None
+        if d_output is not None:
+            d_out = d_output.transpose(1, 0, 2) if self.batch_first else d_output
+            d_out = np.asarray(d_out, dtype=dt)                    # (T, B, dirs*H)
+        d_final = None if d_h_n is None else ((d_h_n,) if n == 1 else tuple(d_h_n))
+        d_init = [np.zeros((self.num_layers * dirs, B, H), dt) for _ in range(n)]
+        for layer in range(self.num_layers - 1, -1, -1):
+            layer_in, runs, mask = layers[layer]
+            if mask is not None and d_out is not None:
+                d_out = d_out * mask                               # through dropout
+            d_in = None
+            for d, suffix in enumerate(self._suffixes(layer)):
+                k = layer * dirs + d
+                hs, caches = runs[d]
+                d_hs = None if d_out is None else d_out[..., d * H:(d + 1) * H]
+                d_carry = tuple(np.zeros((B, H), dt) if d_final is None else
+                                np.asarray(d_final[i][k], dtype=dt) for i in range(n))
+                W_hh = self.params["weight_hh" + suffix]
+                dXP, dHH, d_carry0 = scan_backward(self.cell, W_hh, caches, d_hs, d_carry,
+                                                   reverse=d == 1, dtype=dt)
+                for i in range(n):
+                    d_init[i][k] = d_carry0[i]
+                GH = dXP.shape[-1]
+                h_prev = hs[1:] if d == 1 else hs[:-1]             # state each step's W_hh saw
+                dXP2, dHH2 = dXP.reshape(T * B, GH), dHH.reshape(T * B, GH)
+                g = self.grads
+                g["weight_ih" + suffix] += dXP2.T @ layer_in.reshape(T * B, -1)
+                g["weight_hh" + suffix] += dHH2.T @ h_prev.reshape(T * B, H)
+                if self.bias:
+                    g["bias_ih" + suffix] += dXP2.sum(axis=0)
+                    g["bias_hh" + suffix] += dHH2.sum(axis=0)
+                dx = (dXP2 @ self.params["weight_ih" + suffix]).reshape(T, B, -1)
+                d_in = dx if d_in is None else d_in + dx           # both directions read layer_in
+            d_out = d_in
+        self.d_h0 = self._public_state(d_init)
+        return d_out.transpose(1, 0, 2) if self.batch_first else d_out
+
+
+class RNN(Recurrent):
+    """Elman RNN layer stack with ``torch.nn.RNN``'s arguments, shapes and state dict.
+
+    Example::
+
+        >>> import numpy as np, rnnlab
+        >>> rnn = rnnlab.RNN(10, 64, num_layers=2)
+        >>> out, h_n = rnn.forward(np.zeros((32, 20, 10), np.float32))
+        >>> out.shape, h_n.shape
+        ((32, 20, 64), (2, 32, 64))
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
+                 batch_first=True, dropout=0.0, bidirectional=False, *, init="pytorch",
+                 dtype=np.float32, seed=0):
+        check_choice("nonlinearity", nonlinearity, ("tanh", "relu"), owner="RNN")
+        self.nonlinearity = nonlinearity
+        super().__init__(ElmanCell(nonlinearity), input_size, hidden_size, num_layers, bias,
+                         batch_first, dropout, bidirectional, init=init, dtype=dtype, seed=seed)

@@ -1,0 +1,112 @@
+"""Hand-written backward passes against central finite differences, in float64."""
+
+import numpy as np
+import pytest
+
+import rnnlab
+from rnnlab.gradcheck import gradcheck, numerical_gradient, relative_error
+
+TOL = 1e-6
+
+
+def _check_layer(layer, x, h0, reset=lambda: None, seed=0):
+    """L = sum(R_out * output) + sum(R_h * h_n): checks params, input and h0 gradients."""
+    rng = np.random.default_rng(seed)
+    reset()
+    out, h_n = layer.forward(x, h0)
+    R_out, R_h = rng.standard_normal(out.shape), rng.standard_normal(h_n.shape)
+
+    def loss():
+        reset()
+        o, h = layer.forward(x, h0)
+        return float((R_out * o).sum() + (R_h * h).sum())
+
+    reset()
+    layer.forward(x, h0)
+    layer.zero_grad()
+    dx = layer.backward(R_out, R_h)
+    d_h0 = layer.d_h0
+    errors = gradcheck(loss, layer.params, layer.grads)
+    errors["input"] = relative_error(dx, numerical_gradient(loss, x))
+    if h0 is not None:
+        errors["h0"] = relative_error(d_h0, numerical_gradient(loss, h0))
+    bad = {k: v for k, v in errors.items() if not v < TOL}
+    assert not bad, f"gradient mismatch: {bad}"
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+@pytest.mark.parametrize("layers,bidirectional", [(1, False), (2, False), (1, True), (3, True)])
+def test_rnn_layer_gradients(nonlinearity, layers, bidirectional):
+    rng = np.random.default_rng(1)
+    layer = rnnlab.RNN(3, 4, num_layers=layers, nonlinearity=nonlinearity,
+                       bidirectional=bidirectional, dtype=np.float64, seed=2)
+    x = rng.standard_normal((2, 5, 3))
+    h0 = rng.standard_normal((layers * (2 if bidirectional else 1), 2, 4))
+    _check_layer(layer, x, h0)
+
+
+def test_rnn_without_bias_and_time_major():
+    rng = np.random.default_rng(3)
+    layer = rnnlab.RNN(3, 4, num_layers=2, bias=False, batch_first=False, dtype=np.float64)
+    _check_layer(layer, rng.standard_normal((6, 2, 3)), None)
+
+
+def test_rnn_dropout_with_fixed_mask(freeze_dropout):
+    rng = np.random.default_rng(4)
+    layer = rnnlab.RNN(3, 5, num_layers=3, dropout=0.4, bidirectional=True, dtype=np.float64, seed=5)
+    x = rng.standard_normal((3, 4, 3))
+    _check_layer(layer, x, None, reset=freeze_dropout(layer))
+    reset = freeze_dropout(layer)
+    reset()
+    a, _ = layer.forward(x)
+    b, _ = layer.forward(x)
+    assert not np.allclose(a, b), "dropout should draw a new mask each forward in training mode"
+
+
+@pytest.mark.parametrize("init", ["pytorch", "xavier", "orthogonal", "identity"])
+def test_every_init_gives_correct_gradients(init):
+    rng = np.random.default_rng(6)
+    layer = rnnlab.RNN(2, 3, num_layers=2, init=init, nonlinearity="relu" if init == "identity" else "tanh",
+                       dtype=np.float64)
+    _check_layer(layer, rng.standard_normal((2, 4, 2)), None)
+
+
+@pytest.mark.parametrize("head", ["classifier", "tagger"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_heads_with_loss(head, bidirectional, freeze_dropout):
+    rng = np.random.default_rng(7)
+    cls = rnnlab.SequenceClassifier if head == "classifier" else rnnlab.SequenceTagger
+    model = cls(3, 4, 3, num_layers=2, dropout=0.3, bidirectional=bidirectional, dtype=np.float64, seed=8)
+    x = rng.standard_normal((4, 5, 3))
+    y = rng.integers(0, 3, (4,) if head == "classifier" else (4, 5))
+    reset = freeze_dropout(model)
+
+    def loss():
+        reset()
+        return rnnlab.softmax_cross_entropy(model.forward(x), y)[0]
+
+    reset()
+    _, d = rnnlab.softmax_cross_entropy(model.forward(x), y)
+    model.zero_grad()
+    dx = model.backward(d)
+    errors = gradcheck(loss, model.params, model.grads)
+    errors["input"] = relative_error(dx, numerical_gradient(loss, x))
+    assert max(errors.values()) < TOL, errors
+
+
+def test_cross_entropy_gradient_and_mask():
+    rng = np.random.default_rng(9)
+    logits = rng.standard_normal((3, 4, 5)) * 3
+    y = rng.integers(0, 5, (3, 4))
+    mask = (rng.random((3, 4)) > 0.3).astype(float)
+    _, d = rnnlab.softmax_cross_entropy(logits, y, mask)
+    num = numerical_gradient(lambda: rnnlab.softmax_cross_entropy(logits, y, mask)[0], logits)
+    assert relative_error(d, num) < TOL
+    assert np.all(d[mask == 0] == 0)
+
+
+def test_cross_entropy_is_stable_for_huge_logits():
+    logits = np.array([[1000.0, -1000.0], [-1e4, 1e4]])
+    loss, d = rnnlab.softmax_cross_entropy(logits, np.array([0, 1]))
+    assert np.isfinite(loss) and loss == pytest.approx(0.0, abs=1e-12)
+    assert np.all(np.isfinite(d))
