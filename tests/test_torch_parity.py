@@ -8,7 +8,6 @@ import pytest
 import rnnlab
 
 torch = pytest.importorskip("torch")
-torch.set_default_dtype(torch.float64)
 
 CONFIGS = [  # (layers, bidirectional, nonlinearity, with_h0, bias)
     (layers, bidi, nl, h0, True)
@@ -24,7 +23,7 @@ def test_rnn_matches_torch(layers, bidirectional, nonlinearity, with_h0, bias):
     ours = rnnlab.RNN(D, H, num_layers=layers, nonlinearity=nonlinearity, bias=bias,
                       bidirectional=bidirectional, dtype=np.float64, seed=seed)
     ref = torch.nn.RNN(D, H, num_layers=layers, nonlinearity=nonlinearity, bias=bias,
-                       batch_first=True, bidirectional=bidirectional)
+                       batch_first=True, bidirectional=bidirectional, dtype=torch.float64)
     ref.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
 
     x = rng.standard_normal((B, T, D))
@@ -53,7 +52,7 @@ def test_rnn_matches_torch(layers, bidirectional, nonlinearity, with_h0, bias):
 
 
 def test_state_dict_round_trip_from_torch():
-    ref = torch.nn.RNN(4, 3, num_layers=2, bidirectional=True, batch_first=True)
+    ref = torch.nn.RNN(4, 3, num_layers=2, bidirectional=True, batch_first=True, dtype=torch.float64)
     ours = rnnlab.RNN(4, 3, num_layers=2, bidirectional=True, dtype=np.float64)
     assert set(ours.state_dict()) == set(ref.state_dict())
     ours.load_state_dict({k: v.detach().numpy() for k, v in ref.state_dict().items()})
