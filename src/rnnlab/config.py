@@ -1,0 +1,95 @@
+"""Training configuration: one frozen dataclass, validated once, and the named presets."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+
+from .checks import check_choice, check_float, check_int
+from .errors import InputError
+from .init import INIT_SCHEMES
+from .tasks import TASKS
+
+MODELS = ("rnn",)
+OPTIMIZER_NAMES = ("sgd", "adam", "adagrad", "rmsprop")
+SCHEDULES = ("step", "cosine", "constant")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    task: str = "mean-sign"          # which task (rnnlab.tasks.TASKS)
+    model: str = "rnn"               # recurrent cell
+    hidden: int = 64                 # hidden units per layer and direction
+    layers: int = 2                  # stacked recurrent layers
+    nonlinearity: str = "tanh"       # tanh or relu (vanilla RNN only)
+    bidirectional: bool = False      # add a reverse-direction pass per layer
+    dropout: float = 0.2             # between layers and before the readout
+    init: str = "xavier"             # pytorch | xavier | orthogonal | identity
+    optimizer: str = "adam"          # sgd | adam | adagrad | rmsprop
+    lr: float = 1e-3                 # initial learning rate
+    momentum: float = 0.0            # SGD / RMSprop momentum
+    nesterov: bool = False           # Nesterov momentum (SGD)
+    weight_decay: float = 0.0        # L2 penalty added to gradients
+    schedule: str = "step"           # step | cosine | constant (stepped once per epoch)
+    lr_step: int = 20                # step schedule: epochs between decays
+    lr_gamma: float = 0.5            # step schedule: decay factor
+    clip: float = 0.0                # clip gradients to this global L2 norm (0 = off)
+    clip_value: float = 0.0          # clamp each gradient entry to +-this (0 = off)
+    epochs: int = 50                 # training epochs
+    batch_size: int = 32             # sequences per mini-batch
+    batches_per_epoch: int = 10      # random mini-batches per epoch (0 = one full shuffled pass)
+    train_size: int = 5000           # training sequences
+    test_size: int = 1000            # held-out test sequences
+    length: int = 20                 # time steps per sequence
+    features: int = 10               # input features per step
+    seed: int = 0                    # seeds initialisation, dropout masks and batch order
+    data_seed: int = 0               # seeds the train/test sequences (a fixed split)
+    dtype: str = "float32"           # float32 or float64
+
+    def __post_init__(self):
+        check_choice("task", self.task, tuple(TASKS))
+        check_choice("model", self.model, MODELS)
+        check_choice("nonlinearity", self.nonlinearity, ("tanh", "relu"))
+        check_choice("init", self.init, INIT_SCHEMES)
+        check_choice("optimizer", self.optimizer, OPTIMIZER_NAMES)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("dtype", self.dtype, ("float32", "float64"))
+        for name in ("hidden", "layers", "epochs", "batch_size", "train_size", "test_size",
+                     "length", "features", "lr_step"):
+            check_int(name, getattr(self, name), minimum=1)
+        check_int("batches_per_epoch", self.batches_per_epoch, minimum=0)
+        check_int("seed", self.seed, minimum=0)
+        check_int("data_seed", self.data_seed, minimum=0)
+        check_float("lr", self.lr, low=0.0, low_open=True)
+        check_float("dropout", self.dropout, low=0.0, high=1.0, high_open=True)
+        check_float("momentum", self.momentum, low=0.0, high=1.0, high_open=True)
+        check_float("weight_decay", self.weight_decay, low=0.0)
+        check_float("lr_gamma", self.lr_gamma, low=0.0, low_open=True, high=1.0)
+        check_float("clip", self.clip, low=0.0)
+        check_float("clip_value", self.clip_value, low=0.0)
+        if self.batch_size > self.train_size:
+            raise InputError(f"batch_size ({self.batch_size}) is larger than train_size "
+                             f"({self.train_size}); lower --batch-size or raise --train-size")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        """Build from a plain dict, rejecting unknown keys (config.json, presets, overrides)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise InputError(f"unknown config field(s) {', '.join(unknown)}; "
+                             f"known fields are: {', '.join(sorted(known))}")
+        return cls(**d)
+
+    def replace(self, **changes) -> "TrainConfig":
+        return self.from_dict({**dataclasses.asdict(self), **changes})
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+PRESETS: dict[str, TrainConfig] = {
+    # The published seed experiment (REFERENCE.md): 2-layer tanh RNN, 13,314 parameters,
+    # Adam 1e-3 halved every 20 epochs, 50 epochs of 10 random batches of 32.
+    "seed": TrainConfig(),
+}

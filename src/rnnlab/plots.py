@@ -1,0 +1,79 @@
+"""Matplotlib figures for a run (Agg backend: works with no display)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+
+def plot_training_curves(history: list[dict], path, title: str = "Training curves"):
+    ep = [r["epoch"] for r in history]
+    fig, (ax_l, ax_a) = plt.subplots(1, 2, figsize=(11, 4))
+    ax_l.plot(ep, [r["train_loss"] for r in history], label="train")
+    ax_l.plot(ep, [r["test_loss"] for r in history], label="test")
+    ax_l.set(xlabel="epoch", ylabel="cross-entropy", title="Loss")
+    ax_a.plot(ep, [100 * r["train_acc"] for r in history], label="train")
+    ax_a.plot(ep, [100 * r["test_acc"] for r in history], label="test")
+    best = max(history, key=lambda r: (r["test_acc"], -r["epoch"]))
+    ax_a.scatter([best["epoch"]], [100 * best["test_acc"]], color="C3", zorder=3,
+                 label=f"best test {100 * best['test_acc']:.1f}% (epoch {best['epoch']})")
+    ax_a.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
+    lr_changes = [r["epoch"] for prev, r in zip(history, history[1:]) if r["lr"] != prev["lr"]]
+    for ax in (ax_l, ax_a):
+        for e in lr_changes[:12]:
+            ax.axvline(e - 0.5, color="grey", lw=0.6, ls=":")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title + ("  (dotted: learning-rate change)" if lr_changes else ""))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_hidden_states(model, data, path, index: int = 0, n_units: int = 8):
+    """Per-unit activations of the last recurrent layer over time for one test sequence."""
+    x = data.X_test[index:index + 1]
+    was_training = model.training
+    model.eval()
+    out, _ = model.rnn.forward(x)                                 # (1, T, dirs*H)
+    model.train(was_training)
+    hs = out[0]                                                   # (T, dirs*H)
+    T = hs.shape[0]
+    t = np.arange(1, T + 1)
+    units = np.argsort(hs.std(axis=0))[::-1][:n_units]            # the most active units
+    order = np.argsort(hs[-1])                                    # rows sorted by final value
+    running = np.cumsum(x[0].sum(axis=1)) / (np.arange(1, T + 1) * x.shape[2])
+    fig, (ax_tr, ax_hm) = plt.subplots(2, 1, figsize=(11, 7.5), height_ratios=[1, 1.3])
+    for u in units:
+        ax_tr.plot(t, hs[:, u], marker=".", lw=1.2, label=f"unit {u}")
+    ax_in = ax_tr.twinx()
+    ax_in.plot(t, running, color="black", ls="--", lw=1.5, label="running mean of input")
+    ax_in.axhline(0, color="black", lw=0.5)
+    ax_in.set_ylabel("running mean of input")
+    r_lim = 1.1 * max(1e-6, float(np.abs(running).max()))
+    ax_in.set_ylim(-r_lim, r_lim)                                 # both axes symmetric: zeros align
+    a_lim = 1.05 * max(1e-6, float(np.abs(hs[:, units]).max()))
+    ax_tr.set(xlabel="time step", ylabel="activation", xlim=(0.5, T + 0.5), ylim=(-a_lim, a_lim),
+              title=f"{len(units)} most active hidden units (last layer)")
+    ax_tr.xaxis.set_major_locator(MaxNLocator(integer=True))
+    handles = ax_tr.get_legend_handles_labels()[0] + ax_in.get_legend_handles_labels()[0]
+    ax_tr.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.08, 1.0), fontsize=8)
+    ax_tr.grid(alpha=0.3)
+    lim = max(1e-6, float(np.abs(hs).max()))
+    im = ax_hm.imshow(hs[:, order].T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim,
+                      extent=(0.5, T + 0.5, hs.shape[1] - 0.5, -0.5), interpolation="nearest")
+    ax_hm.set(xlabel="time step", ylabel="hidden unit (sorted by final value)",
+              title="All hidden units over time")
+    ax_hm.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.colorbar(im, ax=ax_hm, label="activation")
+    label = data.y_test[index]
+    label_txt = f"label {int(label)}" if np.ndim(label) == 0 else "per-step labels"
+    fig.suptitle(f"Hidden states for test sequence {index} ({label_txt}; "
+                 f"final mean {running[-1]:+.3f})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
