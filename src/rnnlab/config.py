@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 from .checks import check_choice, check_float, check_int
 from .errors import InputError
@@ -15,36 +15,41 @@ OPTIMIZER_NAMES = ("sgd", "adam", "adagrad", "rmsprop")
 SCHEDULES = ("step", "cosine", "constant")
 
 
+def _f(default, help: str):
+    """A config field with its one-line help (shown by ``rnnlab train --help``)."""
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    task: str = "mean-sign"          # which task (rnnlab.tasks.TASKS)
-    model: str = "rnn"               # recurrent cell
-    hidden: int = 64                 # hidden units per layer and direction
-    layers: int = 2                  # stacked recurrent layers
-    nonlinearity: str = "tanh"       # tanh or relu (vanilla RNN only)
-    bidirectional: bool = False      # add a reverse-direction pass per layer
-    dropout: float = 0.2             # between layers and before the readout
-    init: str = "xavier"             # pytorch | xavier | orthogonal | identity
-    optimizer: str = "adam"          # sgd | adam | adagrad | rmsprop
-    lr: float = 1e-3                 # initial learning rate
-    momentum: float = 0.0            # SGD / RMSprop momentum
-    nesterov: bool = False           # Nesterov momentum (SGD)
-    weight_decay: float = 0.0        # L2 penalty added to gradients
-    schedule: str = "step"           # step | cosine | constant (stepped once per epoch)
-    lr_step: int = 20                # step schedule: epochs between decays
-    lr_gamma: float = 0.5            # step schedule: decay factor
-    clip: float = 0.0                # clip gradients to this global L2 norm (0 = off)
-    clip_value: float = 0.0          # clamp each gradient entry to +-this (0 = off)
-    epochs: int = 50                 # training epochs
-    batch_size: int = 32             # sequences per mini-batch
-    batches_per_epoch: int = 10      # random mini-batches per epoch (0 = one full shuffled pass)
-    train_size: int = 5000           # training sequences
-    test_size: int = 1000            # held-out test sequences
-    length: int = 20                 # time steps per sequence
-    features: int = 10               # input features per step
-    seed: int = 0                    # seeds initialisation, dropout masks and batch order
-    data_seed: int = 0               # seeds the train/test sequences (a fixed split)
-    dtype: str = "float32"           # float32 or float64
+    task: str = _f("mean-sign", "mean-sign (one label per sequence) | tagging (one label per step)")
+    model: str = _f("rnn", "recurrent cell: rnn")
+    hidden: int = _f(64, "hidden units per layer and direction")
+    layers: int = _f(2, "stacked recurrent layers")
+    nonlinearity: str = _f("tanh", "tanh or relu (vanilla RNN only)")
+    bidirectional: bool = _f(False, "add a reverse-direction pass per layer")
+    dropout: float = _f(0.2, "between layers and before the readout")
+    init: str = _f("xavier", "pytorch | xavier | orthogonal | identity")
+    optimizer: str = _f("adam", "sgd | adam | adagrad | rmsprop")
+    lr: float = _f(1e-3, "initial learning rate")
+    momentum: float = _f(0.0, "SGD / RMSprop momentum")
+    nesterov: bool = _f(False, "Nesterov momentum (SGD)")
+    weight_decay: float = _f(0.0, "L2 penalty added to gradients")
+    schedule: str = _f("step", "step | cosine | constant (stepped once per epoch)")
+    lr_step: int = _f(20, "step schedule: epochs between decays")
+    lr_gamma: float = _f(0.5, "step schedule: decay factor")
+    clip: float = _f(0.0, "clip gradients to this global L2 norm (0 = off)")
+    clip_value: float = _f(0.0, "clamp each gradient entry to +-this (0 = off)")
+    epochs: int = _f(50, "training epochs")
+    batch_size: int = _f(32, "sequences per mini-batch")
+    batches_per_epoch: int = _f(10, "random mini-batches per epoch (0 = one full shuffled pass)")
+    train_size: int = _f(5000, "training sequences")
+    test_size: int = _f(1000, "held-out test sequences")
+    length: int = _f(20, "time steps per sequence")
+    features: int = _f(10, "input features per step")
+    seed: int = _f(0, "seeds initialisation, dropout masks and batch order")
+    data_seed: int = _f(0, "seeds the train/test sequences (a fixed split)")
+    dtype: str = _f("float32", "float32 or float64")
 
     def __post_init__(self):
         check_choice("task", self.task, tuple(TASKS))
@@ -67,6 +72,9 @@ class TrainConfig:
         check_float("lr_gamma", self.lr_gamma, low=0.0, low_open=True, high=1.0)
         check_float("clip", self.clip, low=0.0)
         check_float("clip_value", self.clip_value, low=0.0)
+        if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
+            raise InputError("nesterov needs optimizer 'sgd' with momentum > 0; set --momentum "
+                             "or drop --nesterov")
         if self.batch_size > self.train_size:
             raise InputError(f"batch_size ({self.batch_size}) is larger than train_size "
                              f"({self.train_size}); lower --batch-size or raise --train-size")

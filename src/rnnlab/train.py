@@ -44,8 +44,6 @@ def build_optimizer(cfg: TrainConfig, model):
         kw.update(momentum=cfg.momentum, nesterov=cfg.nesterov)
     elif cfg.optimizer == "rmsprop":
         kw.update(momentum=cfg.momentum)
-    if cfg.nesterov and (cfg.optimizer != "sgd" or cfg.momentum == 0):
-        raise InputError("nesterov needs optimizer 'sgd' with momentum > 0; set --momentum or drop --nesterov")
     return OPTIMIZERS[cfg.optimizer](model.params, model.grads, **kw)
 
 
