@@ -110,3 +110,25 @@ def test_cross_entropy_is_stable_for_huge_logits():
     loss, d = rnnlab.softmax_cross_entropy(logits, np.array([0, 1]))
     assert np.isfinite(loss) and loss == pytest.approx(0.0, abs=1e-12)
     assert np.all(np.isfinite(d))
+
+
+def test_input_grad_false_skips_dx_but_keeps_parameter_grads():
+    rng = np.random.default_rng(10)
+    model = rnnlab.SequenceClassifier(3, 4, 2, num_layers=2, dtype=np.float64)
+    x, y = rng.standard_normal((4, 5, 3)), rng.integers(0, 2, 4)
+    _, d = rnnlab.softmax_cross_entropy(model.forward(x), y)
+    model.zero_grad()
+    assert model.backward(d).shape == x.shape
+    full = {k: v.copy() for k, v in model.grads.items()}
+    model.zero_grad()
+    assert model.backward(d, input_grad=False) is None
+    for k in full:
+        np.testing.assert_array_equal(model.grads[k], full[k])
+
+
+def test_dropout_mask_keeps_the_right_fraction_and_scale():
+    from rnnlab.modules import dropout_mask
+    m = dropout_mask(np.random.default_rng(0), (200, 501), 0.3, np.dtype(np.float32))
+    assert m.dtype == np.float32 and set(np.unique(m)) == {0.0, np.float32(1 / 0.7)}
+    assert (m > 0).mean() == pytest.approx(0.7, abs=0.005)
+    assert m.mean() == pytest.approx(1.0, abs=0.01)

@@ -58,7 +58,7 @@ class SequenceClassifier(_Head):
         feat = last[0] if dirs == 1 else np.concatenate(list(last), axis=-1)   # (B, dirs*H)
         return self.fc.forward(self.drop.forward(feat))
 
-    def backward(self, d_logits):
+    def backward(self, d_logits, input_grad=True):
         d_feat = self.drop.backward(self.fc.backward(d_logits))  # (B, dirs*H)
         rnn = self.rnn
         L, dirs, H = rnn.num_layers * rnn.num_directions, rnn.num_directions, rnn.hidden_size
@@ -68,7 +68,7 @@ class SequenceClassifier(_Head):
             d_h[L - dirs + d] = d_feat[:, d * H:(d + 1) * H]
         if rnn.cell.n_carry > 1:
             d_h = (d_h,) + tuple(np.zeros_like(d_h) for _ in range(rnn.cell.n_carry - 1))
-        return rnn.backward(None, d_h)
+        return rnn.backward(None, d_h, input_grad=input_grad)
 
 
 class SequenceTagger(_Head):
@@ -78,7 +78,8 @@ class SequenceTagger(_Head):
         out, _ = self.rnn.forward(x)                             # (B, T, dirs*H)
         return self.fc.forward(self.drop.forward(out))
 
-    def backward(self, d_logits):
+    def backward(self, d_logits, input_grad=True):
         if d_logits.ndim != 3:
             raise InputError(f"SequenceTagger.backward: expected d_logits of shape (B, T, C), got {d_logits.shape}")
-        return self.rnn.backward(self.drop.backward(self.fc.backward(d_logits)), None)
+        return self.rnn.backward(self.drop.backward(self.fc.backward(d_logits)), None,
+                                 input_grad=input_grad)

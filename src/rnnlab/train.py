@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from ._alloc import tune_allocator
 from .checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .errors import InputError, RunDirError
@@ -83,6 +84,7 @@ class Trainer:
     """Trains ``build_model(cfg)`` on ``cfg.task``; ``fit()`` returns the summary dict."""
 
     def __init__(self, cfg: TrainConfig, callbacks=(), data: Dataset | None = None):
+        tune_allocator()
         self.cfg = cfg
         self.data = data if data is not None else load_data(cfg)
         self.model = build_model(cfg, self.data)
@@ -105,7 +107,7 @@ class Trainer:
         logits = model.forward(xb)
         loss, d_logits = softmax_cross_entropy(logits, yb)
         model.zero_grad()
-        model.backward(d_logits)
+        model.backward(d_logits, input_grad=False)
         if cfg.clip_value:
             clip_grad_value(model.grads, cfg.clip_value)
         if cfg.clip:

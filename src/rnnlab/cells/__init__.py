@@ -9,9 +9,13 @@ Interface (shared by every cell):
   is always the hidden state h that the next layer and the readout see.
 - ``project(X, W_ih, b_ih, b_hh) -> XP``: the input part of every step at once, (N, G*H);
   one matrix product for all time steps, outside the loop.
-- ``forward_step(W_hh, b_hh, xp_t, carry) -> (carry, cache)``.
-- ``backward_step(W_hh, cache, d_carry) -> (d_carry_prev, d_xp_t, d_hh_t)`` where ``d_carry``
-  is dL/d(carry_t) in total, ``d_xp_t`` is dL/d(xp_t) and ``d_hh_t`` is dL/d(h_{t-1} W_hh^T + b_hh).
+- ``forward_step(W_hhT, b_hh, xp_t, carry, out) -> (carry, cache)``: ``W_hhT`` is W_hh
+  transposed and contiguous (H, G*H); the new h_t is written into ``out`` (B, H), a slot of the
+  layer's state buffer, so no step copies its output.
+- ``backward_step(W_hh, cache, d_carry, out) -> (d_carry_prev, d_xp_t, d_hh_t)`` where ``d_carry``
+  is dL/d(carry_t) in total, ``d_xp_t`` is dL/d(xp_t), written into ``out`` (B, G*H), and
+  ``d_hh_t`` is dL/d(h_{t-1} W_hh^T + b_hh) (the same array as ``d_xp_t`` unless
+  ``split_hh_grad``).
   Weight gradients are formed by the loop from these after the time loop, as one product each.
 """
 

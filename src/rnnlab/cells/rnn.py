@@ -13,7 +13,8 @@ Example::
     >>> cell = ElmanCell("tanh")
     >>> W_ih, W_hh, b = np.eye(2), 0.5 * np.eye(2), np.zeros(2)
     >>> xp = cell.project(np.ones((1, 2)), W_ih, b, b)        # (N, H) input part
-    >>> (h,), cache = cell.forward_step(W_hh, b, xp, (np.zeros((1, 2)),))
+    >>> out = np.empty((1, 2))                                 # where h_t is written
+    >>> (h,), cache = cell.forward_step(W_hh.T.copy(), b, xp, (np.zeros((1, 2)),), out)
     >>> np.round(h, 4)
     array([[0.7616, 0.7616]])
 """
@@ -33,24 +34,26 @@ class ElmanCell:
         self._relu = nonlinearity == "relu"
 
     def project(self, X, W_ih, b_ih, b_hh):
-        XP = X @ W_ih.T                                   # (N, H)
+        XP = X @ np.ascontiguousarray(W_ih.T)             # (N, H); a contiguous copy multiplies 2x faster
         if b_ih is not None:
             XP += b_ih + b_hh                             # both biases sit before act: fold them once
         return XP
 
-    def forward_step(self, W_hh, b_hh, xp_t, carry):
+    def forward_step(self, W_hhT, b_hh, xp_t, carry, out):
         (h_prev,) = carry
-        z = h_prev @ W_hh.T                               # (B, H)
+        z = np.dot(h_prev, W_hhT, out=out)                # (B, H), written in the layer's buffer
         z += xp_t
         h = np.maximum(z, 0, out=z) if self._relu else np.tanh(z, out=z)
         return (h,), h                                    # cache: h_t is enough for act'
 
-    def backward_step(self, W_hh, cache, d_carry):
+    def backward_step(self, W_hh, cache, d_carry, out):
         h = cache
         (dh,) = d_carry
         if self._relu:
-            dz = dh * (h > 0)                             # through relu
+            dz = np.multiply(dh, h > 0, out=out)          # through relu
         else:
-            dz = dh * (1.0 - h * h)                       # through tanh: 1 - tanh^2
-        dh_prev = dz @ W_hh                               # through h_{t-1} W_hh^T  (B, H)
+            d_act = h * h
+            np.subtract(1.0, d_act, out=d_act)            # tanh' = 1 - tanh^2
+            dz = np.multiply(dh, d_act, out=out)          # through tanh
+        dh_prev = np.dot(dz, W_hh)                        # through h_{t-1} W_hh^T  (B, H)
         return (dh_prev,), dz, dz

@@ -1,0 +1,148 @@
+"""Seed experiment end to end (50 epochs x 10 batches of 32, test set every epoch), timed for:
+
+1. rnnlab (NumPy, hand-written BPTT),
+2. a seed-style PyTorch model: hand-written tanh cells stepping two nn.Linear layers per step, as
+   in the "RNNs from scratch" write-up,
+3. torch.nn.RNN (fused library layer),
+
+all on the same data, in one run; prints each time (median of --repeats) and the ratios. Each
+measurement runs in a fresh worker process, so no library's thread pool (torch's OpenMP workers
+keep spinning after a call) slows down the next peer, and each starts as a user's run would.
+Targets (issue 2): rnnlab <= 0.2x seed-style and <= 0.6x torch.nn.RNN.
+
+    python benchmarks/seed_speed.py [--repeats 3] [--epochs 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import platform
+import statistics
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from rnnlab.config import PRESETS
+from rnnlab.train import Trainer, load_data
+
+CFG = PRESETS["seed"]
+
+
+# ------------------------------------------------------------------ the PyTorch peers
+class SeedStyleRNN(nn.Module):
+    """Seed-style: per-layer input->hidden and hidden->hidden nn.Linear, a Python loop over time."""
+
+    def __init__(self, d, h, layers, classes, dropout):
+        super().__init__()
+        self.i2h = nn.ModuleList(nn.Linear(d if k == 0 else h, h) for k in range(layers))
+        self.h2h = nn.ModuleList(nn.Linear(h, h) for _ in range(layers))
+        self.drop = nn.Dropout(dropout)
+        self.fc = nn.Linear(h, classes)
+        self.h = h
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x):
+        B, T, _ = x.shape
+        hs = [x.new_zeros(B, self.h) for _ in self.i2h]
+        for t in range(T):
+            inp = x[:, t]
+            for k, (i2h, h2h) in enumerate(zip(self.i2h, self.h2h)):
+                hs[k] = torch.tanh(i2h(inp) + h2h(hs[k]))
+                inp = self.drop(hs[k]) if k < len(self.i2h) - 1 else hs[k]
+        return self.fc(self.drop(hs[-1]))
+
+
+class TorchRNN(nn.Module):
+    def __init__(self, d, h, layers, classes, dropout):
+        super().__init__()
+        self.rnn = nn.RNN(d, h, layers, batch_first=True, dropout=dropout)
+        self.drop = nn.Dropout(dropout)
+        self.fc = nn.Linear(h, classes)
+        for name, p in self.named_parameters():
+            (nn.init.zeros_ if "bias" in name else nn.init.xavier_uniform_)(p)
+
+    def forward(self, x):
+        _, h_n = self.rnn(x)
+        return self.fc(self.drop(h_n[-1]))
+
+
+def run_torch(model_cls, data, epochs, seed=0):
+    torch.manual_seed(seed)
+    model = model_cls(CFG.features, CFG.hidden, CFG.layers, 2, CFG.dropout)
+    opt = torch.optim.Adam(model.parameters(), lr=CFG.lr)
+    sched = torch.optim.lr_scheduler.StepLR(opt, CFG.lr_step, CFG.lr_gamma)
+    loss_fn = nn.CrossEntropyLoss()
+    Xtr, ytr = torch.from_numpy(data.X_train), torch.from_numpy(data.y_train)
+    Xte, yte = torch.from_numpy(data.X_test), torch.from_numpy(data.y_test)
+    rng = np.random.default_rng(seed)
+    start = time.perf_counter()
+    for _ in range(epochs):
+        model.train()
+        for _ in range(CFG.batches_per_epoch):
+            idx = torch.from_numpy(rng.choice(len(Xtr), CFG.batch_size, replace=False))
+            loss = loss_fn(model(Xtr[idx]), ytr[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        sched.step()
+        model.eval()
+        with torch.no_grad():
+            logits = model(Xte)
+            acc = (logits.argmax(1) == yte).float().mean().item()
+    return time.perf_counter() - start, acc
+
+
+def run_rnnlab(data, epochs, seed=0):
+    trainer = Trainer(CFG.replace(epochs=epochs, seed=seed), data=data)
+    s = trainer.fit()
+    return s["seconds"], s["final_test_acc"]
+
+
+PEERS = {"rnnlab": None, "seed-style PyTorch": SeedStyleRNN, "torch.nn.RNN": TorchRNN}
+
+
+def measure(name: str, epochs: int):
+    """Run one peer once (in a worker process): (seconds, final test accuracy)."""
+    data = load_data(CFG)
+    return run_rnnlab(data, epochs) if PEERS[name] is None else run_torch(PEERS[name], data, epochs)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=CFG.epochs)
+    args = ap.parse_args()
+    peers = list(PEERS)
+    times = {k: [] for k in peers}
+    accs = {}
+    ctx = mp.get_context("spawn")
+    for _ in range(args.repeats):           # interleaved, so drift hits every peer alike
+        for name in peers:
+            with ctx.Pool(1) as pool:
+                t, acc = pool.apply(measure, (name, args.epochs))
+            times[name].append(t)
+            accs[name] = acc
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"seed experiment, {args.epochs} epochs x {CFG.batches_per_epoch} batches of "
+          f"{CFG.batch_size} + test set each epoch; median of {args.repeats}")
+    print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__} "
+          f"({torch.get_num_threads()} threads), numpy {np.__version__}")
+    print(f"{'implementation':<22}{'seconds':>9}{'final test acc':>16}")
+    for k in peers:
+        print(f"{k:<22}{med[k]:>9.3f}{100 * accs[k]:>15.1f}%")
+    r_seed = med["rnnlab"] / med["seed-style PyTorch"]
+    r_torch = med["rnnlab"] / med["torch.nn.RNN"]
+    print(f"ratio rnnlab / seed-style PyTorch = {r_seed:.3f}  (target <= 0.2: "
+          f"{'met' if r_seed <= 0.2 else 'NOT met'})")
+    print(f"ratio rnnlab / torch.nn.RNN       = {r_torch:.3f}  (target <= 0.6: "
+          f"{'met' if r_torch <= 0.6 else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    main()
