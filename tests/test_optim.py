@@ -102,3 +102,35 @@ def test_clip_grad_value():
     before, after = optim.clip_grad_value(grads, 1.0)
     np.testing.assert_array_equal(grads["a"], [-1.0, 0.5, 1.0])
     assert before == pytest.approx(np.sqrt(13.25)) and after == pytest.approx(np.sqrt(2.25))
+
+
+@pytest.mark.parametrize("name,ours_kw,torch_kw", CASES)
+def test_flat_buffer_path_equals_per_array_path(name, ours_kw, torch_kw):
+    """Models keep parameters in one buffer; the optimizer's fast path must not change results."""
+    import rnnlab
+    rng = np.random.default_rng(5)
+    flat = rnnlab.SequenceClassifier(3, 4, 2, num_layers=2, dtype=np.float64)
+    assert optim._flat_buffer(list(flat.params.values())) is not None
+    loose = {k: v.copy() for k, v in flat.params.items()}
+    loose_g = {k: np.zeros_like(v) for k, v in loose.items()}
+    o_flat = optim.OPTIMIZERS[name](flat.params, flat.grads, **ours_kw)
+    o_loose = optim.OPTIMIZERS[name](loose, loose_g, **ours_kw)
+    assert list(o_flat._groups) == ["*"] and len(o_loose._groups) == len(loose)
+    for _ in range(20):
+        for k in loose:
+            g = rng.standard_normal(loose[k].shape)
+            flat.grads[k][...] = g
+            loose_g[k][...] = g
+        o_flat.step()
+        o_loose.step()
+    for k in loose:
+        np.testing.assert_allclose(flat.params[k], loose[k], rtol=1e-13, atol=1e-15)
+
+
+def test_flatten_keeps_children_in_sync():
+    import rnnlab
+    m = rnnlab.SequenceClassifier(3, 4, 2, num_layers=2)
+    assert m.rnn.params["weight_hh_l1"] is m.params["rnn.weight_hh_l1"]
+    assert m.fc.grads["weight"] is m.grads["fc.weight"]
+    m.params["fc.bias"][...] = 7
+    assert np.all(m.fc.params["bias"] == 7)

@@ -42,6 +42,7 @@ class _Head(Module):
         self.fc = self._adopt("fc", Linear(width, num_classes, rng=rng,
                                            init="pytorch" if init == "pytorch" else "xavier",
                                            dtype=dtype))
+        self.flatten_parameters()
 
 
 class SequenceClassifier(_Head):

@@ -13,22 +13,44 @@ import numpy as np
 from .checks import check_float, check_int
 
 
+def _flat_buffer(arrays: list[np.ndarray]) -> np.ndarray | None:
+    """The 1-D buffer these arrays tile in order (as ``Module.flatten_parameters`` lays them
+    out), or None."""
+    base = arrays[0].base if arrays else None
+    if base is None or base.ndim != 1 or not base.flags.c_contiguous:
+        return None
+    addr = base.__array_interface__["data"][0]
+    for a in arrays:
+        if a.base is not base or not a.flags.c_contiguous or a.__array_interface__["data"][0] != addr:
+            return None
+        addr += a.nbytes
+    return base if addr == base.__array_interface__["data"][0] + base.nbytes else None
+
+
 class Optimizer:
+    """Updates ``params`` in place from ``grads`` (two dicts with the same keys).
+
+    When the parameters (and gradients) tile one flat buffer, as every rnnlab model's do, the
+    update runs once over that buffer instead of once per array: same arithmetic, ~10x fewer calls.
+    """
+
     def __init__(self, params: dict, grads: dict, lr: float, weight_decay: float = 0.0):
         self.params, self.grads = params, grads
         self.lr = check_float("lr", lr, low=0.0, low_open=True, owner=type(self).__name__)
         self.weight_decay = check_float("weight_decay", weight_decay, low=0.0)
-        self.state: dict[str, dict[str, np.ndarray]] = {k: {} for k in params}
+        keys = list(params)
+        flat_p = _flat_buffer([params[k] for k in keys])
+        flat_g = _flat_buffer([grads[k] for k in keys])
+        self._groups = ({"*": (flat_p, flat_g)} if flat_p is not None and flat_g is not None
+                        else {k: (params[k], grads[k]) for k in keys})
+        self.state: dict[str, dict[str, np.ndarray]] = {k: {} for k in self._groups}
         self.steps = 0
-
-    def _grad(self, k):
-        g = self.grads[k]
-        return g + self.weight_decay * self.params[k] if self.weight_decay else g   # L2 as torch
 
     def step(self) -> None:
         self.steps += 1
-        for k in self.params:
-            self._update(k, self.params[k], self._grad(k), self.state[k])
+        wd = self.weight_decay
+        for k, (p, g) in self._groups.items():
+            self._update(k, p, g + wd * p if wd else g, self.state[k])   # L2 as torch
 
     def _update(self, k, p, g, s):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -40,7 +62,7 @@ class Optimizer:
 
     def load_state_dict(self, sd: dict) -> None:
         self.lr, self.steps = float(sd["lr"]), int(sd["steps"])
-        self.state = {k: {n: np.array(a) for n, a in sd["state"].get(k, {}).items()} for k in self.params}
+        self.state = {k: {n: np.array(a) for n, a in sd["state"].get(k, {}).items()} for k in self._groups}
 
 
 class SGD(Optimizer):

@@ -51,6 +51,7 @@ def scan_backward(cell, W_hh, caches, d_hs, d_carry, reverse=False, dtype=None, 
     T = len(caches)
     B = d_carry[0].shape[0]
     GH = W_hh.shape[0]
+    caches = cell.prepare_backward(caches)
     dXP = np.empty((T, B, GH), dtype=dtype)
     dHH = np.empty_like(dXP) if cell.split_hh_grad else dXP
     for t in (range(T) if reverse else range(T - 1, -1, -1)):
@@ -101,6 +102,7 @@ class Recurrent(Module):
                     group = "bias" if kind.startswith("bias") else kind
                     self._register(kind + suffix,
                                    recurrent_weights(init, group, shape, H, G, self.rng))
+        self.flatten_parameters()
         if dropout > 0 and num_layers == 1:
             import warnings
             warnings.warn(f"{owner}: dropout={dropout} does nothing with num_layers=1 (it is "

@@ -46,14 +46,19 @@ class ElmanCell:
         h = np.maximum(z, 0, out=z) if self._relu else np.tanh(z, out=z)
         return (h,), h                                    # cache: h_t is enough for act'
 
-    def backward_step(self, W_hh, cache, d_carry, out):
-        h = cache
-        (dh,) = d_carry
+    def prepare_backward(self, caches):
+        """act'(z_t) for every step in one vectorized operation (one op per step otherwise)."""
+        h = np.stack(caches)                              # (T, B, H)
         if self._relu:
-            dz = np.multiply(dh, h > 0, out=out)          # through relu
+            d_act = (h > 0).astype(h.dtype)               # relu' = 1 where h > 0
         else:
-            d_act = h * h
+            d_act = np.multiply(h, h, out=h)
             np.subtract(1.0, d_act, out=d_act)            # tanh' = 1 - tanh^2
-            dz = np.multiply(dh, d_act, out=out)          # through tanh
+        return d_act
+
+    def backward_step(self, W_hh, cache, d_carry, out):
+        d_act = cache                                     # act'(z_t) from prepare_backward
+        (dh,) = d_carry
+        dz = np.multiply(dh, d_act, out=out)              # through act
         dh_prev = np.dot(dz, W_hh)                        # through h_{t-1} W_hh^T  (B, H)
         return (dh_prev,), dz, dz
