@@ -30,10 +30,14 @@ def softmax_cross_entropy(logits, targets, mask=None):
     logp = log_softmax(flat)
     rows = np.arange(flat.shape[0])
     nll = -logp[rows, t]                                         # (N,)
-    w = np.ones_like(nll) if mask is None else np.asarray(mask, dtype=flat.dtype).reshape(-1)
-    denom = max(float(w.sum()), 1.0)
-    loss = float((nll * w).sum() / denom)
     d = np.exp(logp)                                             # softmax
     d[rows, t] -= 1.0                                            # d(-log p_t)/d logits = p - onehot
-    d *= (w / denom)[:, None]
+    if mask is None:
+        loss = float(nll.mean())
+        d *= flat.dtype.type(1.0 / flat.shape[0])
+    else:
+        w = np.asarray(mask, dtype=flat.dtype).reshape(-1)
+        denom = max(float(w.sum()), 1.0)
+        loss = float((nll * w).sum() / denom)
+        d *= (w / denom)[:, None]
     return loss, d.reshape(logits.shape)

@@ -40,10 +40,11 @@ def scan_forward(cell, W_hh, b_hh, XP, carry0, reverse=False):
     return hs, carry, caches
 
 
-def scan_backward(cell, W_hh, caches, d_hs, d_carry, reverse=False, dtype=None, step_grads=None):
+def scan_backward(cell, W_hh, caches, h_steps, d_hs, d_carry, reverse=False, dtype=None,
+                  step_grads=None):
     """BPTT through the steps recorded by ``scan_forward``.
 
-    ``d_hs`` (T, B, H) is dL/dh_t arriving from outside the recurrence (the layer above, the
+    ``h_steps`` (T, B, H) is h_t for every t in time order (a view of ``hs``). ``d_hs`` is dL/dh_t arriving from outside the recurrence (the layer above, the
     readout) or None; ``d_carry`` is dL/d(final carry). Returns dXP and dHH, both (T, B, G*H),
     and dL/d(initial carry). If ``step_grads`` (T, B, H) is given, the total gradient reaching
     each h_t is written into it for the probes.
@@ -51,7 +52,7 @@ def scan_backward(cell, W_hh, caches, d_hs, d_carry, reverse=False, dtype=None, 
     T = len(caches)
     B = d_carry[0].shape[0]
     GH = W_hh.shape[0]
-    caches = cell.prepare_backward(caches)
+    caches = cell.prepare_backward(caches, h_steps)
     dXP = np.empty((T, B, GH), dtype=dtype)
     dHH = np.empty_like(dXP) if cell.split_hh_grad else dXP
     for t in (range(T) if reverse else range(T - 1, -1, -1)):
@@ -205,7 +206,8 @@ class Recurrent(Module):
                 d_carry = tuple(np.zeros((B, H), dt) if d_final is None else
                                 np.asarray(d_final[i][k], dtype=dt) for i in range(n))
                 W_hh = self.params["weight_hh" + suffix]
-                dXP, dHH, d_carry0 = scan_backward(self.cell, W_hh, caches, d_hs, d_carry,
+                h_steps = hs[:-1] if d == 1 else hs[1:]            # h_t in time order
+                dXP, dHH, d_carry0 = scan_backward(self.cell, W_hh, caches, h_steps, d_hs, d_carry,
                                                    reverse=d == 1, dtype=dt)
                 for i in range(n):
                     d_init[i][k] = d_carry0[i]

@@ -17,9 +17,10 @@ Interface (shared by every cell):
   ``d_hh_t`` is dL/d(h_{t-1} W_hh^T + b_hh) (the same array as ``d_xp_t`` unless
   ``split_hh_grad``).
   Weight gradients are formed by the loop from these after the time loop, as one product each.
-- ``prepare_backward(caches) -> caches``: called once before the BPTT loop; turns the forward
-  caches into what ``backward_step`` reads, vectorized over all steps (e.g. tanh' for every t
-  in one operation). Return ``caches`` unchanged if there is nothing to batch.
+- ``prepare_backward(caches, h_steps) -> caches``: called once before the BPTT loop with the
+  per-step caches and h_t for every t as one (T, B, H) array; returns what ``backward_step``
+  reads, vectorized over all steps (e.g. tanh' for every t in one operation). Return
+  ``caches`` unchanged if there is nothing to batch.
 """
 
 from .rnn import ElmanCell

@@ -46,15 +46,12 @@ class ElmanCell:
         h = np.maximum(z, 0, out=z) if self._relu else np.tanh(z, out=z)
         return (h,), h                                    # cache: h_t is enough for act'
 
-    def prepare_backward(self, caches):
-        """act'(z_t) for every step in one vectorized operation (one op per step otherwise)."""
-        h = np.stack(caches)                              # (T, B, H)
+    def prepare_backward(self, caches, h_steps):
+        """act'(z_t) for every step in one vectorized operation over h_steps (T, B, H)."""
         if self._relu:
-            d_act = (h > 0).astype(h.dtype)               # relu' = 1 where h > 0
-        else:
-            d_act = np.multiply(h, h, out=h)
-            np.subtract(1.0, d_act, out=d_act)            # tanh' = 1 - tanh^2
-        return d_act
+            return (h_steps > 0).astype(h_steps.dtype)    # relu' = 1 where h > 0
+        d_act = np.multiply(h_steps, h_steps)
+        return np.subtract(1.0, d_act, out=d_act)         # tanh' = 1 - tanh^2
 
     def backward_step(self, W_hh, cache, d_carry, out):
         d_act = cache                                     # act'(z_t) from prepare_backward
