@@ -100,4 +100,10 @@ PRESETS: dict[str, TrainConfig] = {
     # The published seed experiment (REFERENCE.md): 2-layer tanh RNN, 13,314 parameters,
     # Adam 1e-3 halved every 20 epochs, 50 epochs of 10 random batches of 32.
     "seed": TrainConfig(),
+    # A better recipe on the same 5,000 sequences. Every 13k-parameter variant tried reaches 100%
+    # train accuracy and memorises; the task only needs an integrator, so a tiny identity-initialised
+    # ReLU RNN (IRNN, Le et al. 2015; 178 parameters) generalises far better: ~99.4% test.
+    "better": TrainConfig(layers=1, hidden=8, nonlinearity="relu", init="identity", dropout=0.0,
+                          lr=1e-2, schedule="cosine", clip=1.0, epochs=60, batch_size=64,
+                          batches_per_epoch=0),
 }

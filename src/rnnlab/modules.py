@@ -86,11 +86,15 @@ class Module:
                 f"{name}.load_state_dict: keys do not match (missing {missing or 'none'}, "
                 f"unexpected {unexpected or 'none'}); build the model with the same configuration "
                 "as the one that produced the state dict")
-        for k, v in state.items():
-            v = np.asarray(v)
+        arrays = {k: np.asarray(v) for k, v in state.items()}
+        for k, v in arrays.items():                    # check everything before changing anything
             if v.shape != self.params[k].shape:
                 raise InputError(f"{name}.load_state_dict: {k} has shape {v.shape}, expected "
                                  f"{self.params[k].shape}; the sizes of the two models differ")
+            if not np.all(np.isfinite(v)):
+                raise InputError(f"{name}.load_state_dict: {k} holds NaN or infinite values; "
+                                 "load weights from a healthy checkpoint")
+        for k, v in arrays.items():
             self.params[k][...] = v
 
 

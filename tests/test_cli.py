@@ -1,0 +1,147 @@
+"""The command line: a run directory end to end, and bad input -> one sentence, exit 2, no damage."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from rnnlab.cli import main
+
+SHORT = ["--epochs", "2", "--quiet"]
+
+
+def run_cli(*args):
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    return subprocess.run([sys.executable, "-m", "rnnlab", *args], capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+def assert_one_line_error(stderr, *fragments):
+    lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
+    assert "Traceback" not in stderr
+    assert lines[-1].startswith("rnnlab: error: ")
+    for f in fragments:
+        assert f in lines[-1], (f, stderr)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "r"
+    assert main(["train", "--out", str(out), *SHORT]) == 0
+    return out
+
+
+def test_train_writes_a_complete_run_directory(run_dir):
+    names = {p.name for p in run_dir.iterdir()}
+    assert {"config.json", "metrics.jsonl", "summary.json", "checkpoint.npz", "checkpoint.json",
+            "training_curves.png", "hidden_states.png"} <= names
+    cfg = json.loads((run_dir / "config.json").read_text())
+    assert cfg["config"]["hidden"] == 64 and cfg["config"]["epochs"] == 2 and "numpy" in cfg
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    for r in rows:
+        assert {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr",
+                "iter_loss", "iter_grad_norm"} <= set(r)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["params"] == 13314
+    assert {"final_test_acc", "best_test_acc", "best_epoch", "seconds"} <= set(summary)
+    for png in ("training_curves.png", "hidden_states.png"):
+        assert (run_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_eval_reproduces_the_recorded_accuracy(run_dir, capsys):
+    assert main(["eval", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    acc = json.loads((run_dir / "summary.json").read_text())["final_test_acc"]
+    assert f"test acc {100 * acc:.2f}%" in out.splitlines()[0]
+
+
+def test_flags_override_the_preset(tmp_path):
+    out = tmp_path / "o"
+    assert main(["train", "--preset", "better", "--epochs", "1", "--hidden", "5", "--no-bidirectional",
+                 "--out", str(out), "--quiet"]) == 0
+    cfg = json.loads((out / "config.json").read_text())["config"]
+    assert cfg["hidden"] == 5 and cfg["nonlinearity"] == "relu" and cfg["epochs"] == 1
+
+
+def test_existing_output_is_not_overwritten_without_force(run_dir):
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    r = run_cli("train", "--out", str(run_dir), *SHORT)
+    assert r.returncode == 2
+    assert_one_line_error(r.stderr, str(run_dir), "--force")
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
+
+
+def test_force_overwrites(tmp_path):
+    out = tmp_path / "f"
+    out.mkdir()
+    (out / "old.txt").write_text("x")
+    assert main(["train", "--out", str(out), "--force", *SHORT]) == 0
+    assert (out / "summary.json").is_file()
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--hidden", "0"], "hidden must be at least 1"),
+    (["--lr", "-1"], "lr must be > 0.0"),
+    (["--optimizer", "adamw"], "optimizer must be one of"),
+    (["--dropout", "1.5"], "dropout must be < 1.0"),
+    (["--batch-size", "99999"], "batch_size (99999) is larger than train_size"),
+])
+def test_bad_values_exit_2_and_create_nothing(tmp_path, capsys, args, fragment):
+    out = tmp_path / "never"
+    assert main(["train", "--out", str(out), *args]) == 2
+    assert_one_line_error(capsys.readouterr().err, fragment)
+    assert not out.exists()
+
+
+def test_unknown_flag_and_bad_type_exit_2(tmp_path):
+    for args in (["train", "--bogus", "1"], ["train", "--epochs", "ten"], ["frobnicate"]):
+        r = run_cli(*args)
+        assert r.returncode == 2 and "Traceback" not in r.stderr and "error:" in r.stderr
+
+
+def test_eval_of_missing_or_foreign_directories(tmp_path, capsys):
+    assert main(["eval", str(tmp_path / "nope")]) == 2
+    assert_one_line_error(capsys.readouterr().err, "does not exist")
+    assert main(["eval", str(tmp_path)]) == 2
+    assert_one_line_error(capsys.readouterr().err, "not an rnnlab run directory")
+
+
+def _copy_run(src, dst):
+    dst.mkdir()
+    for p in src.iterdir():
+        (dst / p.name).write_bytes(p.read_bytes())
+    return dst
+
+
+def test_eval_of_a_corrupted_checkpoint(run_dir, tmp_path):
+    bad = _copy_run(run_dir, tmp_path / "bad")
+    npz = bad / "checkpoint.npz"
+    npz.write_bytes(npz.read_bytes()[: len(npz.read_bytes()) // 2])
+    r = run_cli("eval", str(bad))
+    assert r.returncode == 2
+    assert_one_line_error(r.stderr, "checksum", "corrupted")
+
+
+def test_eval_of_a_missing_checkpoint_or_broken_config(run_dir, tmp_path, capsys):
+    a = _copy_run(run_dir, tmp_path / "a")
+    (a / "checkpoint.npz").unlink()
+    assert main(["eval", str(a)]) == 2
+    assert_one_line_error(capsys.readouterr().err, "is missing")
+    b = _copy_run(run_dir, tmp_path / "b")
+    (b / "config.json").write_text("{not json")
+    assert main(["eval", str(b)]) == 2
+    assert_one_line_error(capsys.readouterr().err, "config.json is unreadable")
+
+
+def test_checkpoint_from_another_configuration_is_refused(run_dir, tmp_path, capsys):
+    c = _copy_run(run_dir, tmp_path / "c")
+    meta = json.loads((c / "config.json").read_text())
+    meta["config"]["hidden"] = 32
+    (c / "config.json").write_text(json.dumps(meta))
+    assert main(["eval", str(c)]) == 2
+    assert_one_line_error(capsys.readouterr().err, "does not fit its config.json")
+    assert np.load(c / "checkpoint.npz")["rnn.weight_hh_l0"].shape == (64, 64)
