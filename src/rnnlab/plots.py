@@ -22,13 +22,15 @@ def plot_training_curves(history: list[dict], path, title: str = "Training curve
     ax_a.scatter([best["epoch"]], [100 * best["test_acc"]], color="C3", zorder=3,
                  label=f"best test {100 * best['test_acc']:.1f}% (epoch {best['epoch']})")
     ax_a.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
-    lr_changes = [r["epoch"] for prev, r in zip(history, history[1:]) if r["lr"] != prev["lr"]]
+    ax_lr = ax_l.twinx()
+    ax_lr.plot(ep, [r["lr"] for r in history], color="grey", lw=1, ls=":", label="learning rate")
+    ax_lr.set_yscale("log")
+    ax_lr.set_ylabel("learning rate (dotted)", color="grey")
+    ax_lr.tick_params(axis="y", colors="grey")
     for ax in (ax_l, ax_a):
-        for e in lr_changes[:12]:
-            ax.axvline(e - 0.5, color="grey", lw=0.6, ls=":")
         ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(title + ("  (dotted: learning-rate change)" if lr_changes else ""))
+        ax.legend(loc="upper right" if ax is ax_l else "lower right")
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
