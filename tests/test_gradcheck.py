@@ -9,27 +9,33 @@ from rnnlab.gradcheck import gradcheck, numerical_gradient, relative_error
 TOL = 1e-6
 
 
+def _as_tuple(state):
+    return state if isinstance(state, tuple) else (state,)
+
+
 def _check_layer(layer, x, h0, reset=lambda: None, seed=0):
-    """L = sum(R_out * output) + sum(R_h * h_n): checks params, input and h0 gradients."""
+    """L = sum(R_out * output) + sum(R_h * h_n) [+ sum(R_c * c_n)]: params, input, h0 gradients."""
     rng = np.random.default_rng(seed)
     reset()
     out, h_n = layer.forward(x, h0)
-    R_out, R_h = rng.standard_normal(out.shape), rng.standard_normal(h_n.shape)
+    R_out = rng.standard_normal(out.shape)
+    R_state = tuple(rng.standard_normal(s.shape) for s in _as_tuple(h_n))
 
     def loss():
         reset()
-        o, h = layer.forward(x, h0)
-        return float((R_out * o).sum() + (R_h * h).sum())
+        o, state = layer.forward(x, h0)
+        return float((R_out * o).sum() + sum((R * s).sum() for R, s in zip(R_state, _as_tuple(state))))
 
     reset()
     layer.forward(x, h0)
     layer.zero_grad()
-    dx = layer.backward(R_out, R_h)
-    d_h0 = layer.d_h0
+    dx = layer.backward(R_out, R_state if len(R_state) > 1 else R_state[0])
+    d_h0 = _as_tuple(layer.d_h0)
     errors = gradcheck(loss, layer.params, layer.grads)
     errors["input"] = relative_error(dx, numerical_gradient(loss, x))
     if h0 is not None:
-        errors["h0"] = relative_error(d_h0, numerical_gradient(loss, h0))
+        for i, part in enumerate(_as_tuple(h0)):
+            errors[f"h0[{i}]"] = relative_error(d_h0[i], numerical_gradient(loss, part))
     bad = {k: v for k, v in errors.items() if not v < TOL}
     assert not bad, f"gradient mismatch: {bad}"
 
@@ -135,3 +141,54 @@ def test_dropout_mask_keeps_the_right_fraction_and_scale():
     assert (m > 0).mean() == pytest.approx(0.7, abs=0.005)
     assert m.mean() == pytest.approx(1.0, abs=0.01)
     assert dropout_mask(np.random.default_rng(0), (3, 4), 0.0, np.dtype(np.float64)).min() == 1.0
+
+
+@pytest.mark.parametrize("cls", [rnnlab.LSTM, rnnlab.GRU])
+@pytest.mark.parametrize("layers,bidirectional", [(1, False), (2, False), (1, True), (2, True)])
+def test_gated_layer_gradients(cls, layers, bidirectional):
+    rng = np.random.default_rng(11)
+    layer = cls(3, 4, num_layers=layers, bidirectional=bidirectional, dtype=np.float64, seed=12)
+    L = layers * (2 if bidirectional else 1)
+    n_state = 2 if cls is rnnlab.LSTM else 1
+    h0 = tuple(rng.standard_normal((L, 2, 4)) for _ in range(n_state))
+    _check_layer(layer, rng.standard_normal((2, 5, 3)), h0 if n_state == 2 else h0[0])
+
+
+@pytest.mark.parametrize("cls", [rnnlab.LSTM, rnnlab.GRU])
+def test_gated_layers_with_dropout_and_no_bias(cls, freeze_dropout):
+    rng = np.random.default_rng(13)
+    layer = cls(3, 4, num_layers=3, dropout=0.3, dtype=np.float64, seed=14)
+    _check_layer(layer, rng.standard_normal((3, 4, 3)), None, reset=freeze_dropout(layer))
+    layer = cls(3, 4, num_layers=2, bias=False, dtype=np.float64)
+    _check_layer(layer, rng.standard_normal((3, 4, 3)), None)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_gated_heads_with_loss(cell, freeze_dropout):
+    rng = np.random.default_rng(15)
+    model = rnnlab.SequenceClassifier(3, 4, 3, num_layers=2, cell=cell, dropout=0.2,
+                                      bidirectional=True, dtype=np.float64, seed=16)
+    x, y = rng.standard_normal((4, 5, 3)), rng.integers(0, 3, 4)
+    reset = freeze_dropout(model)
+
+    def loss():
+        reset()
+        return rnnlab.softmax_cross_entropy(model.forward(x), y)[0]
+
+    reset()
+    _, d = rnnlab.softmax_cross_entropy(model.forward(x), y)
+    model.zero_grad()
+    dx = model.backward(d)
+    errors = gradcheck(loss, model.params, model.grads)
+    errors["input"] = relative_error(dx, numerical_gradient(loss, x))
+    assert max(errors.values()) < TOL, errors
+
+
+def test_lstm_forget_bias():
+    lstm = rnnlab.LSTM(3, 4, num_layers=2, bidirectional=True, init="xavier", forget_bias=1.0)
+    for name, b in lstm.params.items():
+        if name.startswith("bias_ih"):
+            np.testing.assert_array_equal(b[4:8], 1.0)
+            np.testing.assert_array_equal(np.delete(b, range(4, 8)), 0.0)
+        elif name.startswith("bias_hh"):
+            np.testing.assert_array_equal(b[4:8], 0.0)

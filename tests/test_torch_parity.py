@@ -70,3 +70,51 @@ def test_float32_is_default_and_close_to_torch():
     out, _ = ours.forward(x)
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, ref(torch.from_numpy(x))[0].detach().numpy(), atol=1e-5)
+
+
+GATED = [(cls, layers, bidi, h0) for cls in ("LSTM", "GRU") for layers in (1, 2, 3)
+         for bidi in (False, True) for h0 in (False, True)]
+
+
+@pytest.mark.parametrize("kind,layers,bidirectional,with_h0", GATED)
+def test_gated_layers_match_torch(kind, layers, bidirectional, with_h0):
+    seed = zlib.crc32(repr((kind, layers, bidirectional, with_h0)).encode())
+    rng = np.random.default_rng(seed)
+    B, T, D, H = 3, 6, 5, 4
+    ours = getattr(rnnlab, kind)(D, H, num_layers=layers, bidirectional=bidirectional,
+                                 dtype=np.float64, seed=seed)
+    ref = getattr(torch.nn, kind)(D, H, num_layers=layers, bidirectional=bidirectional,
+                                  batch_first=True, dtype=torch.float64)
+    ref.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    L = layers * (2 if bidirectional else 1)
+    n = 2 if kind == "LSTM" else 1
+    x = rng.standard_normal((B, T, D))
+    h0 = tuple(rng.standard_normal((L, B, H)) for _ in range(n)) if with_h0 else None
+    d_out = rng.standard_normal((B, T, H * (2 if bidirectional else 1)))
+    d_state = tuple(rng.standard_normal((L, B, H)) for _ in range(n))
+
+    public = lambda parts: parts if n == 2 else parts[0]
+    out, state = ours.forward(x, None if h0 is None else public(h0))
+    ours.zero_grad()
+    dx = ours.backward(d_out, public(d_state))
+
+    xt = torch.tensor(x, requires_grad=True)
+    h0t = tuple(torch.tensor(h, requires_grad=True) for h in h0) if with_h0 else None
+    out_t, state_t = ref(xt, None if h0t is None else public(h0t))
+    state_t = state_t if n == 2 else (state_t,)
+    total = (out_t * torch.from_numpy(d_out)).sum()
+    total = total + sum((s * torch.from_numpy(d)).sum() for s, d in zip(state_t, d_state))
+    total.backward()
+
+    state = state if n == 2 else (state,)
+    np.testing.assert_allclose(out, out_t.detach().numpy(), rtol=1e-10, atol=1e-12)
+    for s, st in zip(state, state_t):
+        np.testing.assert_allclose(s, st.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-9, atol=1e-11)
+    if with_h0:
+        d_h0 = ours.d_h0 if n == 2 else (ours.d_h0,)
+        for d, ht in zip(d_h0, h0t):
+            np.testing.assert_allclose(d, ht.grad.numpy(), rtol=1e-9, atol=1e-11)
+    for name, p in ref.named_parameters():
+        np.testing.assert_allclose(ours.grads[name], p.grad.numpy(), rtol=1e-9, atol=1e-11,
+                                   err_msg=name)

@@ -4,12 +4,12 @@ from .errors import CheckpointError, InputError, InputTypeError, RnnlabError, Ru
 from .losses import softmax_cross_entropy
 from .models import SequenceClassifier, SequenceTagger
 from .modules import Dropout, Linear, Module
-from .recurrent import RNN, Recurrent
+from .recurrent import GRU, LSTM, RNN, Recurrent
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "RNN", "Recurrent", "Module", "Linear", "Dropout", "SequenceClassifier", "SequenceTagger",
+    "RNN", "LSTM", "GRU", "Recurrent", "Module", "Linear", "Dropout", "SequenceClassifier", "SequenceTagger",
     "softmax_cross_entropy", "RnnlabError", "InputError", "InputTypeError", "CheckpointError",
     "RunDirError",
 ]

@@ -7,18 +7,22 @@ import numpy as np
 from .checks import check_choice, check_int
 from .errors import InputError
 from .modules import Dropout, Linear, Module
-from .recurrent import RNN
+from .recurrent import GRU, LSTM, RNN
 
-CELLS = {"rnn": RNN}
+CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 
 
 def make_recurrent(cell: str, input_size, hidden_size, num_layers, *, nonlinearity="tanh",
-                   dropout=0.0, bidirectional=False, init="pytorch", dtype=np.float32, seed=0):
+                   dropout=0.0, bidirectional=False, init="pytorch", forget_bias=None,
+                   dtype=np.float32, seed=0):
+    """One recurrent stack by name: 'rnn', 'lstm' or 'gru'."""
     check_choice("model", cell, tuple(CELLS))
     kwargs = dict(num_layers=num_layers, dropout=dropout, bidirectional=bidirectional,
                   init=init, dtype=dtype, seed=seed)
     if cell == "rnn":
         kwargs["nonlinearity"] = nonlinearity
+    if cell == "lstm":
+        kwargs["forget_bias"] = forget_bias
     return CELLS[cell](input_size, hidden_size, **kwargs)
 
 

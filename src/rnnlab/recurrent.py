@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .cells import ElmanCell
+from .cells import ElmanCell, GRUCell, LSTMCell
 from .checks import check_array, check_choice, check_float, check_int
 from .errors import InputError, InputTypeError
 from .init import INIT_SCHEMES, recurrent_weights
@@ -252,3 +252,54 @@ class RNN(Recurrent):
         self.nonlinearity = nonlinearity
         super().__init__(ElmanCell(nonlinearity), input_size, hidden_size, num_layers, bias,
                          batch_first, dropout, bidirectional, init=init, dtype=dtype, seed=seed)
+
+
+class LSTM(Recurrent):
+    """LSTM layer stack with ``torch.nn.LSTM``'s arguments, shapes, gate order and state dict.
+
+    ``forward(x, (h0, c0))`` returns ``(output, (h_n, c_n))``. ``forget_bias`` (for example 1.0)
+    sets the forget-gate part of ``bias_ih`` to that value and of ``bias_hh`` to 0, so the total
+    forget bias starts there and the cell remembers by default (Jozefowicz et al. 2015).
+
+    Example::
+
+        >>> import numpy as np, rnnlab
+        >>> lstm = rnnlab.LSTM(10, 32, num_layers=2, forget_bias=1.0)
+        >>> out, (h_n, c_n) = lstm.forward(np.zeros((4, 7, 10), np.float32))
+        >>> out.shape, h_n.shape, c_n.shape
+        ((4, 7, 32), (2, 4, 32), (2, 4, 32))
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=True,
+                 dropout=0.0, bidirectional=False, *, init="pytorch", forget_bias=None,
+                 dtype=np.float32, seed=0):
+        super().__init__(LSTMCell(), input_size, hidden_size, num_layers, bias, batch_first,
+                         dropout, bidirectional, init=init, dtype=dtype, seed=seed)
+        self.forget_bias = forget_bias
+        if forget_bias is not None:
+            if not bias:
+                raise InputError("LSTM: forget_bias needs bias=True")
+            H = hidden_size
+            for layer in range(num_layers):
+                for suffix in self._suffixes(layer):
+                    self.params["bias_ih" + suffix][H:2 * H] = forget_bias
+                    self.params["bias_hh" + suffix][H:2 * H] = 0.0
+
+
+class GRU(Recurrent):
+    """GRU layer stack with ``torch.nn.GRU``'s arguments, shapes, gate order (r, z, n) and state
+    dict. PyTorch's form: the reset gate multiplies ``W_hn h + b_hn`` after the product.
+
+    Example::
+
+        >>> import numpy as np, rnnlab
+        >>> gru = rnnlab.GRU(10, 32, bidirectional=True)
+        >>> out, h_n = gru.forward(np.zeros((4, 7, 10), np.float32))
+        >>> out.shape, h_n.shape
+        ((4, 7, 64), (2, 4, 32))
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=True,
+                 dropout=0.0, bidirectional=False, *, init="pytorch", dtype=np.float32, seed=0):
+        super().__init__(GRUCell(), input_size, hidden_size, num_layers, bias, batch_first,
+                         dropout, bidirectional, init=init, dtype=dtype, seed=seed)

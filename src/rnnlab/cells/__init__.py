@@ -23,6 +23,8 @@ Interface (shared by every cell):
   ``caches`` unchanged if there is nothing to batch.
 """
 
+from .gru import GRUCell
+from .lstm import LSTMCell
 from .rnn import ElmanCell
 
-__all__ = ["ElmanCell"]
+__all__ = ["ElmanCell", "LSTMCell", "GRUCell"]
