@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .config import PRESETS, TrainConfig
 from .errors import RnnlabError
+from .train import format_metric
 
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 
@@ -36,8 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser("train", help="train a model and write its run directory",
                         description="Train a model. With no arguments: the seed experiment.")
-    tr.add_argument("--preset", default="seed", choices=sorted(PRESETS),
-                    help="starting configuration (default: seed)")
+    tr.add_argument("--preset", default=None, choices=sorted(PRESETS),
+                    help="starting configuration (default: seed; charlm when --task charlm)")
     tr.add_argument("--out", type=Path, default=None,
                     help="run directory (default: runs/PRESET-TIMESTAMP)")
     tr.add_argument("--force", action="store_true", help="write into a non-empty --out")
@@ -46,12 +47,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("eval", help="re-evaluate a saved run from its checkpoint")
     ev.add_argument("run_dir", type=Path)
+
+    sa = sub.add_parser("sample", help="generate text from a trained character-level model")
+    sa.add_argument("run_dir", type=Path)
+    sa.add_argument("--prime", default="def ", help="text to start from (default: 'def ')")
+    sa.add_argument("--length", type=int, default=300, help="characters to generate")
+    sa.add_argument("--temperature", type=float, default=0.8, help="> 0; lower is more conservative")
+    sa.add_argument("--top-k", type=int, default=0, help="sample only from the k likeliest (0 = all)")
+    sa.add_argument("--seed", type=int, default=0)
     return parser
 
 
 def config_from_args(args) -> TrainConfig:
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
                  if getattr(args, f.name) is not None}
+    if args.preset is None:
+        args.preset = "charlm" if overrides.get("task") == "charlm" else "seed"
     return PRESETS[args.preset].replace(**overrides)
 
 
@@ -63,33 +74,54 @@ def cmd_train(args) -> int:
     trainer = Trainer(cfg)                      # builds data and model: any config error stops here
     out = prepare_run_dir(args.out if args.out else default_run_dir(args.preset), args.force)
     trainer.callbacks = [RunWriter(out), EpochPrinter(cfg.epochs, quiet=args.quiet)]
+    d = trainer.data
     print(f"rnnlab: training {cfg.model} ({trainer.model.parameter_count():,} parameters) on "
           f"{cfg.task}; run directory {out}")
+    if d.baseline is not None:
+        print(f"memoryless baseline: {format_metric(trainer.metric, d.baseline)} {trainer.metric} "
+              f"({d.baseline_note})")
     s = trainer.fit()
-    print(f"final test acc {100 * s['final_test_acc']:.2f}% (loss {s['final_test_loss']:.4f}), "
-          f"best {100 * s['best_test_acc']:.2f}% at epoch {s['best_epoch']}, "
+    m = s["metric"]
+    print(f"final test {m} {format_metric(m, s[f'final_test_{m}'])} (loss {s['final_test_loss']:.4f}), "
+          f"best {format_metric(m, s[f'best_test_{m}'])} at epoch {s['best_epoch']}, "
           f"{s['seconds']:.2f} s; wrote {out}")
     return 0
 
 
 def cmd_eval(args) -> int:
-    from .train import evaluate, load_run
+    from .train import evaluate_run, format_metric, load_run
 
     cfg, model, data = load_run(args.run_dir)
-    loss, acc = evaluate(model, data.X_test, data.y_test)
-    print(f"{args.run_dir}: test loss {loss:.4f}, test acc {100 * acc:.2f}% "
-          f"on {len(data.X_test)} sequences ({model.parameter_count():,} parameters)")
+    loss, value, m = evaluate_run(cfg, model, data)
+    what = f"{len(data.X_test):,} characters" if data.kind == "lm" else f"{len(data.X_test):,} sequences"
+    print(f"{args.run_dir}: test loss {loss:.4f}, test {m} {format_metric(m, value)} "
+          f"on {what} ({model.parameter_count():,} parameters)")
     summary = Path(args.run_dir) / "summary.json"
     if summary.is_file():
         try:
-            saved = json.loads(summary.read_text())["final_test_acc"]
-            print(f"recorded at the end of training: test acc {100 * saved:.2f}%")
+            saved = json.loads(summary.read_text())[f"final_test_{m}"]
+            print(f"recorded at the end of training: test {m} {format_metric(m, saved)}")
         except (ValueError, KeyError, TypeError):
             pass
     return 0
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval}
+def cmd_sample(args) -> int:
+    from .errors import InputError
+    from .train import load_run
+
+    cfg, model, data = load_run(args.run_dir)
+    if data.kind != "lm":
+        raise InputError(f"{args.run_dir} holds a {cfg.task} model; sample needs a run trained "
+                         "with --task charlm")
+    if args.length < 1:
+        raise InputError(f"--length must be at least 1, got {args.length}")
+    text = model.generate(args.prime, args.length, args.temperature, args.top_k, args.seed)
+    print(args.prime + text)
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "sample": cmd_sample}
 
 
 def main(argv=None) -> int:

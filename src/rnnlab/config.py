@@ -10,7 +10,7 @@ from .errors import InputError
 from .init import INIT_SCHEMES
 from .tasks import TASKS
 
-MODELS = ("rnn",)
+MODELS = ("rnn", "lstm", "gru")
 OPTIMIZER_NAMES = ("sgd", "adam", "adagrad", "rmsprop")
 SCHEDULES = ("step", "cosine", "constant")
 
@@ -22,14 +22,15 @@ def _f(default, help: str):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    task: str = _f("mean-sign", "mean-sign (one label per sequence) | tagging (one label per step)")
-    model: str = _f("rnn", "recurrent cell: rnn")
+    task: str = _f("mean-sign", "mean-sign | tagging | adding | copy | temporal-order | charlm")
+    model: str = _f("rnn", "recurrent cell: rnn | lstm | gru")
     hidden: int = _f(64, "hidden units per layer and direction")
     layers: int = _f(2, "stacked recurrent layers")
     nonlinearity: str = _f("tanh", "tanh or relu (vanilla RNN only)")
     bidirectional: bool = _f(False, "add a reverse-direction pass per layer")
     dropout: float = _f(0.2, "between layers and before the readout")
     init: str = _f("xavier", "pytorch | xavier | orthogonal | identity")
+    forget_bias: float = _f(0.0, "LSTM: start the forget-gate bias at this value (0 = leave the init)")
     optimizer: str = _f("adam", "sgd | adam | adagrad | rmsprop")
     lr: float = _f(1e-3, "initial learning rate")
     momentum: float = _f(0.0, "SGD / RMSprop momentum")
@@ -45,8 +46,12 @@ class TrainConfig:
     batches_per_epoch: int = _f(10, "random mini-batches per epoch (0 = one full shuffled pass)")
     train_size: int = _f(5000, "training sequences")
     test_size: int = _f(1000, "held-out test sequences")
-    length: int = _f(20, "time steps per sequence")
-    features: int = _f(10, "input features per step")
+    length: int = _f(20, "time steps per sequence (adding/temporal-order: T; copy: blanks T)")
+    features: int = _f(10, "input features per step (mean-sign, tagging)")
+    text: str = _f("", "charlm: UTF-8 text file (empty = the Python standard library's sources)")
+    corpus_chars: int = _f(2_000_000, "charlm: use at most this many characters of the text")
+    embed: int = _f(32, "charlm: character embedding size")
+    window: int = _f(100, "charlm: truncated-BPTT window (steps per batch)")
     seed: int = _f(0, "seeds initialisation, dropout masks and batch order")
     data_seed: int = _f(0, "seeds the train/test sequences (a fixed split)")
     dtype: str = _f("float32", "float32 or float64")
@@ -60,7 +65,7 @@ class TrainConfig:
         check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("dtype", self.dtype, ("float32", "float64"))
         for name in ("hidden", "layers", "epochs", "batch_size", "train_size", "test_size",
-                     "length", "features", "lr_step"):
+                     "length", "features", "lr_step", "corpus_chars", "embed", "window"):
             check_int(name, getattr(self, name), minimum=1)
         check_int("batches_per_epoch", self.batches_per_epoch, minimum=0)
         check_int("seed", self.seed, minimum=0)
@@ -72,10 +77,14 @@ class TrainConfig:
         check_float("lr_gamma", self.lr_gamma, low=0.0, low_open=True, high=1.0)
         check_float("clip", self.clip, low=0.0)
         check_float("clip_value", self.clip_value, low=0.0)
+        check_float("forget_bias", self.forget_bias)
+        if self.forget_bias and self.model != "lstm":
+            raise InputError(f"forget_bias applies to the LSTM only (model is {self.model!r}); "
+                             "drop --forget-bias or use --model lstm")
         if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
             raise InputError("nesterov needs optimizer 'sgd' with momentum > 0; set --momentum "
                              "or drop --nesterov")
-        if self.batch_size > self.train_size:
+        if self.task != "charlm" and self.batch_size > self.train_size:
             raise InputError(f"batch_size ({self.batch_size}) is larger than train_size "
                              f"({self.train_size}); lower --batch-size or raise --train-size")
 
@@ -106,4 +115,10 @@ PRESETS: dict[str, TrainConfig] = {
     "better": TrainConfig(layers=1, hidden=8, nonlinearity="relu", init="identity", dropout=0.0,
                           lr=1e-2, schedule="cosine", clip=1.0, epochs=60, batch_size=64,
                           batches_per_epoch=0),
+    # Character-level language model on the default corpus: 2-layer LSTM, 100-step windows of
+    # 64 parallel streams, 50 windows per epoch (320,000 characters).
+    "charlm": TrainConfig(task="charlm", model="lstm", hidden=256, layers=2, embed=32,
+                          dropout=0.0, init="pytorch", forget_bias=1.0, optimizer="adam", lr=2e-3,
+                          schedule="cosine", clip=1.0, epochs=20, batch_size=64,
+                          batches_per_epoch=50, window=100),
 }

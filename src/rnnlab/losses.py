@@ -41,3 +41,12 @@ def softmax_cross_entropy(logits, targets, mask=None):
         loss = float((nll * w).sum() / denom)
         d *= (w / denom)[:, None]
     return loss, d.reshape(logits.shape)
+
+
+def mse(pred, target):
+    """Mean squared error over every element, and its gradient."""
+    if pred.shape != np.shape(target):
+        raise InputError(f"MSE: predictions have shape {pred.shape} but targets {np.shape(target)}; "
+                         "they must match")
+    diff = pred - np.asarray(target, dtype=pred.dtype)
+    return float(np.mean(diff * diff)), diff * pred.dtype.type(2.0 / diff.size)

@@ -6,7 +6,7 @@ import numpy as np
 
 from .checks import check_choice, check_int
 from .errors import InputError
-from .modules import Dropout, Linear, Module
+from .modules import Dropout, Embedding, Linear, Module
 from .recurrent import GRU, LSTM, RNN
 
 CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
@@ -31,15 +31,18 @@ class _Head(Module):
 
     def __init__(self, input_size, hidden_size, num_classes, num_layers=1, *, cell="rnn",
                  nonlinearity="tanh", dropout=0.0, bidirectional=False, init="pytorch",
-                 dtype=np.float32, seed=0):
+                 forget_bias=None, dtype=np.float32, seed=0, embedding=None):
         super().__init__(dtype)
         self.num_classes = check_int("num_classes", num_classes, minimum=1, owner=type(self).__name__)
         rng = np.random.default_rng(seed)
+        if embedding is not None:              # ids -> vectors first (CharLM): input_size = vocab
+            self.embedding = self._adopt("embedding", Embedding(input_size, embedding, rng=rng, dtype=dtype))
+            input_size = embedding
         # Inter-layer dropout only makes sense for several layers; the head dropout always applies.
         self.rnn = self._adopt("rnn", make_recurrent(
             cell, input_size, hidden_size, num_layers, nonlinearity=nonlinearity,
             dropout=dropout if num_layers > 1 else 0.0, bidirectional=bidirectional,
-            init=init, dtype=dtype, seed=int(rng.integers(2**31))))
+            init=init, forget_bias=forget_bias, dtype=dtype, seed=int(rng.integers(2**31))))
         self.drop = self._adopt("drop", Dropout(dropout, rng=np.random.default_rng(rng.integers(2**31)),
                                                 dtype=dtype))
         width = hidden_size * (2 if bidirectional else 1)
@@ -53,6 +56,7 @@ class SequenceClassifier(_Head):
     """Many-to-one: logits from the last layer's final hidden state (both directions if any).
 
     forward(x (B, T, D)) -> logits (B, C); backward(d_logits) -> dL/dx.
+    ``SequenceRegressor`` is the same network read out as real values (use with ``mse``).
     """
 
     def forward(self, x):
@@ -88,3 +92,86 @@ class SequenceTagger(_Head):
             raise InputError(f"SequenceTagger.backward: expected d_logits of shape (B, T, C), got {d_logits.shape}")
         return self.rnn.backward(self.drop.backward(self.fc.backward(d_logits)), None,
                                  input_grad=input_grad)
+
+
+class SequenceRegressor(SequenceClassifier):
+    """Many-to-one regression: forward(x (B, T, D)) -> predictions (B, K) for an MSE loss."""
+
+
+class CharLM(_Head):
+    """Character-level language model: embedding -> recurrent stack -> logits at every step.
+
+    forward(ids (B, T)) -> logits (B, T, V). With ``stateful = True`` (training over a text
+    stream) the final state of one call is the initial state of the next, so state carries
+    across windows while gradients stop at each window's edge (truncated BPTT).
+    ``step``/``generate`` run the same layers one character at a time.
+    """
+
+    def __init__(self, vocab_size, embed_size, hidden_size, num_layers=1, *, cell="lstm",
+                 dropout=0.0, init="pytorch", forget_bias=None, dtype=np.float32, seed=0,
+                 vocab=()):
+        super().__init__(vocab_size, hidden_size, vocab_size, num_layers, cell=cell,
+                         dropout=dropout, init=init, forget_bias=forget_bias, dtype=dtype,
+                         seed=seed, embedding=embed_size)
+        self.vocab = tuple(vocab)
+        if self.vocab and len(self.vocab) != vocab_size:
+            raise InputError(f"CharLM: vocab has {len(self.vocab)} characters but vocab_size is {vocab_size}")
+        self.stateful = False
+        self.state = None
+
+    def reset_state(self):
+        self.state = None
+
+    def forward(self, ids, state=None):
+        h0 = state if state is not None else (self.state if self.stateful else None)
+        out, h_n = self.rnn.forward(self.embedding.forward(ids), h0)
+        self.last_state = h_n
+        if self.stateful:
+            self.state = h_n
+        return self.fc.forward(self.drop.forward(out))          # (B, T, V)
+
+    def backward(self, d_logits, input_grad=True):
+        d_emb = self.rnn.backward(self.drop.backward(self.fc.backward(d_logits)), None)
+        self.embedding.backward(d_emb)
+        return None
+
+    # ---- streaming and generation: the same forward pass, one step at a time
+    def step(self, char_id: int, state=None):
+        """Feed one symbol id; returns (logits (V,), new state). Eval mode, no gradients."""
+        was = self.training
+        self.eval()
+        logits = self.forward(np.array([[char_id]]), state)[0, -1]
+        self.train(was)
+        return logits, self.last_state
+
+    def encode(self, text: str) -> np.ndarray:
+        index = {c: i for i, c in enumerate(self.vocab)}
+        missing = sorted({c for c in text if c not in index})
+        if missing:
+            raise InputError(f"CharLM: characters {''.join(missing)!r} are not in the model's "
+                             "vocabulary; use characters from its training text")
+        return np.array([index[c] for c in text], dtype=np.int64)
+
+    def generate(self, prime: str, length: int, temperature: float = 1.0, top_k: int = 0,
+                 seed: int = 0) -> str:
+        """Continue ``prime`` by ``length`` sampled characters (temperature and top-k sampling)."""
+        if not prime:
+            raise InputError("generate: the priming string is empty; give at least one character")
+        if not temperature > 0:
+            raise InputError(f"generate: temperature must be > 0, got {temperature}")
+        rng = np.random.default_rng(seed)
+        ids = self.encode(prime)
+        state = None
+        for i in ids:                                           # run the prime through the model
+            logits, state = self.step(int(i), state)
+        out = []
+        for _ in range(length):
+            z = logits.astype(np.float64) / temperature
+            if 0 < top_k < z.size:
+                z[z < np.partition(z, -top_k)[-top_k]] = -np.inf   # keep the k most likely
+            p = np.exp(z - z.max())
+            p /= p.sum()
+            nxt = int(rng.choice(z.size, p=p))
+            out.append(self.vocab[nxt])
+            logits, state = self.step(nxt, state)
+        return "".join(out)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checks import check_array, check_dtype, check_float, check_int
+from .checks import check_dtype, check_float, check_int
 from .errors import InputError
 
 
@@ -134,6 +134,31 @@ class Linear(Module):
         return dy @ self.params["weight"]                     # (..., in)
 
 
+class Embedding(Module):
+    """Rows of ``weight`` (V, E) looked up by integer ids: (B, T) -> (B, T, E)."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, *, rng: np.random.Generator,
+                 dtype=np.float32):
+        super().__init__(dtype)
+        self.num_embeddings = check_int("num_embeddings", num_embeddings, minimum=1, owner="Embedding")
+        self._register("weight", rng.standard_normal((num_embeddings, embedding_dim)) * 0.1)
+        self._idx = None
+
+    def forward(self, idx):
+        idx = np.asarray(idx)
+        if not np.issubdtype(idx.dtype, np.integer):
+            raise InputError(f"Embedding: expected integer ids, got dtype {idx.dtype}")
+        if idx.size and (idx.min() < 0 or idx.max() >= self.num_embeddings):
+            raise InputError(f"Embedding: ids must lie in [0, {self.num_embeddings - 1}], got "
+                             f"{idx.min()}..{idx.max()}; encode the text with the model's vocabulary")
+        self._idx = idx
+        return self.params["weight"][idx]                      # (..., E)
+
+    def backward(self, dy):
+        E = self.params["weight"].shape[1]
+        np.add.at(self.grads["weight"], self._idx.reshape(-1), dy.reshape(-1, E))   # scatter-add rows
+
+
 class Dropout(Module):
     """Inverted dropout: scale kept units by 1/(1-p) in training, identity in eval."""
 
@@ -167,4 +192,4 @@ def dropout_mask(rng: np.random.Generator, shape, p: float, dtype) -> np.ndarray
     return np.multiply(keep, dtype.type(65536 / (65536 - cut)), dtype=dtype)
 
 
-__all__ = ["Module", "Linear", "Dropout", "dropout_mask", "check_array", "check_int"]
+__all__ = ["Module", "Linear", "Embedding", "Dropout", "dropout_mask"]

@@ -10,18 +10,33 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
-def plot_training_curves(history: list[dict], path, title: str = "Training curves"):
+METRIC_LABELS = {"acc": ("accuracy (%)", "Accuracy", 100.0, True),
+                 "mse": ("mean squared error", "MSE", 1.0, False),
+                 "bpc": ("bits per character", "Bits per character", 1.0, False)}
+
+
+def plot_training_curves(history: list[dict], path, title: str = "Training curves",
+                         metric: str = "acc", baseline: float | None = None):
     ep = [r["epoch"] for r in history]
+    label, name, scale, higher = METRIC_LABELS[metric]
     fig, (ax_l, ax_a) = plt.subplots(1, 2, figsize=(11, 4))
     ax_l.plot(ep, [r["train_loss"] for r in history], label="train")
     ax_l.plot(ep, [r["test_loss"] for r in history], label="test")
-    ax_l.set(xlabel="epoch", ylabel="cross-entropy", title="Loss")
-    ax_a.plot(ep, [100 * r["train_acc"] for r in history], label="train")
-    ax_a.plot(ep, [100 * r["test_acc"] for r in history], label="test")
-    best = max(history, key=lambda r: (r["test_acc"], -r["epoch"]))
-    ax_a.scatter([best["epoch"]], [100 * best["test_acc"]], color="C3", zorder=3,
-                 label=f"best test {100 * best['test_acc']:.1f}% (epoch {best['epoch']})")
-    ax_a.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
+    ax_l.set(xlabel="epoch", ylabel="loss", title="Loss")
+    ax_a.plot(ep, [scale * r[f"train_{metric}"] for r in history], label="train")
+    ax_a.plot(ep, [scale * r[f"test_{metric}"] for r in history], label="test")
+    sign = 1 if higher else -1
+    best = max(history, key=lambda r: (sign * r[f"test_{metric}"], -r["epoch"]))
+    unit = "%" if metric == "acc" else ""
+    ax_a.scatter([best["epoch"]], [scale * best[f"test_{metric}"]], color="C3", zorder=3,
+                 label=f"best test {scale * best[f'test_{metric}']:.{1 if unit else 4}f}{unit} "
+                       f"(epoch {best['epoch']})")
+    if baseline is not None:
+        ax_a.axhline(scale * baseline, color="black", lw=1, ls="--",
+                     label=f"memoryless baseline {scale * baseline:.{1 if unit else 3}f}{unit}")
+    if metric == "mse":
+        ax_a.set_yscale("log")
+    ax_a.set(xlabel="epoch", ylabel=label, title=name)
     ax_lr = ax_l.twinx()
     ax_lr.plot(ep, [r["lr"] for r in history], color="grey", lw=1, ls=":", label="learning rate")
     ax_lr.set_yscale("log")
@@ -29,7 +44,7 @@ def plot_training_curves(history: list[dict], path, title: str = "Training curve
     ax_lr.tick_params(axis="y", colors="grey")
     for ax in (ax_l, ax_a):
         ax.grid(alpha=0.3)
-        ax.legend(loc="upper right" if ax is ax_l else "lower right")
+        ax.legend(loc="upper right" if (ax is ax_l or not higher) else "lower right")
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -38,31 +53,40 @@ def plot_training_curves(history: list[dict], path, title: str = "Training curve
 
 def plot_hidden_states(model, data, path, index: int = 0, n_units: int = 8):
     """Per-unit activations of the last recurrent layer over time for one test sequence."""
-    x = data.X_test[index:index + 1]
+    if data.kind == "lm":
+        x = data.X_test[None, :60]                                # the first 60 held-out characters
+        inputs = model.embedding.forward(x)
+    else:
+        x = data.X_test[index:index + 1]
+        inputs = x
     was_training = model.training
     model.eval()
-    out, _ = model.rnn.forward(x)                                 # (1, T, dirs*H)
+    out, _ = model.rnn.forward(inputs)                            # (1, T, dirs*H)
     model.train(was_training)
     hs = out[0]                                                   # (T, dirs*H)
     T = hs.shape[0]
     t = np.arange(1, T + 1)
     units = np.argsort(hs.std(axis=0))[::-1][:n_units]            # the most active units
     order = np.argsort(hs[-1])                                    # rows sorted by final value
-    running = np.cumsum(x[0].sum(axis=1)) / (np.arange(1, T + 1) * x.shape[2])
+    # what the mean-sign tasks integrate: the running mean of the input
+    running = (np.cumsum(x[0].sum(axis=1)) / (np.arange(1, T + 1) * x.shape[2])
+               if data.kind in ("classify", "tag") and x.shape[-1] > 1 and data.output_size == 2 else None)
     fig, (ax_tr, ax_hm) = plt.subplots(2, 1, figsize=(11, 7.5), height_ratios=[1, 1.3])
     for u in units:
         ax_tr.plot(t, hs[:, u], marker=".", lw=1.2, label=f"unit {u}")
-    ax_in = ax_tr.twinx()
-    ax_in.plot(t, running, color="black", ls="--", lw=1.5, label="running mean of input")
-    ax_in.axhline(0, color="black", lw=0.5)
-    ax_in.set_ylabel("running mean of input")
-    r_lim = 1.1 * max(1e-6, float(np.abs(running).max()))
-    ax_in.set_ylim(-r_lim, r_lim)                                 # both axes symmetric: zeros align
+    ax_in = ax_tr.twinx() if running is not None else None
+    if ax_in is not None:
+        ax_in.plot(t, running, color="black", ls="--", lw=1.5, label="running mean of input")
+        ax_in.axhline(0, color="black", lw=0.5)
+        ax_in.set_ylabel("running mean of input")
+        r_lim = 1.1 * max(1e-6, float(np.abs(running).max()))
+        ax_in.set_ylim(-r_lim, r_lim)                             # both axes symmetric: zeros align
     a_lim = 1.05 * max(1e-6, float(np.abs(hs[:, units]).max()))
     ax_tr.set(xlabel="time step", ylabel="activation", xlim=(0.5, T + 0.5), ylim=(-a_lim, a_lim),
               title=f"{len(units)} most active hidden units (last layer)")
     ax_tr.xaxis.set_major_locator(MaxNLocator(integer=True))
-    handles = ax_tr.get_legend_handles_labels()[0] + ax_in.get_legend_handles_labels()[0]
+    handles = ax_tr.get_legend_handles_labels()[0] + (
+        ax_in.get_legend_handles_labels()[0] if ax_in is not None else [])
     ax_tr.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.08, 1.0), fontsize=8)
     ax_tr.grid(alpha=0.3)
     lim = max(1e-6, float(np.abs(hs).max()))
@@ -72,10 +96,16 @@ def plot_hidden_states(model, data, path, index: int = 0, n_units: int = 8):
               title="All hidden units over time")
     ax_hm.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.colorbar(im, ax=ax_hm, label="activation")
-    label = data.y_test[index]
-    label_txt = f"label {int(label)}" if np.ndim(label) == 0 else "per-step labels"
-    fig.suptitle(f"Hidden states for test sequence {index} ({label_txt}; "
-                 f"final mean {running[-1]:+.3f})")
+    if data.kind == "lm":
+        shown = "".join(data.vocab[i] for i in x[0])
+        ax_hm.set_xticks(t)
+        ax_hm.set_xticklabels([repr(c)[1:-1] for c in shown], fontsize=6, family="monospace")
+        fig.suptitle("Hidden states over the first 60 held-out characters")
+    else:
+        label = data.y_test[index]
+        label_txt = f"label {label.tolist()}" if np.size(label) <= 4 else "per-step labels"
+        extra = f"; final mean {running[-1]:+.3f}" if running is not None else ""
+        fig.suptitle(f"Hidden states for test sequence {index} ({label_txt}{extra})")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -6,7 +6,7 @@ import sys
 
 from tqdm import tqdm
 
-from .train import Callback
+from .train import Callback, format_metric
 
 
 class EpochPrinter(Callback):
@@ -20,13 +20,16 @@ class EpochPrinter(Callback):
                         disable=not sys.stderr.isatty())
 
     def on_epoch_end(self, trainer, r):
+        m = trainer.metric
+        name = {"acc": "Acc", "mse": "MSE", "bpc": "BPC"}[m]
         self.bar.update(1)
-        self.bar.set_postfix(test_acc=f"{100 * r['test_acc']:.1f}%")
+        self.bar.set_postfix({f"test_{m}": format_metric(m, r[f"test_{m}"])})
         if not self.quiet:
             w = len(str(self.epochs))
             tqdm.write(f"Epoch {r['epoch']:>{w}}/{self.epochs} | Train Loss: {r['train_loss']:.4f} | "
-                       f"Train Acc: {100 * r['train_acc']:.2f}% | Test Loss: {r['test_loss']:.4f} | "
-                       f"Test Acc: {100 * r['test_acc']:.2f}% | LR: {r['lr']:.2e}", file=self.stream)
+                       f"Train {name}: {format_metric(m, r[f'train_{m}'])} | Test Loss: "
+                       f"{r['test_loss']:.4f} | Test {name}: {format_metric(m, r[f'test_{m}'])} | "
+                       f"LR: {r['lr']:.2e}", file=self.stream)
 
     def on_train_end(self, trainer, summary):
         self.bar.close()

@@ -20,23 +20,41 @@ from ._alloc import tune_allocator
 from .checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .errors import InputError, RunDirError
-from .losses import softmax_cross_entropy
-from .models import SequenceClassifier, SequenceTagger
-from .optim import OPTIMIZERS, CosineLR, Schedule, StepLR, clip_grad_norm, clip_grad_value
+from .losses import mse, softmax_cross_entropy
+from .models import CharLM, SequenceClassifier, SequenceRegressor, SequenceTagger
+from .optim import (OPTIMIZERS, CosineLR, Schedule, StepLR, clip_grad_norm, clip_grad_value,
+                    global_norm)
 from .tasks import Dataset, make_task
 
 
 # ---------------------------------------------------------------- building blocks from a config
+# The metric each kind of task reports, and whether higher is better.
+METRICS = {"classify": ("acc", True), "tag": ("acc", True), "regress": ("mse", False),
+           "lm": ("bpc", False)}
+
+
 def load_data(cfg: TrainConfig) -> Dataset:
+    if cfg.task == "charlm":
+        from .corpus import default_corpus, lm_dataset, read_text
+        text = read_text(cfg.text) if cfg.text else default_corpus(cfg.corpus_chars)[0]
+        text = text[:cfg.corpus_chars]
+        need = 10 * cfg.batch_size * (cfg.window + 1)
+        return lm_dataset(text, min_chars=need)
+    if cfg.text:
+        raise InputError("--text only applies to --task charlm; drop it or set --task charlm")
     return make_task(cfg.task, cfg.train_size, cfg.test_size, cfg.length, cfg.features,
                      cfg.data_seed, np.dtype(cfg.dtype))
 
 
 def build_model(cfg: TrainConfig, data: Dataset):
-    cls = SequenceTagger if data.per_step else SequenceClassifier
-    return cls(cfg.features, cfg.hidden, data.num_classes, cfg.layers, cell=cfg.model,
-               nonlinearity=cfg.nonlinearity, dropout=cfg.dropout, bidirectional=cfg.bidirectional,
-               init=cfg.init, dtype=np.dtype(cfg.dtype), seed=cfg.seed)
+    common = dict(cell=cfg.model, dropout=cfg.dropout, init=cfg.init,
+                  forget_bias=cfg.forget_bias if cfg.forget_bias else None,
+                  dtype=np.dtype(cfg.dtype), seed=cfg.seed)
+    if data.kind == "lm":
+        return CharLM(data.output_size, cfg.embed, cfg.hidden, cfg.layers, vocab=data.vocab, **common)
+    cls = {"classify": SequenceClassifier, "tag": SequenceTagger, "regress": SequenceRegressor}[data.kind]
+    return cls(data.input_size, cfg.hidden, data.output_size, cfg.layers,
+               nonlinearity=cfg.nonlinearity, bidirectional=cfg.bidirectional, **common)
 
 
 def build_optimizer(cfg: TrainConfig, model):
@@ -56,20 +74,57 @@ def build_schedule(cfg: TrainConfig, opt) -> Schedule:
     return Schedule(opt)
 
 
-def evaluate(model, X, y, batch_size: int = 1000) -> tuple[float, float]:
-    """Mean loss and accuracy over (X, y) in eval mode (no dropout)."""
+def task_loss(kind: str, out, y):
+    """(mean loss, dL/d(out)) for a task kind: MSE for regression, cross-entropy otherwise."""
+    return mse(out, y) if kind == "regress" else softmax_cross_entropy(out, y)
+
+
+def _score(kind: str, out, y) -> float:
+    """Sum whose mean over targets is the metric (correct predictions, or squared errors)."""
+    if kind == "regress":
+        return float(((out - y) ** 2).sum())
+    return float((out.argmax(axis=-1) == y).sum())
+
+
+def evaluate(model, X, y, kind: str = "classify", batch_size: int = 1000) -> tuple[float, float]:
+    """Mean loss and metric (accuracy, or MSE for regression) over (X, y) in eval mode."""
     was_training = model.training
     model.eval()
-    total_loss = correct = count = 0.0
+    total_loss = score = count = 0.0
     for i in range(0, len(X), batch_size):
-        logits = model.forward(X[i:i + batch_size])
+        out = model.forward(X[i:i + batch_size])
         yb = y[i:i + batch_size]
-        loss, _ = softmax_cross_entropy(logits, yb)
+        loss, _ = task_loss(kind, out, yb)
         total_loss += loss * yb.size
-        correct += float((logits.argmax(axis=-1) == yb).sum())
+        score += _score(kind, out, yb)
         count += yb.size
     model.train(was_training)
-    return total_loss / count, correct / count
+    return total_loss / count, score / count
+
+
+def stream_windows(ids: np.ndarray, rows: int, window: int):
+    """Cut a 1-D stream into ``rows`` parallel streams, then consecutive (x, y) windows."""
+    length = len(ids) // rows
+    grid = ids[:rows * length].reshape(rows, length)            # (B, L)
+    return [(grid[:, s:s + window], grid[:, s + 1:s + window + 1])
+            for s in range(0, length - window, window)]
+
+
+def evaluate_stream(model, ids, rows: int, window: int) -> tuple[float, float]:
+    """Mean cross-entropy (nats) and bits per character of a CharLM over a whole stream,
+    state carried across windows; the model's own training state is left as it was."""
+    was_training, saved = model.training, (model.stateful, model.state)
+    model.eval()
+    model.stateful, model.state = True, None
+    total = count = 0.0
+    for x, y in stream_windows(ids, min(rows, max(1, len(ids) // (window + 1))), window):
+        loss, _ = softmax_cross_entropy(model.forward(x), y)
+        total += loss * y.size
+        count += y.size
+    model.train(was_training)
+    model.stateful, model.state = saved
+    loss = total / max(count, 1)
+    return loss, loss / np.log(2)
 
 
 # ---------------------------------------------------------------- callbacks
@@ -81,62 +136,95 @@ class Callback:
 
 # ---------------------------------------------------------------- the training loop
 class Trainer:
-    """Trains ``build_model(cfg)`` on ``cfg.task``; ``fit()`` returns the summary dict."""
+    """Trains ``build_model(cfg)`` on ``cfg.task``; ``fit()`` returns the summary dict.
+
+    The one training loop for every model and task. A batch is either a mini-batch of sequences
+    (random, or a shuffled full pass) or, for the language model, the next window of every
+    parallel text stream, with the recurrent state carried from the previous window.
+    """
 
     def __init__(self, cfg: TrainConfig, callbacks=(), data: Dataset | None = None):
         tune_allocator()
         self.cfg = cfg
         self.data = data if data is not None else load_data(cfg)
+        self.kind = self.data.kind
+        self.metric, self.higher_is_better = METRICS[self.kind]
         self.model = build_model(cfg, self.data)
         self.optimizer = build_optimizer(cfg, self.model)
         self.schedule = build_schedule(cfg, self.optimizer)
         self.rng = np.random.default_rng([cfg.seed, 1])          # batch order stream
         self.callbacks = list(callbacks)
         self.history: list[dict] = []
+        if self.kind == "lm":
+            self.model.stateful = True
+            self._windows = stream_windows(self.data.X_train, cfg.batch_size, cfg.window)
+            self._pos = 0
 
-    def epoch_batches(self) -> list[np.ndarray]:
-        n, bs, k = len(self.data.X_train), self.cfg.batch_size, self.cfg.batches_per_epoch
+    def epoch_batches(self):
+        """(x, y) batches of one epoch."""
+        cfg, k = self.cfg, self.cfg.batches_per_epoch
+        if self.kind == "lm":
+            return self._next_windows(k)
+        n, bs = len(self.data.X_train), cfg.batch_size
         if k:   # the seed's epoch: k random mini-batches
-            return [self.rng.choice(n, bs, replace=False) for _ in range(k)]
-        perm = self.rng.permutation(n)
-        return [perm[i:i + bs] for i in range(0, n, bs)]
+            idx = [self.rng.choice(n, bs, replace=False) for _ in range(k)]
+        else:
+            perm = self.rng.permutation(n)
+            idx = [perm[i:i + bs] for i in range(0, n, bs)]
+        return [(self.data.X_train[i], self.data.y_train[i]) for i in idx]
 
-    def train_step(self, idx) -> dict:
+    def _next_windows(self, k):
+        """Continue the text streams; at their end, start over with a fresh state."""
+        out = []
+        for _ in range(k or len(self._windows) - self._pos):
+            if self._pos == len(self._windows):
+                self._pos = 0
+                self.model.reset_state()
+            out.append(self._windows[self._pos])
+            self._pos += 1
+        return out
+
+    def train_step(self, xb, yb) -> dict:
         model, cfg = self.model, self.cfg
-        xb, yb = self.data.X_train[idx], self.data.y_train[idx]
-        logits = model.forward(xb)
-        loss, d_logits = softmax_cross_entropy(logits, yb)
+        out = model.forward(xb)
+        loss, d_out = task_loss(self.kind, out, yb)
         model.zero_grad()
-        model.backward(d_logits, input_grad=False)
+        model.backward(d_out, input_grad=False)
         if cfg.clip_value:
             clip_grad_value(model.grads, cfg.clip_value)
         if cfg.clip:
             before, after = clip_grad_norm(model.grads, cfg.clip)
         else:
-            before = after = float(np.sqrt(sum(float(np.vdot(g, g)) for g in model.grads.values())))
+            before = after = global_norm(model.grads)
         self.optimizer.step()
-        return {"loss": loss, "correct": int((logits.argmax(axis=-1) == yb).sum()),
-                "count": int(yb.size), "grad_norm": before, "grad_norm_clipped": after}
+        return {"loss": loss, "score": _score(self.kind, out, yb), "count": int(yb.size),
+                "grad_norm": before, "grad_norm_clipped": after}
+
+    def evaluate(self) -> tuple[float, float]:
+        d = self.data
+        if self.kind == "lm":
+            return evaluate_stream(self.model, d.X_test, self.cfg.batch_size, self.cfg.window)
+        return evaluate(self.model, d.X_test, d.y_test, self.kind)
 
     def fit(self) -> dict:
-        cfg, data = self.cfg, self.data
+        cfg, m = self.cfg, self.metric
         for cb in self.callbacks:
             cb.on_train_begin(self)
         start = time.perf_counter()
         for epoch in range(1, cfg.epochs + 1):
             self.model.train()
             lr = self.optimizer.lr
-            steps = [self.train_step(idx) for idx in self.epoch_batches()]
+            steps = [self.train_step(x, y) for x, y in self.epoch_batches()]
             self.schedule.step()
-            test_loss, test_acc = evaluate(self.model, data.X_test, data.y_test)
+            test_loss, test_metric = self.evaluate()
             n = sum(s["count"] for s in steps)
+            train_loss = float(np.mean([s["loss"] for s in steps]))
+            train_metric = {"acc": sum(s["score"] for s in steps) / n,
+                            "mse": sum(s["score"] for s in steps) / n,
+                            "bpc": train_loss / np.log(2)}[m]
             record = {
-                "epoch": epoch,
-                "train_loss": float(np.mean([s["loss"] for s in steps])),
-                "train_acc": sum(s["correct"] for s in steps) / n,
-                "test_loss": test_loss,
-                "test_acc": test_acc,
-                "lr": lr,
+                "epoch": epoch, "train_loss": train_loss, f"train_{m}": train_metric,
+                "test_loss": test_loss, f"test_{m}": test_metric, "lr": lr,
                 "seconds": time.perf_counter() - start,
                 "iter_loss": [s["loss"] for s in steps],
                 "iter_grad_norm": [s["grad_norm"] for s in steps],
@@ -146,20 +234,21 @@ class Trainer:
             self.history.append(record)
             for cb in self.callbacks:
                 cb.on_epoch_end(self, record)
-        seconds = time.perf_counter() - start
-        summary = self.summary(seconds)
+        summary = self.summary(time.perf_counter() - start)
         for cb in self.callbacks:
             cb.on_train_end(self, summary)
         return summary
 
     def summary(self, seconds: float) -> dict:
-        h = self.history
-        best = max(h, key=lambda r: (r["test_acc"], -r["epoch"]))
+        h, m = self.history, self.metric
+        sign = 1 if self.higher_is_better else -1
+        best = max(h, key=lambda r: (sign * r[f"test_{m}"], -r["epoch"]))
         last = h[-1]
-        return {"params": self.model.parameter_count(), "epochs": last["epoch"],
-                "final_train_loss": last["train_loss"], "final_train_acc": last["train_acc"],
-                "final_test_loss": last["test_loss"], "final_test_acc": last["test_acc"],
-                "best_test_acc": best["test_acc"], "best_epoch": best["epoch"],
+        return {"params": self.model.parameter_count(), "epochs": last["epoch"], "metric": m,
+                "final_train_loss": last["train_loss"], f"final_train_{m}": last[f"train_{m}"],
+                "final_test_loss": last["test_loss"], f"final_test_{m}": last[f"test_{m}"],
+                f"best_test_{m}": best[f"test_{m}"], "best_epoch": best["epoch"],
+                "baseline": self.data.baseline, "baseline_note": self.data.baseline_note,
                 "seconds": seconds}
 
 
@@ -213,12 +302,15 @@ class RunWriter(Callback):
             f.write(json.dumps(record) + "\n")
 
     def on_train_end(self, trainer, summary):
-        save_checkpoint(self.run_dir, trainer.model.state_dict(),
-                        {"epoch": summary["epochs"], "config": trainer.cfg.to_dict()})
+        meta = {"epoch": summary["epochs"], "config": trainer.cfg.to_dict()}
+        if trainer.data.vocab:
+            meta["vocab"] = "".join(trainer.data.vocab)
+        save_checkpoint(self.run_dir, trainer.model.state_dict(), meta)
         atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2))
         if self.figures:
             from .plots import plot_hidden_states, plot_training_curves
-            plot_training_curves(trainer.history, self.run_dir / "training_curves.png")
+            plot_training_curves(trainer.history, self.run_dir / "training_curves.png",
+                                 metric=trainer.metric, baseline=trainer.data.baseline)
             plot_hidden_states(trainer.model, trainer.data, self.run_dir / "hidden_states.png")
 
 
@@ -241,8 +333,12 @@ def read_run_config(run_dir) -> TrainConfig:
 def load_run(run_dir):
     """Rebuild a saved run's model (weights from its checkpoint) and its data."""
     cfg = read_run_config(run_dir)
-    arrays, _ = load_checkpoint(run_dir)
+    arrays, meta = load_checkpoint(run_dir)
     data = load_data(cfg)
+    if "vocab" in meta and meta["vocab"] != "".join(data.vocab):
+        from .errors import CheckpointError
+        raise CheckpointError(f"the text behind {run_dir} has changed since training (its characters "
+                              "differ from the checkpoint's vocabulary); train again on this text")
     model = build_model(cfg, data)
     try:
         model.load_state_dict(arrays)
@@ -251,3 +347,15 @@ def load_run(run_dir):
         raise CheckpointError(f"checkpoint in {run_dir} does not fit its config.json ({e})") from None
     model.eval()
     return cfg, model, data
+
+
+def evaluate_run(cfg, model, data) -> tuple[float, float, str]:
+    """Held-out loss and metric of a loaded run, and the metric's name."""
+    metric = METRICS[data.kind][0]
+    if data.kind == "lm":
+        return (*evaluate_stream(model, data.X_test, cfg.batch_size, cfg.window), metric)
+    return (*evaluate(model, data.X_test, data.y_test, data.kind), metric)
+
+
+def format_metric(metric: str, value: float) -> str:
+    return f"{100 * value:.2f}%" if metric == "acc" else f"{value:.4f}"
