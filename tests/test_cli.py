@@ -145,3 +145,58 @@ def test_checkpoint_from_another_configuration_is_refused(run_dir, tmp_path, cap
     assert main(["eval", str(c)]) == 2
     assert_one_line_error(capsys.readouterr().err, "does not fit its config.json")
     assert np.load(c / "checkpoint.npz")["rnn.weight_hh_l0"].shape == (64, 64)
+
+
+@pytest.fixture(scope="module")
+def lm_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lm")
+    text = root / "text.txt"
+    text.write_text("the quick brown fox jumps over the lazy dog. " * 400, encoding="utf-8")
+    out = root / "run"
+    assert main(["train", "--task", "charlm", "--text", str(text), "--hidden", "32", "--layers", "1",
+                 "--batch-size", "8", "--window", "20", "--epochs", "2", "--batches-per-epoch", "5",
+                 "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_charlm_train_sample_and_eval(lm_run, capsys):
+    summary = json.loads((lm_run / "summary.json").read_text())
+    assert summary["metric"] == "bpc" and "final_test_bpc" in summary
+    capsys.readouterr()
+    assert main(["sample", str(lm_run), "--prime", "the ", "--length", "40", "--temperature", "0.7"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("the ") and len(out.rstrip("\n")) == 44
+    assert main(["eval", str(lm_run)]) == 0
+    assert "test bpc" in capsys.readouterr().out
+
+
+def test_sample_errors(lm_run, run_dir, capsys):
+    assert main(["sample", str(run_dir)]) == 2
+    assert_one_line_error(capsys.readouterr().err, "sample needs a run trained with --task charlm")
+    assert main(["sample", str(lm_run), "--prime", "QZX"]) == 2
+    assert_one_line_error(capsys.readouterr().err, "not in the model's vocabulary")
+    assert main(["sample", str(lm_run), "--temperature", "0"]) == 2
+    assert_one_line_error(capsys.readouterr().err, "temperature must be > 0")
+
+
+@pytest.mark.parametrize("content,fragment", [
+    (b"\xff\xfe\x00bad bytes" * 10, "is not UTF-8 text"),
+    (b"   \n  ", "is empty"),
+    (b"short text", "the language model needs at least"),
+])
+def test_bad_text_files(tmp_path, capsys, content, fragment):
+    f = tmp_path / "t.txt"
+    f.write_bytes(content)
+    out = tmp_path / "never"
+    assert main(["train", "--task", "charlm", "--text", str(f), "--out", str(out)]) == 2
+    assert_one_line_error(capsys.readouterr().err, fragment)
+    assert not out.exists()
+
+
+def test_text_needs_charlm_and_must_exist(tmp_path, capsys):
+    assert main(["train", "--task", "charlm", "--text", str(tmp_path / "missing.txt")]) == 2
+    assert_one_line_error(capsys.readouterr().err, "does not exist")
+    f = tmp_path / "t.txt"
+    f.write_text("hello " * 1000)
+    assert main(["train", "--text", str(f)]) == 2
+    assert_one_line_error(capsys.readouterr().err, "--text only applies to --task charlm")

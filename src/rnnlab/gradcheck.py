@@ -11,8 +11,12 @@ from __future__ import annotations
 import numpy as np
 
 
-def numerical_gradient(loss_fn, array: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    """Central differences of ``loss_fn()`` w.r.t. every entry of ``array`` (perturbed in place)."""
+def numerical_gradient(loss_fn, array: np.ndarray, eps: float = 1e-5) -> np.ndarray:
+    """Central differences of ``loss_fn()`` w.r.t. every entry of ``array`` (perturbed in place).
+
+    eps 1e-5 is near the float64 optimum (~machine_eps ** (1/3)): smaller steps let round-off
+    swamp small gradients (a weight whose gradient norm is 4e-4 showed 1e-6 error at eps 1e-6).
+    """
     grad = np.zeros_like(array, dtype=np.float64)
     flat, gflat = array.reshape(-1), grad.reshape(-1)
     for i in range(flat.size):
@@ -33,7 +37,7 @@ def relative_error(a: np.ndarray, b: np.ndarray, floor: float = 1e-10) -> float:
     return num / den if den > floor else num
 
 
-def gradcheck(loss_fn, arrays: dict, analytic: dict, eps: float = 1e-6) -> dict:
+def gradcheck(loss_fn, arrays: dict, analytic: dict, eps: float = 1e-5) -> dict:
     """Relative error between ``analytic[k]`` and the numerical gradient of each ``arrays[k]``."""
     return {k: relative_error(analytic[k], numerical_gradient(loss_fn, arrays[k], eps))
             for k in arrays}

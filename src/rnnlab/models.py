@@ -123,12 +123,17 @@ class CharLM(_Head):
         self.state = None
 
     def forward(self, ids, state=None):
-        h0 = state if state is not None else (self.state if self.stateful else None)
-        out, h_n = self.rnn.forward(self.embedding.forward(ids), h0)
-        self.last_state = h_n
+        if self.stateful and state is None:
+            state = self.state                                  # continue the text stream
+        logits, h_n = self._run(ids, state)
         if self.stateful:
             self.state = h_n
-        return self.fc.forward(self.drop.forward(out))          # (B, T, V)
+        return logits
+
+    def _run(self, ids, h0):
+        out, h_n = self.rnn.forward(self.embedding.forward(ids), h0)
+        self.last_state = h_n
+        return self.fc.forward(self.drop.forward(out)), h_n       # (B, T, V)
 
     def backward(self, d_logits, input_grad=True):
         d_emb = self.rnn.backward(self.drop.backward(self.fc.backward(d_logits)), None)
@@ -137,12 +142,16 @@ class CharLM(_Head):
 
     # ---- streaming and generation: the same forward pass, one step at a time
     def step(self, char_id: int, state=None):
-        """Feed one symbol id; returns (logits (V,), new state). Eval mode, no gradients."""
+        """Feed one symbol id from ``state`` (None = fresh); returns (logits (V,), new state).
+
+        Eval mode, independent of the training stream's state: stepping through a text one
+        character at a time gives the same logits as ``forward`` over the whole text.
+        """
         was = self.training
         self.eval()
-        logits = self.forward(np.array([[char_id]]), state)[0, -1]
+        logits, h_n = self._run(np.array([[char_id]]), state)
         self.train(was)
-        return logits, self.last_state
+        return logits[0, -1], h_n
 
     def encode(self, text: str) -> np.ndarray:
         index = {c: i for i, c in enumerate(self.vocab)}

@@ -124,7 +124,7 @@ def evaluate_stream(model, ids, rows: int, window: int) -> tuple[float, float]:
     model.train(was_training)
     model.stateful, model.state = saved
     loss = total / max(count, 1)
-    return loss, loss / np.log(2)
+    return float(loss), float(loss / np.log(2))
 
 
 # ---------------------------------------------------------------- callbacks
