@@ -34,8 +34,9 @@ def run_rnnlab(cell, steps):
     from rnnlab.config import PRESETS
     from rnnlab.train import Trainer
     data, windows = corpus_windows(steps)
-    t = Trainer(PRESETS["charlm"].replace(model=cell, forget_bias=1.0 if cell == "lstm" else 0.0),
-                data=data)
+    cfg = PRESETS["charlm"].replace(model=cell, forget_bias=1.0 if cell == "lstm" else 0.0,
+                                    hidden=H, layers=LAYERS, embed=E, batch_size=B, window=W)
+    t = Trainer(cfg, data=data)
     t.train_step(*windows[0])                                   # warm-up
     start = time.perf_counter()
     for x, y in windows[1:]:

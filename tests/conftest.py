@@ -25,3 +25,27 @@ def freeze_dropout():
                 g.bit_generator.state = s
         return reset
     return freeze
+
+
+@pytest.fixture
+def model_gradient_errors(freeze_dropout):
+    """Relative errors (params, and the input if given) of a model's backward under ``loss_fn``,
+    with dropout masks frozen so every finite-difference forward draws the same ones."""
+    from rnnlab.gradcheck import gradcheck, numerical_gradient, relative_error
+
+    def check(model, x, loss_fn, input_grad=True):
+        reset = freeze_dropout(model)
+
+        def loss():
+            reset()
+            return loss_fn(model.forward(x))[0]
+
+        reset()
+        _, d = loss_fn(model.forward(x))
+        model.zero_grad()
+        dx = model.backward(d)
+        errors = gradcheck(loss, model.params, model.grads)
+        if input_grad:
+            errors["input"] = relative_error(dx, numerical_gradient(loss, x))
+        return errors
+    return check

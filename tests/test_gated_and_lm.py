@@ -17,21 +17,12 @@ TOL = 1e-6
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-def test_charlm_gradients_including_embedding(cell, freeze_dropout):
+def test_charlm_gradients_including_embedding(cell, model_gradient_errors):
     rng = np.random.default_rng(0)
     model = CharLM(7, 3, 4, num_layers=2, cell=cell, dropout=0.2, dtype=np.float64, seed=1)
     ids, y = rng.integers(0, 7, (2, 5)), rng.integers(0, 7, (2, 5))
-    reset = freeze_dropout(model)
-
-    def loss():
-        reset()
-        return rnnlab.softmax_cross_entropy(model.forward(ids), y)[0]
-
-    reset()
-    _, d = rnnlab.softmax_cross_entropy(model.forward(ids), y)
-    model.zero_grad()
-    model.backward(d)
-    errors = gradcheck(loss, model.params, model.grads)
+    errors = model_gradient_errors(model, ids, lambda out: rnnlab.softmax_cross_entropy(out, y),
+                                   input_grad=False)
     assert max(errors.values()) < TOL, errors
     assert np.abs(model.grads["embedding.weight"]).sum() > 0
 

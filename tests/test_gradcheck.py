@@ -79,24 +79,13 @@ def test_every_init_gives_correct_gradients(init):
 
 @pytest.mark.parametrize("head", ["classifier", "tagger"])
 @pytest.mark.parametrize("bidirectional", [False, True])
-def test_heads_with_loss(head, bidirectional, freeze_dropout):
+def test_heads_with_loss(head, bidirectional, model_gradient_errors):
     rng = np.random.default_rng(7)
     cls = rnnlab.SequenceClassifier if head == "classifier" else rnnlab.SequenceTagger
     model = cls(3, 4, 3, num_layers=2, dropout=0.3, bidirectional=bidirectional, dtype=np.float64, seed=8)
     x = rng.standard_normal((4, 5, 3))
     y = rng.integers(0, 3, (4,) if head == "classifier" else (4, 5))
-    reset = freeze_dropout(model)
-
-    def loss():
-        reset()
-        return rnnlab.softmax_cross_entropy(model.forward(x), y)[0]
-
-    reset()
-    _, d = rnnlab.softmax_cross_entropy(model.forward(x), y)
-    model.zero_grad()
-    dx = model.backward(d)
-    errors = gradcheck(loss, model.params, model.grads)
-    errors["input"] = relative_error(dx, numerical_gradient(loss, x))
+    errors = model_gradient_errors(model, x, lambda out: rnnlab.softmax_cross_entropy(out, y))
     assert max(errors.values()) < TOL, errors
 
 
@@ -164,23 +153,12 @@ def test_gated_layers_with_dropout_and_no_bias(cls, freeze_dropout):
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_gated_heads_with_loss(cell, freeze_dropout):
+def test_gated_heads_with_loss(cell, model_gradient_errors):
     rng = np.random.default_rng(15)
     model = rnnlab.SequenceClassifier(3, 4, 3, num_layers=2, cell=cell, dropout=0.2,
                                       bidirectional=True, dtype=np.float64, seed=16)
     x, y = rng.standard_normal((4, 5, 3)), rng.integers(0, 3, 4)
-    reset = freeze_dropout(model)
-
-    def loss():
-        reset()
-        return rnnlab.softmax_cross_entropy(model.forward(x), y)[0]
-
-    reset()
-    _, d = rnnlab.softmax_cross_entropy(model.forward(x), y)
-    model.zero_grad()
-    dx = model.backward(d)
-    errors = gradcheck(loss, model.params, model.grads)
-    errors["input"] = relative_error(dx, numerical_gradient(loss, x))
+    errors = model_gradient_errors(model, x, lambda out: rnnlab.softmax_cross_entropy(out, y))
     assert max(errors.values()) < TOL, errors
 
 

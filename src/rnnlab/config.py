@@ -115,10 +115,11 @@ PRESETS: dict[str, TrainConfig] = {
     "better": TrainConfig(layers=1, hidden=8, nonlinearity="relu", init="identity", dropout=0.0,
                           lr=1e-2, schedule="cosine", clip=1.0, epochs=60, batch_size=64,
                           batches_per_epoch=0),
-    # Character-level language model on the default corpus: 2-layer LSTM, 100-step windows of
-    # 64 parallel streams, 50 windows per epoch (320,000 characters).
-    "charlm": TrainConfig(task="charlm", model="lstm", hidden=256, layers=2, embed=32,
-                          dropout=0.0, init="pytorch", forget_bias=1.0, optimizer="adam", lr=2e-3,
-                          schedule="cosine", clip=1.0, epochs=20, batch_size=64,
-                          batches_per_epoch=50, window=100),
+    # Character-level language model on the default corpus: 1-layer LSTM-256, 64-step windows of
+    # 32 parallel streams, 100 windows per epoch (204,800 characters). On a 100-second budget this
+    # beat a 2-layer LSTM-256 at lr 2e-3 (3.58 vs 2.09 bits/char) and a 2-layer LSTM-128 (2.16).
+    "charlm": TrainConfig(task="charlm", model="lstm", hidden=256, layers=1, embed=32,
+                          dropout=0.0, init="pytorch", forget_bias=1.0, optimizer="adam", lr=5e-3,
+                          schedule="cosine", clip=1.0, epochs=30, batch_size=32,
+                          batches_per_epoch=100, window=64),
 }

@@ -10,6 +10,8 @@ the public API is batch-first (B, T, ...) like ``torch.nn.RNN(batch_first=True)`
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .cells import ElmanCell, GRUCell, LSTMCell
@@ -105,7 +107,6 @@ class Recurrent(Module):
                                    recurrent_weights(init, group, shape, H, G, self.rng))
         self.flatten_parameters()
         if dropout > 0 and num_layers == 1:
-            import warnings
             warnings.warn(f"{owner}: dropout={dropout} does nothing with num_layers=1 (it is "
                           "applied between layers); add layers or drop it", stacklevel=2)
         self._cache = None
