@@ -44,7 +44,7 @@ def plot_training_curves(history: list[dict], path, title: str = "Training curve
     ax_lr.tick_params(axis="y", colors="grey")
     for ax in (ax_l, ax_a):
         ax.grid(alpha=0.3)
-        ax.legend(loc="upper right" if (ax is ax_l or not higher) else "lower right")
+        ax.legend(loc="upper right" if ax is ax_l else ("lower right" if higher else "center right"))
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -99,7 +99,8 @@ def plot_hidden_states(model, data, path, index: int = 0, n_units: int = 8):
     if data.kind == "lm":
         shown = "".join(data.vocab[i] for i in x[0])
         ax_hm.set_xticks(t)
-        ax_hm.set_xticklabels([repr(c)[1:-1] for c in shown], fontsize=6, family="monospace")
+        ax_hm.set_xticklabels(["\u2423" if c == " " else repr(c)[1:-1] for c in shown],
+                              fontsize=6, family="monospace")
         fig.suptitle("Hidden states over the first 60 held-out characters")
     else:
         label = data.y_test[index]
