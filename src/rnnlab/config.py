@@ -52,6 +52,7 @@ class TrainConfig:
     corpus_chars: int = _f(2_000_000, "charlm: use at most this many characters of the text")
     embed: int = _f(32, "charlm: character embedding size")
     window: int = _f(100, "charlm: truncated-BPTT window (steps per batch)")
+    probe_every: int = _f(10, "record per-step gradient/hidden-state probes every N iterations (0 = off)")
     seed: int = _f(0, "seeds initialisation, dropout masks and batch order")
     data_seed: int = _f(0, "seeds the train/test sequences (a fixed split)")
     dtype: str = _f("float32", "float32 or float64")
@@ -68,6 +69,7 @@ class TrainConfig:
                      "length", "features", "lr_step", "corpus_chars", "embed", "window"):
             check_int(name, getattr(self, name), minimum=1)
         check_int("batches_per_epoch", self.batches_per_epoch, minimum=0)
+        check_int("probe_every", self.probe_every, minimum=0)
         check_int("seed", self.seed, minimum=0)
         check_int("data_seed", self.data_seed, minimum=0)
         check_float("lr", self.lr, low=0.0, low_open=True)

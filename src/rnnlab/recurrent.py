@@ -68,6 +68,24 @@ def scan_backward(cell, W_hh, caches, h_steps, d_hs, d_carry, reverse=False, dty
     return dXP, dHH, d_carry
 
 
+def whh_step_contributions(dHH, h_prev):
+    """Step t's term of dL/dW_hh = sum_t dL/da_t^T h_{t-1}, one (G*H, H) matrix per step."""
+    for t in range(len(dHH)):
+        yield dHH[t].T @ h_prev[t]
+
+
+def step_probes(step_grads, h_steps, dHH, h_prev) -> dict:
+    """Per-step instruments from arrays BPTT already made (lists of length T, t = 1..T):
+    ||dL/dh_t|| over the batch, hidden-state norm per sequence (mean and max over the batch),
+    and the norm of step t's contribution to dL/dW_hh (the contributions sum to dL/dW_hh)."""
+    seq_norms = np.linalg.norm(h_steps, axis=2)                     # (T, B)
+    share = [float(np.linalg.norm(c)) for c in whh_step_contributions(dHH, h_prev)]
+    return {"grad_norm": np.linalg.norm(step_grads.reshape(len(step_grads), -1), axis=1).tolist(),
+            "hidden_norm_mean": seq_norms.mean(axis=1).tolist(),
+            "hidden_norm_max": seq_norms.max(axis=1).tolist(),
+            "whh_share": share}
+
+
 class Recurrent(Module):
     """A stack of recurrent layers of one cell type (multi-layer, bidirectional, dropout).
 
@@ -110,6 +128,8 @@ class Recurrent(Module):
             warnings.warn(f"{owner}: dropout={dropout} does nothing with num_layers=1 (it is "
                           "applied between layers); add layers or drop it", stacklevel=2)
         self._cache = None
+        self.probe = False          # when True, backward() leaves per-step instruments in probe_data
+        self.probe_data = None
 
     def _suffixes(self, layer):
         return [f"_l{layer}"] + ([f"_l{layer}_reverse"] if self.bidirectional else [])
@@ -195,6 +215,7 @@ class Recurrent(Module):
             d_out = np.asarray(d_out, dtype=dt)                    # (T, B, dirs*H)
         d_final = None if d_h_n is None else ((d_h_n,) if n == 1 else tuple(d_h_n))
         d_init = [np.zeros((self.num_layers * dirs, B, H), dt) for _ in range(n)]
+        probes = {} if self.probe else None
         for layer in range(self.num_layers - 1, -1, -1):
             layer_in, runs, mask = layers[layer]
             if mask is not None and d_out is not None:
@@ -208,12 +229,15 @@ class Recurrent(Module):
                                 np.asarray(d_final[i][k], dtype=dt) for i in range(n))
                 W_hh = self.params["weight_hh" + suffix]
                 h_steps = hs[:-1] if d == 1 else hs[1:]            # h_t in time order
+                step_grads = np.empty((T, B, H), dt) if probes is not None else None
                 dXP, dHH, d_carry0 = scan_backward(self.cell, W_hh, caches, h_steps, d_hs, d_carry,
-                                                   reverse=d == 1, dtype=dt)
+                                                   reverse=d == 1, dtype=dt, step_grads=step_grads)
                 for i in range(n):
                     d_init[i][k] = d_carry0[i]
                 GH = dXP.shape[-1]
                 h_prev = hs[1:] if d == 1 else hs[:-1]             # state each step's W_hh saw
+                if probes is not None:
+                    probes["weight_hh" + suffix] = step_probes(step_grads, h_steps, dHH, h_prev)
                 dXP2, dHH2 = dXP.reshape(T * B, GH), dHH.reshape(T * B, GH)
                 g = self.grads
                 g["weight_ih" + suffix] += dXP2.T @ layer_in.reshape(T * B, -1)
@@ -229,6 +253,7 @@ class Recurrent(Module):
                 d_in = dx if d_in is None else d_in + dx           # both directions read layer_in
             d_out = d_in
         self.d_h0 = self._public_state(d_init)
+        self.probe_data = probes
         if d_out is None:
             return None
         return d_out.transpose(1, 0, 2) if self.batch_first else d_out

@@ -22,6 +22,7 @@ from .config import TrainConfig
 from .errors import InputError, RunDirError
 from .losses import mse, softmax_cross_entropy
 from .models import CharLM, SequenceClassifier, SequenceRegressor, SequenceTagger
+from .probes import probe_record
 from .optim import (OPTIMIZERS, CosineLR, Schedule, StepLR, clip_grad_norm, clip_grad_value,
                     global_norm)
 from .tasks import Dataset, make_task
@@ -155,6 +156,8 @@ class Trainer:
         self.rng = np.random.default_rng([cfg.seed, 1])          # batch order stream
         self.callbacks = list(callbacks)
         self.history: list[dict] = []
+        self.iteration = 0                                        # optimizer steps taken
+        self.probes: list[dict] = []                              # probes.jsonl rows of the last epoch
         if self.kind == "lm":
             self.model.stateful = True
             self._windows = stream_windows(self.data.X_train, cfg.batch_size, cfg.window)
@@ -184,21 +187,30 @@ class Trainer:
             self._pos += 1
         return out
 
-    def train_step(self, xb, yb) -> dict:
+    def train_step(self, xb, yb, probe: bool = False) -> dict:
+        """Forward, loss, BPTT, clipping, update. With ``probe``, the result also holds a
+        probes.jsonl row read from this step's own forward/backward arrays."""
         model, cfg = self.model, self.cfg
+        model.rnn.probe = probe
         out = model.forward(xb)
         loss, d_out = task_loss(self.kind, out, yb)
         model.zero_grad()
         model.backward(d_out, input_grad=False)
+        model.rnn.probe = False
+        param_norms = {k: float(np.linalg.norm(g)) for k, g in model.grads.items()} if probe else None
         if cfg.clip_value:
             clip_grad_value(model.grads, cfg.clip_value)
         if cfg.clip:
             before, after = clip_grad_norm(model.grads, cfg.clip)
         else:
             before = after = global_norm(model.grads)
+        result = {"loss": loss, "score": _score(self.kind, out, yb), "count": int(yb.size),
+                  "grad_norm": before, "grad_norm_clipped": after}
+        if probe:
+            result["probe"] = probe_record(model, self.iteration, len(self.history) + 1,
+                                           dict(result, param_grad_norms=param_norms))
         self.optimizer.step()
-        return {"loss": loss, "score": _score(self.kind, out, yb), "count": int(yb.size),
-                "grad_norm": before, "grad_norm_clipped": after}
+        return result
 
     def evaluate(self) -> tuple[float, float]:
         d = self.data
@@ -214,7 +226,13 @@ class Trainer:
         for epoch in range(1, cfg.epochs + 1):
             self.model.train()
             lr = self.optimizer.lr
-            steps = [self.train_step(x, y) for x, y in self.epoch_batches()]
+            steps, self.probes = [], []
+            for x, y in self.epoch_batches():
+                every = cfg.probe_every
+                steps.append(self.train_step(x, y, probe=bool(every) and self.iteration % every == 0))
+                self.iteration += 1
+                if "probe" in steps[-1]:
+                    self.probes.append(steps[-1].pop("probe"))
             self.schedule.step()
             test_loss, test_metric = self.evaluate()
             n = sum(s["count"] for s in steps)
@@ -296,10 +314,14 @@ class RunWriter(Callback):
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         atomic_write_text(self.run_dir / "config.json", json.dumps(meta, indent=2))
         (self.run_dir / "metrics.jsonl").write_text("")
+        (self.run_dir / "probes.jsonl").write_text("")
 
     def on_epoch_end(self, trainer, record):
         with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
+        if trainer.probes:
+            with open(self.run_dir / "probes.jsonl", "a", encoding="utf-8") as f:
+                f.writelines(json.dumps(p) + "\n" for p in trainer.probes)
 
     def on_train_end(self, trainer, summary):
         meta = {"epoch": summary["epochs"], "config": trainer.cfg.to_dict()}

@@ -1,0 +1,32 @@
+"""Training instruments: what a run records so nobody has to add print statements.
+
+Every ``probe_every`` iterations the trainer asks the recurrent stack to keep, from the arrays
+its forward and backward loops already produce (``Recurrent.probe``): the gradient reaching each
+time step ||dL/dh_t||, the hidden-state norm at each step (mean and max over the batch), and each
+step's share of dL/dW_hh; plus per-parameter gradient norms and the spectral radius and largest
+singular value of every recurrent matrix (per gate block). Records go to ``probes.jsonl``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def recurrent_spectra(rnn) -> dict:
+    """Spectral radius and largest singular value of each (H, H) gate block of every W_hh."""
+    out, H = {}, rnn.hidden_size
+    for name, W in rnn.params.items():
+        if not name.startswith("weight_hh"):
+            continue
+        blocks = [W[g * H:(g + 1) * H].astype(np.float64) for g in range(W.shape[0] // H)]
+        out[name] = {"spectral_radius": [float(np.abs(np.linalg.eigvals(b)).max()) for b in blocks],
+                     "sigma_max": [float(np.linalg.norm(b, 2)) for b in blocks]}
+    return out
+
+
+def probe_record(model, iteration: int, epoch: int, step: dict) -> dict:
+    """One probes.jsonl row, read after a probed backward pass (before the optimizer step)."""
+    return {"iteration": iteration, "epoch": epoch, "loss": step["loss"],
+            "grad_norm": step["grad_norm"], "grad_norm_clipped": step["grad_norm_clipped"],
+            "param_grad_norms": step["param_grad_norms"],
+            "steps": model.rnn.probe_data, "spectra": recurrent_spectra(model.rnn)}
