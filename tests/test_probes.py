@@ -106,3 +106,14 @@ def test_trainer_writes_probes_at_the_interval(tmp_path):
     assert set(r["param_grad_norms"]) == set(t.model.params)
     assert r["grad_norm"] == pytest.approx(
         np.sqrt(sum(v * v for v in r["param_grad_norms"].values())), rel=1e-5)
+
+
+def test_spectra_are_recorded_about_ten_times_a_run():
+    t = Trainer(PRESETS["seed"].replace(epochs=30, batches_per_epoch=1))
+    t.fit()
+    epochs = [r["epoch"] for r in t.history if "spectra" in r]
+    assert epochs[0] == 1 and epochs[-1] == 30 and 10 <= len(epochs) <= 12
+    assert set(t.history[0]["spectra"]) == {"weight_hh_l0", "weight_hh_l1"}
+    off = Trainer(PRESETS["seed"].replace(epochs=2, probe_every=0))
+    off.fit()
+    assert all("spectra" not in r for r in off.history)

@@ -4,7 +4,8 @@ Every ``probe_every`` iterations the trainer asks the recurrent stack to keep, f
 its forward and backward loops already produce (``Recurrent.probe``): the gradient reaching each
 time step ||dL/dh_t||, the hidden-state norm at each step (mean and max over the batch), and each
 step's share of dL/dW_hh; plus per-parameter gradient norms and the spectral radius and largest
-singular value of every recurrent matrix (per gate block). Records go to ``probes.jsonl``.
+singular value of every recurrent matrix (per gate block). Step records go to ``probes.jsonl``;
+the spectra, about ten times per run (they drift slowly), to ``metrics.jsonl``.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ def recurrent_spectra(rnn) -> dict:
 
 
 def probe_record(model, iteration: int, epoch: int, step: dict) -> dict:
-    """One probes.jsonl row, read after a probed backward pass (before the optimizer step)."""
+    """One probes.jsonl row, read after a probed backward pass (before the optimizer step).
+    (The spectra change slowly; the trainer records them ~10 times a run in metrics.jsonl.)"""
     return {"iteration": iteration, "epoch": epoch, "loss": step["loss"],
             "grad_norm": step["grad_norm"], "grad_norm_clipped": step["grad_norm_clipped"],
-            "param_grad_norms": step["param_grad_norms"],
-            "steps": model.rnn.probe_data, "spectra": recurrent_spectra(model.rnn)}
+            "param_grad_norms": step["param_grad_norms"], "steps": model.rnn.probe_data}

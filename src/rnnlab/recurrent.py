@@ -79,7 +79,11 @@ def step_probes(step_grads, h_steps, dHH, h_prev) -> dict:
     ||dL/dh_t|| over the batch, hidden-state norm per sequence (mean and max over the batch),
     and the norm of step t's contribution to dL/dW_hh (the contributions sum to dL/dW_hh)."""
     seq_norms = np.linalg.norm(h_steps, axis=2)                     # (T, B)
-    share = [float(np.linalg.norm(c)) for c in whh_step_contributions(dHH, h_prev)]
+    # ||dHH_t^T h_{t-1}||_F^2 = sum((dHH_t dHH_t^T) * (h_{t-1} h_{t-1}^T)): B x B Gram matrices,
+    # all steps in one batched product instead of T (G*H, H) matrices
+    gram_d = np.matmul(dHH, dHH.transpose(0, 2, 1))                  # (T, B, B)
+    gram_h = np.matmul(h_prev, h_prev.transpose(0, 2, 1))            # (T, B, B)
+    share = np.sqrt(np.maximum((gram_d * gram_h).sum(axis=(1, 2)), 0)).tolist()
     return {"grad_norm": np.linalg.norm(step_grads.reshape(len(step_grads), -1), axis=1).tolist(),
             "hidden_norm_mean": seq_norms.mean(axis=1).tolist(),
             "hidden_norm_max": seq_norms.max(axis=1).tolist(),

@@ -22,7 +22,7 @@ from .config import TrainConfig
 from .errors import InputError, RunDirError
 from .losses import mse, softmax_cross_entropy
 from .models import CharLM, SequenceClassifier, SequenceRegressor, SequenceTagger
-from .probes import probe_record
+from .probes import probe_record, recurrent_spectra
 from .optim import (OPTIMIZERS, CosineLR, Schedule, StepLR, clip_grad_norm, clip_grad_value,
                     global_norm)
 from .tasks import Dataset, make_task
@@ -249,6 +249,8 @@ class Trainer:
             }
             if cfg.clip or cfg.clip_value:
                 record["iter_grad_norm_clipped"] = [s["grad_norm_clipped"] for s in steps]
+            if cfg.probe_every and (epoch in (1, cfg.epochs) or epoch % max(1, cfg.epochs // 10) == 0):
+                record["spectra"] = recurrent_spectra(self.model.rnn)   # ~10 times a run: they drift slowly
             self.history.append(record)
             for cb in self.callbacks:
                 cb.on_epoch_end(self, record)
