@@ -37,7 +37,8 @@ def run_dir(tmp_path_factory):
 def test_train_writes_a_complete_run_directory(run_dir):
     names = {p.name for p in run_dir.iterdir()}
     assert {"config.json", "metrics.jsonl", "summary.json", "checkpoint.npz", "checkpoint.json",
-            "training_curves.png", "hidden_states.png"} <= names
+            "training_curves.png", "hidden_states.png", "probes.jsonl", "gradient_flow.png",
+            "hidden_norms.png", "grad_norm.png"} <= names
     cfg = json.loads((run_dir / "config.json").read_text())
     assert cfg["config"]["hidden"] == 64 and cfg["config"]["epochs"] == 2 and "numpy" in cfg
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
@@ -48,7 +49,8 @@ def test_train_writes_a_complete_run_directory(run_dir):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["params"] == 13314
     assert {"final_test_acc", "best_test_acc", "best_epoch", "seconds"} <= set(summary)
-    for png in ("training_curves.png", "hidden_states.png"):
+    for png in ("training_curves.png", "hidden_states.png", "gradient_flow.png", "hidden_norms.png",
+                "grad_norm.png"):
         assert (run_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -110,3 +110,78 @@ def plot_hidden_states(model, data, path, index: int = 0, n_units: int = 8):
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _layer_label(param_name: str) -> str:
+    """'weight_hh_l1_reverse' -> 'layer 1 (reverse)'."""
+    rest = param_name.replace("weight_hh_l", "")
+    return f"layer {rest.replace('_reverse', ' (reverse)')}"
+
+
+def plot_gradient_flow(probes: list[dict], path):
+    """Heatmap of log10 ||dL/dh_t|| (time step x training iteration), one panel per layer."""
+    names = sorted(probes[0]["steps"])
+    its = [p["iteration"] for p in probes]
+    fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 4.2), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        g = np.array([p["steps"][name]["grad_norm"] for p in probes]).T      # (T, n_probes)
+        logg = np.log10(np.maximum(g, 1e-30))
+        T = g.shape[0]
+        im = ax.imshow(logg, aspect="auto", origin="lower", cmap="magma",
+                       extent=(its[0] - 0.5, its[-1] + 0.5, 0.5, T + 0.5), interpolation="nearest")
+        fig.colorbar(im, ax=ax, label="log10 ||dL/dh_t||")
+        ratio = np.median(g[0] / np.maximum(g[-1], 1e-30))
+        ax.set(xlabel="training iteration", ylabel="time step t",
+               title=f"{_layer_label(name)}: step 1 gets {ratio:.1e} x step {T}")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.suptitle("Gradient flow through time (median ratio of first to last step in the title)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_hidden_norms(probes: list[dict], path):
+    """Hidden-state norm at every time step (mean and max over the batch), early to late."""
+    names = sorted(probes[0]["steps"])
+    picks = sorted({0, len(probes) // 2, len(probes) - 1})
+    fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 4), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        for k, i in enumerate(picks):
+            s = probes[i]["steps"][name]
+            t = np.arange(1, len(s["hidden_norm_mean"]) + 1)
+            ax.plot(t, s["hidden_norm_mean"], color=f"C{k}", label=f"iteration {probes[i]['iteration']}: mean")
+            ax.plot(t, s["hidden_norm_max"], color=f"C{k}", ls="--", lw=1, label="max")
+        ax.set(xlabel="time step t", ylabel="||h_t||", title=_layer_label(name))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, ncol=2)
+    fig.suptitle("Hidden-state norm over time (per sequence; mean and max over the batch)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_grad_norm_trace(history: list[dict], path, clip: float = 0.0, events=()):
+    """Global gradient norm of every iteration (before clipping), the clip threshold, and events."""
+    norms = np.concatenate([r["iter_grad_norm"] for r in history])
+    losses = np.concatenate([r["iter_loss"] for r in history])
+    it = np.arange(len(norms))
+    fig, (ax_n, ax_l) = plt.subplots(2, 1, figsize=(10, 5.5), sharex=True)
+    ax_n.semilogy(it, norms, lw=0.8, label="gradient norm before clipping")
+    if clip:
+        ax_n.axhline(clip, color="C3", ls="--", label=f"clip threshold {clip:g}")
+        ax_n.set_title(f"{100 * np.mean(norms > clip):.0f}% of iterations clipped")
+    ax_l.plot(it, losses, lw=0.8, color="C1", label="training loss")
+    for e in events:
+        for ax in (ax_n, ax_l):
+            ax.axvline(e["iteration"], color="C2", lw=1.2)
+        ax_n.annotate(e.get("kind", "event"), (e["iteration"], norms.max()), fontsize=7, rotation=90,
+                      va="top", color="C2")
+    ax_n.set_ylabel("||grad||")
+    ax_l.set(xlabel="iteration", ylabel="loss")
+    for ax in (ax_n, ax_l):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

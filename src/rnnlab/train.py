@@ -332,10 +332,23 @@ class RunWriter(Callback):
         save_checkpoint(self.run_dir, trainer.model.state_dict(), meta)
         atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2))
         if self.figures:
-            from .plots import plot_hidden_states, plot_training_curves
+            from .plots import (plot_grad_norm_trace, plot_gradient_flow, plot_hidden_norms,
+                                plot_hidden_states, plot_training_curves)
             plot_training_curves(trainer.history, self.run_dir / "training_curves.png",
                                  metric=trainer.metric, baseline=trainer.data.baseline)
             plot_hidden_states(trainer.model, trainer.data, self.run_dir / "hidden_states.png")
+            plot_grad_norm_trace(trainer.history, self.run_dir / "grad_norm.png", trainer.cfg.clip)
+            probes = read_jsonl(self.run_dir / "probes.jsonl")
+            if probes:
+                plot_gradient_flow(probes, self.run_dir / "gradient_flow.png")
+                plot_hidden_norms(probes, self.run_dir / "hidden_norms.png")
+
+
+def read_jsonl(path) -> list[dict]:
+    path = Path(path)
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def read_run_config(run_dir) -> TrainConfig:
