@@ -172,13 +172,16 @@ def plot_grad_norm_trace(history: list[dict], path, clip: float = 0.0, events=()
         ax_n.axhline(clip, color="C3", ls="--", label=f"clip threshold {clip:g}")
         ax_n.set_title(f"{100 * np.mean(norms > clip):.0f}% of iterations clipped")
     ax_l.plot(it, losses, lw=0.8, color="C1", label="training loss")
-    for e in events:
+    for e in events:                             # at the applied step it interrupted
+        x = e.get("accepted_steps_before", e["iteration"])
         for ax in (ax_n, ax_l):
-            ax.axvline(e["iteration"], color="C2", lw=1.2)
-        ax_n.annotate(e.get("kind", "event"), (e["iteration"], norms.max()), fontsize=7, rotation=90,
-                      va="top", color="C2")
+            ax.axvline(x, color="C2", lw=1.2)
+        ax_n.annotate(f"{e['kind']}: rolled back, lr -> {e['lr_after']:.2g}", (x, norms.max()),
+                      fontsize=7, rotation=90, va="top", ha="right", color="C2")
+    if len(events):
+        ax_n.plot([], [], color="C2", label="guard recovery")
     ax_n.set_ylabel("||grad||")
-    ax_l.set(xlabel="iteration", ylabel="loss")
+    ax_l.set(xlabel="applied training step", ylabel="loss")
     for ax in (ax_n, ax_l):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="upper right")

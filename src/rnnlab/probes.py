@@ -20,6 +20,9 @@ def recurrent_spectra(rnn) -> dict:
         if not name.startswith("weight_hh"):
             continue
         blocks = [W[g * H:(g + 1) * H].astype(np.float64) for g in range(W.shape[0] // H)]
+        if not all(np.isfinite(b).all() for b in blocks):      # a diverged run: say so, never crash
+            out[name] = {"spectral_radius": ["nan"] * len(blocks), "sigma_max": ["nan"] * len(blocks)}
+            continue
         out[name] = {"spectral_radius": [float(np.abs(np.linalg.eigvals(b)).max()) for b in blocks],
                      "sigma_max": [float(np.linalg.norm(b, 2)) for b in blocks]}
     return out

@@ -22,6 +22,7 @@ from .config import TrainConfig
 from .errors import InputError, RunDirError
 from .losses import mse, softmax_cross_entropy
 from .models import CharLM, SequenceClassifier, SequenceRegressor, SequenceTagger
+from .guards import Guard, TrainingDiverged
 from .probes import probe_record, recurrent_spectra
 from .optim import (OPTIMIZERS, CosineLR, Schedule, StepLR, clip_grad_norm, clip_grad_value,
                     global_norm)
@@ -156,7 +157,10 @@ class Trainer:
         self.rng = np.random.default_rng([cfg.seed, 1])          # batch order stream
         self.callbacks = list(callbacks)
         self.history: list[dict] = []
-        self.iteration = 0                                        # optimizer steps taken
+        self.iteration = 0                                        # steps tried
+        self.accepted = 0                                         # steps applied
+        self.guard = Guard(cfg.spike_factor, 20, cfg.max_recoveries, cfg.lr_cut) if cfg.guard else None
+        self.events: list[dict] = []                              # guard events of the last epoch
         self.probes: list[dict] = []                              # probes.jsonl rows of the last epoch
         if self.kind == "lm":
             self.model.stateful = True
@@ -198,17 +202,23 @@ class Trainer:
         model.backward(d_out, input_grad=False)
         model.rnn.probe = False
         param_norms = {k: float(np.linalg.norm(g)) for k, g in model.grads.items()} if probe else None
+        raw_norm = global_norm(model.grads)
+        if self.guard is not None and (problem := self.guard.check(loss, raw_norm)):
+            return {"event": self.guard.recover(self, problem, loss, raw_norm)}   # nothing applied
         if cfg.clip_value:
             clip_grad_value(model.grads, cfg.clip_value)
         if cfg.clip:
-            before, after = clip_grad_norm(model.grads, cfg.clip)
+            after = clip_grad_norm(model.grads, cfg.clip)[1]
         else:
-            before = after = global_norm(model.grads)
+            after = global_norm(model.grads) if cfg.clip_value else raw_norm
+        before = raw_norm
         result = {"loss": loss, "score": _score(self.kind, out, yb), "count": int(yb.size),
                   "grad_norm": before, "grad_norm_clipped": after}
         if probe:
             result["probe"] = probe_record(model, self.iteration, len(self.history) + 1,
                                            dict(result, param_grad_norms=param_norms))
+        if self.guard is not None:
+            self.guard.before_update(self, loss, before)
         self.optimizer.step()
         return result
 
@@ -226,13 +236,22 @@ class Trainer:
         for epoch in range(1, cfg.epochs + 1):
             self.model.train()
             lr = self.optimizer.lr
-            steps, self.probes = [], []
+            steps, self.probes, self.events = [], [], []
             for x, y in self.epoch_batches():
                 every = cfg.probe_every
-                steps.append(self.train_step(x, y, probe=bool(every) and self.iteration % every == 0))
+                step = self.train_step(x, y, probe=bool(every) and self.iteration % every == 0)
                 self.iteration += 1
-                if "probe" in steps[-1]:
-                    self.probes.append(steps[-1].pop("probe"))
+                if "event" in step:
+                    step["event"]["accepted_steps_before"] = self.accepted
+                    self.events.append(step["event"])
+                    continue
+                self.accepted += 1
+                if "probe" in step:
+                    self.probes.append(step.pop("probe"))
+                steps.append(step)
+            if not steps:
+                raise TrainingDiverged(f"no step of epoch {epoch} could be applied; lower --lr "
+                                       f"(now {self.optimizer.lr:.3g}) or set --clip 1")
             self.schedule.step()
             test_loss, test_metric = self.evaluate()
             n = sum(s["count"] for s in steps)
@@ -249,6 +268,8 @@ class Trainer:
             }
             if cfg.clip or cfg.clip_value:
                 record["iter_grad_norm_clipped"] = [s["grad_norm_clipped"] for s in steps]
+            if self.events:
+                record["events"] = len(self.events)
             if cfg.probe_every and (epoch in (1, cfg.epochs) or epoch % max(1, cfg.epochs // 10) == 0):
                 record["spectra"] = recurrent_spectra(self.model.rnn)   # ~10 times a run: they drift slowly
             self.history.append(record)
@@ -324,6 +345,9 @@ class RunWriter(Callback):
         if trainer.probes:
             with open(self.run_dir / "probes.jsonl", "a", encoding="utf-8") as f:
                 f.writelines(json.dumps(p) + "\n" for p in trainer.probes)
+        if trainer.events:
+            with open(self.run_dir / "events.jsonl", "a", encoding="utf-8") as f:
+                f.writelines(json.dumps(e) + "\n" for e in trainer.events)
 
     def on_train_end(self, trainer, summary):
         meta = {"epoch": summary["epochs"], "config": trainer.cfg.to_dict()}
@@ -337,7 +361,8 @@ class RunWriter(Callback):
             plot_training_curves(trainer.history, self.run_dir / "training_curves.png",
                                  metric=trainer.metric, baseline=trainer.data.baseline)
             plot_hidden_states(trainer.model, trainer.data, self.run_dir / "hidden_states.png")
-            plot_grad_norm_trace(trainer.history, self.run_dir / "grad_norm.png", trainer.cfg.clip)
+            plot_grad_norm_trace(trainer.history, self.run_dir / "grad_norm.png", trainer.cfg.clip,
+                                 read_jsonl(self.run_dir / "events.jsonl"))
             probes = read_jsonl(self.run_dir / "probes.jsonl")
             if probes:
                 plot_gradient_flow(probes, self.run_dir / "gradient_flow.png")
