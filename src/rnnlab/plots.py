@@ -170,16 +170,23 @@ def plot_grad_norm_trace(history: list[dict], path, clip: float = 0.0, events=()
     ax_n.semilogy(it, norms, lw=0.8, label="gradient norm before clipping")
     if clip:
         ax_n.axhline(clip, color="C3", ls="--", label=f"clip threshold {clip:g}")
-        ax_n.set_title(f"{100 * np.mean(norms > clip):.0f}% of iterations clipped")
     ax_l.plot(it, losses, lw=0.8, color="C1", label="training loss")
+    titles = []
+    if clip:
+        titles.append(f"{100 * np.mean(norms > clip):.0f}% of steps clipped at {clip:g}")
     for e in events:                             # at the applied step it interrupted
         x = e.get("accepted_steps_before", e["iteration"])
         for ax in (ax_n, ax_l):
-            ax.axvline(x, color="C2", lw=1.2)
-        ax_n.annotate(f"{e['kind']}: rolled back, lr -> {e['lr_after']:.2g}", (x, norms.max()),
-                      fontsize=7, rotation=90, va="top", ha="right", color="C2")
+            ax.axvline(x, color="C2", lw=1.0, alpha=0.8)
     if len(events):
-        ax_n.plot([], [], color="C2", label="guard recovery")
+        ax_n.plot([], [], color="C2", label="guard recovery (rolled back, lr cut)")
+        kinds = sorted({e["kind"] for e in events})
+        titles.append(f"{len(events)} guard recoveries ({', '.join(kinds)}): lr "
+                      f"{events[0]['lr_before']:.2g} -> {events[-1]['lr_after']:.2g}")
+    ax_n.set_title("; ".join(titles), fontsize=10)
+    finite = losses[np.isfinite(losses)]
+    if finite.size and finite.max() > 100 * max(finite.min(), 1e-12):
+        ax_l.set_yscale("log")
     ax_n.set_ylabel("||grad||")
     ax_l.set(xlabel="applied training step", ylabel="loss")
     for ax in (ax_n, ax_l):
