@@ -1,11 +1,16 @@
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from rnnlab.checkpoint import load_checkpoint, save_checkpoint
 from rnnlab.errors import CheckpointError
+
+
+def npz_of(run_dir) -> Path:
+    return Path(run_dir) / json.loads((Path(run_dir) / "checkpoint.json").read_text())["file"]
 
 
 def test_round_trip_and_no_temporary_files(tmp_path):
@@ -16,12 +21,30 @@ def test_round_trip_and_no_temporary_files(tmp_path):
     for k in arrays:
         np.testing.assert_array_equal(got[k], arrays[k])
         assert got[k].dtype == arrays[k].dtype
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.json", "checkpoint.npz"]
+    assert {p.name for p in tmp_path.iterdir()} == {"checkpoint.json", npz_of(tmp_path).name}
+    save_checkpoint(tmp_path, {"w": np.zeros(2)}, {"epoch": 4})        # the older file is gone
+    assert {p.name for p in tmp_path.iterdir()} == {"checkpoint.json", npz_of(tmp_path).name}
+    assert load_checkpoint(tmp_path)[1]["epoch"] == 4
+
+
+def test_a_crash_before_the_commit_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    import rnnlab.checkpoint as ck
+    save_checkpoint(tmp_path, {"w": np.ones(3)}, {"epoch": 1})
+    real = ck.atomic_write_text
+
+    def crash(path, text):
+        raise OSError("killed")
+    monkeypatch.setattr(ck, "atomic_write_text", crash)
+    with pytest.raises(OSError):
+        save_checkpoint(tmp_path, {"w": np.zeros(3)}, {"epoch": 2})
+    monkeypatch.setattr(ck, "atomic_write_text", real)
+    arrays, meta = load_checkpoint(tmp_path)
+    assert meta["epoch"] == 1 and np.all(arrays["w"] == 1)
 
 
 def test_truncated_file_is_detected(tmp_path):
     save_checkpoint(tmp_path, {"w": np.ones(100)}, {})
-    npz = tmp_path / "checkpoint.npz"
+    npz = npz_of(tmp_path)
     npz.write_bytes(npz.read_bytes()[:-40])
     with pytest.raises(CheckpointError, match="does not match the checksum"):
         load_checkpoint(tmp_path)
@@ -31,8 +54,8 @@ def test_pickled_arrays_are_refused_even_with_a_valid_checksum(tmp_path):
     import hashlib
     buf = io.BytesIO()
     np.savez(buf, w=np.array([{"evil": 1}], dtype=object))
-    (tmp_path / "checkpoint.npz").write_bytes(buf.getvalue())
-    meta = {"format": "rnnlab-checkpoint", "version": 1,
+    (tmp_path / "checkpoint-x.npz").write_bytes(buf.getvalue())
+    meta = {"format": "rnnlab-checkpoint", "version": 1, "file": "checkpoint-x.npz",
             "sha256": hashlib.sha256(buf.getvalue()).hexdigest(), "arrays": {"w": [[1], "object"]}}
     (tmp_path / "checkpoint.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="cannot be read safely"):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from rnnlab.cli import main
+from test_checkpoint import npz_of
 
 SHORT = ["--epochs", "2", "--quiet"]
 
@@ -36,7 +37,8 @@ def run_dir(tmp_path_factory):
 
 def test_train_writes_a_complete_run_directory(run_dir):
     names = {p.name for p in run_dir.iterdir()}
-    assert {"config.json", "metrics.jsonl", "summary.json", "checkpoint.npz", "checkpoint.json",
+    assert any(n.startswith("checkpoint-") and n.endswith(".npz") for n in names)
+    assert {"config.json", "metrics.jsonl", "summary.json", "checkpoint.json",
             "training_curves.png", "hidden_states.png", "probes.jsonl", "gradient_flow.png",
             "hidden_norms.png", "grad_norm.png"} <= names
     cfg = json.loads((run_dir / "config.json").read_text())
@@ -121,7 +123,7 @@ def _copy_run(src, dst):
 
 def test_eval_of_a_corrupted_checkpoint(run_dir, tmp_path):
     bad = _copy_run(run_dir, tmp_path / "bad")
-    npz = bad / "checkpoint.npz"
+    npz = npz_of(bad)
     npz.write_bytes(npz.read_bytes()[: len(npz.read_bytes()) // 2])
     r = run_cli("eval", str(bad))
     assert r.returncode == 2
@@ -130,7 +132,7 @@ def test_eval_of_a_corrupted_checkpoint(run_dir, tmp_path):
 
 def test_eval_of_a_missing_checkpoint_or_broken_config(run_dir, tmp_path, capsys):
     a = _copy_run(run_dir, tmp_path / "a")
-    (a / "checkpoint.npz").unlink()
+    npz_of(a).unlink()
     assert main(["eval", str(a)]) == 2
     assert_one_line_error(capsys.readouterr().err, "is missing")
     b = _copy_run(run_dir, tmp_path / "b")
@@ -146,7 +148,7 @@ def test_checkpoint_from_another_configuration_is_refused(run_dir, tmp_path, cap
     (c / "config.json").write_text(json.dumps(meta))
     assert main(["eval", str(c)]) == 2
     assert_one_line_error(capsys.readouterr().err, "does not fit its config.json")
-    assert np.load(c / "checkpoint.npz")["rnn.weight_hh_l0"].shape == (64, 64)
+    assert np.load(npz_of(c))["rnn.weight_hh_l0"].shape == (64, 64)
 
 
 @pytest.fixture(scope="module")

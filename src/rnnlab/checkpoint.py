@@ -1,8 +1,10 @@
-"""Checkpoints that never unpickle: arrays in ``NAME.npz`` (loaded with allow_pickle=False)
-and metadata in ``NAME.json`` holding a format tag and the SHA-256 of the .npz bytes.
+"""Checkpoints that never unpickle: arrays in an ``.npz`` (loaded with allow_pickle=False) and
+metadata in ``NAME.json``, which holds a format tag, the .npz file's name and its SHA-256.
 
-Both files are written atomically (temporary file, fsync, rename), the .npz first, so a crash
-leaves either the previous checkpoint or the new one, never a half-written file.
+Crash-consistent: the arrays go to a new, uniquely named ``NAME-<sha>.npz`` first, then
+``NAME.json`` is replaced atomically (temporary file, fsync, rename) -- that rename is the
+commit -- and only then are older ``NAME-*.npz`` files removed. A crash at any point leaves the
+previous checkpoint or the new one, never a mix or a half-written file.
 """
 
 from __future__ import annotations
@@ -40,22 +42,26 @@ def save_checkpoint(run_dir, arrays: dict, meta: dict, name: str = "checkpoint")
     buf = io.BytesIO()
     np.savez(buf, **{k: np.ascontiguousarray(v) for k, v in arrays.items()})
     data = buf.getvalue()
+    sha = hashlib.sha256(data).hexdigest()
     run_dir = Path(run_dir)
-    atomic_write_bytes(run_dir / f"{name}.npz", data)
-    full = {"format": FORMAT, "version": VERSION, "sha256": hashlib.sha256(data).hexdigest(),
+    npz = run_dir / f"{name}-{sha[:16]}.npz"
+    atomic_write_bytes(npz, data)
+    full = {"format": FORMAT, "version": VERSION, "file": npz.name, "sha256": sha,
             "arrays": {k: [list(v.shape), str(v.dtype)] for k, v in arrays.items()}, **meta}
-    atomic_write_text(run_dir / f"{name}.json", json.dumps(full, indent=2))
-    return run_dir / f"{name}.npz"
+    atomic_write_text(run_dir / f"{name}.json", json.dumps(full, indent=2))   # the commit
+    for old in run_dir.glob(f"{name}-*.npz"):
+        if old != npz:
+            old.unlink(missing_ok=True)
+    return npz
 
 
 def load_checkpoint(run_dir, name: str = "checkpoint") -> tuple[dict, dict]:
     """Return (arrays, metadata); any problem is a CheckpointError naming the file and the fix."""
     run_dir = Path(run_dir)
-    npz, meta_path = run_dir / f"{name}.npz", run_dir / f"{name}.json"
-    for p in (npz, meta_path):
-        if not p.is_file():
-            raise CheckpointError(f"checkpoint file {p} is missing; train the run again "
-                                  "(or point at the run directory that has it)")
+    meta_path = run_dir / f"{name}.json"
+    if not meta_path.is_file():
+        raise CheckpointError(f"checkpoint file {meta_path} is missing; train the run again "
+                              "(or point at the run directory that has it)")
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -67,6 +73,14 @@ def load_checkpoint(run_dir, name: str = "checkpoint") -> tuple[dict, dict]:
     if meta.get("version") != VERSION:
         raise CheckpointError(f"{meta_path} has checkpoint version {meta.get('version')!r}, this "
                               f"rnnlab reads version {VERSION}; use the rnnlab that wrote it")
+    file = meta.get("file")
+    if not isinstance(file, str) or Path(file).name != file or not file.endswith(".npz"):
+        raise CheckpointError(f"{meta_path} names no valid array file; the checkpoint is corrupted, "
+                              "retrain or restore it from a copy")
+    npz = run_dir / file
+    if not npz.is_file():
+        raise CheckpointError(f"checkpoint file {npz} is missing; train the run again "
+                              "(or point at the run directory that has it)")
     data = npz.read_bytes()
     if hashlib.sha256(data).hexdigest() != meta.get("sha256"):
         raise CheckpointError(f"{npz} does not match the checksum in {meta_path.name} (truncated or "
