@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from .config import PRESETS, TrainConfig
-from .errors import RnnlabError
+from .errors import RnnlabError, RunDirError
 from .train import format_metric
 
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool}
@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="run directory (default: runs/PRESET-TIMESTAMP)")
     tr.add_argument("--force", action="store_true", help="write into a non-empty --out")
     tr.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    tr.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
+                    help="continue an interrupted run from its last saved state (its own config)")
     _add_config_flags(tr)
 
     ev = sub.add_parser("eval", help="re-evaluate a saved run from its checkpoint")
@@ -66,10 +68,31 @@ def config_from_args(args) -> TrainConfig:
     return PRESETS[args.preset].replace(**overrides)
 
 
+def cmd_resume(args) -> int:
+    from .progress import EpochPrinter
+    from .train import RunWriter, resume_trainer
+
+    given = [f.name for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None]
+    if given or args.preset or args.out or args.force:
+        extra = ", ".join("--" + g.replace("_", "-") for g in given) or "--preset/--out/--force"
+        raise RunDirError(f"--resume continues a run with its own saved config; drop {extra}")
+    trainer = resume_trainer(args.resume)
+    cfg, done = trainer.cfg, len(trainer.history)
+    trainer.callbacks = [RunWriter(args.resume, resuming=True), EpochPrinter(cfg.epochs, quiet=args.quiet)]
+    print(f"rnnlab: resuming {args.resume} after epoch {done} of {cfg.epochs}")
+    s = trainer.fit()
+    m = s["metric"]
+    print(f"final test {m} {format_metric(m, s[f'final_test_{m}'])}, best "
+          f"{format_metric(m, s[f'best_test_{m}'])} at epoch {s['best_epoch']}; wrote {args.resume}")
+    return 0
+
+
 def cmd_train(args) -> int:
     from .progress import EpochPrinter
     from .train import RunWriter, Trainer, default_run_dir, prepare_run_dir
 
+    if args.resume is not None:
+        return cmd_resume(args)
     cfg = config_from_args(args)
     trainer = Trainer(cfg)                      # builds data and model: any config error stops here
     out = prepare_run_dir(args.out if args.out else default_run_dir(args.preset), args.force)

@@ -16,8 +16,8 @@ class EpochPrinter(Callback):
         self.bar = None
 
     def on_train_begin(self, trainer):
-        self.bar = tqdm(total=self.epochs, unit="epoch", leave=False, file=sys.stderr,
-                        disable=not sys.stderr.isatty())
+        self.bar = tqdm(total=self.epochs, initial=len(trainer.history), unit="epoch", leave=False,
+                        file=sys.stderr, disable=not sys.stderr.isatty())
 
     def on_epoch_end(self, trainer, r):
         m = trainer.metric

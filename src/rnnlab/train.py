@@ -129,6 +129,26 @@ def evaluate_stream(model, ids, rows: int, window: int) -> tuple[float, float]:
     return float(loss), float(loss / np.log(2))
 
 
+def _as_tuple(state):
+    return state if isinstance(state, tuple) else (state,)
+
+
+def _pack_optimizer(sd: dict, prefix: str, arrays: dict) -> dict:
+    """Optimizer state_dict -> JSON part (lr, steps, array names); arrays go into ``arrays``."""
+    names = {}
+    for group, state in sd["state"].items():
+        for n, a in state.items():
+            arrays[f"{prefix}::{group}::{n}"] = a
+            names.setdefault(group, []).append(n)
+    return {"lr": sd["lr"], "steps": sd["steps"], "names": names}
+
+
+def _unpack_optimizer(packed: dict, prefix: str, arrays: dict) -> dict:
+    return {"lr": packed["lr"], "steps": packed["steps"],
+            "state": {g: {n: arrays[f"{prefix}::{g}::{n}"] for n in ns}
+                      for g, ns in packed["names"].items()}}
+
+
 # ---------------------------------------------------------------- callbacks
 class Callback:
     def on_train_begin(self, trainer: "Trainer") -> None: ...
@@ -232,8 +252,8 @@ class Trainer:
         cfg, m = self.cfg, self.metric
         for cb in self.callbacks:
             cb.on_train_begin(self)
-        start = time.perf_counter()
-        for epoch in range(1, cfg.epochs + 1):
+        start = time.perf_counter() - (self.history[-1]["seconds"] if self.history else 0.0)
+        for epoch in range(len(self.history) + 1, cfg.epochs + 1):
             self.model.train()
             lr = self.optimizer.lr
             steps, self.probes, self.events = [], [], []
@@ -280,6 +300,61 @@ class Trainer:
             cb.on_train_end(self, summary)
         return summary
 
+    # ---- everything the rest of a run depends on, for an exact resume
+    def state_arrays(self) -> tuple[dict, dict]:
+        """(arrays, JSON metadata) of the full training state at an epoch boundary."""
+        arrays = {f"model::{k}": v for k, v in self.model.params.items()}
+        meta = {"epoch": len(self.history), "iteration": self.iteration, "accepted": self.accepted,
+                "optimizer": _pack_optimizer(self.optimizer.state_dict(), "opt", arrays),
+                "schedule": self.schedule.state_dict(),
+                "rng": {"batches": self.rng.bit_generator.state,
+                        "modules": [m.rng.bit_generator.state for m in self._rng_modules()]}}
+        if self.kind == "lm":
+            meta["lm_pos"] = self._pos
+            meta["lm_state"] = self.model.state is not None
+            if self.model.state is not None:
+                for i, a in enumerate(_as_tuple(self.model.state)):
+                    arrays[f"lm_state::{i}"] = a
+        if self.guard is not None:
+            g = self.guard
+            snaps = []
+            for i, (it, weights, opt) in enumerate(g._snapshots):
+                arrays.update({f"guard{i}::model::{k}": v for k, v in weights.items()})
+                snaps.append({"iteration": it, "optimizer": _pack_optimizer(opt, f"guard{i}::opt", arrays)})
+            meta["guard"] = {"recent_loss": list(g.recent_loss), "recent_norm": list(g.recent_norm),
+                             "since": g._since, "base_lr": g._base_lr, "events": g.events,
+                             "snapshots": snaps}
+        return arrays, meta
+
+    def restore(self, arrays: dict, meta: dict, history: list[dict]) -> None:
+        """Continue from ``state_arrays()`` output and the metrics of the epochs it covers."""
+        self.model.load_state_dict({k[len("model::"):]: v for k, v in arrays.items()
+                                    if k.startswith("model::")})
+        self.optimizer.load_state_dict(_unpack_optimizer(meta["optimizer"], "opt", arrays))
+        self.schedule.load_state_dict(meta["schedule"])
+        self.rng.bit_generator.state = meta["rng"]["batches"]
+        for m, st in zip(self._rng_modules(), meta["rng"]["modules"], strict=True):
+            m.rng.bit_generator.state = st
+        self.iteration, self.accepted = meta["iteration"], meta["accepted"]
+        self.history = list(history)
+        if self.kind == "lm":
+            self._pos = meta["lm_pos"]
+            parts = tuple(arrays[f"lm_state::{i}"] for i in range(self.model.rnn.cell.n_carry))
+            self.model.state = (parts if len(parts) > 1 else parts[0]) if meta["lm_state"] else None
+        if self.guard is not None and "guard" in meta:
+            g, gm = self.guard, meta["guard"]
+            g.recent_loss.extend(gm["recent_loss"])
+            g.recent_norm.extend(gm["recent_norm"])
+            g._since, g._base_lr, g.events = gm["since"], gm["base_lr"], gm["events"]
+            for i, snap in enumerate(gm["snapshots"]):
+                weights = {k[len(f"guard{i}::model::"):]: v for k, v in arrays.items()
+                           if k.startswith(f"guard{i}::model::")}
+                g._snapshots.append((snap["iteration"], weights,
+                                     _unpack_optimizer(snap["optimizer"], f"guard{i}::opt", arrays)))
+
+    def _rng_modules(self):
+        return [m for m in self.model.modules() if isinstance(getattr(m, "rng", None), np.random.Generator)]
+
     def summary(self, seconds: float) -> dict:
         h, m = self.history, self.metric
         sign = 1 if self.higher_is_better else -1
@@ -325,12 +400,16 @@ def _git_commit() -> str | None:
 
 
 class RunWriter(Callback):
-    """Writes the run directory as training goes (metrics appended and flushed per epoch)."""
+    """Writes the run directory as training goes: logs appended per epoch, and every
+    ``checkpoint_every`` epochs the full training state (``state.json`` + ``state-*.npz``),
+    written after that epoch's logs so a resume never repeats or loses a row."""
 
-    def __init__(self, run_dir: Path, figures: bool = True):
-        self.run_dir, self.figures = Path(run_dir), figures
+    def __init__(self, run_dir: Path, figures: bool = True, resuming: bool = False):
+        self.run_dir, self.figures, self.resuming = Path(run_dir), figures, resuming
 
     def on_train_begin(self, trainer):
+        if self.resuming:
+            return
         meta = {"config": trainer.cfg.to_dict(), "rnnlab_version": __version__,
                 "python": platform.python_version(), "numpy": np.__version__,
                 "platform": platform.platform(), "git_commit": _git_commit(),
@@ -348,6 +427,9 @@ class RunWriter(Callback):
         if trainer.events:
             with open(self.run_dir / "events.jsonl", "a", encoding="utf-8") as f:
                 f.writelines(json.dumps(e) + "\n" for e in trainer.events)
+        every = trainer.cfg.checkpoint_every
+        if every and record["epoch"] % every == 0:
+            save_checkpoint(self.run_dir, *trainer.state_arrays(), name="state")
 
     def on_train_end(self, trainer, summary):
         meta = {"epoch": summary["epochs"], "config": trainer.cfg.to_dict()}
@@ -390,6 +472,29 @@ def read_run_config(run_dir) -> TrainConfig:
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
         raise RunDirError(f"{path} is unreadable ({e.__class__.__name__}); the run directory is "
                           "damaged, train it again") from None
+
+
+def resume_trainer(run_dir) -> Trainer:
+    """A Trainer positioned exactly where the run's last state checkpoint left it; log rows of
+    later epochs (written before a crash) are dropped so they are not duplicated."""
+    run_dir = Path(run_dir)
+    cfg = read_run_config(run_dir)
+    if not (run_dir / "state.json").is_file():
+        raise RunDirError(f"{run_dir} has no resumable state (no epoch finished, or it was trained "
+                          "with --checkpoint-every 0); train it again")
+    arrays, meta = load_checkpoint(run_dir, "state")
+    epoch = meta["epoch"]
+    logs = {name: read_jsonl(run_dir / name) for name in ("metrics.jsonl", "probes.jsonl", "events.jsonl")}
+    history = [r for r in logs["metrics.jsonl"] if r["epoch"] <= epoch]
+    if [r["epoch"] for r in history] != list(range(1, epoch + 1)):
+        raise RunDirError(f"{run_dir / 'metrics.jsonl'} does not hold epochs 1-{epoch} of the saved "
+                          "state; the run directory is damaged, train it again")
+    for name, rows in logs.items():
+        kept = [r for r in rows if r["epoch"] <= epoch]
+        atomic_write_text(run_dir / name, "".join(json.dumps(r) + "\n" for r in kept))
+    trainer = Trainer(cfg)
+    trainer.restore(arrays, meta, history)
+    return trainer
 
 
 def load_run(run_dir):
