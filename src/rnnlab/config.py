@@ -48,6 +48,9 @@ class TrainConfig:
     test_size: int = _f(1000, "held-out test sequences")
     length: int = _f(20, "time steps per sequence (adding/temporal-order: T; copy: blanks T)")
     features: int = _f(10, "input features per step (mean-sign, tagging)")
+    curriculum: str = _f("", "train on these shorter lengths first, e.g. '10,20' (then --length)")
+    curriculum_every: int = _f(0, "curriculum: epochs per stage (0 = advance on --curriculum-target)")
+    curriculum_target: float = _f(0.0, "curriculum: advance once the test metric reaches this")
     text: str = _f("", "charlm: UTF-8 text file (empty = the Python standard library's sources)")
     corpus_chars: int = _f(2_000_000, "charlm: use at most this many characters of the text")
     embed: int = _f(32, "charlm: character embedding size")
@@ -95,6 +98,21 @@ class TrainConfig:
         if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
             raise InputError("nesterov needs optimizer 'sgd' with momentum > 0; set --momentum "
                              "or drop --nesterov")
+        if self.curriculum:
+            try:
+                lengths = [int(v) for v in self.curriculum.split(",")]
+            except ValueError:
+                raise InputError(f"curriculum must be comma-separated lengths like '10,20', got "
+                                 f"{self.curriculum!r}") from None
+            if self.task == "charlm":
+                raise InputError("curriculum applies to sequence tasks; for charlm vary --window instead")
+            if lengths != sorted(set(lengths)) or lengths[0] < 1 or lengths[-1] >= self.length:
+                raise InputError(f"curriculum lengths must rise strictly from 1 to below --length "
+                                 f"({self.length}), got {self.curriculum!r}")
+            check_int("curriculum_every", self.curriculum_every, minimum=0)
+            if not self.curriculum_every and not self.curriculum_target:
+                raise InputError("a curriculum needs --curriculum-every N or --curriculum-target X "
+                                 "to know when to lengthen the sequences")
         if self.task != "charlm" and self.batch_size > self.train_size:
             raise InputError(f"batch_size ({self.batch_size}) is larger than train_size "
                              f"({self.train_size}); lower --batch-size or raise --train-size")
@@ -111,6 +129,11 @@ class TrainConfig:
 
     def replace(self, **changes) -> "TrainConfig":
         return self.from_dict({**dataclasses.asdict(self), **changes})
+
+    @property
+    def curriculum_lengths(self) -> list[int]:
+        """Sequence length of every stage, the task's own length last."""
+        return ([int(v) for v in self.curriculum.split(",")] if self.curriculum else []) + [self.length]
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -124,13 +124,17 @@ def plot_gradient_flow(probes: list[dict], path):
     its = [p["iteration"] for p in probes]
     fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 4.2), squeeze=False)
     for ax, name in zip(axes[0], names):
-        g = np.array([p["steps"][name]["grad_norm"] for p in probes]).T      # (T, n_probes)
+        rows = [p["steps"][name]["grad_norm"] for p in probes]
+        T = max(len(r) for r in rows)                    # a curriculum grows T: pad earlier stages
+        g = np.full((T, len(rows)), np.nan)              # (T, n_probes)
+        for j, r in enumerate(rows):
+            g[:len(r), j] = r
         logg = np.log10(np.maximum(g, 1e-30))
-        T = g.shape[0]
         im = ax.imshow(logg, aspect="auto", origin="lower", cmap="magma",
                        extent=(its[0] - 0.5, its[-1] + 0.5, 0.5, T + 0.5), interpolation="nearest")
         fig.colorbar(im, ax=ax, label="log10 ||dL/dh_t||")
-        ratio = np.median(g[0] / np.maximum(g[-1], 1e-30))
+        full = ~np.isnan(g[-1])
+        ratio = np.median(g[0, full] / np.maximum(g[-1, full], 1e-30))
         ax.set(xlabel="training iteration", ylabel="time step t",
                title=f"{_layer_label(name)}: step 1 gets {ratio:.1e} x step {T}")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))

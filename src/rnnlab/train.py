@@ -35,7 +35,7 @@ METRICS = {"classify": ("acc", True), "tag": ("acc", True), "regress": ("mse", F
            "lm": ("bpc", False)}
 
 
-def load_data(cfg: TrainConfig) -> Dataset:
+def load_data(cfg: TrainConfig, length: int | None = None) -> Dataset:
     if cfg.task == "charlm":
         from .corpus import default_corpus, lm_dataset, read_text
         text = read_text(cfg.text) if cfg.text else default_corpus(cfg.corpus_chars)[0]
@@ -44,7 +44,7 @@ def load_data(cfg: TrainConfig) -> Dataset:
         return lm_dataset(text, min_chars=need)
     if cfg.text:
         raise InputError("--text only applies to --task charlm; drop it or set --task charlm")
-    return make_task(cfg.task, cfg.train_size, cfg.test_size, cfg.length, cfg.features,
+    return make_task(cfg.task, cfg.train_size, cfg.test_size, length or cfg.length, cfg.features,
                      cfg.data_seed, np.dtype(cfg.dtype))
 
 
@@ -168,6 +168,10 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, callbacks=(), data: Dataset | None = None):
         tune_allocator()
         self.cfg = cfg
+        self.stage, self.epochs_in_stage = 0, 0                   # curriculum position
+        self._datasets = {}
+        if data is None and cfg.curriculum:
+            data = self._stage_data()
         self.data = data if data is not None else load_data(cfg)
         self.kind = self.data.kind
         self.metric, self.higher_is_better = METRICS[self.kind]
@@ -186,6 +190,24 @@ class Trainer:
             self.model.stateful = True
             self._windows = stream_windows(self.data.X_train, cfg.batch_size, cfg.window)
             self._pos = 0
+
+    def _stage_data(self) -> Dataset:
+        length = self.cfg.curriculum_lengths[self.stage]
+        if length not in self._datasets:
+            self._datasets[length] = load_data(self.cfg, length)
+        return self._datasets[length]
+
+    def _advance_curriculum(self, test_metric: float) -> None:
+        """Lengthen the sequences after ``curriculum_every`` epochs or once the target is met."""
+        cfg = self.cfg
+        if not cfg.curriculum or self.stage == len(cfg.curriculum_lengths) - 1:
+            return
+        self.epochs_in_stage += 1
+        target = cfg.curriculum_target
+        met = bool(target) and (test_metric >= target if self.higher_is_better else test_metric <= target)
+        if met or (cfg.curriculum_every and self.epochs_in_stage >= cfg.curriculum_every):
+            self.stage, self.epochs_in_stage = self.stage + 1, 0
+            self.data = self._stage_data()
 
     def epoch_batches(self):
         """(x, y) batches of one epoch."""
@@ -280,7 +302,8 @@ class Trainer:
                             "mse": sum(s["score"] for s in steps) / n,
                             "bpc": train_loss / np.log(2)}[m]
             record = {
-                "epoch": epoch, "train_loss": train_loss, f"train_{m}": train_metric,
+                "epoch": epoch, "length": self.data.X_train.shape[1] if self.kind != "lm" else cfg.window,
+                "train_loss": train_loss, f"train_{m}": train_metric,
                 "test_loss": test_loss, f"test_{m}": test_metric, "lr": lr,
                 "seconds": time.perf_counter() - start,
                 "iter_loss": [s["loss"] for s in steps],
@@ -293,6 +316,7 @@ class Trainer:
             if cfg.probe_every and (epoch in (1, cfg.epochs) or epoch % max(1, cfg.epochs // 10) == 0):
                 record["spectra"] = recurrent_spectra(self.model.rnn)   # ~10 times a run: they drift slowly
             self.history.append(record)
+            self._advance_curriculum(test_metric)
             for cb in self.callbacks:
                 cb.on_epoch_end(self, record)
         summary = self.summary(time.perf_counter() - start)
@@ -305,6 +329,7 @@ class Trainer:
         """(arrays, JSON metadata) of the full training state at an epoch boundary."""
         arrays = {f"model::{k}": v for k, v in self.model.params.items()}
         meta = {"epoch": len(self.history), "iteration": self.iteration, "accepted": self.accepted,
+                "curriculum": {"stage": self.stage, "epochs_in_stage": self.epochs_in_stage},
                 "optimizer": _pack_optimizer(self.optimizer.state_dict(), "opt", arrays),
                 "schedule": self.schedule.state_dict(),
                 "rng": {"batches": self.rng.bit_generator.state,
@@ -337,6 +362,10 @@ class Trainer:
             m.rng.bit_generator.state = st
         self.iteration, self.accepted = meta["iteration"], meta["accepted"]
         self.history = list(history)
+        self.stage = meta["curriculum"]["stage"]
+        self.epochs_in_stage = meta["curriculum"]["epochs_in_stage"]
+        if self.cfg.curriculum:
+            self.data = self._stage_data()
         if self.kind == "lm":
             self._pos = meta["lm_pos"]
             parts = tuple(arrays[f"lm_state::{i}"] for i in range(self.model.rnn.cell.n_carry))
@@ -358,7 +387,8 @@ class Trainer:
     def summary(self, seconds: float) -> dict:
         h, m = self.history, self.metric
         sign = 1 if self.higher_is_better else -1
-        best = max(h, key=lambda r: (sign * r[f"test_{m}"], -r["epoch"]))
+        full = [r for r in h if r.get("length") == h[-1].get("length")] or h   # best at the final length
+        best = max(full, key=lambda r: (sign * r[f"test_{m}"], -r["epoch"]))
         last = h[-1]
         return {"params": self.model.parameter_count(), "epochs": last["epoch"], "metric": m,
                 "final_train_loss": last["train_loss"], f"final_train_{m}": last[f"train_{m}"],
