@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="re-evaluate a saved run from its checkpoint")
     ev.add_argument("run_dir", type=Path)
 
+    do = sub.add_parser("doctor", help="say which training failure pattern a run shows, and what to try")
+    do.add_argument("run_dir", type=Path)
+    do.add_argument("--json", action="store_true", help="print the diagnosis as JSON")
+
     sa = sub.add_parser("sample", help="generate text from a trained character-level model")
     sa.add_argument("run_dir", type=Path)
     sa.add_argument("--prime", default="def ", help="text to start from (default: 'def ')")
@@ -144,7 +148,15 @@ def cmd_sample(args) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "sample": cmd_sample}
+def cmd_doctor(args) -> int:
+    from .analysis.doctor import diagnose
+
+    d = diagnose(args.run_dir)
+    print(json.dumps(d.to_dict(), indent=2) if args.json else d.text())
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "sample": cmd_sample, "doctor": cmd_doctor}
 
 
 def main(argv=None) -> int:

@@ -2,7 +2,9 @@
 
 Checked after the backward pass and before the update (so a bad step is never applied and
 never saved): a non-finite loss or gradient norm, or a loss above ``spike_factor`` x the median
-of the last ``window`` accepted losses. Snapshots (weights and optimizer state) are taken just
+of the last ``window`` accepted losses -- that median floored at a tenth of the median of the
+first ``window`` losses, so that a converged run's tiny, heavy-tailed losses (a hard batch at
+0.3 after a median of 0.03) are not mistaken for an explosion. Snapshots (weights and optimizer state) are taken just
 before an update is applied, every ``window`` applied steps, and the last two are kept: a bad
 update only shows at the *next* step, so on an event the trainer rolls back to the older one,
 which precedes any recent damage. It then multiplies the learning rate by ``lr_cut``, records the event with the norms just before it, and goes on;
@@ -34,6 +36,7 @@ class Guard:
         self._snapshots: deque = deque(maxlen=2)
         self._since = 0
         self._base_lr = None
+        self.initial_level = None                       # median of the first `window` losses
 
     def check(self, loss: float, grad_norm: float) -> str | None:
         """The problem with this step, or None if it may be applied."""
@@ -42,7 +45,7 @@ class Guard:
         if not math.isfinite(grad_norm):
             return "non-finite gradient"
         if len(self.recent_loss) == self.window:
-            median = float(np.median(self.recent_loss))
+            median = max(float(np.median(self.recent_loss)), 0.1 * self.initial_level)
             if loss > self.spike_factor * median:
                 return "loss spike"
         return None
@@ -51,6 +54,8 @@ class Guard:
         """A checked step is about to be applied: remember it, and snapshot when due."""
         self.recent_loss.append(loss)
         self.recent_norm.append(grad_norm)
+        if self.initial_level is None and len(self.recent_loss) == self.window:
+            self.initial_level = float(np.median(self.recent_loss))
         if not self._snapshots or self._since >= self.window:
             self._snapshots.append((trainer.iteration, trainer.model.state_dict(),
                                     trainer.optimizer.state_dict()))

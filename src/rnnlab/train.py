@@ -348,6 +348,7 @@ class Trainer:
                 snaps.append({"iteration": it, "optimizer": _pack_optimizer(opt, f"guard{i}::opt", arrays)})
             meta["guard"] = {"recent_loss": list(g.recent_loss), "recent_norm": list(g.recent_norm),
                              "since": g._since, "base_lr": g._base_lr, "events": g.events,
+                             "initial_level": g.initial_level,
                              "snapshots": snaps}
         return arrays, meta
 
@@ -375,6 +376,7 @@ class Trainer:
             g.recent_loss.extend(gm["recent_loss"])
             g.recent_norm.extend(gm["recent_norm"])
             g._since, g._base_lr, g.events = gm["since"], gm["base_lr"], gm["events"]
+            g.initial_level = gm["initial_level"]
             for i, snap in enumerate(gm["snapshots"]):
                 weights = {k[len(f"guard{i}::model::"):]: v for k, v in arrays.items()
                            if k.startswith(f"guard{i}::model::")}

@@ -1,0 +1,1 @@
+"""Reading finished runs: the doctor (and, later, hidden-state dynamics)."""

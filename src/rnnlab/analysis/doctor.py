@@ -1,0 +1,205 @@
+"""``rnnlab doctor RUN_DIR``: which training failure pattern a run shows, with the numbers.
+
+Patterns (the second seed's three, plus health), checked in this order:
+- exploding: guard recoveries, non-finite losses, or gradient-norm spikes before a loss jump;
+- vanishing: early time steps get orders of magnitude less gradient than late ones while the
+  loss stays flat (near the memoryless baseline);
+- hypersensitive: training is erratic (the loss swings up repeatedly late in training), the sign
+  of a learning rate on the edge, where small changes give very different runs;
+- healthy: the loss went down and none of the above.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..train import METRICS, read_jsonl, read_run_config
+
+
+@dataclass
+class Diagnosis:
+    pattern: str                                       # exploding | vanishing | hypersensitive | healthy
+    findings: list[str] = field(default_factory=list)  # sentences with the numbers behind them
+    advice: list[str] = field(default_factory=list)
+    numbers: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def text(self) -> str:
+        lines = [f"Diagnosis: {self.pattern}."] + [f"- {f}" for f in self.findings]
+        if self.advice:
+            lines += ["What to try:"] + [f"- {a}" for a in self.advice]
+        return "\n".join(lines)
+
+
+def _finite(xs):
+    return [x for x in xs if isinstance(x, (int, float)) and math.isfinite(x)]
+
+
+def diagnose(run_dir) -> Diagnosis:
+    run_dir = Path(run_dir)
+    cfg = read_run_config(run_dir)
+    metrics = read_jsonl(run_dir / "metrics.jsonl")
+    probes = read_jsonl(run_dir / "probes.jsonl")
+    events = read_jsonl(run_dir / "events.jsonl")
+    kind = {"mean-sign": "classify", "tagging": "tag", "adding": "regress", "copy": "tag",
+            "temporal-order": "classify", "charlm": "lm"}[cfg.task]
+    metric, higher = METRICS[kind]
+    n = {"epochs_done": len(metrics), "epochs_planned": cfg.epochs}
+    d = Diagnosis("healthy")
+    if not metrics:
+        d.pattern = "exploding" if events else "healthy"
+        d.findings.append("The run finished no epoch, so there is little to read.")
+        return d
+
+    losses = [r["train_loss"] for r in metrics]
+    iter_loss = [x for r in metrics for x in r["iter_loss"]]
+    iter_norm = [x for r in metrics for x in r["iter_grad_norm"]]
+    fin_norm = _finite(iter_norm)
+    first, last = losses[0], losses[-1]
+    n.update(first_train_loss=first, final_train_loss=last,
+             final_test_metric=metrics[-1][f"test_{metric}"], metric=metric)
+    median_norm = float(np.median(fin_norm)) if fin_norm else float("nan")
+    n["median_grad_norm"] = median_norm
+
+    # ---- gradient flow through time from the probes (top recurrent layer, second half of run)
+    ratio = None
+    if probes:
+        top = sorted(probes[0]["steps"])[-1]
+        late = probes[len(probes) // 2:]
+        r = [p["steps"][top]["grad_norm"][0] / p["steps"][top]["grad_norm"][-1] for p in late
+             if p["steps"][top]["grad_norm"][-1] > 0 and math.isfinite(p["steps"][top]["grad_norm"][0])]
+        if r:
+            ratio = float(np.median(r))
+            n["early_to_late_gradient"] = ratio
+            n["sequence_length"] = len(late[-1]["steps"][top]["grad_norm"])
+
+    # ---- saturation (tanh units pinned at +-1: ||h|| near sqrt(H)); kills gradients whatever T is
+    saturation = None
+    if probes and cfg.model == "rnn" and cfg.nonlinearity == "tanh":
+        top = sorted(probes[-1]["steps"])[-1]
+        h = _finite(probes[-1]["steps"][top]["hidden_norm_mean"])
+        if h:
+            saturation = float(np.mean(h)) / math.sqrt(cfg.hidden)
+            n["hidden_norm_over_max"] = saturation
+
+    # ---- exploding
+    nonfinite = sum(1 for x in iter_loss if not (isinstance(x, (int, float)) and math.isfinite(x)))
+    spikes = [i for i, x in enumerate(iter_norm) if isinstance(x, (int, float)) and fin_norm
+              and (not math.isfinite(x) or x > 100 * median_norm)]
+    best_loss = min(_finite(losses) or [first])
+    # a loss jump: an epoch's loss over 3x the best loss before it
+    jump_at = next((i for i in range(1, len(losses)) if math.isfinite(losses[i])
+                    and losses[i] > 3 * min(_finite(losses[:i]) or [math.inf])), None)
+    diverged = jump_at is not None
+    if events or nonfinite or diverged or (spikes and not math.isfinite(last)):
+        d.pattern = "exploding"
+        if diverged:
+            before = _finite(metrics[jump_at - 1]["iter_grad_norm"])
+            at = _finite(metrics[jump_at]["iter_grad_norm"])
+            d.findings.append(f"The training loss jumped in epoch {jump_at + 1} to {losses[jump_at]:.4g}, over "
+                              f"3x its best before ({min(_finite(losses[:jump_at])):.4g}); the gradient norm "
+                              f"peaked at {max(at or [float('nan')]):.3g} there, after "
+                              f"{max(before or [float('nan')]):.3g} the epoch before. Final loss {last:.4g}.")
+        if events:
+            kinds = sorted({e["kind"] for e in events})
+            norms = _finite([e["grad_norm"] for e in events if isinstance(e["grad_norm"], float)])
+            d.findings.append(f"The guard recovered {len(events)} time(s) ({', '.join(kinds)}); the "
+                              f"learning rate fell from {events[0]['lr_before']:.3g} to "
+                              f"{events[-1]['lr_after']:.3g}." + (
+                                  f" Gradient norms at those steps reached {max(norms):.3g}, against a "
+                                  f"median of {median_norm:.3g}." if norms else ""))
+        if nonfinite:
+            d.findings.append(f"{nonfinite} training step(s) had a non-finite loss; the final training "
+                              f"loss is {last}.")
+        if spikes:
+            d.findings.append(f"{len(spikes)} step(s) had a gradient norm over 100x the median "
+                              f"({median_norm:.3g}), the first at step {spikes[0]}.")
+        clip = median_norm * 2 if math.isfinite(median_norm) and median_norm > 0 else 1.0
+        d.advice += [f"Clip gradients by norm: --clip {clip:.2g} (about twice the median norm).",
+                     f"Lower the learning rate: --lr {cfg.lr / 4:.2g} (a quarter of {cfg.lr:.2g})."]
+        if cfg.model == "rnn" and cfg.nonlinearity == "relu":
+            d.advice.append("ReLU recurrences are unbounded: use --nonlinearity tanh or a gated --model lstm/gru.")
+        if cfg.optimizer == "sgd" and cfg.momentum:
+            d.advice.append("Turn momentum off until plain SGD is stable (--momentum 0).")
+        d.numbers = n
+        return d
+
+    # ---- vanishing: little gradient reaches early steps and the loss stays flat
+    baseline = _baseline(run_dir)
+    flat = last > 0.8 * first
+    if baseline is not None:
+        final_metric = metrics[-1][f"test_{metric}"]
+        near = (final_metric - baseline < 0.05) if higher else (final_metric > 0.8 * baseline)
+        flat = flat or near
+        n["baseline"] = baseline
+    if ratio is not None and ratio < 1e-2 and flat:
+        d.pattern = "vanishing"
+        T = n["sequence_length"]
+        if saturation is not None and saturation > 0.9:
+            d.findings.append(f"The hidden units are saturated: ||h_t|| averages {100 * saturation:.0f}% of its "
+                              f"maximum sqrt(H), so tanh' is near 0 at most units; this usually comes from "
+                              "weights grown too large by too high a learning rate.")
+            d.advice.append(f"First lower the learning rate: --lr {cfg.lr / 10:.2g} (a tenth of {cfg.lr:.2g}).")
+        d.findings.append(f"The gradient reaching step 1 is {ratio:.1e} of the gradient at step {T} "
+                          f"(median over the second half of training): early inputs barely move the weights.")
+        d.findings.append(f"The training loss went from {first:.4g} to {last:.4g}"
+                          + (f" and the test {metric} is {metrics[-1][f'test_{metric}']:.4g} against a "
+                             f"memoryless baseline of {baseline:.4g}." if baseline is not None else "."))
+        if cfg.model == "rnn":
+            d.advice.append("Use a gated cell: --model lstm (with --forget-bias 1) or --model gru.")
+            if cfg.init not in ("orthogonal", "identity"):
+                d.advice.append("Start the recurrence norm-preserving: --init orthogonal (tanh) or "
+                                "--init identity --nonlinearity relu (IRNN).")
+        d.advice.append(f"Train on shorter sequences first: --curriculum {max(1, T // 4)},{max(2, T // 2)} "
+                        "--curriculum-target <a metric you reach at that length>.")
+        d.numbers = n
+        return d
+
+    # ---- hypersensitive / erratic
+    # (only jumps that matter against where training started: a converged model's tiny losses
+    # are heavy-tailed without being unstable)
+    late_losses = [x for x in losses[len(losses) // 2:] if math.isfinite(x)]
+    jumps = sum(1 for a, b in zip(late_losses, late_losses[1:]) if b > 1.5 * a and b > 0.25 * first)
+    progress = (first - min(losses)) / first if first > 0 else 0.0
+    n.update(late_loss_jumps=jumps, loss_progress=progress)
+    if jumps >= 2:
+        d.pattern = "hypersensitive"
+        d.findings.append(f"In the second half of training the epoch loss jumped by over 50% (to more "
+                          f"than a quarter of the starting loss) {jumps} times; the best epoch loss was "
+                          f"{min(losses):.4g} against {first:.4g} at the start. The run sits on the edge "
+                          "of stability, where small changes of the learning rate or seed give very "
+                          "different results.")
+        d.advice += [f"Lower the learning rate: --lr {cfg.lr / 3:.2g}.",
+                     f"Clip gradients by norm: --clip {2 * median_norm:.2g}." if not cfg.clip else
+                     f"Clip tighter: --clip {cfg.clip / 2:.2g}.",
+                     "Compare a few seeds (--seed) before trusting a single run."]
+        d.numbers = n
+        return d
+
+    d.findings.append(f"The training loss went from {first:.4g} to {last:.4g}; the final test {metric} "
+                      f"is {metrics[-1][f'test_{metric}']:.4g}"
+                      + (f" (memoryless baseline {baseline:.4g})." if baseline is not None else "."))
+    if ratio is not None:
+        d.findings.append(f"For information: the gradient reaching step 1 of the top layer is {ratio:.1e} of "
+                          f"the last step's; the run learns regardless.")
+    d.findings.append(f"No guard recoveries; the gradient norm stayed within 100x of its median "
+                      f"({median_norm:.3g}).")
+    d.numbers = n
+    return d
+
+
+def _baseline(run_dir):
+    import json
+    p = Path(run_dir) / "summary.json"
+    if p.is_file():
+        try:
+            return json.loads(p.read_text()).get("baseline")
+        except ValueError:
+            return None
+    return None
