@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -49,6 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("eval", help="re-evaluate a saved run from its checkpoint")
     ev.add_argument("run_dir", type=Path)
+
+    sw = sub.add_parser("sweep", help="run a grid of trainings and tabulate/plot the results",
+                        description="sweep lengths: every model at every sequence length and seed.")
+    sw.add_argument("kind", choices=["lengths"], help="what to sweep")
+    sw.add_argument("--models", default="rnn,lstm,gru", help="comma-separated cells")
+    sw.add_argument("--lengths", default="20,50,100,200,500", help="comma-separated sequence lengths")
+    sw.add_argument("--seeds", type=int, default=1, help="seeds per (model, length)")
+    sw.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel worker processes")
+    sw.add_argument("--preset", default=None, choices=sorted(PRESETS), help="base configuration")
+    sw.add_argument("--out", type=Path, default=None, help="sweep directory (default: runs/sweep-TIMESTAMP)")
+    sw.add_argument("--force", action="store_true", help="write into a non-empty --out")
+    _add_config_flags(sw)
 
     do = sub.add_parser("doctor", help="say which training failure pattern a run shows, and what to try")
     do.add_argument("run_dir", type=Path)
@@ -148,6 +161,32 @@ def cmd_sample(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from .analysis.sweep import sweep_lengths
+    from .errors import InputError
+    from .train import default_run_dir, prepare_run_dir
+
+    base = config_from_args(args)
+    try:
+        lengths = [int(v) for v in args.lengths.split(",")]
+        models = [m.strip() for m in args.models.split(",") if m.strip()]
+    except ValueError:
+        raise InputError(f"--lengths must be comma-separated integers, got {args.lengths!r}") from None
+    for T in lengths:
+        base.replace(length=T)                                  # validates every length up front
+    for m in models:
+        base.replace(model=m)
+    if args.seeds < 1 or args.jobs < 1:
+        raise InputError("--seeds and --jobs must be at least 1")
+    out = prepare_run_dir(args.out if args.out else default_run_dir("sweep"), args.force)
+    print(f"rnnlab: sweeping {', '.join(models)} over lengths {lengths} x {args.seeds} seed(s), "
+          f"{args.jobs} at a time; writing {out}")
+    sweep_lengths(base, models, lengths, args.seeds, out, args.jobs)
+    print((out / "sweep.md").read_text(), end="")
+    print(f"wrote {out / 'sweep.csv'}, {out / 'sweep.md'}, metric_vs_length.png, gradient_vs_length.png")
+    return 0
+
+
 def cmd_doctor(args) -> int:
     from .analysis.doctor import diagnose
 
@@ -156,7 +195,8 @@ def cmd_doctor(args) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "sample": cmd_sample, "doctor": cmd_doctor}
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "sample": cmd_sample, "doctor": cmd_doctor,
+            "sweep": cmd_sweep}
 
 
 def main(argv=None) -> int:

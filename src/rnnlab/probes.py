@@ -34,3 +34,17 @@ def probe_record(model, iteration: int, epoch: int, step: dict) -> dict:
     return {"iteration": iteration, "epoch": epoch, "loss": step["loss"],
             "grad_norm": step["grad_norm"], "grad_norm_clipped": step["grad_norm_clipped"],
             "param_grad_norms": step["param_grad_norms"], "steps": model.rnn.probe_data}
+
+
+def early_to_late_gradient(probes: list[dict]) -> float | None:
+    """Median over the second half of training of ||dL/dh_1|| / ||dL/dh_T|| in the top layer:
+    how much of the loss's gradient still reaches the first step (1 = all, 1e-6 = none)."""
+    if not probes:
+        return None
+    top = sorted(probes[0]["steps"])[-1]
+    ratios = []
+    for p in probes[len(probes) // 2:]:
+        g = p["steps"][top]["grad_norm"]
+        if g[-1] > 0 and np.isfinite(g[0]) and np.isfinite(g[-1]):
+            ratios.append(g[0] / g[-1])
+    return float(np.median(ratios)) if ratios else None

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..probes import early_to_late_gradient
 from ..train import METRICS, read_jsonl, read_run_config
 
 
@@ -68,16 +69,10 @@ def diagnose(run_dir) -> Diagnosis:
     n["median_grad_norm"] = median_norm
 
     # ---- gradient flow through time from the probes (top recurrent layer, second half of run)
-    ratio = None
-    if probes:
-        top = sorted(probes[0]["steps"])[-1]
-        late = probes[len(probes) // 2:]
-        r = [p["steps"][top]["grad_norm"][0] / p["steps"][top]["grad_norm"][-1] for p in late
-             if p["steps"][top]["grad_norm"][-1] > 0 and math.isfinite(p["steps"][top]["grad_norm"][0])]
-        if r:
-            ratio = float(np.median(r))
-            n["early_to_late_gradient"] = ratio
-            n["sequence_length"] = len(late[-1]["steps"][top]["grad_norm"])
+    ratio = early_to_late_gradient(probes)
+    if ratio is not None:
+        n["early_to_late_gradient"] = ratio
+        n["sequence_length"] = len(probes[-1]["steps"][sorted(probes[-1]["steps"])[-1]]["grad_norm"])
 
     # ---- saturation (tanh units pinned at +-1: ||h|| near sqrt(H)); kills gradients whatever T is
     saturation = None
