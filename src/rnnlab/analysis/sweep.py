@@ -21,7 +21,6 @@ from ..train import METRICS
 
 
 def _run_one(job) -> dict:
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")       # the processes share the cores
     cfg_dict, run_dir = job
     from ..probes import early_to_late_gradient
     from ..train import RunWriter, Trainer, read_jsonl
@@ -45,8 +44,18 @@ def sweep_lengths(base: TrainConfig, models, lengths, seeds: int, out_dir, jobs:
     grid = [(base.replace(model=m, length=T, seed=s, curriculum="").to_dict(),
              str(out_dir / "runs" / f"{m}-T{T}-seed{s}"))
             for T in lengths for m in models for s in range(seeds)]
-    with mp.get_context("spawn").Pool(max(1, jobs)) as pool:
-        rows = pool.map(_run_one, grid)
+    # one BLAS thread per worker: set before the workers start, as NumPy reads it on import
+    saved = os.environ.get("OPENBLAS_NUM_THREADS")
+    if jobs > 1:
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    try:
+        with mp.get_context("spawn").Pool(max(1, jobs)) as pool:
+            rows = pool.map(_run_one, grid, chunksize=1)
+    finally:
+        if saved is None:
+            os.environ.pop("OPENBLAS_NUM_THREADS", None)
+        else:
+            os.environ["OPENBLAS_NUM_THREADS"] = saved
     write_tables(rows, out_dir)
     plot_sweep(rows, out_dir)
     return rows
