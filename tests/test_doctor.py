@@ -3,12 +3,12 @@
 import json
 import warnings
 
-import pytest
 
 from rnnlab.analysis.doctor import diagnose
 from rnnlab.cli import main
 from rnnlab.config import PRESETS, TrainConfig
-from rnnlab.train import RunWriter, Trainer
+from rnnlab.train import Trainer
+from rnnlab.rundir import RunWriter
 
 
 def run(tmp_path, cfg):

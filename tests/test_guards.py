@@ -10,7 +10,8 @@ import pytest
 from rnnlab.cli import main
 from rnnlab.config import PRESETS
 from rnnlab.guards import TrainingDiverged
-from rnnlab.train import RunWriter, Trainer
+from rnnlab.train import Trainer
+from rnnlab.rundir import RunWriter
 
 EXPLODING = dict(nonlinearity="relu", init="identity", optimizer="sgd", lr=0.05, epochs=15,
                  max_recoveries=12)

@@ -94,7 +94,7 @@ def test_spectra_of_known_matrices():
 
 
 def test_trainer_writes_probes_at_the_interval(tmp_path):
-    from rnnlab.train import RunWriter
+    from rnnlab.rundir import RunWriter
     t = Trainer(PRESETS["seed"].replace(epochs=2, probe_every=4), [RunWriter(tmp_path, figures=False)])
     t.fit()
     import json

@@ -14,7 +14,8 @@ import pytest
 from rnnlab.checkpoint import load_checkpoint
 from rnnlab.cli import main
 from rnnlab.config import PRESETS
-from rnnlab.train import Callback, RunWriter, Trainer, read_jsonl, resume_trainer
+from rnnlab.train import Callback, Trainer
+from rnnlab.rundir import RunWriter, read_jsonl, resume_trainer
 
 TIMING = {"seconds"}
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .config import PRESETS, TrainConfig
 from .errors import RnnlabError, RunDirError
-from .train import format_metric
+from .rundir import format_metric
 
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 
@@ -87,7 +87,7 @@ def config_from_args(args) -> TrainConfig:
 
 def cmd_resume(args) -> int:
     from .progress import EpochPrinter
-    from .train import RunWriter, resume_trainer
+    from .rundir import RunWriter, resume_trainer
 
     given = [f.name for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None]
     if given or args.preset or args.out or args.force:
@@ -106,7 +106,8 @@ def cmd_resume(args) -> int:
 
 def cmd_train(args) -> int:
     from .progress import EpochPrinter
-    from .train import RunWriter, Trainer, default_run_dir, prepare_run_dir
+    from .train import Trainer
+    from .rundir import RunWriter, default_run_dir, prepare_run_dir
 
     if args.resume is not None:
         return cmd_resume(args)
@@ -129,7 +130,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .train import evaluate_run, format_metric, load_run
+    from .rundir import evaluate_run, format_metric, load_run
 
     cfg, model, data = load_run(args.run_dir)
     loss, value, m = evaluate_run(cfg, model, data)
@@ -148,7 +149,7 @@ def cmd_eval(args) -> int:
 
 def cmd_sample(args) -> int:
     from .errors import InputError
-    from .train import load_run
+    from .rundir import load_run
 
     cfg, model, data = load_run(args.run_dir)
     if data.kind != "lm":
@@ -164,7 +165,7 @@ def cmd_sample(args) -> int:
 def cmd_sweep(args) -> int:
     from .analysis.sweep import sweep_lengths
     from .errors import InputError
-    from .train import default_run_dir, prepare_run_dir
+    from .rundir import default_run_dir, prepare_run_dir
 
     base = config_from_args(args)
     try:

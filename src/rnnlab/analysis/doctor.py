@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from ..probes import early_to_late_gradient
-from ..train import METRICS, read_jsonl, read_run_config
+from ..train import METRICS
+from ..rundir import read_jsonl, read_run_config
 
 
 @dataclass
@@ -87,7 +88,6 @@ def diagnose(run_dir) -> Diagnosis:
     nonfinite = sum(1 for x in iter_loss if not (isinstance(x, (int, float)) and math.isfinite(x)))
     spikes = [i for i, x in enumerate(iter_norm) if isinstance(x, (int, float)) and fin_norm
               and (not math.isfinite(x) or x > 100 * median_norm)]
-    best_loss = min(_finite(losses) or [first])
     # a loss jump: an epoch's loss over 3x the best loss before it
     jump_at = next((i for i in range(1, len(losses)) if math.isfinite(losses[i])
                     and losses[i] > 3 * min(_finite(losses[:i]) or [math.inf])), None)

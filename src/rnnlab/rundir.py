@@ -1,0 +1,181 @@
+"""Run directories: what a training run leaves on disk, and reading it back.
+
+``config.json`` (everything needed to re-run it), ``metrics.jsonl`` (one JSON object per epoch),
+``probes.jsonl``, ``events.jsonl``, ``summary.json``, ``checkpoint.json`` + ``checkpoint-*.npz``
+(final weights), ``state.json`` + ``state-*.npz`` (full training state for ``--resume``), and
+the figures. Also: loading a saved run for ``eval``/``sample`` and resuming one.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .errors import CheckpointError, InputError, RunDirError
+from .train import (METRICS, Callback, Trainer, build_model, evaluate, evaluate_stream,
+                    load_data)
+
+
+def prepare_run_dir(out, force: bool = False) -> Path:
+    """Create ``out``; refuse a non-empty existing directory unless ``force``."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f"--out {out} exists and is a file; choose a directory path")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise RunDirError(f"output directory {out} already exists and is not empty; choose another "
+                          "--out or pass --force to overwrite it")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def default_run_dir(name: str, root: str | Path = "runs") -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path, i = Path(root) / f"{name}-{stamp}", 1
+    while path.exists():
+        i += 1
+        path = Path(root) / f"{name}-{stamp}-{i}"
+    return path
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+class RunWriter(Callback):
+    """Writes the run directory as training goes: logs appended per epoch, and every
+    ``checkpoint_every`` epochs the full training state (``state.json`` + ``state-*.npz``),
+    written after that epoch's logs so a resume never repeats or loses a row."""
+
+    def __init__(self, run_dir: Path, figures: bool = True, resuming: bool = False):
+        self.run_dir, self.figures, self.resuming = Path(run_dir), figures, resuming
+
+    def on_train_begin(self, trainer):
+        if self.resuming:
+            return
+        meta = {"config": trainer.cfg.to_dict(), "rnnlab_version": __version__,
+                "python": platform.python_version(), "numpy": np.__version__,
+                "platform": platform.platform(), "git_commit": _git_commit(),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        atomic_write_text(self.run_dir / "config.json", json.dumps(meta, indent=2))
+        (self.run_dir / "metrics.jsonl").write_text("")
+        (self.run_dir / "probes.jsonl").write_text("")
+
+    def on_epoch_end(self, trainer, record):
+        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        if trainer.probes:
+            with open(self.run_dir / "probes.jsonl", "a", encoding="utf-8") as f:
+                f.writelines(json.dumps(p) + "\n" for p in trainer.probes)
+        if trainer.events:
+            with open(self.run_dir / "events.jsonl", "a", encoding="utf-8") as f:
+                f.writelines(json.dumps(e) + "\n" for e in trainer.events)
+        every = trainer.cfg.checkpoint_every
+        if every and record["epoch"] % every == 0:
+            save_checkpoint(self.run_dir, *trainer.state_arrays(), name="state")
+
+    def on_train_end(self, trainer, summary):
+        meta = {"epoch": summary["epochs"], "config": trainer.cfg.to_dict()}
+        if trainer.data.vocab:
+            meta["vocab"] = "".join(trainer.data.vocab)
+        save_checkpoint(self.run_dir, trainer.model.state_dict(), meta)
+        atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2))
+        if self.figures:
+            from .plots import (plot_grad_norm_trace, plot_gradient_flow, plot_hidden_norms,
+                                plot_hidden_states, plot_training_curves)
+            plot_training_curves(trainer.history, self.run_dir / "training_curves.png",
+                                 metric=trainer.metric, baseline=trainer.data.baseline)
+            plot_hidden_states(trainer.model, trainer.data, self.run_dir / "hidden_states.png")
+            plot_grad_norm_trace(trainer.history, self.run_dir / "grad_norm.png", trainer.cfg.clip,
+                                 read_jsonl(self.run_dir / "events.jsonl"))
+            probes = read_jsonl(self.run_dir / "probes.jsonl")
+            if probes:
+                plot_gradient_flow(probes, self.run_dir / "gradient_flow.png")
+                plot_hidden_norms(probes, self.run_dir / "hidden_norms.png")
+
+
+def read_jsonl(path) -> list[dict]:
+    path = Path(path)
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def read_run_config(run_dir) -> TrainConfig:
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunDirError(f"run directory {run_dir} does not exist; pass the --out of a finished rnnlab train")
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise RunDirError(f"{run_dir} is not an rnnlab run directory (no config.json); pass the "
+                          "--out of a finished rnnlab train")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        return TrainConfig.from_dict(meta["config"])
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
+        raise RunDirError(f"{path} is unreadable ({e.__class__.__name__}); the run directory is "
+                          "damaged, train it again") from None
+
+
+def resume_trainer(run_dir) -> Trainer:
+    """A Trainer positioned exactly where the run's last state checkpoint left it; log rows of
+    later epochs (written before a crash) are dropped so they are not duplicated."""
+    run_dir = Path(run_dir)
+    cfg = read_run_config(run_dir)
+    if not (run_dir / "state.json").is_file():
+        raise RunDirError(f"{run_dir} has no resumable state (no epoch finished, or it was trained "
+                          "with --checkpoint-every 0); train it again")
+    arrays, meta = load_checkpoint(run_dir, "state")
+    epoch = meta["epoch"]
+    logs = {name: read_jsonl(run_dir / name) for name in ("metrics.jsonl", "probes.jsonl", "events.jsonl")}
+    history = [r for r in logs["metrics.jsonl"] if r["epoch"] <= epoch]
+    if [r["epoch"] for r in history] != list(range(1, epoch + 1)):
+        raise RunDirError(f"{run_dir / 'metrics.jsonl'} does not hold epochs 1-{epoch} of the saved "
+                          "state; the run directory is damaged, train it again")
+    for name, rows in logs.items():
+        kept = [r for r in rows if r["epoch"] <= epoch]
+        atomic_write_text(run_dir / name, "".join(json.dumps(r) + "\n" for r in kept))
+    trainer = Trainer(cfg)
+    trainer.restore(arrays, meta, history)
+    return trainer
+
+
+def load_run(run_dir):
+    """Rebuild a saved run's model (weights from its checkpoint) and its data."""
+    cfg = read_run_config(run_dir)
+    arrays, meta = load_checkpoint(run_dir)
+    data = load_data(cfg)
+    if "vocab" in meta and meta["vocab"] != "".join(data.vocab):
+        raise CheckpointError(f"the text behind {run_dir} has changed since training (its characters "
+                              "differ from the checkpoint's vocabulary); train again on this text")
+    model = build_model(cfg, data)
+    try:
+        model.load_state_dict(arrays)
+    except InputError as e:
+        raise CheckpointError(f"checkpoint in {run_dir} does not fit its config.json ({e})") from None
+    model.eval()
+    return cfg, model, data
+
+
+def evaluate_run(cfg, model, data) -> tuple[float, float, str]:
+    """Held-out loss and metric of a loaded run, and the metric's name."""
+    metric = METRICS[data.kind][0]
+    if data.kind == "lm":
+        return (*evaluate_stream(model, data.X_test, cfg.batch_size, cfg.window), metric)
+    return (*evaluate(model, data.X_test, data.y_test, data.kind), metric)
+
+
+def format_metric(metric: str, value: float) -> str:
+    return f"{100 * value:.2f}%" if metric == "acc" else f"{value:.4f}"
