@@ -100,7 +100,8 @@ def write_tables(rows, out_dir: Path) -> None:
         val = "failed" if a["final"] is None else (
             f"{100 * a['final']:.1f} ± {100 * a['final_sd']:.1f}%" if metric == "acc"
             else f"{a['final']:.4f} ± {a['final_sd']:.4f}")
-        grad = "n/a" if a["gradient"] is None else f"{a['gradient']:.1e}"
+        grad = ("n/a" if a["gradient"] is None else
+                "0 (below float range: underflow)" if a["gradient"] == 0 else f"{a['gradient']:.1e}")
         lines.append(f"| {a['model']} | {a['length']} | {a['runs']} | {val} | {grad} |")
     (out_dir / "sweep.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (out_dir / "sweep.json").write_text(json.dumps(agg, indent=2), encoding="utf-8")
@@ -120,7 +121,10 @@ def plot_sweep(rows, out_dir: Path) -> None:
         scale = 100 if metric == "acc" else 1
         ax.errorbar([a["length"] for a in pts], [scale * a["final"] for a in pts],
                     yerr=[scale * a["final_sd"] for a in pts], marker="o", capsize=3, label=m)
+    lengths = sorted({a["length"] for a in agg})
     ax.set_xscale("log")
+    ax.set_xticks(lengths, [str(t) for t in lengths])
+    ax.minorticks_off()
     if metric == "mse":
         ax.set_yscale("log")
     ax.set(xlabel="sequence length T", ylabel=f"final test {metric}" + (" (%)" if metric == "acc" else ""),
@@ -134,11 +138,15 @@ def plot_sweep(rows, out_dir: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for m in dict.fromkeys(a["model"] for a in agg):
         pts = [a for a in agg if a["model"] == m and a["gradient"] is not None and a["gradient"] > 0]
-        ax.plot([a["length"] for a in pts], [a["gradient"] for a in pts], marker="o", label=m)
+        zero = [a["length"] for a in agg if a["model"] == m and a["gradient"] == 0]
+        label = m + (f" (0 at T={', '.join(map(str, zero))}: underflow)" if zero else "")
+        ax.plot([a["length"] for a in pts], [a["gradient"] for a in pts], marker="o", label=label)
     ax.set(xscale="log", yscale="log", xlabel="sequence length T",
            ylabel="||dL/dh_1|| / ||dL/dh_T|| (top layer)",
            title="How much gradient reaches the first step")
     ax.axhline(1.0, color="grey", lw=0.8, ls=":")
+    ax.set_xticks(lengths, [str(t) for t in lengths])
+    ax.minorticks_off()
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
