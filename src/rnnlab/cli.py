@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="run directory (default: runs/PRESET-TIMESTAMP)")
     tr.add_argument("--force", action="store_true", help="write into a non-empty --out")
     tr.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    tr.add_argument("--no-report", action="store_true", help="skip report.html at the end")
     tr.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
                     help="continue an interrupted run from its last saved state (its own config)")
     _add_config_flags(tr)
@@ -62,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--out", type=Path, default=None, help="sweep directory (default: runs/sweep-TIMESTAMP)")
     sw.add_argument("--force", action="store_true", help="write into a non-empty --out")
     _add_config_flags(sw)
+
+    an = sub.add_parser("analyze", help="measure hidden-state dynamics of a run (writes analysis.json)")
+    an.add_argument("run_dir", type=Path)
+    rp = sub.add_parser("report", help="write RUN_DIR/report.html: figures, numbers and analysis")
+    rp.add_argument("run_dir", type=Path)
 
     do = sub.add_parser("doctor", help="say which training failure pattern a run shows, and what to try")
     do.add_argument("run_dir", type=Path)
@@ -126,6 +132,34 @@ def cmd_train(args) -> int:
     print(f"final test {m} {format_metric(m, s[f'final_test_{m}'])} (loss {s['final_test_loss']:.4f}), "
           f"best {format_metric(m, s[f'best_test_{m}'])} at epoch {s['best_epoch']}, "
           f"{s['seconds']:.2f} s; wrote {out}")
+    if not args.no_report:
+        from .report import write_report
+        print(f"report: {write_report(out)}")
+    return 0
+
+
+def cmd_analyze(args) -> int:
+    from .analysis.analyze import analyze_run
+
+    r = analyze_run(args.run_dir)
+    print(f"unit roles: {', '.join(f'{k} {v}' for k, v in r['role_counts'].items() if v)}")
+    for a in r.get("ablation", [])[1:]:
+        print(f"silencing {a['group']} ({a['units']} units): accuracy {100 * a['accuracy']:.1f}% "
+              f"(drop {100 * a['drop']:.1f} points; a random group of that size: "
+              f"{100 * a['random_same_size_drop']:.1f})")
+    print(f"PCA: first 3 components explain {', '.join(f'{100 * e:.1f}%' for e in r['pca_explained'])}")
+    if "line_attractor" in r:
+        la = r["line_attractor"]
+        print(f"fixed points: {len(r['fixed_points'])}; approximate line attractor: "
+              f"{'yes' if la['line_attractor'] else 'no'} ({la['reason']})")
+    print(f"wrote {Path(args.run_dir) / 'analysis.json'}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import write_report
+
+    print(f"wrote {write_report(args.run_dir)}")
     return 0
 
 
@@ -197,7 +231,7 @@ def cmd_doctor(args) -> int:
 
 
 COMMANDS = {"train": cmd_train, "eval": cmd_eval, "sample": cmd_sample, "doctor": cmd_doctor,
-            "sweep": cmd_sweep}
+            "sweep": cmd_sweep, "analyze": cmd_analyze, "report": cmd_report}
 
 
 def main(argv=None) -> int:

@@ -185,7 +185,7 @@ def plot_grad_norm_trace(history: list[dict], path, clip: float = 0.0, events=()
     if len(events):
         ax_n.plot([], [], color="C2", label="guard recovery (rolled back, lr cut)")
         kinds = sorted({e["kind"] for e in events})
-        titles.append(f"{len(events)} guard recoveries ({', '.join(kinds)}): lr "
+        titles.append(f"{len(events)} guard recover{'y' if len(events) == 1 else 'ies'} ({', '.join(kinds)}): lr "
                       f"{events[0]['lr_before']:.2g} -> {events[-1]['lr_after']:.2g}")
     ax_n.set_title("; ".join(titles), fontsize=10)
     finite = losses[np.isfinite(losses)]

@@ -1,0 +1,138 @@
+"""``rnnlab report RUN_DIR``: one self-contained HTML page (figures embedded, no network needed)
+with the config, the numbers, the training and instrument figures, the diagnosis, and the
+hidden-state analysis (unit roles, ablation, PCA, fixed points)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+from .checkpoint import atomic_write_text
+from .rundir import read_jsonl, read_run_config
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2rem auto;
+padding:0 1rem;color:#222;line-height:1.45}
+h1{margin-bottom:.2rem} h2{border-bottom:1px solid #ddd;padding-bottom:.2rem;margin-top:2.2rem}
+.sub{color:#666;margin-top:0} table{border-collapse:collapse;margin:.6rem 0;font-size:.92rem}
+td,th{border:1px solid #ddd;padding:.25rem .6rem;text-align:left} th{background:#f5f5f5}
+td.n{text-align:right;font-variant-numeric:tabular-nums} img{max-width:100%;border:1px solid #eee;margin:.4rem 0}
+.cards{display:flex;gap:1rem;flex-wrap:wrap}.card{border:1px solid #ddd;border-radius:6px;padding:.6rem 1rem}
+.card b{font-size:1.4rem;display:block} .verdict{background:#f6f8fa;border-left:4px solid #4a7;padding:.5rem .8rem}
+details{margin:.5rem 0} code{background:#f3f3f3;padding:0 .2rem}
+"""
+
+# Lets a headless browser (and the tests) check that every embedded figure decoded.
+SCRIPT = """window.addEventListener('load',function(){var i=Array.prototype.slice.call(document.images);
+document.body.setAttribute('data-images-loaded',i.filter(function(x){return x.complete&&x.naturalWidth>0}).length+'/'+i.length);});"""
+
+
+def _img(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _table(rows: list[dict], cols: list[str], fmt=None) -> str:
+    fmt = fmt or {}
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = []
+    for r in rows:
+        cells = []
+        for c in cols:
+            v = r.get(c, "")
+            text = fmt[c](v) if c in fmt and v not in ("", None) else ("" if v is None else str(v))
+            cls = ' class="n"' if isinstance(v, (int, float)) and not isinstance(v, bool) else ""
+            cells.append(f"<td{cls}>{html.escape(text)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _pct(v):
+    return f"{100 * v:.1f}%"
+
+
+def write_report(run_dir, analysis: dict | None = None) -> Path:
+    from .analysis.doctor import diagnose
+    run_dir = Path(run_dir)
+    cfg = read_run_config(run_dir)
+    summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").is_file() else {}
+    if analysis is None:
+        from .analysis.analyze import analyze_run
+        analysis = analyze_run(run_dir)
+    m = summary.get("metric", "acc")
+    fmt_metric = _pct if m == "acc" else (lambda v: f"{v:.4f}")
+    parts = [f"<h1>rnnlab run: {html.escape(run_dir.name)}</h1>",
+             f'<p class="sub">{html.escape(cfg.model.upper())} on {html.escape(cfg.task)}, '
+             f"{summary.get('params', 0):,} parameters, {summary.get('epochs', '?')} epochs, "
+             f"{summary.get('seconds', 0):.1f} s of training</p>"]
+    if summary:
+        cards = [("final test " + m, fmt_metric(summary[f"final_test_{m}"])),
+                 ("best test " + m, f"{fmt_metric(summary[f'best_test_{m}'])} (epoch {summary['best_epoch']})")]
+        if summary.get("baseline") is not None:
+            cards.append(("memoryless baseline", fmt_metric(summary["baseline"])))
+        parts.append('<div class="cards">' + "".join(
+            f'<div class="card">{html.escape(k)}<b>{html.escape(v)}</b></div>' for k, v in cards) + "</div>")
+
+    def figure(name, caption):
+        p = run_dir / name
+        return f"{_img(p, caption)}<p class='sub'>{html.escape(caption)}</p>" if p.is_file() else ""
+
+    parts += ["<h2>Training</h2>", figure("training_curves.png", "Loss and metric per epoch; dotted: learning rate"),
+              figure("grad_norm.png", "Gradient norm of every step before clipping, and the training loss")]
+    d = diagnose(run_dir)
+    parts += ["<h2>Diagnosis</h2>", f'<div class="verdict"><b>{html.escape(d.pattern)}</b><ul>'
+              + "".join(f"<li>{html.escape(f)}</li>" for f in d.findings) + "</ul>"
+              + ("<p>What to try:</p><ul>" + "".join(f"<li>{html.escape(a)}</li>" for a in d.advice) + "</ul>"
+                 if d.advice else "") + "</div>"]
+    if (run_dir / "gradient_flow.png").is_file():
+        parts += ["<h2>Gradient flow and hidden-state norms</h2>",
+                  figure("gradient_flow.png", "log10 ||dL/dh_t|| for every time step over training"),
+                  figure("hidden_norms.png", "Hidden-state norm at every time step, early to late in training")]
+    events = read_jsonl(run_dir / "events.jsonl")
+    if events:
+        parts += ["<h3>Guard recoveries</h3>", _table(events, ["iteration", "kind", "loss", "grad_norm", "lr_before", "lr_after"])]
+
+    parts += ["<h2>Hidden-state dynamics</h2>", figure("hidden_states.png", "The last layer's units on one test sequence")]
+    counts = analysis["role_counts"]
+    parts += ["<h3>Unit roles</h3>",
+              "<p>Each unit's role comes from measured signatures over held-out sequences: correlation with "
+              "the running mean of the input, persistence of its response to a single input impulse, "
+              "autocorrelation decay, sign-change rate and dominant frequency, saturation.</p>",
+              _table([{"role": r, "units": n} for r, n in counts.items()], ["role", "units"]),
+              figure("unit_roles.png", "Units coloured by role; below, every unit grouped by role")]
+    units = analysis["units"]
+    parts.append("<details><summary>Scores of every unit</summary>" + _table(
+        units, ["unit", "role", "corr_running_mean", "impulse_persistence", "autocorr_decay",
+                "sign_change_rate", "dominant_period", "saturated_fraction", "std"],
+        {k: (lambda v: f"{v:.3g}") for k in ("corr_running_mean", "impulse_persistence", "sign_change_rate",
+                                              "dominant_period", "saturated_fraction", "std")}) + "</details>")
+    if "ablation" in analysis:
+        parts += ["<h3>Ablation: silencing each group at test time</h3>",
+                  "<p>A group's units are silenced by zeroing their outgoing weights (the recurrence and the "
+                  "readout stop seeing them); a random group of the same size is the control.</p>",
+                  _table(analysis["ablation"], ["group", "units", "accuracy", "drop", "random_same_size_drop"],
+                         {"accuracy": _pct, "drop": _pct, "random_same_size_drop": _pct})]
+    ex = analysis["pca_explained"]
+    parts += ["<h3>PCA of hidden trajectories</h3>",
+              f"<p>The first three components explain {', '.join(_pct(e) for e in ex)} of the variance.</p>",
+              figure("pca.png", "Trajectories of many held-out sequences on the first two components")]
+    if analysis.get("fixed_points"):
+        la = analysis["line_attractor"]
+        parts += ["<h3>Fixed points and linearisation</h3>",
+                  "<p>Fixed points of the last layer's map for zero input, found by minimising "
+                  "||F(h) - h||<sup>2</sup> from 200 states visited on held-out data.</p>",
+                  _table(analysis["fixed_points"], ["count", "norm", "max_abs_eigenvalue", "stable", "residual"],
+                         {"norm": lambda v: f"{v:.3g}", "max_abs_eigenvalue": lambda v: f"{v:.3f}",
+                          "residual": lambda v: f"{v:.1e}"}),
+                  f'<div class="verdict">Approximate line attractor: <b>{"yes" if la["line_attractor"] else "no"}</b> '
+                  f"({html.escape(la['reason'])}).</div>",
+                  figure("fixed_points.png", "Jacobian eigenvalues at each fixed point, with the unit circle")]
+    parts += ["<h2>Configuration</h2>", _table([{"field": k, "value": v} for k, v in cfg.to_dict().items()],
+                                              ["field", "value"])]
+    doc = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>rnnlab: {html.escape(run_dir.name)}"
+           f"</title><style>{CSS}</style></head><body>{''.join(parts)}<script>{SCRIPT}</script></body></html>")
+    out = run_dir / "report.html"
+    atomic_write_text(out, doc)
+    return out

@@ -1,0 +1,63 @@
+"""The HTML report: every section present, every figure loads in a real headless browser."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from rnnlab.cli import main
+
+
+@pytest.fixture(scope="module")
+def report_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("rep") / "run"
+    assert main(["train", "--preset", "better", "--epochs", "8", "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_train_writes_a_complete_self_contained_report(report_run):
+    page = (report_run / "report.html").read_text(encoding="utf-8")
+    assert page.startswith("<!doctype html>") and page.rstrip().endswith("</html>")
+    for section in ("Training", "Diagnosis", "Gradient flow and hidden-state norms", "Hidden-state dynamics",
+                    "Unit roles", "Ablation", "PCA of hidden trajectories", "Fixed points and linearisation",
+                    "Configuration"):
+        assert re.search(rf"<h[23]>{re.escape(section)}", page), section
+    assert "http://" not in page and "https://" not in page            # nothing to fetch
+    assert len(re.findall(r'src="data:image/png;base64,', page)) >= 8
+    analysis = json.loads((report_run / "analysis.json").read_text())
+    assert sum(analysis["role_counts"].values()) == 8
+    assert analysis["ablation"][0]["group"] == "none"
+
+
+def test_analyze_and_report_commands(report_run, capsys):
+    assert main(["analyze", str(report_run)]) == 0
+    out = capsys.readouterr().out
+    assert "unit roles:" in out and "approximate line attractor" in out
+    assert main(["report", str(report_run)]) == 0
+    assert main(["report", str(report_run.parent / "missing")]) == 2
+
+
+def test_report_renders_in_headless_chromium(report_run, tmp_path):
+    browser = shutil.which("chromium")
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing in CI; .ci/run should have installed it")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000",
+             "--enable-logging=stderr", "--v=0"]
+    url = (report_run / "report.html").resolve().as_uri()
+    r = subprocess.run([browser, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    loaded = re.search(r'data-images-loaded="(\d+)/(\d+)"', r.stdout)
+    assert loaded, r.stderr[-2000:]
+    assert loaded.group(1) == loaded.group(2) and int(loaded.group(2)) >= 8
+    console = [line for line in r.stderr.splitlines() if "CONSOLE" in line]
+    assert not console, console
+    shot = tmp_path / "shot.png"
+    subprocess.run([browser, *flags, "--window-size=1280,1400", f"--screenshot={shot}", url],
+                   capture_output=True, timeout=120)
+    assert shot.read_bytes()[:4] == b"\x89PNG" and shot.stat().st_size > 20_000
