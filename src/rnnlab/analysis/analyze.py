@@ -70,7 +70,9 @@ def analyze_run(run_dir, n_sequences: int = 500, seed: int = 0) -> dict:
     cfg, model, data = load_run(run_dir)
     result: dict = {"task": cfg.task, "model": cfg.model, "hidden": cfg.hidden, "layers": cfg.layers}
     if data.kind == "lm":
-        X = data.X_test[: n_sequences * 64].reshape(-1, 64)[:n_sequences]
+        width = min(64, len(data.X_test))                     # held-out text cut into rows
+        rows = min(n_sequences, len(data.X_test) // width)
+        X = data.X_test[: rows * width].reshape(rows, width)
         H = last_layer_states(model, X)
         running, impulse = None, None
     else:
