@@ -196,12 +196,13 @@ def global_norm(grads: dict) -> float:
     return math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
 
 
-def clip_grad_norm(grads: dict, max_norm: float) -> tuple[float, float]:
+def clip_grad_norm(grads: dict, max_norm: float, norm: float | None = None) -> tuple[float, float]:
     """Scale all gradients together so their global L2 norm is at most ``max_norm``.
 
     Returns (norm before, norm after); same rule as ``torch.nn.utils.clip_grad_norm_``.
+    ``norm``: the global norm if the caller already has it (saves a pass over the gradients).
     """
-    before = global_norm(grads)
+    before = global_norm(grads) if norm is None else norm
     coef = max_norm / (before + 1e-6)
     if coef < 1.0:
         for g in grads.values():

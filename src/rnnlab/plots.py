@@ -53,17 +53,10 @@ def plot_training_curves(history: list[dict], path, title: str = "Training curve
 
 def plot_hidden_states(model, data, path, index: int = 0, n_units: int = 8):
     """Per-unit activations of the last recurrent layer over time for one test sequence."""
-    if data.kind == "lm":
-        x = data.X_test[None, :60]                                # the first 60 held-out characters
-        inputs = model.embedding.forward(x)
-    else:
-        x = data.X_test[index:index + 1]
-        inputs = x
-    was_training = model.training
-    model.eval()
-    out, _ = model.rnn.forward(inputs)                            # (1, T, dirs*H)
-    model.train(was_training)
-    hs = out[0]                                                   # (T, dirs*H)
+    from .analysis.dynamics import last_layer_states
+    # the first 60 held-out characters, or one test sequence
+    x = data.X_test[None, :60] if data.kind == "lm" else data.X_test[index:index + 1]
+    hs = last_layer_states(model, x, both_directions=True)[0]    # (T, dirs*H)
     T = hs.shape[0]
     t = np.arange(1, T + 1)
     units = np.argsort(hs.std(axis=0))[::-1][:n_units]            # the most active units

@@ -129,6 +129,10 @@ def temporal_order(n_train=10000, n_test=1000, length=100, seed=0, dtype=np.floa
     return Dataset(Xtr, ytr, Xte, yte, "classify", 4, 0.25, "chance accuracy")
 
 
+# What kind of problem each task is (which head, loss and metric the trainer uses).
+TASK_KINDS = {"mean-sign": "classify", "tagging": "tag", "adding": "regress", "copy": "tag",
+              "temporal-order": "classify", "charlm": "lm"}
+
 SEQUENCE_TASKS = {"mean-sign": mean_sign, "tagging": running_mean_sign, "adding": adding,
                   "copy": copy_memory, "temporal-order": temporal_order}
 TASKS = tuple(SEQUENCE_TASKS) + ("charlm",)

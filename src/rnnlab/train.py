@@ -242,7 +242,8 @@ class Trainer:
         if cfg.clip_value:
             clip_grad_value(model.grads, cfg.clip_value)
         if cfg.clip:
-            after = clip_grad_norm(model.grads, cfg.clip)[1]
+            # after value-clipping the norm has changed; otherwise reuse the one just computed
+            after = clip_grad_norm(model.grads, cfg.clip, None if cfg.clip_value else raw_norm)[1]
         else:
             after = global_norm(model.grads) if cfg.clip_value else raw_norm
         before = raw_norm

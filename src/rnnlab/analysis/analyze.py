@@ -114,6 +114,7 @@ def write_figures(run_dir, H, roles, sig, pca, fps, data, X) -> list[str]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     colors = {"accumulator": "C0", "transient": "C1", "oscillatory": "C2", "saturated": "C7", "mixed": "C4"}
     T = H.shape[1]
@@ -144,6 +145,8 @@ def write_figures(run_dir, H, roles, sig, pca, fps, data, X) -> list[str]:
             ax2.text(T + 0.8, y + n / 2 - 0.5, f"{role} ({n})", va="center", fontsize=8, color=colors[role])
             y += n
     ax2.set(xlabel="time step", ylabel="unit (grouped by role)", title="All last-layer units")
+    for ax in (ax1, ax2):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))   # time steps are whole numbers
     fig.tight_layout()
     fig.savefig(run_dir / "unit_roles.png", dpi=110)
     plt.close(fig)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..probes import early_to_late_gradient
+from ..tasks import TASK_KINDS
 from ..train import METRICS
 from ..rundir import read_jsonl, read_run_config
 
@@ -49,9 +50,7 @@ def diagnose(run_dir) -> Diagnosis:
     metrics = read_jsonl(run_dir / "metrics.jsonl")
     probes = read_jsonl(run_dir / "probes.jsonl")
     events = read_jsonl(run_dir / "events.jsonl")
-    kind = {"mean-sign": "classify", "tagging": "tag", "adding": "regress", "copy": "tag",
-            "temporal-order": "classify", "charlm": "lm"}[cfg.task]
-    metric, higher = METRICS[kind]
+    metric, higher = METRICS[TASK_KINDS[cfg.task]]
     n = {"epochs_done": len(metrics), "epochs_planned": cfg.epochs}
     d = Diagnosis("healthy")
     if not metrics:

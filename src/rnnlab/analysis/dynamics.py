@@ -20,14 +20,16 @@ ROLES = ("accumulator", "transient", "oscillatory", "saturated", "mixed")
 
 
 # ---------------------------------------------------------------- hidden traces
-def last_layer_states(model, X) -> np.ndarray:
-    """(N, T, H) hidden states of the last recurrent layer (forward direction), eval mode."""
+def last_layer_states(model, X, both_directions: bool = False) -> np.ndarray:
+    """(N, T, H) hidden states of the last recurrent layer in eval mode: the forward direction,
+    or (N, T, dirs*H) with ``both_directions``."""
     was = model.training
     model.eval()
     inputs = model.embedding.forward(X) if hasattr(model, "embedding") else X
     out, _ = model.rnn.forward(inputs)
     model.train(was)
-    return np.asarray(out[..., :model.rnn.hidden_size], dtype=np.float64)
+    out = out if both_directions else out[..., :model.rnn.hidden_size]
+    return np.asarray(out, dtype=np.float64)
 
 
 def impulse_responses(model, T: int, D: int) -> np.ndarray:

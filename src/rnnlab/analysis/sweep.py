@@ -19,6 +19,8 @@ from pathlib import Path
 from ..config import TrainConfig
 from ..train import METRICS
 
+METRICS_BY_NAME = {name: higher for name, higher in METRICS.values()}   # metric -> higher is better
+
 
 def _run_one(job) -> dict:
     cfg_dict, run_dir = job
@@ -153,5 +155,3 @@ def plot_sweep(rows, out_dir: Path) -> None:
     fig.savefig(out_dir / "gradient_vs_length.png", dpi=110)
     plt.close(fig)
 
-
-METRICS_BY_NAME = {name: higher for name, higher in METRICS.values()}
