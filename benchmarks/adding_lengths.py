@@ -23,7 +23,7 @@ def run(job):
     from rnnlab.config import TrainConfig
     from rnnlab.train import Trainer
     model, length, lr = job
-    s = Trainer(TrainConfig(model=model, length=length, lr=lr, **BASE)).fit()
+    s = Trainer(config=TrainConfig(model=model, length=length, lr=lr, **BASE)).fit()
     return model, length, lr, s["final_test_mse"], s["best_test_mse"], s["seconds"]
 
 

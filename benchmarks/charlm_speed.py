@@ -25,22 +25,24 @@ H, E, B, W, LAYERS = 256, 32, 64, 100, 2
 
 def corpus_windows(steps):
     from rnnlab.config import PRESETS
-    from rnnlab.train import load_data, stream_windows
-    data = load_data(PRESETS["charlm"].replace(corpus_chars=B * (W + 1) * max(steps + 2, 12)))
+    from rnnlab.batches import stream_windows
+    from rnnlab.tasks import build_task
+    data = build_task(PRESETS["charlm"].replace(corpus_chars=B * (W + 1) * max(steps + 2, 12)))
     return data, stream_windows(data.X_train, B, W)[: steps + 1]
 
 
 def run_rnnlab(cell, steps):
     from rnnlab.config import PRESETS
+    from rnnlab.batches import Batch
     from rnnlab.train import Trainer
     data, windows = corpus_windows(steps)
     cfg = PRESETS["charlm"].replace(model=cell, forget_bias=1.0 if cell == "lstm" else 0.0,
                                     hidden=H, layers=LAYERS, embed=E, batch_size=B, window=W)
-    t = Trainer(cfg, data=data)
-    t.train_step(*windows[0])                                   # warm-up
+    t = Trainer(config=cfg, task=data)
+    t.train_step(Batch(*windows[0]))                            # warm-up
     start = time.perf_counter()
     for x, y in windows[1:]:
-        t.train_step(x, y)
+        t.train_step(Batch(x, y))
     return steps * B * W / (time.perf_counter() - start)
 
 

@@ -21,12 +21,12 @@ def run(job):
     from rnnlab.train import Trainer
 
     preset, seed = job
-    t = Trainer(PRESETS[preset].replace(seed=seed))
+    t = Trainer(config=PRESETS[preset].replace(seed=seed))
     s = t.fit()
     t.model.eval()
-    pred = t.model.forward(t.data.X_test).argmax(-1)
-    wrong = pred != t.data.y_test
-    margin = abs(t.data.X_test.astype("float64").mean(axis=(1, 2)))
+    pred = t.model.forward(t.task.X_test).argmax(-1)
+    wrong = pred != t.task.y_test
+    margin = abs(t.task.X_test.astype("float64").mean(axis=(1, 2)))
     return preset, seed, s, float(margin[wrong].max()) if wrong.any() else 0.0, float(margin.std())
 
 

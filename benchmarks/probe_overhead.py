@@ -16,10 +16,10 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
     times = {0: [], args.every: []}
-    Trainer(PRESETS["seed"].replace(epochs=3)).fit()                     # warm-up
+    Trainer(config=PRESETS["seed"].replace(epochs=3)).fit()                     # warm-up
     for _ in range(args.repeats):                                        # interleaved
         for every in times:
-            times[every].append(Trainer(PRESETS["seed"].replace(probe_every=every)).fit()["seconds"])
+            times[every].append(Trainer(config=PRESETS["seed"].replace(probe_every=every)).fit()["seconds"])
     off, on = statistics.median(times[0]), statistics.median(times[args.every])
     print(f"seed run, median of {args.repeats}: probes off {off:.3f} s, every {args.every} "
           f"iterations {on:.3f} s -> overhead {100 * (on / off - 1):+.1f}% (target < 10%)")

@@ -26,7 +26,8 @@ import torch
 from torch import nn
 
 from rnnlab.config import PRESETS
-from rnnlab.train import Trainer, load_data
+from rnnlab.tasks import build_task
+from rnnlab.train import Trainer
 
 CFG = PRESETS["seed"]
 
@@ -99,7 +100,7 @@ def run_torch(model_cls, data, epochs, seed=0):
 
 
 def run_rnnlab(data, epochs, seed=0):
-    trainer = Trainer(CFG.replace(epochs=epochs, seed=seed), data=data)
+    trainer = Trainer(config=CFG.replace(epochs=epochs, seed=seed), task=data)
     s = trainer.fit()
     return s["seconds"], s["final_test_acc"]
 
@@ -109,7 +110,7 @@ PEERS = {"rnnlab": None, "seed-style PyTorch": SeedStyleRNN, "torch.nn.RNN": Tor
 
 def measure(name: str, epochs: int):
     """Run one peer once (in a worker process): (seconds, final test accuracy)."""
-    data = load_data(CFG)
+    data = build_task(CFG)
     return run_rnnlab(data, epochs) if PEERS[name] is None else run_torch(PEERS[name], data, epochs)
 
 

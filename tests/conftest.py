@@ -49,3 +49,15 @@ def model_gradient_errors(freeze_dropout):
             errors["input"] = relative_error(dx, numerical_gradient(loss, x))
         return errors
     return check
+
+
+def twin_layers(kind, D, H, layers, bidirectional, seed):
+    """An rnnlab stack ('RNN', 'LSTM', 'GRU') and the torch.nn one with the same weights (float64)."""
+    import torch
+    import rnnlab
+    ours = getattr(rnnlab, kind)(D, H, num_layers=layers, bidirectional=bidirectional,
+                                 dtype=np.float64, seed=seed)
+    ref = getattr(torch.nn, kind)(D, H, num_layers=layers, bidirectional=bidirectional,
+                                  batch_first=True, dtype=torch.float64)
+    ref.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    return ours, ref

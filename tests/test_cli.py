@@ -92,7 +92,7 @@ def test_force_overwrites(tmp_path):
     (["--lr", "-1"], "lr must be > 0.0"),
     (["--optimizer", "adamw"], "optimizer must be one of"),
     (["--dropout", "1.5"], "dropout must be < 1.0"),
-    (["--batch-size", "99999"], "batch_size (99999) is larger than train_size"),
+    (["--batch-size", "99999"], "batch_size (99999) is larger than the 5000 training sequences"),
 ])
 def test_bad_values_exit_2_and_create_nothing(tmp_path, capsys, args, fragment):
     out = tmp_path / "never"

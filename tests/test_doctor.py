@@ -14,7 +14,7 @@ from rnnlab.rundir import RunWriter
 def run(tmp_path, cfg):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        Trainer(cfg, [RunWriter(tmp_path, figures=False)]).fit()
+        Trainer(config=cfg, callbacks=[RunWriter(tmp_path, figures=False)]).fit()
     return diagnose(tmp_path)
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from rnnlab.analysis.dynamics import (RecurrentMap, assign_roles, find_fixed_points,
+from rnnlab.analysis.dynamics import (assign_roles,
                                       pca_trajectories, unit_signatures)
 
 
@@ -35,36 +35,6 @@ def test_role_classifier_on_units_with_known_structure():
     assert sig[0]["corr_running_mean"] > 0.8
     assert sig[2]["dominant_period"] == pytest.approx(5, rel=0.05)
     assert sig[1]["autocorr_decay"] <= 1
-
-
-def test_fixed_points_of_a_bistable_pair():
-    """h = tanh(2 h) per unit: 0 is unstable (eigenvalue 2), +-0.9575 stable (2 (1 - h^2))."""
-    F = RecurrentMap(2 * np.eye(2), np.zeros(2))
-    starts = np.random.default_rng(1).uniform(-1.5, 1.5, (60, 2))
-    starts = np.vstack([starts, [[0.0, 0.0]], [[0.01, -0.01]]])
-    fps = find_fixed_points(F, starts, steps=4000)
-    h = 0.957504
-    for f in fps:                                   # every point found is a true fixed point
-        assert all(min(abs(c - e) for e in (-h, 0.0, h)) < 1e-3 for c in f["point"])
-    corners = [f for f in fps if np.allclose(np.abs(f["point"]), h, atol=1e-3)]
-    assert len(corners) == 4
-    for f in corners:
-        np.testing.assert_allclose(np.sort(np.abs(f["eigenvalues"])), 2 * (1 - h ** 2), rtol=1e-3)
-        assert f["stable"]
-    origin = [f for f in fps if np.allclose(f["point"], 0, atol=1e-3)]
-    if origin:
-        np.testing.assert_allclose(np.abs(origin[0]["eigenvalues"]), [2, 2], rtol=1e-6)
-        assert not origin[0]["stable"]
-
-
-def test_fixed_point_of_a_linear_relu_region():
-    """h = relu(0.5 h + b) with b > 0 has the single fixed point h = 2b, eigenvalues 0.5."""
-    b = np.array([0.2, 0.4, 0.1])
-    fps = find_fixed_points(RecurrentMap(0.5 * np.eye(3), b, relu=True),
-                            np.random.default_rng(2).uniform(0, 2, (20, 3)))
-    assert len(fps) == 1
-    np.testing.assert_allclose(fps[0]["point"], 2 * b, atol=1e-4)
-    np.testing.assert_allclose(np.abs(fps[0]["eigenvalues"]), 0.5, rtol=1e-9)
 
 
 def test_pca_explains_planar_data():

@@ -6,7 +6,7 @@ import pytest
 
 import rnnlab
 from rnnlab.config import PRESETS, TrainConfig
-from rnnlab.corpus import lm_dataset, unigram_entropy_bits
+from rnnlab.corpus import lm_task, unigram_entropy_bits
 from rnnlab.gradcheck import gradcheck, numerical_gradient, relative_error
 from rnnlab.losses import mse
 from rnnlab.models import CharLM, SequenceRegressor
@@ -100,8 +100,8 @@ def test_lstm_solves_adding_at_50_where_tanh_rnn_does_not():
     base = dict(task="adding", length=50, hidden=32, layers=1, dropout=0.0, init="pytorch",
                 lr=1e-2, schedule="constant", clip=1.0, batch_size=64, batches_per_epoch=50,
                 epochs=20, train_size=10000, test_size=1000)
-    lstm = Trainer(TrainConfig(model="lstm", **base)).fit()
-    rnn = Trainer(TrainConfig(model="rnn", **base)).fit()
+    lstm = Trainer(config=TrainConfig(model="lstm", **base)).fit()
+    rnn = Trainer(config=TrainConfig(model="rnn", **base)).fit()
     assert lstm["final_test_mse"] < 0.01
     assert rnn["final_test_mse"] > 0.1                           # stuck near the 0.167 baseline
 
@@ -110,17 +110,17 @@ def test_short_charlm_run_beats_the_unigram_entropy():
     cfg = PRESETS["charlm"].replace(hidden=64, layers=1, embed=16, batch_size=32, window=50,
                                     lr=1e-2, epochs=4, batches_per_epoch=50,
                                     corpus_chars=300_000, schedule="constant")
-    t = Trainer(cfg)
+    t = Trainer(config=cfg)
     s = t.fit()
-    assert s["final_test_bpc"] < 0.75 * t.data.baseline
+    assert s["final_test_bpc"] < 0.75 * t.task.baseline
     assert s["final_test_bpc"] == pytest.approx(
-        evaluate_stream(t.model, t.data.X_test, cfg.batch_size, cfg.window)[1])
+        evaluate_stream(t.model, t.task.X_test, cfg.batch_size, cfg.window)[1])
     text = t.model.generate("def ", 50, temperature=0.5, top_k=5, seed=1)
-    assert len(text) == 50 and set(text) <= set(t.data.vocab)
+    assert len(text) == 50 and set(text) <= set(t.task.vocab)
 
 
 def test_unigram_entropy_and_vocabulary():
-    d = lm_dataset("abab" * 300 + "c" * 10, min_chars=10)
+    d = lm_task("abab" * 300 + "c" * 10, min_chars=10)
     assert d.vocab == ("a", "b", "c") and d.kind == "lm"
     assert unigram_entropy_bits(np.array([0, 1, 0, 1]), 2) == pytest.approx(1.0)
 

@@ -19,15 +19,14 @@ EXPLODING = dict(nonlinearity="relu", init="identity", optimizer="sgd", lr=0.05,
 
 def _poison(trainer, epoch, transform):
     """Make one batch of one epoch bad (the data itself stays clean)."""
-    original = trainer.epoch_batches
+    original = trainer.batches.epoch
 
     def batches():
         out = original()
         if len(trainer.history) + 1 == epoch:
-            x, y = out[3]
-            out[3] = (transform(x.copy()), y)
+            out[3].x = transform(out[3].x.copy())
         return out
-    trainer.epoch_batches = batches
+    trainer.batches.epoch = batches
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -37,7 +36,7 @@ def test_injected_nan_is_recovered_and_would_otherwise_ruin_the_run():
         return x
     runs = {}
     for guard in (True, False):
-        t = Trainer(PRESETS["seed"].replace(epochs=10, guard=guard))
+        t = Trainer(config=PRESETS["seed"].replace(epochs=10, guard=guard))
         _poison(t, 2, nan)
         runs[guard] = (t, t.fit())
     t, s = runs[True]
@@ -50,7 +49,7 @@ def test_injected_nan_is_recovered_and_would_otherwise_ruin_the_run():
 
 
 def test_injected_loss_spike_is_rolled_back():
-    t = Trainer(PRESETS["better"].replace(epochs=4))            # ReLU: scaled inputs do spike the loss
+    t = Trainer(config=PRESETS["better"].replace(epochs=4))            # ReLU: scaled inputs do spike the loss
     _poison(t, 3, lambda x: x * 100)
     s = t.fit()
     assert [e["kind"] for e in t.guard.events] == ["loss spike"]
@@ -62,8 +61,8 @@ def test_injected_loss_spike_is_rolled_back():
 def test_huge_learning_rate_recovers_with_the_guard_and_not_without():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        off = Trainer(PRESETS["seed"].replace(guard=False, **EXPLODING)).fit()
-        t = Trainer(PRESETS["seed"].replace(**EXPLODING))
+        off = Trainer(config=PRESETS["seed"].replace(guard=False, **EXPLODING)).fit()
+        t = Trainer(config=PRESETS["seed"].replace(**EXPLODING))
         on = t.fit()
     assert math.isnan(off["final_train_loss"])
     assert math.isfinite(on["final_train_loss"]) and on["final_test_acc"] > 0.6
@@ -75,7 +74,7 @@ def test_huge_learning_rate_recovers_with_the_guard_and_not_without():
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_gives_up_with_a_clear_message(tmp_path, capsys):
     with pytest.raises(TrainingDiverged, match="training failed 3 times .* lower --lr"):
-        Trainer(PRESETS["seed"].replace(**dict(EXPLODING, lr=1.0, max_recoveries=2))).fit()
+        Trainer(config=PRESETS["seed"].replace(**dict(EXPLODING, lr=1.0, max_recoveries=2))).fit()
     args = ["train", "--nonlinearity", "relu", "--init", "identity", "--optimizer", "sgd",
             "--lr", "1", "--max-recoveries", "2", "--epochs", "5", "--out", str(tmp_path / "r")]
     assert main(args) == 2
@@ -86,7 +85,7 @@ def test_gives_up_with_a_clear_message(tmp_path, capsys):
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_events_are_written_and_drawn(tmp_path):
-    t = Trainer(PRESETS["seed"].replace(**EXPLODING), [RunWriter(tmp_path)])
+    t = Trainer(config=PRESETS["seed"].replace(**EXPLODING), callbacks=[RunWriter(tmp_path)])
     t.fit()
     events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
     assert len(events) == len(t.guard.events) >= 2

@@ -95,7 +95,7 @@ def test_spectra_of_known_matrices():
 
 def test_trainer_writes_probes_at_the_interval(tmp_path):
     from rnnlab.rundir import RunWriter
-    t = Trainer(PRESETS["seed"].replace(epochs=2, probe_every=4), [RunWriter(tmp_path, figures=False)])
+    t = Trainer(config=PRESETS["seed"].replace(epochs=2, probe_every=4), callbacks=[RunWriter(tmp_path, figures=False)])
     t.fit()
     import json
     rows = [json.loads(line) for line in (tmp_path / "probes.jsonl").read_text().splitlines()]
@@ -109,11 +109,11 @@ def test_trainer_writes_probes_at_the_interval(tmp_path):
 
 
 def test_spectra_are_recorded_about_ten_times_a_run():
-    t = Trainer(PRESETS["seed"].replace(epochs=30, batches_per_epoch=1))
+    t = Trainer(config=PRESETS["seed"].replace(epochs=30, batches_per_epoch=1))
     t.fit()
     epochs = [r["epoch"] for r in t.history if "spectra" in r]
     assert epochs[0] == 1 and epochs[-1] == 30 and 10 <= len(epochs) <= 12
     assert set(t.history[0]["spectra"]) == {"weight_hh_l0", "weight_hh_l1"}
-    off = Trainer(PRESETS["seed"].replace(epochs=2, probe_every=0))
+    off = Trainer(config=PRESETS["seed"].replace(epochs=2, probe_every=0))
     off.fit()
     assert all("spectra" not in r for r in off.history)

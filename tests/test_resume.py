@@ -61,10 +61,10 @@ def test_interrupted_run_resumes_to_identical_results(tmp_path, name, cfg):
     warnings.simplefilter("ignore", RuntimeWarning)
     full, cut = tmp_path / "full", tmp_path / "cut"
     full.mkdir(), cut.mkdir()
-    Trainer(cfg, [RunWriter(full)]).fit()
+    Trainer(config=cfg, callbacks=[RunWriter(full)]).fit()
     crash_at = {"seed": 5, "lstm-lm": 5, "guarded": 2, "curriculum": 3}[name]   # epochs 4-5 / 5 are redone after resume
     with pytest.raises(Crash):
-        Trainer(cfg, [RunWriter(cut), CrashAfter(crash_at)]).fit()
+        Trainer(config=cfg, callbacks=[RunWriter(cut), CrashAfter(crash_at)]).fit()
     t = resume_trainer(cut)
     assert len(t.history) == (crash_at // cfg.checkpoint_every) * cfg.checkpoint_every
     t.callbacks = [RunWriter(cut, resuming=True)]

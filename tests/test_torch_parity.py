@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import rnnlab
+from conftest import twin_layers
 
 torch = pytest.importorskip("torch")
 
@@ -81,11 +82,7 @@ def test_gated_layers_match_torch(kind, layers, bidirectional, with_h0):
     seed = zlib.crc32(repr((kind, layers, bidirectional, with_h0)).encode())
     rng = np.random.default_rng(seed)
     B, T, D, H = 3, 6, 5, 4
-    ours = getattr(rnnlab, kind)(D, H, num_layers=layers, bidirectional=bidirectional,
-                                 dtype=np.float64, seed=seed)
-    ref = getattr(torch.nn, kind)(D, H, num_layers=layers, bidirectional=bidirectional,
-                                  batch_first=True, dtype=torch.float64)
-    ref.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    ours, ref = twin_layers(kind, D, H, layers, bidirectional, seed)
     L = layers * (2 if bidirectional else 1)
     n = 2 if kind == "LSTM" else 1
     x = rng.standard_normal((B, T, D))

@@ -9,7 +9,7 @@ from rnnlab.train import Trainer, evaluate
 
 @pytest.fixture(scope="module")
 def seed_run():
-    t = Trainer(PRESETS["seed"])
+    t = Trainer(config=PRESETS["seed"])
     return t, t.fit()
 
 
@@ -26,7 +26,7 @@ def test_seed_preset_reproduces_the_published_range(seed_run):
 
 def test_better_preset_beats_the_seed_on_the_same_seed(seed_run):
     _, seed = seed_run
-    s = Trainer(PRESETS["better"]).fit()
+    s = Trainer(config=PRESETS["better"]).fit()
     assert s["params"] <= 13314
     assert s["final_test_acc"] >= 0.97
     assert s["final_test_acc"] > seed["final_test_acc"] and s["best_test_acc"] > seed["best_test_acc"]
@@ -34,7 +34,7 @@ def test_better_preset_beats_the_seed_on_the_same_seed(seed_run):
 
 def test_training_is_deterministic_for_a_seed():
     cfg = PRESETS["seed"].replace(epochs=3)
-    a, b = Trainer(cfg), Trainer(cfg)
+    a, b = Trainer(config=cfg), Trainer(config=cfg)
     a.fit(), b.fit()
     for k in a.model.params:
         np.testing.assert_array_equal(a.model.params[k], b.model.params[k])
@@ -44,8 +44,8 @@ def test_training_is_deterministic_for_a_seed():
 def test_tagging_task_learns_per_step_labels():
     cfg = PRESETS["seed"].replace(task="tagging", epochs=8, batches_per_epoch=0, train_size=1000,
                                   test_size=300, lr=3e-3)
-    t = Trainer(cfg)
-    before = evaluate(t.model, t.data.X_test, t.data.y_test)[1]
+    t = Trainer(config=cfg)
+    before = evaluate(t.model, t.task)[1]
     s = t.fit()
     assert before < 0.7 and s["final_test_acc"] > 0.85
 
@@ -54,11 +54,11 @@ def test_tagging_task_learns_per_step_labels():
 def test_every_optimizer_trains(optimizer, lr):
     cfg = PRESETS["seed"].replace(optimizer=optimizer, lr=lr, momentum=0.9 if optimizer == "sgd" else 0.0,
                                   epochs=15, clip=1.0)
-    assert Trainer(cfg).fit()["final_test_acc"] > 0.7
+    assert Trainer(config=cfg).fit()["final_test_acc"] > 0.7
 
 
 def test_clipping_is_recorded_before_and_after():
-    t = Trainer(PRESETS["seed"].replace(epochs=2, clip=0.05))
+    t = Trainer(config=PRESETS["seed"].replace(epochs=2, clip=0.05))
     t.fit()
     for r in t.history:
         assert all(a <= 0.05 * (1 + 1e-5) for a in r["iter_grad_norm_clipped"])

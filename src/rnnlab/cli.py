@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from .config import PRESETS, TrainConfig
-from .errors import RnnlabError, RunDirError
+from .errors import InputError, RnnlabError, RunDirError
 from .rundir import format_metric
 
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool}
@@ -30,6 +30,18 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
             g.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_)
         else:
             g.add_argument(flag, dest=f.name, type=typ, default=None, metavar=f.name.upper(), help=help_)
+
+
+def _add_fixed_point_flags(p: argparse.ArgumentParser) -> None:
+    from .analysis.analyze import FP_DEFAULTS
+    g = p.add_argument_group("fixed points")
+    g.add_argument("--fp-starts", type=int, default=FP_DEFAULTS["starts"],
+                   help=f"starting states, drawn from visited states (default {FP_DEFAULTS['starts']})")
+    g.add_argument("--fp-tol", type=float, default=FP_DEFAULTS["tol"],
+                   help=f"a start converged when 1/2 ||F(h) - h||^2 < this (default {FP_DEFAULTS['tol']:g})")
+    g.add_argument("--fp-input", default=None, metavar="V1,V2,...",
+                   help="constant network input to find fixed points at (default: zeros)")
+    g.add_argument("--fp-layer", type=int, default=-1, help="recurrent layer (default: the last)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     an = sub.add_parser("analyze", help="measure hidden-state dynamics of a run (writes analysis.json)")
     an.add_argument("run_dir", type=Path)
+    _add_fixed_point_flags(an)
     rp = sub.add_parser("report", help="write RUN_DIR/report.html: figures, numbers and analysis")
     rp.add_argument("run_dir", type=Path)
 
@@ -86,8 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args) -> TrainConfig:
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
                  if getattr(args, f.name) is not None}
-    if args.preset is None:
-        args.preset = "charlm" if overrides.get("task") == "charlm" else "seed"
+    if overrides.get("data") and "task" not in overrides:
+        overrides["task"] = "npz"                               # the arrays decide the task
+    if args.preset is None:                                     # a task's own preset, if it has one
+        task = overrides.get("task", "seed")
+        args.preset = task if task in PRESETS else "seed"
     return PRESETS[args.preset].replace(**overrides)
 
 
@@ -118,22 +134,24 @@ def cmd_train(args) -> int:
     if args.resume is not None:
         return cmd_resume(args)
     cfg = config_from_args(args)
-    trainer = Trainer(cfg)                      # builds data and model: any config error stops here
+    trainer = Trainer(config=cfg)               # builds task and model: any config error stops here
     out = prepare_run_dir(args.out if args.out else default_run_dir(args.preset), args.force)
     trainer.callbacks = [RunWriter(out), EpochPrinter(cfg.epochs, quiet=args.quiet)]
-    d = trainer.data
+    task = trainer.task
     print(f"rnnlab: training {cfg.model} ({trainer.model.parameter_count():,} parameters) on "
-          f"{cfg.task}; run directory {out}")
-    if d.baseline is not None:
-        print(f"memoryless baseline: {format_metric(trainer.metric, d.baseline)} {trainer.metric} "
-              f"({d.baseline_note})")
+          f"{task.name}; run directory {out}")
+    if task.baseline is not None:
+        print(f"memoryless baseline: {format_metric(trainer.metric, task.baseline)} {trainer.metric} "
+              f"({task.baseline_note})")
     s = trainer.fit()
     m = s["metric"]
     print(f"final test {m} {format_metric(m, s[f'final_test_{m}'])} (loss {s['final_test_loss']:.4f}), "
           f"best {format_metric(m, s[f'best_test_{m}'])} at epoch {s['best_epoch']}, "
           f"{s['seconds']:.2f} s; wrote {out}")
     if not args.no_report:
+        from .analysis.analyze import analyze, write_analysis
         from .report import write_report
+        write_analysis(analyze(trainer.model, trainer.task), out)
         print(f"report: {write_report(out)}")
     return 0
 
@@ -141,18 +159,31 @@ def cmd_train(args) -> int:
 def cmd_analyze(args) -> int:
     from .analysis.analyze import analyze_run
 
-    r = analyze_run(args.run_dir)
+    fp_input = None
+    if args.fp_input:
+        try:
+            fp_input = [float(v) for v in args.fp_input.split(",")]
+        except ValueError:
+            raise InputError(f"--fp-input must be comma-separated numbers, got {args.fp_input!r}") from None
+    r = analyze_run(args.run_dir, fp_starts=args.fp_starts, fp_tol=args.fp_tol, fp_input=fp_input,
+                    fp_layer=args.fp_layer)
     print(f"unit roles: {', '.join(f'{k} {v}' for k, v in r['role_counts'].items() if v)}")
     for a in r.get("ablation", [])[1:]:
-        print(f"silencing {a['group']} ({a['units']} units): accuracy {100 * a['accuracy']:.1f}% "
-              f"(drop {100 * a['drop']:.1f} points; a random group of that size: "
-              f"{100 * a['random_same_size_drop']:.1f})")
+        m = a["metric"]
+        drop = (lambda v: f"{100 * v:.1f} points") if m == "acc" else (lambda v: f"{v:+.4g}")
+        print(f"silencing {a['group']} ({a['units']} units): test {m} {format_metric(m, a['value'])} "
+              f"(worse by {drop(a['drop'])}; a random group of that size: {drop(a['random_same_size_drop'])})")
     print(f"PCA: first 3 components explain {', '.join(f'{100 * e:.1f}%' for e in r['pca_explained'])}")
+    fp = r.get("fixed_points")
+    if fp:
+        print(f"fixed points: {fp['summary']}")
+        if fp.get("decoded"):
+            print(f"stable points decode to {fp['decoded']['distinct_states']} distinct output states "
+                  f"(of {fp['decoded']['possible_states']} possible)")
     if "line_attractor" in r:
         la = r["line_attractor"]
-        print(f"fixed points: {len(r['fixed_points'])}; approximate line attractor: "
-              f"{'yes' if la['line_attractor'] else 'no'} ({la['reason']})")
-    print(f"wrote {Path(args.run_dir) / 'analysis.json'}")
+        print(f"approximate line attractor: {'yes' if la['line_attractor'] else 'no'} ({la['reason']})")
+    print(f"analysis took {r['seconds']:.1f} s; wrote {Path(args.run_dir) / 'analysis.json'}")
     return 0
 
 
@@ -166,9 +197,9 @@ def cmd_report(args) -> int:
 def cmd_eval(args) -> int:
     from .rundir import evaluate_run, format_metric, load_run
 
-    cfg, model, data = load_run(args.run_dir)
-    loss, value, m = evaluate_run(cfg, model, data)
-    what = f"{len(data.X_test):,} characters" if data.kind == "lm" else f"{len(data.X_test):,} sequences"
+    cfg, model, task = load_run(args.run_dir)
+    loss, value, m = evaluate_run(cfg, model, task)
+    what = f"{len(task.test):,} characters" if task.kind == "lm" else f"{len(task.test):,} sequences"
     print(f"{args.run_dir}: test loss {loss:.4f}, test {m} {format_metric(m, value)} "
           f"on {what} ({model.parameter_count():,} parameters)")
     summary = Path(args.run_dir) / "summary.json"
@@ -182,11 +213,10 @@ def cmd_eval(args) -> int:
 
 
 def cmd_sample(args) -> int:
-    from .errors import InputError
     from .rundir import load_run
 
-    cfg, model, data = load_run(args.run_dir)
-    if data.kind != "lm":
+    cfg, model, task = load_run(args.run_dir)
+    if task.kind != "lm":
         raise InputError(f"{args.run_dir} holds a {cfg.task} model; sample needs a run trained "
                          "with --task charlm")
     if args.length < 1:
@@ -198,7 +228,6 @@ def cmd_sample(args) -> int:
 
 def cmd_sweep(args) -> int:
     from .analysis.sweep import sweep_lengths
-    from .errors import InputError
     from .rundir import default_run_dir, prepare_run_dir
 
     base = config_from_args(args)

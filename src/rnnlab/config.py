@@ -22,7 +22,8 @@ def _f(default, help: str):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    task: str = _f("mean-sign", "mean-sign | tagging | adding | copy | temporal-order | charlm")
+    task: str = _f("mean-sign", " | ".join(TASKS))
+    data: str = _f("", "train on your own arrays: an .npz file with X (N, T, D), y and optional lengths")
     model: str = _f("rnn", "recurrent cell: rnn | lstm | gru")
     hidden: int = _f(64, "hidden units per layer and direction")
     layers: int = _f(2, "stacked recurrent layers")
@@ -48,6 +49,8 @@ class TrainConfig:
     test_size: int = _f(1000, "held-out test sequences")
     length: int = _f(20, "time steps per sequence (adding/temporal-order: T; copy: blanks T)")
     features: int = _f(10, "input features per step (mean-sign, tagging)")
+    bits: int = _f(3, "flipflop: memory channels K (2^K stable states)")
+    pulse_prob: float = _f(0.05, "flipflop: chance of a pulse per channel and step")
     curriculum: str = _f("", "train on these shorter lengths first, e.g. '10,20' (then --length)")
     curriculum_every: int = _f(0, "curriculum: epochs per stage (0 = advance on --curriculum-target)")
     curriculum_target: float = _f(0.0, "curriculum: advance once the test metric reaches this")
@@ -67,6 +70,13 @@ class TrainConfig:
 
     def __post_init__(self):
         check_choice("task", self.task, tuple(TASKS))
+        if self.data and self.task != "npz":
+            raise InputError(f"--data trains on your own arrays, so --task must be 'npz' (or left out), "
+                             f"got {self.task!r}")
+        if self.task == "npz" and not self.data:
+            raise InputError("--task npz needs --data FILE.npz holding arrays X and y")
+        check_int("bits", self.bits, minimum=1)
+        check_float("pulse_prob", self.pulse_prob, low=0.0, low_open=True, high=1.0)
         check_choice("model", self.model, MODELS)
         check_choice("nonlinearity", self.nonlinearity, ("tanh", "relu"))
         check_choice("init", self.init, INIT_SCHEMES)
@@ -113,9 +123,6 @@ class TrainConfig:
             if not self.curriculum_every and not self.curriculum_target:
                 raise InputError("a curriculum needs --curriculum-every N or --curriculum-target X "
                                  "to know when to lengthen the sequences")
-        if self.task != "charlm" and self.batch_size > self.train_size:
-            raise InputError(f"batch_size ({self.batch_size}) is larger than train_size "
-                             f"({self.train_size}); lower --batch-size or raise --train-size")
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -156,4 +163,9 @@ PRESETS: dict[str, TrainConfig] = {
                           dropout=0.0, init="pytorch", forget_bias=1.0, optimizer="adam", lr=5e-3,
                           schedule="cosine", clip=1.0, epochs=30, batch_size=32,
                           batches_per_epoch=100, window=64),
+    # The 3-bit flip-flop (Sussillo & Barak 2013): a 1-layer tanh RNN trained on fresh batches;
+    # its fixed points at zero input are the 2^K memory states and the saddles between them.
+    "flipflop": TrainConfig(task="flipflop", hidden=64, layers=1, dropout=0.0, lr=1e-2,
+                            schedule="cosine", clip=1.0, epochs=30, batch_size=64,
+                            batches_per_epoch=20, length=100, test_size=500),
 }

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
-from .tasks import Dataset
+from .tasks import Split, Task
 
 
 def default_corpus(max_chars: int) -> tuple[str, str]:
@@ -59,7 +59,7 @@ def unigram_entropy_bits(ids: np.ndarray, vocab_size: int) -> float:
     return float(-(p * np.log2(p)).sum())
 
 
-def lm_dataset(text: str, val_fraction: float = 0.1, min_chars: int = 1000) -> Dataset:
+def lm_task(text: str, val_fraction: float = 0.1, min_chars: int = 1000, name: str = "charlm") -> Task:
     """Vocabulary, the training stream (first 90%) and the validation stream (last 10%)."""
     if len(text) < min_chars:
         raise InputError(f"the text has {len(text)} characters; the language model needs at least "
@@ -69,8 +69,9 @@ def lm_dataset(text: str, val_fraction: float = 0.1, min_chars: int = 1000) -> D
     ids = np.fromiter((index[c] for c in text), dtype=np.int64, count=len(text))
     cut = int(len(ids) * (1 - val_fraction))
     train, val = ids[:cut], ids[cut:]
-    return Dataset(train, train, val, val, "lm", len(vocab),
-                   unigram_entropy_bits(train, len(vocab)), "unigram entropy (bits/char)", vocab)
+    return Task(name, "text", True, len(vocab), len(vocab), Split(val, val), Split(train, train),
+                baseline=unigram_entropy_bits(train, len(vocab)),
+                baseline_note="unigram entropy (bits/char)", vocab=vocab)
 
 
 def describe(text: str) -> dict:

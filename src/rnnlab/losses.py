@@ -43,10 +43,26 @@ def softmax_cross_entropy(logits, targets, mask=None):
     return loss, d.reshape(logits.shape)
 
 
-def mse(pred, target):
-    """Mean squared error over every element, and its gradient."""
+def mse(pred, target, mask=None):
+    """Mean squared error and its gradient: pred and target (..., K).
+
+    ``mask`` (...,) of 0/1 weights over positions (``pred.shape[:-1]``, e.g. (B, T)) excludes
+    positions (padding) as ``softmax_cross_entropy`` does: a masked position's K outputs add
+    nothing to the loss, get zero gradient, and the mean is over the K * sum(mask) valid elements.
+    """
     if pred.shape != np.shape(target):
         raise InputError(f"MSE: predictions have shape {pred.shape} but targets {np.shape(target)}; "
                          "they must match")
     diff = pred - np.asarray(target, dtype=pred.dtype)
-    return float(np.mean(diff * diff)), diff * pred.dtype.type(2.0 / diff.size)
+    if mask is None:
+        return float(np.mean(diff * diff)), diff * pred.dtype.type(2.0 / diff.size)
+    w = np.asarray(mask, dtype=pred.dtype)
+    if w.shape != pred.shape[:-1]:
+        raise InputError(f"MSE: mask has shape {w.shape} but must cover the positions "
+                         f"{pred.shape[:-1]} (the predictions' shape without the last axis); "
+                         "pass one 0/1 weight per position")
+    w = w[..., None]                                             # (..., 1): all K outputs alike
+    diff = np.where(w != 0, diff, 0)                             # padded targets may be anything
+    denom = float(w.sum()) * pred.shape[-1] or 1.0
+    wd = diff * w
+    return float((wd * diff).sum() / denom), wd * pred.dtype.type(2.0 / denom)

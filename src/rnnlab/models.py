@@ -1,4 +1,5 @@
-"""Heads around a recurrent stack: many-to-one classifier and many-to-many tagger."""
+"""Heads around a recurrent stack: many-to-one (classifier, regressor) and many-to-many
+(tagger, step regressor, char-LM) readouts."""
 
 from __future__ import annotations
 
@@ -27,13 +28,17 @@ def make_recurrent(cell: str, input_size, hidden_size, num_layers, *, nonlineari
 
 
 class _Head(Module):
-    """Shared construction: ``rnn`` stack, dropout, ``fc`` readout (names as in PyTorch)."""
+    """Shared construction: ``rnn`` stack, dropout, ``fc`` readout (names as in PyTorch).
 
-    def __init__(self, input_size, hidden_size, num_classes, num_layers=1, *, cell="rnn",
+    ``output_size`` is K, the width of the readout: classes for the classifier and tagger, real
+    outputs for the regressors, the vocabulary for ``CharLM``.
+    """
+
+    def __init__(self, input_size, hidden_size, output_size, num_layers=1, *, cell="rnn",
                  nonlinearity="tanh", dropout=0.0, bidirectional=False, init="pytorch",
                  forget_bias=None, dtype=np.float32, seed=0, embedding=None):
         super().__init__(dtype)
-        self.num_classes = check_int("num_classes", num_classes, minimum=1, owner=type(self).__name__)
+        self.output_size = check_int("output_size", output_size, minimum=1, owner=type(self).__name__)
         rng = np.random.default_rng(seed)
         if embedding is not None:              # ids -> vectors first (CharLM): input_size = vocab
             self.embedding = self._adopt("embedding", Embedding(input_size, embedding, rng=rng, dtype=dtype))
@@ -46,29 +51,32 @@ class _Head(Module):
         self.drop = self._adopt("drop", Dropout(dropout, rng=np.random.default_rng(rng.integers(2**31)),
                                                 dtype=dtype))
         width = hidden_size * (2 if bidirectional else 1)
-        self.fc = self._adopt("fc", Linear(width, num_classes, rng=rng,
+        self.fc = self._adopt("fc", Linear(width, output_size, rng=rng,
                                            init="pytorch" if init == "pytorch" else "xavier",
                                            dtype=dtype))
         self.flatten_parameters()
 
 
 class SequenceClassifier(_Head):
-    """Many-to-one: logits from the last layer's final hidden state (both directions if any).
+    """Many-to-one: outputs from the last layer's final hidden state (both directions if any).
 
-    forward(x (B, T, D)) -> logits (B, C); backward(d_logits) -> dL/dx.
-    ``SequenceRegressor`` is the same network read out as real values (use with ``mse``).
+    forward(x (B, T, D), lengths=None) -> outputs (B, K) (logits for cross-entropy);
+    backward(d_out) -> dL/dx. With ``lengths`` (B,) each sequence is read at its own last valid
+    step (h_n of a right-padded batch). ``SequenceRegressor`` is the same network read out as
+    real values (use with ``mse``).
     """
 
-    def forward(self, x):
-        _, h_n = self.rnn.forward(x)
+    def forward(self, x, lengths=None):
+        _, h_n = self.rnn.forward(x, lengths=lengths)
         h = h_n if isinstance(h_n, np.ndarray) else h_n[0]       # LSTM: (h, c)
         dirs = self.rnn.num_directions
         last = h[-dirs:]                                         # (dirs, B, H)
         feat = last[0] if dirs == 1 else np.concatenate(list(last), axis=-1)   # (B, dirs*H)
         return self.fc.forward(self.drop.forward(feat))
 
-    def backward(self, d_logits, input_grad=True):
-        d_feat = self.drop.backward(self.fc.backward(d_logits))  # (B, dirs*H)
+    def backward(self, d_out, input_grad=True, record=False):
+        """dL/d(outputs) (B, K) -> what ``Recurrent.backward`` returns (dx, or (dx, probes))."""
+        d_feat = self.drop.backward(self.fc.backward(d_out))     # (B, dirs*H)
         rnn = self.rnn
         L, dirs, H = rnn.num_layers * rnn.num_directions, rnn.num_directions, rnn.hidden_size
         B = d_feat.shape[0]
@@ -77,28 +85,54 @@ class SequenceClassifier(_Head):
             d_h[L - dirs + d] = d_feat[:, d * H:(d + 1) * H]
         if rnn.cell.n_carry > 1:
             d_h = (d_h,) + tuple(np.zeros_like(d_h) for _ in range(rnn.cell.n_carry - 1))
-        return rnn.backward(None, d_h, input_grad=input_grad)
-
-
-class SequenceTagger(_Head):
-    """Many-to-many: logits at every step. forward(x (B, T, D)) -> logits (B, T, C)."""
-
-    def forward(self, x):
-        out, _ = self.rnn.forward(x)                             # (B, T, dirs*H)
-        return self.fc.forward(self.drop.forward(out))
-
-    def backward(self, d_logits, input_grad=True):
-        if d_logits.ndim != 3:
-            raise InputError(f"SequenceTagger.backward: expected d_logits of shape (B, T, C), got {d_logits.shape}")
-        return self.rnn.backward(self.drop.backward(self.fc.backward(d_logits)), None,
-                                 input_grad=input_grad)
+        return rnn.backward(None, d_h, input_grad=input_grad, record=record)
 
 
 class SequenceRegressor(SequenceClassifier):
-    """Many-to-one regression: forward(x (B, T, D)) -> predictions (B, K) for an MSE loss."""
+    """Many-to-one regression: forward(x (B, T, D), lengths=None) -> predictions (B, K) for ``mse``."""
 
 
-class CharLM(_Head):
+class _StepHead(_Head):
+    """Many-to-many: outputs at every step, fc(dropout(h_t)) -> (B, T, K).
+
+    The one per-step readout behind ``SequenceTagger``, ``StepRegressor`` and ``CharLM`` (which
+    puts its embedding in front and takes dL/d(embedding) on itself).
+    """
+
+    def forward(self, x, lengths=None):
+        return self._run(x, None, lengths)[0]
+
+    def _run(self, x, h0, lengths=None):
+        emb = getattr(self, "embedding", None)
+        out, h_n = self.rnn.forward(x if emb is None else emb.forward(x), h0, lengths=lengths)
+        return self.fc.forward(self.drop.forward(out)), h_n       # (B, T, K), final state
+
+    def backward(self, d_out, input_grad=True, record=False):
+        """dL/d(outputs) (B, T, K) -> what ``Recurrent.backward`` returns (dx, or (dx, probes));
+        with an embedding, dx is None (ids have no gradient) and the embedding's is accumulated."""
+        if np.ndim(d_out) != 3:
+            raise InputError(f"{type(self).__name__}.backward: expected d_out of shape (B, T, K), "
+                             f"got {np.shape(d_out)}; pass the loss gradient of forward's output")
+        emb = getattr(self, "embedding", None)
+        got = self.rnn.backward(self.drop.backward(self.fc.backward(d_out)), None,
+                                input_grad=input_grad or emb is not None, record=record)
+        if emb is None:
+            return got
+        d_emb, probes = got if record else (got, None)
+        emb.backward(d_emb)
+        return (None, probes) if record else None
+
+
+class SequenceTagger(_StepHead):
+    """Many-to-many classification: forward(x (B, T, D), lengths=None) -> logits (B, T, C)."""
+
+
+class StepRegressor(_StepHead):
+    """Many-to-many regression: forward(x (B, T, D), lengths=None) -> real outputs (B, T, K) for
+    ``mse`` (pass ``mask`` for padded batches)."""
+
+
+class CharLM(_StepHead):
     """Character-level language model: embedding -> recurrent stack -> logits at every step.
 
     forward(ids (B, T)) -> logits (B, T, V). With ``stateful = True`` (training over a text
@@ -122,23 +156,18 @@ class CharLM(_Head):
     def reset_state(self):
         self.state = None
 
-    def forward(self, ids, state=None):
+    def forward(self, ids, state=None, lengths=None):
         if self.stateful and state is None:
             state = self.state                                  # continue the text stream
-        logits, h_n = self._run(ids, state)
+        logits, h_n = self._run(ids, state, lengths)
         if self.stateful:
             self.state = h_n
         return logits
 
-    def _run(self, ids, h0):
-        out, h_n = self.rnn.forward(self.embedding.forward(ids), h0)
+    def _run(self, ids, h0, lengths=None):
+        logits, h_n = super()._run(ids, h0, lengths)
         self.last_state = h_n
-        return self.fc.forward(self.drop.forward(out)), h_n       # (B, T, V)
-
-    def backward(self, d_logits, input_grad=True):
-        d_emb = self.rnn.backward(self.drop.backward(self.fc.backward(d_logits)), None)
-        self.embedding.backward(d_emb)
-        return None
+        return logits, h_n
 
     # ---- streaming and generation: the same forward pass, one step at a time
     def step(self, char_id: int, state=None):

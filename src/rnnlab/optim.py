@@ -161,6 +161,11 @@ class Schedule:
     def lr_at(self, epoch: int) -> float:
         return self.base_lr
 
+    def rescale(self, factor: float) -> None:
+        """Scale the whole schedule (it keeps its shape) and the current learning rate."""
+        self.base_lr *= factor
+        self.optimizer.lr = self.lr_at(self.epoch)
+
     def state_dict(self) -> dict:
         return {"base_lr": self.base_lr, "epoch": self.epoch}
 

@@ -56,6 +56,8 @@ def plot_hidden_states(model, data, path, index: int = 0, n_units: int = 8):
     from .analysis.dynamics import last_layer_states
     # the first 60 held-out characters, or one test sequence
     x = data.X_test[None, :60] if data.kind == "lm" else data.X_test[index:index + 1]
+    if data.kind != "lm" and data.test.lengths is not None:
+        x = x[:, :data.test.lengths[index]]                       # its valid steps only
     hs = last_layer_states(model, x, both_directions=True)[0]    # (T, dirs*H)
     T = hs.shape[0]
     t = np.arange(1, T + 1)
@@ -63,7 +65,7 @@ def plot_hidden_states(model, data, path, index: int = 0, n_units: int = 8):
     order = np.argsort(hs[-1])                                    # rows sorted by final value
     # what the mean-sign tasks integrate: the running mean of the input
     running = (np.cumsum(x[0].sum(axis=1)) / (np.arange(1, T + 1) * x.shape[2])
-               if data.kind in ("classify", "tag") and x.shape[-1] > 1 and data.output_size == 2 else None)
+               if data.name in ("mean-sign", "tagging") else None)
     fig, (ax_tr, ax_hm) = plt.subplots(2, 1, figsize=(11, 7.5), height_ratios=[1, 1.3])
     for u in units:
         ax_tr.plot(t, hs[:, u], marker=".", lw=1.2, label=f"unit {u}")

@@ -1,7 +1,7 @@
 """Training instruments: what a run records so nobody has to add print statements.
 
 Every ``probe_every`` iterations the trainer asks the recurrent stack to keep, from the arrays
-its forward and backward loops already produce (``Recurrent.probe``): the gradient reaching each
+its forward and backward loops already produce (``backward(..., record=True)``): the gradient reaching each
 time step ||dL/dh_t||, the hidden-state norm at each step (mean and max over the batch), and each
 step's share of dL/dW_hh; plus per-parameter gradient norms and the spectral radius and largest
 singular value of every recurrent matrix (per gate block). Step records go to ``probes.jsonl``;
@@ -28,12 +28,13 @@ def recurrent_spectra(rnn) -> dict:
     return out
 
 
-def probe_record(model, iteration: int, epoch: int, step: dict) -> dict:
-    """One probes.jsonl row, read after a probed backward pass (before the optimizer step).
-    (The spectra change slowly; the trainer records them ~10 times a run in metrics.jsonl.)"""
+def probe_record(steps: dict, param_grad_norms: dict, iteration: int, epoch: int, step: dict) -> dict:
+    """One probes.jsonl row from a recorded backward pass (``backward(..., record=True)``) and
+    the gradient norms before any clipping. (The spectra change slowly; the trainer records
+    them ~10 times a run in metrics.jsonl.)"""
     return {"iteration": iteration, "epoch": epoch, "loss": step["loss"],
             "grad_norm": step["grad_norm"], "grad_norm_clipped": step["grad_norm_clipped"],
-            "param_grad_norms": step["param_grad_norms"], "steps": model.rnn.probe_data}
+            "param_grad_norms": param_grad_norms, "steps": steps}
 
 
 def early_to_late_gradient(probes: list[dict]) -> float | None:

@@ -21,13 +21,33 @@ from .init import INIT_SCHEMES, recurrent_weights
 from .modules import Module, dropout_mask
 
 
-def scan_forward(cell, W_hh, b_hh, XP, carry0, reverse=False):
+def padding_masks(lengths, T):
+    """Per step t, the rows (B, 1) where t >= len_b (padding), or None where every row is valid.
+
+    Computed once per forward so the loops only pay for steps that hold padding; None for
+    ``lengths=None`` keeps the fixed-length path exactly as it was.
+    """
+    if lengths is None:
+        return None
+    pad = np.arange(T)[:, None] >= lengths[None, :]                 # (T, B)
+    return [p[:, None] if p.any() else None for p in pad]
+
+
+def scan_forward(cell, W_hh, b_hh, XP, carry0, reverse=False, pad=None, carries=None):
     """Run ``cell`` over XP (T, B, G*H) from ``carry0``.
 
     Returns ``hs`` (T+1, B, H) holding the initial state and every h_t, the final carry, and the
     per-step caches. Forward direction: h_t at hs[t+1], initial at hs[0]; reverse direction:
     h_t at hs[t], initial at hs[T]. Either way hs[1:] / hs[:-1] line up with t as outputs and
     the previous states the recurrent weights saw.
+
+    ``pad`` (from ``padding_masks``) freezes each sequence after its last valid step: at a padded
+    step every carry part keeps its old value (carry_t = where(t < len_b, new, old)), in hs too.
+    So the forward direction ends at each sequence's own last step, and the reverse direction
+    holds carry0 through the padded tail and starts at that step, as a packed sequence does.
+
+    ``carries`` (a list of length T), when given, receives the full carry after each step t
+    (h and, for the LSTM, c): what analysis needs beyond the outputs.
     """
     T = XP.shape[0]
     h0 = carry0[0]
@@ -38,18 +58,28 @@ def scan_forward(cell, W_hh, b_hh, XP, carry0, reverse=False):
     caches = [None] * T
     carry = carry0
     for t in (range(T - 1, -1, -1) if reverse else range(T)):
+        old = carry
         carry, caches[t] = cell.forward_step(W_hhT, b_hh, XP[t], carry, hs[t + off])
+        if pad is not None and pad[t] is not None:
+            for new, prev in zip(carry, old):             # carry[0] is the hs slot: hs holds it too
+                np.copyto(new, prev, where=pad[t])
+        if carries is not None:
+            carries[t] = carry
     return hs, carry, caches
 
 
 def scan_backward(cell, W_hh, caches, h_steps, d_hs, d_carry, reverse=False, dtype=None,
-                  step_grads=None):
+                  step_grads=None, pad=None):
     """BPTT through the steps recorded by ``scan_forward``.
 
     ``h_steps`` (T, B, H) is h_t for every t in time order (a view of ``hs``). ``d_hs`` is dL/dh_t arriving from outside the recurrence (the layer above, the
     readout) or None; ``d_carry`` is dL/d(final carry). Returns dXP and dHH, both (T, B, G*H),
     and dL/d(initial carry). If ``step_grads`` (T, B, H) is given, the total gradient reaching
     each h_t is written into it for the probes.
+
+    With ``pad`` (the forward's), a padded row's step never happened: its d_hs is ignored (the
+    output there was a constant 0), the cell gets zero gradient for it (so dXP, dHH are 0), and
+    its carry gradient passes straight to the previous carry; its step_grads row is 0.
     """
     T = len(caches)
     B = d_carry[0].shape[0]
@@ -58,11 +88,17 @@ def scan_backward(cell, W_hh, caches, h_steps, d_hs, d_carry, reverse=False, dty
     dXP = np.empty((T, B, GH), dtype=dtype)
     dHH = np.empty_like(dXP) if cell.split_hh_grad else dXP
     for t in (range(T) if reverse else range(T - 1, -1, -1)):
-        if d_hs is not None:
-            d_carry = (d_carry[0] + d_hs[t],) + d_carry[1:]     # h_t feeds the output and the next step
+        p = None if pad is None else pad[t]
+        if d_hs is not None:                                    # h_t feeds the output and the next step
+            d_carry = (d_carry[0] + (d_hs[t] if p is None else np.where(p, 0, d_hs[t])),) + d_carry[1:]
+        held = d_carry
+        if p is not None:
+            d_carry = tuple(np.where(p, 0, d) for d in d_carry)  # padded rows skip the cell
         if step_grads is not None:
             step_grads[t] = d_carry[0]
         d_carry, _, d_hh = cell.backward_step(W_hh, caches[t], d_carry, dXP[t])
+        if p is not None:
+            d_carry = tuple(np.where(p, h, d) for h, d in zip(held, d_carry))   # ... and pass through
         if dHH is not dXP:
             dHH[t] = d_hh
     return dXP, dHH, d_carry
@@ -161,8 +197,35 @@ class Recurrent(Module):
     def _public_state(self, parts):
         return parts[0] if self.cell.n_carry == 1 else tuple(parts)
 
-    def forward(self, x, h0=None):
-        """x (B, T, D) -> (output (B, T, dirs*H), h_n (layers*dirs, B, H)) [h_n is (h, c) for LSTM]."""
+    def _check_lengths(self, lengths, T, B):
+        """lengths (B,) -> int array, or None when every sequence fills all T steps (fast path)."""
+        if lengths is None:
+            return None
+        owner = type(self).__name__
+        arr = np.asarray(lengths)
+        if arr.shape != (B,):
+            raise InputError(f"{owner}: lengths must have shape ({B},), one length per sequence in "
+                             f"the batch, got shape {arr.shape}; pass a 1-D array of B integers")
+        if not np.issubdtype(arr.dtype, np.integer):
+            raise InputError(f"{owner}: lengths must be integers (valid steps per sequence), got "
+                             f"dtype {arr.dtype}; convert them with .astype(int)")
+        if arr.min() < 1 or arr.max() > T:
+            raise InputError(f"{owner}: every length must lie in [1, {T}] (the padded length T), got "
+                             f"values from {arr.min()} to {arr.max()}; drop empty sequences or pad "
+                             "x to the longest one")
+        return None if np.all(arr == T) else arr.astype(np.int64)
+
+    def forward(self, x, h0=None, lengths=None, return_states=False):
+        """x (B, T, D) -> (output (B, T, dirs*H), h_n (layers*dirs, B, H)) [h_n is (h, c) for LSTM].
+
+        ``return_states=True`` adds a third result: for every layer and direction k (in h_n's
+        order), the full state at every step, (B, T, S) with S = H, or 2H for the LSTM ([h | c]).
+
+        ``lengths`` (B,) makes x a right-padded batch, as ``pack_padded_sequence`` does in
+        PyTorch: sequence b is x[b, :lengths[b]], h_n holds each sequence's state at its own
+        last valid step (the reverse direction starts there), and outputs at padded steps are 0.
+        What x holds at padded steps never matters (its gradient there is 0).
+        """
         owner = type(self).__name__
         check_array("input", x, ndim=3, last=self.input_size, owner=owner,
                     hint=f"set input_size={x.shape[-1] if getattr(x, 'ndim', 0) == 3 else '...'} "
@@ -173,9 +236,16 @@ class Recurrent(Module):
         if T == 0 or B == 0:
             raise InputError(f"{owner}: input has {T} time steps and batch size {B}; both must be at least 1")
         carry0 = self._state_tuple(h0, B)
+        lengths = self._check_lengths(lengths, T, B)
+        pad = padding_masks(lengths, T)
+        keep = None
+        if lengths is not None:
+            keep = (np.arange(T)[:, None] < lengths)[:, :, None]   # (T, B, 1) valid steps
+            X = np.where(keep, X, X.dtype.type(0))                 # padding (even NaN) never enters
         n, H = self.cell.n_carry, self.hidden_size
         finals = [np.empty((self.num_layers * self.num_directions, B, H), self.dtype) for _ in range(n)]
         layer_in, layers = X, []
+        states = [] if return_states else None
         for layer in range(self.num_layers):
             runs = []
             for d, suffix in enumerate(self._suffixes(layer)):
@@ -184,33 +254,46 @@ class Recurrent(Module):
                 W_ih, W_hh = p["weight_ih" + suffix], p["weight_hh" + suffix]
                 b_ih, b_hh = p.get("bias_ih" + suffix), p.get("bias_hh" + suffix)
                 XP = self.cell.project(layer_in.reshape(T * B, -1), W_ih, b_ih, b_hh)
+                carries = [None] * T if return_states else None
                 hs, carry, caches = scan_forward(self.cell, W_hh, b_hh, XP.reshape(T, B, -1),
-                                                 tuple(c[k] for c in carry0), reverse=d == 1)
+                                                 tuple(c[k] for c in carry0), reverse=d == 1, pad=pad,
+                                                 carries=carries)
+                if carries is not None:                            # (B, T, n*H), batch-first
+                    states.append(np.stack([np.concatenate(c, axis=-1) for c in carries], axis=1))
                 for i in range(n):
                     finals[i][k] = carry[i]
                 runs.append((hs, caches))
             outs = [hs[:-1] if d == 1 else hs[1:] for d, (hs, _) in enumerate(runs)]
             out = outs[0] if len(outs) == 1 else np.concatenate(outs, axis=-1)   # (T, B, dirs*H)
+            if keep is not None:
+                out = out * keep                                   # 0 at padded steps, as pad_packed
             mask = None
             if self.training and self.dropout > 0 and layer < self.num_layers - 1:
                 mask = dropout_mask(self.rng, out.shape, self.dropout, self.dtype)
                 out = out * mask                                   # dropout between layers
             layers.append((layer_in, runs, mask))
             layer_in = out
-        self._cache = (layers, T, B)
+        self._cache = (layers, T, B, pad, keep)
         output = layer_in.transpose(1, 0, 2) if self.batch_first else layer_in
+        if return_states:
+            return output, self._public_state(finals), states
         return output, self._public_state(finals)
 
-    def backward(self, d_output=None, d_h_n=None, input_grad=True):
+    def backward(self, d_output=None, d_h_n=None, input_grad=True, record=False):
         """Accumulate parameter gradients into ``grads``; return dL/dx (same layout as x).
 
         ``d_output`` is dL/d(output) or None (zero); ``d_h_n`` is dL/d(h_n) (a tuple for LSTM)
         or None. dL/dh0 is left in ``self.d_h0``. ``input_grad=False`` skips dL/dx (returns
-        None) when nothing upstream needs it, as training on data does.
+        None) when nothing upstream needs it, as training on data does. With the forward's
+        ``lengths``, d_output at padded steps is ignored and dL/dx there is 0.
+
+        ``record=True`` returns ``(dx, probes)``: per layer and direction (keyed by its
+        ``weight_hh`` name) the per-step arrays of ``step_probes``, read from this pass's own
+        BPTT arrays. (``self.probe = True`` leaves the same dict in ``self.probe_data``.)
         """
         if self._cache is None:
             raise RuntimeError("backward() called before forward()")
-        layers, T, B = self._cache
+        layers, T, B, pad, keep = self._cache
         H, dirs, n = self.hidden_size, self.num_directions, self.cell.n_carry
         dt = self.dtype
         d_out = None
@@ -219,7 +302,7 @@ class Recurrent(Module):
             d_out = np.asarray(d_out, dtype=dt)                    # (T, B, dirs*H)
         d_final = None if d_h_n is None else ((d_h_n,) if n == 1 else tuple(d_h_n))
         d_init = [np.zeros((self.num_layers * dirs, B, H), dt) for _ in range(n)]
-        probes = {} if self.probe else None
+        probes = {} if (record or self.probe) else None
         for layer in range(self.num_layers - 1, -1, -1):
             layer_in, runs, mask = layers[layer]
             if mask is not None and d_out is not None:
@@ -235,13 +318,15 @@ class Recurrent(Module):
                 h_steps = hs[:-1] if d == 1 else hs[1:]            # h_t in time order
                 step_grads = np.empty((T, B, H), dt) if probes is not None else None
                 dXP, dHH, d_carry0 = scan_backward(self.cell, W_hh, caches, h_steps, d_hs, d_carry,
-                                                   reverse=d == 1, dtype=dt, step_grads=step_grads)
+                                                   reverse=d == 1, dtype=dt, step_grads=step_grads,
+                                                   pad=pad)
                 for i in range(n):
                     d_init[i][k] = d_carry0[i]
                 GH = dXP.shape[-1]
                 h_prev = hs[1:] if d == 1 else hs[:-1]             # state each step's W_hh saw
                 if probes is not None:
-                    probes["weight_hh" + suffix] = step_probes(step_grads, h_steps, dHH, h_prev)
+                    probes["weight_hh" + suffix] = step_probes(
+                        step_grads, h_steps if keep is None else h_steps * keep, dHH, h_prev)
                 dXP2, dHH2 = dXP.reshape(T * B, GH), dHH.reshape(T * B, GH)
                 g = self.grads
                 g["weight_ih" + suffix] += dXP2.T @ layer_in.reshape(T * B, -1)
@@ -258,9 +343,10 @@ class Recurrent(Module):
             d_out = d_in
         self.d_h0 = self._public_state(d_init)
         self.probe_data = probes
-        if d_out is None:
-            return None
-        return d_out.transpose(1, 0, 2) if self.batch_first else d_out
+        dx = None
+        if d_out is not None:
+            dx = d_out.transpose(1, 0, 2) if self.batch_first else d_out
+        return (dx, probes) if record else dx
 
 
 class RNN(Recurrent):

@@ -53,18 +53,28 @@ def _pct(v):
     return f"{100 * v:.1f}%"
 
 
-def write_report(run_dir, analysis: dict | None = None) -> Path:
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+
+
+def write_report(run_dir) -> Path:
+    """Render what the run directory holds; nothing is recomputed (``rnnlab analyze`` writes
+    the analysis the report shows)."""
     from .analysis.doctor import diagnose
     run_dir = Path(run_dir)
     cfg = read_run_config(run_dir)
-    summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").is_file() else {}
-    if analysis is None:
-        from .analysis.analyze import analyze_run
-        analysis = analyze_run(run_dir)
+    meta = _read_json(run_dir / "config.json") or {}
+    summary = _read_json(run_dir / "summary.json") or {}
+    analysis = _read_json(run_dir / "analysis.json")
     m = summary.get("metric", "acc")
     fmt_metric = _pct if m == "acc" else (lambda v: f"{v:.4f}")
+    task_name = (meta.get("task") or {}).get("name", cfg.task)
+    cell = (meta.get("model") or {}).get("cell", cfg.model)
     parts = [f"<h1>rnnlab run: {html.escape(run_dir.name)}</h1>",
-             f'<p class="sub">{html.escape(cfg.model.upper())} on {html.escape(cfg.task)}, '
+             f'<p class="sub">{html.escape(cell.upper())} on {html.escape(task_name)}, '
              f"{summary.get('params', 0):,} parameters, {summary.get('epochs', '?')} epochs, "
              f"{summary.get('seconds', 0):.1f} s of training</p>"]
     if summary:
@@ -95,6 +105,23 @@ def write_report(run_dir, analysis: dict | None = None) -> Path:
         parts += ["<h3>Guard recoveries</h3>", _table(events, ["iteration", "kind", "loss", "grad_norm", "lr_before", "lr_after"])]
 
     parts += ["<h2>Hidden-state dynamics</h2>", figure("hidden_states.png", "The last layer's units on one test sequence")]
+    if analysis is None:
+        parts.append("<p>No analysis yet: run <code>rnnlab analyze</code> on this run directory, then "
+                     "<code>rnnlab report</code> again.</p>")
+    else:
+        parts += _analysis_section(analysis, figure, m)
+    parts += ["<h2>Configuration</h2>", _table([{"field": k, "value": v} for k, v in cfg.to_dict().items()],
+                                              ["field", "value"])]
+    doc = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>rnnlab: {html.escape(run_dir.name)}"
+           f"</title><style>{CSS}</style></head><body>{''.join(parts)}<script>{SCRIPT}</script></body></html>")
+    out = run_dir / "report.html"
+    atomic_write_text(out, doc)
+    return out
+
+
+def _analysis_section(analysis: dict, figure, metric: str) -> list[str]:
+    """Unit roles, ablation, PCA and fixed points, as ``analysis.json`` holds them."""
+    parts = []
     counts = analysis["role_counts"]
     parts += ["<h3>Unit roles</h3>",
               "<p>Each unit's role comes from measured signatures over held-out sequences: correlation with "
@@ -109,30 +136,39 @@ def write_report(run_dir, analysis: dict | None = None) -> Path:
         {k: (lambda v: f"{v:.3g}") for k in ("corr_running_mean", "impulse_persistence", "sign_change_rate",
                                               "dominant_period", "saturated_fraction", "std")}) + "</details>")
     if "ablation" in analysis:
+        fmt = _pct if metric == "acc" else (lambda v: f"{v:.4g}")
         parts += ["<h3>Ablation: silencing each group at test time</h3>",
                   "<p>A group's units are silenced by zeroing their outgoing weights (the recurrence and the "
-                  "readout stop seeing them); a random group of the same size is the control.</p>",
-                  _table(analysis["ablation"], ["group", "units", "accuracy", "drop", "random_same_size_drop"],
-                         {"accuracy": _pct, "drop": _pct, "random_same_size_drop": _pct})]
+                  f"readout stop seeing them); a random group of the same size is the control. <i>drop</i> is "
+                  f"how much worse the test {html.escape(metric)} got.</p>",
+                  _table(analysis["ablation"], ["group", "units", "value", "drop", "random_same_size_drop"],
+                         {"value": fmt, "drop": fmt, "random_same_size_drop": fmt})]
     ex = analysis["pca_explained"]
     parts += ["<h3>PCA of hidden trajectories</h3>",
               f"<p>The first three components explain {', '.join(_pct(e) for e in ex)} of the variance.</p>",
-              figure("pca.png", "Trajectories of many held-out sequences on the first two components")]
-    if analysis.get("fixed_points"):
-        la = analysis["line_attractor"]
+              figure("pca.png", "Trajectories of many held-out sequences on the first two components, with the "
+                                "fixed points of the last layer (circles: stable; crosses: saddles)")]
+    fp = analysis.get("fixed_points")
+    if fp:
+        where = "zero input" if not fp.get("input") or not any(fp["input"]) else f"input {fp['input']}"
+        rows = [dict(p, eigen=", ".join(f"{abs(complex(*e)):.3f}" for e in p["eigenvalues"][:3]))
+                for p in fp["points"]]
+        cols = ["type", "n_unstable", "count", "norm", "q", "eigen"] + (["decoded"] if fp.get("decoded") else [])
         parts += ["<h3>Fixed points and linearisation</h3>",
-                  "<p>Fixed points of the last layer's map for zero input, found by minimising "
-                  "||F(h) - h||<sup>2</sup> from 200 states visited on held-out data.</p>",
-                  _table(analysis["fixed_points"], ["count", "norm", "max_abs_eigenvalue", "stable", "residual"],
-                         {"norm": lambda v: f"{v:.3g}", "max_abs_eigenvalue": lambda v: f"{v:.3f}",
-                          "residual": lambda v: f"{v:.1e}"}),
-                  f'<div class="verdict">Approximate line attractor: <b>{"yes" if la["line_attractor"] else "no"}</b> '
-                  f"({html.escape(la['reason'])}).</div>",
-                  figure("fixed_points.png", "Jacobian eigenvalues at each fixed point, with the unit circle")]
-    parts += ["<h2>Configuration</h2>", _table([{"field": k, "value": v} for k, v in cfg.to_dict().items()],
-                                              ["field", "value"])]
-    doc = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>rnnlab: {html.escape(run_dir.name)}"
-           f"</title><style>{CSS}</style></head><body>{''.join(parts)}<script>{SCRIPT}</script></body></html>")
-    out = run_dir / "report.html"
-    atomic_write_text(out, doc)
-    return out
+                  f"<p>Fixed points of layer {fp['layer']}'s map at {html.escape(where)}, found by damped "
+                  "Newton steps (Levenberg-Marquardt) on F(h) - h from states visited on held-out data, "
+                  f"each start stopping once 1/2 ||F(h) - h||<sup>2</sup> &lt; {fp['settings']['tol']:g}. "
+                  f"{html.escape(fp['summary'])}.</p>"]
+        if fp.get("decoded"):
+            dec = fp["decoded"]
+            parts.append(f'<div class="verdict">The {dec["stable_points"]} stable points decode through the '
+                         f'readout to <b>{dec["distinct_states"]} distinct states</b> of '
+                         f'{dec["possible_states"]} possible: {html.escape(", ".join(dec["states"]))}.</div>')
+        parts.append(_table(rows[:40], cols, {"norm": lambda v: f"{v:.3g}", "q": lambda v: f"{v:.1e}"})
+                     + ("<p class='sub'>First 40 points shown; all are in analysis.json.</p>" if len(rows) > 40 else ""))
+        la = analysis.get("line_attractor")
+        if la:
+            parts.append(f'<div class="verdict">Approximate line attractor: <b>{"yes" if la["line_attractor"] else "no"}'
+                         f"</b> ({html.escape(la['reason'])}).</div>")
+        parts.append(figure("fixed_points.png", "Jacobian eigenvalues at each fixed point, with the unit circle"))
+    return parts

@@ -20,8 +20,9 @@ from . import __version__
 from .checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .errors import CheckpointError, InputError, RunDirError
-from .train import (METRICS, Callback, Trainer, build_model, evaluate, evaluate_stream,
-                    load_data)
+from .resume import restore_trainer, trainer_state
+from .tasks import METRICS, build_task
+from .train import Callback, Trainer, build_model, evaluate, evaluate_stream
 
 
 def prepare_run_dir(out, force: bool = False) -> Path:
@@ -65,7 +66,8 @@ class RunWriter(Callback):
     def on_train_begin(self, trainer):
         if self.resuming:
             return
-        meta = {"config": trainer.cfg.to_dict(), "rnnlab_version": __version__,
+        meta = {"config": trainer.cfg.to_dict(), "task": trainer.task.describe(),
+                "model": describe_model(trainer.model), "rnnlab_version": __version__,
                 "python": platform.python_version(), "numpy": np.__version__,
                 "platform": platform.platform(), "git_commit": _git_commit(),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
@@ -84,26 +86,37 @@ class RunWriter(Callback):
                 f.writelines(json.dumps(e) + "\n" for e in trainer.events)
         every = trainer.cfg.checkpoint_every
         if every and record["epoch"] % every == 0:
-            save_checkpoint(self.run_dir, *trainer.state_arrays(), name="state")
+            save_checkpoint(self.run_dir, *trainer_state(trainer), name="state")
 
     def on_train_end(self, trainer, summary):
         meta = {"epoch": summary["epochs"], "config": trainer.cfg.to_dict()}
-        if trainer.data.vocab:
-            meta["vocab"] = "".join(trainer.data.vocab)
+        if trainer.task.vocab:
+            meta["vocab"] = "".join(trainer.task.vocab)
         save_checkpoint(self.run_dir, trainer.model.state_dict(), meta)
         atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2))
         if self.figures:
             from .plots import (plot_grad_norm_trace, plot_gradient_flow, plot_hidden_norms,
                                 plot_hidden_states, plot_training_curves)
             plot_training_curves(trainer.history, self.run_dir / "training_curves.png",
-                                 metric=trainer.metric, baseline=trainer.data.baseline)
-            plot_hidden_states(trainer.model, trainer.data, self.run_dir / "hidden_states.png")
+                                 metric=trainer.metric, baseline=trainer.task.baseline)
+            if hasattr(trainer.model, "rnn"):
+                plot_hidden_states(trainer.model, trainer.task, self.run_dir / "hidden_states.png")
             plot_grad_norm_trace(trainer.history, self.run_dir / "grad_norm.png", trainer.cfg.clip,
                                  read_jsonl(self.run_dir / "events.jsonl"))
             probes = read_jsonl(self.run_dir / "probes.jsonl")
             if probes:
                 plot_gradient_flow(probes, self.run_dir / "gradient_flow.png")
                 plot_hidden_norms(probes, self.run_dir / "hidden_norms.png")
+
+
+def describe_model(model) -> dict:
+    """JSON facts about a model for config.json (class, cell, sizes, parameters)."""
+    out = {"class": type(model).__name__, "params": int(model.parameter_count())}
+    rnn = getattr(model, "rnn", None)
+    if rnn is not None:
+        out.update(cell=type(rnn).__name__.lower(), hidden=rnn.hidden_size, layers=rnn.num_layers,
+                   bidirectional=rnn.bidirectional)
+    return out
 
 
 def read_jsonl(path) -> list[dict]:
@@ -129,9 +142,10 @@ def read_run_config(run_dir) -> TrainConfig:
                           "damaged, train it again") from None
 
 
-def resume_trainer(run_dir) -> Trainer:
+def resume_trainer(run_dir, task=None, model=None, loss=None) -> Trainer:
     """A Trainer positioned exactly where the run's last state checkpoint left it; log rows of
-    later epochs (written before a crash) are dropped so they are not duplicated."""
+    later epochs (written before a crash) are dropped so they are not duplicated. A run of a
+    user's own task and model is resumed by passing them again."""
     run_dir = Path(run_dir)
     cfg = read_run_config(run_dir)
     if not (run_dir / "state.json").is_file():
@@ -147,35 +161,34 @@ def resume_trainer(run_dir) -> Trainer:
     for name, rows in logs.items():
         kept = [r for r in rows if r["epoch"] <= epoch]
         atomic_write_text(run_dir / name, "".join(json.dumps(r) + "\n" for r in kept))
-    trainer = Trainer(cfg)
-    trainer.restore(arrays, meta, history)
+    trainer = Trainer(task, model, loss, config=cfg)
+    restore_trainer(trainer, arrays, meta, history)
     return trainer
 
 
 def load_run(run_dir):
-    """Rebuild a saved run's model (weights from its checkpoint) and its data."""
+    """Rebuild a saved run's model (weights from its checkpoint) and its task: (cfg, model, task)."""
     cfg = read_run_config(run_dir)
     arrays, meta = load_checkpoint(run_dir)
-    data = load_data(cfg)
-    if "vocab" in meta and meta["vocab"] != "".join(data.vocab):
+    task = build_task(cfg)
+    if "vocab" in meta and meta["vocab"] != "".join(task.vocab):
         raise CheckpointError(f"the text behind {run_dir} has changed since training (its characters "
                               "differ from the checkpoint's vocabulary); train again on this text")
-    model = build_model(cfg, data)
+    model = build_model(cfg, task)
     try:
         model.load_state_dict(arrays)
     except InputError as e:
         raise CheckpointError(f"checkpoint in {run_dir} does not fit its config.json ({e})") from None
     model.eval()
-    return cfg, model, data
+    return cfg, model, task
 
 
-def evaluate_run(cfg, model, data) -> tuple[float, float, str]:
+def evaluate_run(cfg, model, task) -> tuple[float, float, str]:
     """Held-out loss and metric of a loaded run, and the metric's name."""
-    metric = METRICS[data.kind][0]
-    if data.kind == "lm":
-        return (*evaluate_stream(model, data.X_test, cfg.batch_size, cfg.window), metric)
-    return (*evaluate(model, data.X_test, data.y_test, data.kind), metric)
+    if task.targets == "text":
+        return (*evaluate_stream(model, task.test.X, cfg.batch_size, cfg.window), task.metric)
+    return (*evaluate(model, task), task.metric)
 
 
 def format_metric(metric: str, value: float) -> str:
-    return f"{100 * value:.2f}%" if metric == "acc" else f"{value:.4f}"
+    return METRICS[metric].format(value)

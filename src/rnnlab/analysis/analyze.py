@@ -1,63 +1,65 @@
-"""``rnnlab analyze RUN_DIR``: the dynamics of a trained run as numbers (analysis.json) and figures.
+"""The dynamics of a trained model as numbers and figures.
 
-Unit roles with their scores, the ablation table, PCA of hidden trajectories, and (for the
-Elman RNN) fixed points of the last layer with their Jacobian eigenvalues and a line-attractor
-verdict. The figures are written next to the run's other figures.
+``analyze(model, task)`` works on any trained model in memory and any task, built-in or not:
+unit roles with their scores, the ablation table, PCA of hidden trajectories, and fixed points of
+one recurrent layer (any cell) with their types and, for the last layer, what the readout makes
+of each. ``write_analysis(result, out_dir)`` writes ``analysis.json`` and the figures;
+``analyze_run(run_dir)`` only loads a saved run and calls both.
 """
 
 from __future__ import annotations
 
+import copy
 import json
+import time
 from pathlib import Path
 
 import numpy as np
 
 from ..checkpoint import atomic_write_text
-from ..rundir import load_run
-from ..train import build_model
-from .dynamics import (ROLES, RecurrentMap, ablate_roles, assign_roles, find_fixed_points,
-                       impulse_responses, last_layer_states, pca_trajectories,
+from ..errors import InputError
+from .dynamics import (ROLES, assign_roles, impulse_responses, layer_states, pca_trajectories,
                        running_mean_of_input, unit_signatures)
+from .fixed_points import StepMap, find_fixed_points, sample_starts, steady_layer_input
+
+# Defaults of the fixed-point search (``rnnlab analyze --fp-*`` and ``analyze(fp_*=...)``).
+# Half the starts are visited states plus noise, half lie on segments between two visited states:
+# on a trained 3-bit flip-flop the first half alone finds the 8 stable points and 1 saddle, the
+# mix finds all 27 (8 stable, 12 + 6 + 1 saddles of index 1, 2, 3) in 0.2 s from 256 starts.
+FP_DEFAULTS = {"starts": 256, "tol": 1e-12, "noise": 0.01, "between": 0.5}
 
 
-def lower_layers_steady_input(model, T: int = 200) -> np.ndarray:
-    """Input the last layer receives when the network is fed zeros for a long time."""
-    rnn = model.rnn
-    if rnn.num_layers == 1:
-        return np.zeros(rnn.input_size)
-    x = np.zeros((1, T, rnn.input_size), dtype=model.dtype)
-    out = x
-    # run all but the last layer: a temporary stack view sharing the weights
-    from ..recurrent import RNN
-    below = RNN(rnn.input_size, rnn.hidden_size, rnn.num_layers - 1, rnn.nonlinearity, rnn.bias,
-                dtype=model.dtype)
-    below.load_state_dict({k: v for k, v in rnn.params.items()
-                           if not k.endswith(f"_l{rnn.num_layers - 1}")})
-    below.eval()
-    out, _ = below.forward(out)
-    return np.asarray(out[0, -1], dtype=np.float64)
+def draw_starts(states, n: int, noise: float, between: float, rng) -> np.ndarray:
+    """``n`` starts: visited states plus noise, and a ``between`` fraction of them moved to a
+    random point on the segment towards another visited state (where saddles live)."""
+    starts = sample_starts(states, n, noise, rng)
+    k = int(round(between * n))
+    if k:
+        other = sample_starts(states, k, 0.0, rng)
+        u = rng.random((k, 1))
+        starts[:k] += u * (other - starts[:k])
+    return starts
 
 
-def line_attractor_verdict(fps: list[dict]) -> dict:
-    """An approximate line attractor, judged on the linearisation: at the fixed point most
-    trajectories settle into (stable, most starts), exactly one slow mode -- a real eigenvalue
-    within 0.05 of 1, along which state neither grows nor decays -- and every other mode clearly
-    decaying (|lambda| < 0.9). Such a point can store one number, e.g. a running sum."""
-    stable = [f for f in fps if f["stable"]]
+def line_attractor_verdict(points) -> dict:
+    """An approximate line attractor, judged on the linearisation: at the stable fixed point most
+    trajectories settle into, exactly one slow mode -- a real eigenvalue within 0.05 of 1, along
+    which state neither grows nor decays -- and every other mode clearly decaying (|lambda| <
+    0.9). Such a point can store one number, e.g. a running sum."""
+    stable = [p for p in points if p.n_unstable == 0]
     if not stable:
         return {"line_attractor": False, "reason": "no stable fixed point was found"}
-    main = stable[0]
-    e = main["eigenvalues"]
+    e = stable[0].eigenvalues
     lead, rest = e[0], (np.abs(e[1]) if len(e) > 1 else 0.0)
     slow = abs(lead.imag) < 1e-6 and abs(lead.real - 1) < 0.05
     verdict = bool(slow and rest < 0.9)
-    pts = np.array([f["point"] for f in fps])
+    pts = np.array([p.point for p in points])
     aligned = None
     if len(pts) >= 3:
         sv = np.linalg.svd(pts - pts.mean(axis=0), compute_uv=False)
-        aligned = float(sv[0] ** 2 / (sv ** 2).sum())
+        aligned = float(sv[0] ** 2 / (sv ** 2).sum()) if sv.any() else None
     return {"line_attractor": verdict, "leading_eigenvalue": [float(lead.real), float(lead.imag)],
-            "second_eigenvalue_abs": float(rest), "fixed_points": len(fps),
+            "second_eigenvalue_abs": float(rest), "fixed_points": len(points),
             "fraction_of_fixed_point_spread_on_one_line": aligned,
             "reason": (f"one slow mode (lambda = {lead.real:.3f}) and the rest below {rest:.2f}"
                        if verdict else
@@ -65,52 +67,161 @@ def line_attractor_verdict(fps: list[dict]) -> dict:
                        f"next {rest:.2f}: no single slow mode near 1")}
 
 
-def analyze_run(run_dir, n_sequences: int = 500, seed: int = 0) -> dict:
-    run_dir = Path(run_dir)
-    cfg, model, data = load_run(run_dir)
-    result: dict = {"task": cfg.task, "model": cfg.model, "hidden": cfg.hidden, "layers": cfg.layers}
-    if data.kind == "lm":
-        width = min(64, len(data.X_test))                     # held-out text cut into rows
-        rows = min(n_sequences, len(data.X_test) // width)
-        X = data.X_test[: rows * width].reshape(rows, width)
-        H = last_layer_states(model, X)
-        running, impulse = None, None
-    else:
-        X = data.X_test[:n_sequences]
-        H = last_layer_states(model, X)
-        running = running_mean_of_input(X)
-        impulse = impulse_responses(model, X.shape[1], X.shape[2])
+def held_out_sequences(task, n: int):
+    """Up to ``n`` held-out sequences for the analysis: (X, lengths) cut to a common length
+    (variable-length data is cut at the shortest chosen sequence), or text cut into rows."""
+    if task.targets == "text":
+        ids = task.test.X
+        width = min(64, len(ids))
+        rows = max(1, min(n, len(ids) // width))
+        return ids[: rows * width].reshape(rows, width), None
+    X = task.test.X[:n]
+    lengths = task.test.lengths
+    if lengths is not None:
+        X = X[:, : int(lengths[:n].min())]
+    return X, None
+
+
+def decode_state(task, out: np.ndarray) -> str:
+    """What an output means as a discrete memory state: the class, or the sign pattern of real
+    outputs (for flip-flop targets of +-1: which way each bit points)."""
+    if task.targets == "classes":
+        return str(int(np.argmax(out)))
+    return "".join("+" if v > 0 else "-" for v in out)
+
+
+def fixed_point_analysis(model, task, states, *, starts=FP_DEFAULTS["starts"], tol=FP_DEFAULTS["tol"],
+                         x_const=None, layer=-1, noise=FP_DEFAULTS["noise"], seed=0):
+    """Fixed points of one recurrent layer at a constant network input (zeros by default), from
+    starts drawn among ``states`` the layer visited on held-out data, plus the readout's reading
+    of each point when it is the last layer of a one-direction stack."""
+    rnn = model.rnn
+    layer = layer % rnn.num_layers
+    D = rnn.input_size                     # a language model's: its embedding size
+    if x_const is None:
+        x_const = np.zeros(D)
+    x_const = np.asarray(x_const, dtype=np.float64)
+    if x_const.shape != (D,):
+        raise InputError(f"the constant input for fixed points needs {D} values (the network's input "
+                         f"size), got {x_const.size}")
+    layer_input = steady_layer_input(rnn, layer, x_const)
+    F = StepMap.from_recurrent(rnn, layer=layer, x_const=layer_input)
+    rng = np.random.default_rng(seed)
+    result = find_fixed_points(F, draw_starts(states, starts, noise, FP_DEFAULTS["between"], rng), tol=tol)
+    out = result.to_json()
+    out["layer"], out["input"] = layer, None if x_const is None else x_const.tolist()
+    H = rnn.hidden_size
+    if layer == rnn.num_layers - 1 and rnn.num_directions == 1 and hasattr(model, "fc"):
+        readout = [model.fc.forward(p.point[None, :H].astype(model.dtype))[0] for p in result.points]
+        for p_json, r in zip(out["points"], readout):
+            p_json["readout"] = [float(v) for v in r]
+            p_json["decoded"] = decode_state(task, r)
+        stable = {p["decoded"] for p in out["points"] if p["n_unstable"] == 0}
+        possible = (2 ** task.output_size if task.targets == "real" else task.output_size)
+        out["decoded"] = {"distinct_states": len(stable), "possible_states": possible,
+                          "stable_points": sum(p["n_unstable"] == 0 for p in out["points"]),
+                          "states": sorted(stable)}
+    return out, result
+
+
+def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: int = FP_DEFAULTS["starts"],
+            fp_tol: float = FP_DEFAULTS["tol"], fp_input=None, fp_layer: int = -1) -> dict:
+    """Measure a trained model's dynamics on a task's held-out data (any model with an ``rnn``
+    stack, any task). Returns a JSON-ready dict; arrays for the figures ride along under
+    ``"_arrays"`` and are dropped by ``write_analysis``."""
+    t0 = time.perf_counter()
+    if not hasattr(model, "rnn"):
+        raise InputError(f"analyze needs a model with a recurrent stack in .rnn (an rnnlab head), got "
+                         f"{type(model).__name__}")
+    rnn = model.rnn
+    X, _ = held_out_sequences(task, n_sequences)
+    result: dict = {"task": task.name, "targets": task.targets, "per_step": task.per_step,
+                    "model": type(rnn).__name__.lower(), "hidden": rnn.hidden_size, "layers": rnn.num_layers}
+    top = layer_states(model, X, -1)                               # (N, T, S) of the last layer
+    H = top[..., :rnn.hidden_size]                                 # hidden part h
+    text = task.targets == "text"
+    running = None if text else running_mean_of_input(X)
+    impulse = None if text else impulse_responses(model, X.shape[1], X.shape[2])
     sig = unit_signatures(H, running, impulse)
     roles = assign_roles(sig)
     for s, r in zip(sig, roles):
         s["role"] = r
     result["units"] = sig
     result["role_counts"] = {r: roles.count(r) for r in ROLES}
-    if data.kind in ("classify", "tag"):
-        result["ablation"] = ablate_roles(model, roles, lambda: build_model(cfg, data),
-                                          data.X_test, data.y_test, seed)
+    if not text:
+        result["ablation"] = ablate_roles(model, roles, task, seed)
     pca = pca_trajectories(H, 3)
     result["pca_explained"] = pca["explained"]
-    fps = []
-    if cfg.model == "rnn":
-        F = RecurrentMap.from_rnn(model.rnn, lower_layers_steady_input(model))
-        rng = np.random.default_rng(seed)
-        flat = H.reshape(-1, H.shape[-1])
-        starts = flat[rng.choice(len(flat), min(200, len(flat)), replace=False)]
-        starts = starts + 0.01 * rng.standard_normal(starts.shape)
-        fps = find_fixed_points(F, starts)
-        result["fixed_points"] = [{"count": f["count"], "residual": f["residual"],
-                                   "max_abs_eigenvalue": f["max_abs_eigenvalue"], "stable": f["stable"],
-                                   "top_eigenvalues": [[float(e.real), float(e.imag)] for e in f["eigenvalues"][:5]],
-                                   "norm": float(np.linalg.norm(f["point"]))} for f in fps]
-        result["line_attractor"] = line_attractor_verdict(fps)
-    figures = write_figures(run_dir, H, roles, sig, pca, fps, data, X)
-    result["figures"] = figures
-    atomic_write_text(run_dir / "analysis.json", json.dumps(result, indent=2, default=float))
+    states = top if fp_layer % rnn.num_layers == rnn.num_layers - 1 else layer_states(model, X, fp_layer)
+    fp_json, fps = fixed_point_analysis(model, task, states, starts=fp_starts, tol=fp_tol,
+                                        x_const=fp_input, layer=fp_layer, seed=seed)
+    result["fixed_points"] = fp_json
+    if type(rnn).__name__ == "RNN":
+        result["line_attractor"] = line_attractor_verdict(fps.points)
+    result["seconds"] = time.perf_counter() - t0
+    result["_arrays"] = {"H": H, "roles": roles, "sig": sig, "pca": pca, "fps": fps, "X": X,
+                         "task": task, "fp_json": fp_json}
     return result
 
 
-def write_figures(run_dir, H, roles, sig, pca, fps, data, X) -> list[str]:
+def write_analysis(result: dict, out_dir) -> dict:
+    """Write ``analysis.json`` and the analysis figures into ``out_dir``; return the JSON part."""
+    out_dir = Path(out_dir)
+    arrays = result.pop("_arrays", None)
+    if arrays is not None:
+        result["figures"] = write_figures(out_dir, **arrays)
+    atomic_write_text(out_dir / "analysis.json", json.dumps(result, indent=2, default=float))
+    return result
+
+
+def analyze_run(run_dir, **kwargs) -> dict:
+    """Load a saved run (built-in task or ``--data``), analyse it, write its analysis files."""
+    from ..rundir import load_run
+    _, model, task = load_run(run_dir)
+    return write_analysis(analyze(model, task, **kwargs), run_dir)
+
+
+# ---------------------------------------------------------------- ablation
+def silenced_copy(model, units):
+    """A copy of ``model`` in which the given last-layer units' outputs reach nothing."""
+    twin = copy.deepcopy(model)
+    sd = twin.state_dict()
+    L = twin.rnn.num_layers - 1
+    units = np.asarray(sorted(units), dtype=int)
+    if units.size:
+        sd[f"rnn.weight_hh_l{L}"][:, units] = 0.0     # the recurrence no longer reads them
+        sd["fc.weight"][:, units] = 0.0               # nor does the readout
+    twin.load_state_dict(sd)
+    twin.eval()
+    return twin
+
+
+def ablate_roles(model, roles, task, seed: int = 0) -> list[dict]:
+    """The task's metric with each role's units silenced, next to a random group of that size;
+    ``drop`` is how much worse it got (accuracy points lost, or MSE gained)."""
+    from ..tasks import METRICS
+    from ..train import evaluate
+    sign = 1 if METRICS[task.metric].higher_is_better else -1
+    base = evaluate(model, task)[1]
+    rng = np.random.default_rng(seed)
+    rows = [{"group": "none", "units": 0, "metric": task.metric, "value": base, "drop": 0.0,
+             "random_same_size_drop": 0.0}]
+    for role in ROLES:
+        units = [u for u, r in enumerate(roles) if r == role]
+        if not units:
+            continue
+        value = evaluate(silenced_copy(model, units), task)[1]
+        rand = evaluate(silenced_copy(model, rng.choice(len(roles), len(units), replace=False)), task)[1]
+        rows.append({"group": role, "units": len(units), "metric": task.metric, "value": value,
+                     "drop": sign * (base - value), "random_same_size_drop": sign * (base - rand)})
+    return rows
+
+
+# ---------------------------------------------------------------- figures
+TYPE_COLORS = {0: "C2", 1: "C1", 2: "C3", 3: "C4"}
+
+
+def write_figures(run_dir, H, roles, sig, pca, fps, X, task, fp_json) -> list[str]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -152,35 +263,56 @@ def write_figures(run_dir, H, roles, sig, pca, fps, data, X) -> list[str]:
     plt.close(fig)
     names.append("unit_roles.png")
 
-    # 2. PCA of trajectories coloured by label
+    # 2. PCA of trajectories coloured by label, with the last layer's fixed points in that plane
     P = pca["projection"]
-    fig, ax = plt.subplots(figsize=(6.5, 5.2))
-    label = None
-    if data.kind == "classify":
-        label = data.y_test[: len(P)]
+    fig, ax = plt.subplots(figsize=(7.5, 6))
+    label = task.test.y[: len(P)] if task.kind == "classify" else None
     for i in range(min(len(P), 150)):
-        c = ("C3" if label[i] else "C0") if label is not None else "grey"
-        ax.plot(P[i, :, 0], P[i, :, 1], color=c, lw=0.6, alpha=0.5)
-        ax.scatter(P[i, -1, 0], P[i, -1, 1], color=c, s=8)
+        c = (f"C{int(label[i]) % 10}" if label is not None else "grey")
+        ax.plot(P[i, :, 0], P[i, :, 1], color=c, lw=0.6, alpha=0.35)
+        ax.scatter(P[i, -1, 0], P[i, -1, 1], color=c, s=6, alpha=0.6)
+    last_layer = "decoded" in fp_json
+    if last_layer and fps.points:
+        Hn = H.shape[-1]
+        pts = np.array([p.point[:Hn] for p in fps.points])
+        proj = (pts - pca["mean"]) @ pca["components"][:2].T
+        seen = set()
+        for p, xy, pj in zip(fps.points, proj, fp_json["points"]):
+            k = p.n_unstable
+            name = "stable" if k == 0 else f"saddle, index {k}"
+            ax.scatter(*xy, s=90 if k == 0 else 45, marker="o" if k == 0 else "X",
+                       color=TYPE_COLORS.get(k, "C5"), edgecolor="black", lw=0.6, zorder=5,
+                       label=name if name not in seen else None)
+            seen.add(name)
+            if k == 0:
+                ax.annotate(pj["decoded"], xy, textcoords="offset points", xytext=(6, 6), fontsize=9,
+                            family="monospace", weight="bold")
+        ax.legend(fontsize=8, loc="best")
     ex = pca["explained"]
     ax.set(xlabel=f"PC1 ({100 * ex[0]:.0f}% of variance)", ylabel=f"PC2 ({100 * ex[1]:.0f}%)",
-           title="Hidden trajectories (dots: final states)" + ("; red = label 1" if label is not None else ""))
+           title="Hidden trajectories (dots: final states)" + ("; colour = label" if label is not None else "")
+           + ("\nfixed points at zero input, labelled with the state the readout decodes" if last_layer else ""))
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(run_dir / "pca.png", dpi=110)
     plt.close(fig)
     names.append("pca.png")
 
-    # 3. fixed points: eigenvalues on the complex plane
-    if fps:
+    # 3. fixed points: eigenvalues on the complex plane, one colour per type
+    if fps.points:
         fig, ax = plt.subplots(figsize=(5.5, 5.5))
         th = np.linspace(0, 2 * np.pi, 200)
         ax.plot(np.cos(th), np.sin(th), color="black", lw=0.8, label="unit circle")
-        for k, f in enumerate(fps[:6]):
-            e = f["eigenvalues"]
-            ax.scatter(e.real, e.imag, s=12, alpha=0.7,
-                       label=f"fixed point {k + 1} ({f['count']} starts, {'stable' if f['stable'] else 'unstable'})")
-        ax.set(xlabel="Re", ylabel="Im", title="Jacobian eigenvalues at the fixed points", aspect="equal")
+        seen = set()
+        for p in fps.points:
+            k = p.n_unstable
+            name = "stable" if k == 0 else f"saddle, index {k}"
+            e = p.eigenvalues
+            ax.scatter(e.real, e.imag, s=10, alpha=0.5, color=TYPE_COLORS.get(k, "C5"),
+                       label=name if name not in seen else None)
+            seen.add(name)
+        ax.set(xlabel="Re", ylabel="Im", title=f"Jacobian eigenvalues at {len(fps.points)} fixed points",
+               aspect="equal")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower left")
         fig.tight_layout()

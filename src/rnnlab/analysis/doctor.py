@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..probes import early_to_late_gradient
-from ..tasks import TASK_KINDS
-from ..train import METRICS
+from ..tasks import METRICS
 from ..rundir import read_jsonl, read_run_config
 
 
@@ -50,13 +49,14 @@ def diagnose(run_dir) -> Diagnosis:
     metrics = read_jsonl(run_dir / "metrics.jsonl")
     probes = read_jsonl(run_dir / "probes.jsonl")
     events = read_jsonl(run_dir / "events.jsonl")
-    metric, higher = METRICS[TASK_KINDS[cfg.task]]
     n = {"epochs_done": len(metrics), "epochs_planned": cfg.epochs}
     d = Diagnosis("healthy")
     if not metrics:
         d.pattern = "exploding" if events else "healthy"
         d.findings.append("The run finished no epoch, so there is little to read.")
         return d
+    metric = next(k[len("test_"):] for k in metrics[0] if k.startswith("test_") and k != "test_loss")
+    higher = METRICS[metric].higher_is_better
 
     losses = [r["train_loss"] for r in metrics]
     iter_loss = [x for r in metrics for x in r["iter_loss"]]

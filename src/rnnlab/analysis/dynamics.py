@@ -4,12 +4,8 @@
   running mean of the input, autocorrelation decay time, sign-change rate and dominant frequency,
   persistence of the response to a single input impulse, saturation; then a role: transient,
   accumulator, oscillatory, saturated (incl. dead) or mixed, with the scores kept.
-- ``ablate_roles``: silence each role's units at test time (their outgoing weights zeroed: the
-  recurrence and the readout no longer see them) and report the accuracy drop, next to a random
-  group of the same size.
 - ``pca_trajectories``: principal components of the hidden states of many sequences.
-- ``find_fixed_points``: approximate fixed points of h -> F(h) (the recurrent map with a constant
-  input) by minimising ||F(h) - h||^2 from many starts, clustered, with Jacobian eigenvalues.
+- fixed points of any cell's step map live in ``fixed_points.py``.
 """
 
 from __future__ import annotations
@@ -20,6 +16,18 @@ ROLES = ("accumulator", "transient", "oscillatory", "saturated", "mixed")
 
 
 # ---------------------------------------------------------------- hidden traces
+def layer_states(model, X, layer: int = -1, lengths=None) -> np.ndarray:
+    """(N, T, S) state of one recurrent layer (forward direction) at every step, in eval mode:
+    h (S = H), or h and c side by side for the LSTM (S = 2H)."""
+    was = model.training
+    model.eval()
+    inputs = model.embedding.forward(X) if hasattr(model, "embedding") else X
+    _, _, states = model.rnn.forward(inputs, lengths=lengths, return_states=True)
+    model.train(was)
+    k = (layer % model.rnn.num_layers) * model.rnn.num_directions
+    return np.asarray(states[k], dtype=np.float64)
+
+
 def last_layer_states(model, X, both_directions: bool = False) -> np.ndarray:
     """(N, T, H) hidden states of the last recurrent layer in eval mode: the forward direction,
     or (N, T, dirs*H) with ``both_directions``."""
@@ -102,38 +110,6 @@ def running_mean_of_input(X) -> np.ndarray | None:
     return np.cumsum(X.sum(axis=2), axis=1) / (np.arange(1, X.shape[1] + 1) * X.shape[2])
 
 
-# ---------------------------------------------------------------- ablation
-def silenced_copy(model, units, build):
-    """A copy of ``model`` in which the given last-layer units' outputs reach nothing."""
-    twin = build()
-    sd = model.state_dict()
-    L = model.rnn.num_layers - 1
-    units = np.asarray(sorted(units), dtype=int)
-    if units.size:
-        sd[f"rnn.weight_hh_l{L}"][:, units] = 0.0     # the recurrence no longer reads them
-        sd["fc.weight"][:, units] = 0.0               # nor does the readout
-    twin.load_state_dict(sd)
-    twin.eval()
-    return twin
-
-
-def ablate_roles(model, roles, build, X, y, seed: int = 0) -> list[dict]:
-    from ..train import evaluate
-    base = evaluate(model, X, y)[1]
-    rng = np.random.default_rng(seed)
-    rows = []
-    for role in ROLES:
-        units = [u for u, r in enumerate(roles) if r == role]
-        if not units:
-            continue
-        acc = evaluate(silenced_copy(model, units, build), X, y)[1]
-        rand_units = rng.choice(len(roles), len(units), replace=False)
-        rand = evaluate(silenced_copy(model, rand_units, build), X, y)[1]
-        rows.append({"group": role, "units": len(units), "accuracy": acc, "drop": base - acc,
-                     "random_same_size_drop": base - rand})
-    return [{"group": "none", "units": 0, "accuracy": base, "drop": 0.0, "random_same_size_drop": 0.0}] + rows
-
-
 # ---------------------------------------------------------------- PCA
 def pca_trajectories(H: np.ndarray, k: int = 3) -> dict:
     """Project all states of H (N, T, U) on their first k principal components."""
@@ -146,65 +122,3 @@ def pca_trajectories(H: np.ndarray, k: int = 3) -> dict:
     proj = ((flat - mean) @ vt[:k].T).reshape(N, T, -1)
     return {"projection": proj, "explained": explained[:k].tolist(),
             "components": vt[:k], "mean": mean}
-
-
-# ---------------------------------------------------------------- fixed points
-class RecurrentMap:
-    """h -> act(h W^T + drive): one Elman layer with a constant input folded into ``drive``."""
-
-    def __init__(self, W: np.ndarray, drive: np.ndarray, relu: bool = False):
-        self.W, self.drive, self.relu = np.asarray(W, float), np.asarray(drive, float), relu
-
-    @classmethod
-    def from_rnn(cls, rnn, x_const) -> "RecurrentMap":
-        """The last layer of a trained ``RNN`` stack, fed the constant input ``x_const``."""
-        L = rnn.num_layers - 1
-        p = {k: v.astype(np.float64) for k, v in rnn.params.items()}
-        drive = p[f"weight_ih_l{L}"] @ np.asarray(x_const, float)
-        if rnn.bias:
-            drive = drive + p[f"bias_ih_l{L}"] + p[f"bias_hh_l{L}"]
-        return cls(p[f"weight_hh_l{L}"], drive, getattr(rnn, "nonlinearity", "tanh") == "relu")
-
-    def __call__(self, h):                                       # (M, H) -> (M, H)
-        z = h @ self.W.T + self.drive
-        return np.maximum(z, 0) if self.relu else np.tanh(z)
-
-    def derivative(self, h):                                     # act'(z) at each h, (M, H)
-        z = h @ self.W.T + self.drive
-        return (z > 0).astype(float) if self.relu else 1.0 - np.tanh(z) ** 2
-
-    def jacobian(self, h):                                       # (H, H) at one point h (H,)
-        return self.derivative(h[None])[0][:, None] * self.W
-
-
-def find_fixed_points(F: RecurrentMap, starts: np.ndarray, steps: int = 3000, lr: float = 0.05,
-                      tol: float = 1e-6, cluster_radius: float = 1e-2) -> list[dict]:
-    """Minimise q(h) = ||F(h) - h||^2 / 2 with Adam from every start at once; keep points with
-    q < tol, cluster them, and report each cluster's Jacobian eigenvalues (largest first)."""
-    h = np.asarray(starts, dtype=np.float64).copy()
-    m, v = np.zeros_like(h), np.zeros_like(h)
-    for t in range(1, steps + 1):
-        r = F(h) - h                                            # (M, H)
-        g = (r * F.derivative(h)) @ F.W - r                     # dq/dh = (J - I)^T r
-        m = 0.9 * m + 0.1 * g
-        v = 0.999 * v + 0.001 * g * g
-        h -= lr * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-12)
-    q = 0.5 * ((F(h) - h) ** 2).sum(axis=1)
-    clusters: list[list[np.ndarray]] = []
-    for p in h[q < tol]:
-        for c in clusters:
-            if np.linalg.norm(c[0] - p) < cluster_radius:
-                c.append(p)
-                break
-        else:
-            clusters.append([p])
-    out = []
-    for c in clusters:
-        center = np.mean(c, axis=0)
-        eig = np.linalg.eigvals(F.jacobian(center))
-        eig = eig[np.argsort(-np.abs(eig))]
-        out.append({"point": center, "count": len(c),
-                    "residual": float(0.5 * ((F(center[None])[0] - center) ** 2).sum()),
-                    "eigenvalues": eig, "max_abs_eigenvalue": float(np.abs(eig[0])),
-                    "stable": bool(np.abs(eig[0]) < 1.0)})
-    return sorted(out, key=lambda d: -d["count"])

@@ -17,9 +17,7 @@ import statistics
 from pathlib import Path
 
 from ..config import TrainConfig
-from ..train import METRICS
-
-METRICS_BY_NAME = {name: higher for name, higher in METRICS.values()}   # metric -> higher is better
+from ..tasks import METRICS
 
 
 def _run_one(job) -> dict:
@@ -29,7 +27,7 @@ def _run_one(job) -> dict:
     from ..rundir import RunWriter, read_jsonl
     cfg = TrainConfig.from_dict(cfg_dict)
     Path(run_dir).mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(cfg, [RunWriter(run_dir, figures=False)])
+    trainer = Trainer(config=cfg, callbacks=[RunWriter(run_dir, figures=False)])
     try:
         s = trainer.fit()
         status = "ok"
@@ -116,7 +114,7 @@ def plot_sweep(rows, out_dir: Path) -> None:
 
     agg = aggregate(rows)
     metric = rows[0]["metric"]
-    higher = METRICS_BY_NAME[metric]
+    higher = METRICS[metric].higher_is_better
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for m in dict.fromkeys(a["model"] for a in agg):
         pts = [a for a in agg if a["model"] == m and a["final"] is not None]
