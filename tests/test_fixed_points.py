@@ -2,6 +2,7 @@
 step, the Jacobian is its real derivative, and the finder recovers systems whose fixed points are
 known analytically, counting every start it drops."""
 
+import doctest
 import json
 
 import numpy as np
@@ -111,12 +112,33 @@ def test_steady_input_is_the_lower_layers_fixed_point(kind):
         assert len(res.points) == 1 and res.points[0].type == "stable"
         return res.points[0].point[:4]                   # h
 
-
     np.testing.assert_allclose(u, np.concatenate([fixed_point(0, d, x) for d in (0, 1)]), atol=1e-9)
     out, _ = net.forward(np.broadcast_to(x, (1, 401, 3)).copy())
     for d in (0, 1):
         np.testing.assert_allclose(out[0, 200, 4 * d:4 * d + 4], fixed_point(1, d, u), atol=1e-9)
     np.testing.assert_array_equal(steady_layer_input(net, 0, x), x)
+
+
+def test_float32_network_is_analysed_in_float64():
+    net = rnnlab.LSTM(3, 4, num_layers=2, seed=2)                 # float32, as trained
+    twin = rnnlab.LSTM(3, 4, num_layers=2, dtype=np.float64, seed=2)
+    twin.load_state_dict(net.state_dict())
+    x = np.array([0.2, -0.4, 1.0])
+    u = steady_layer_input(net, 1, x)
+    assert u.dtype == np.float64
+    np.testing.assert_array_equal(u, steady_layer_input(twin, 1, x))
+    F, G = StepMap.from_recurrent(net, x_const=u), StepMap.from_recurrent(twin, x_const=u)
+    s = np.random.default_rng(0).uniform(-1, 1, (3, 8))
+    assert F(s).dtype == np.float64 and F.jacobian(s).dtype == np.float64
+    np.testing.assert_array_equal(F(s), G(s))
+
+
+def test_steady_input_warns_when_the_layers_below_do_not_settle():
+    net = rnnlab.RNN(2, 2, num_layers=2, dtype=np.float64)
+    net.params["weight_hh_l0"][...] = -3 * np.eye(2)             # h -> tanh(-3 h): period 2
+    net.params["weight_ih_l0"][...] = np.eye(2)
+    with pytest.warns(UserWarning, match="still changes"):
+        steady_layer_input(net, 1, np.array([0.1, -0.1]))
 
 
 # ---------------------------------------------------------------- known systems
@@ -327,3 +349,9 @@ def test_sample_starts():
     base = sample_starts(flat, 4000, 0.0, rng=np.random.default_rng(2))
     assert noisy.shape == (4000, 3)
     assert np.std(noisy - base) == pytest.approx(0.1, rel=0.05)
+
+
+def test_docstring_example():
+    import rnnlab.analysis.fixed_points as mod
+    result = doctest.testmod(mod)
+    assert result.attempted > 0 and result.failed == 0

@@ -241,20 +241,19 @@ def test_sequence_regressor_with_lengths_gradients():
 
 
 def _probe_both_ways(rnn, run):
-    """(old path: rnn.probe = True -> probe_data, new path: backward(..., record=True))."""
+    """(dx without recording, None, dx and the record of backward(..., record=True)); recording
+    must not change a single gradient."""
     run_fwd, run_bwd = run
-    rnn.probe = True
     run_fwd()
     rnn.zero_grad()
     old_dx = run_bwd(record=False)
-    old, old_grads = rnn.probe_data, {k: g.copy() for k, g in rnn.grads.items()}
-    rnn.probe = False
+    old_grads = {k: g.copy() for k, g in rnn.grads.items()}
     run_fwd()
     rnn.zero_grad()
     new_dx, new = run_bwd(record=True)
     for k, g in rnn.grads.items():
         np.testing.assert_array_equal(g, old_grads[k])
-    return old_dx, old, new_dx, new
+    return old_dx, None, new_dx, new
 
 
 @pytest.mark.parametrize("lengths", [None, np.array([4, 2, 5])])
@@ -266,7 +265,7 @@ def test_record_returns_the_probe_arrays(lengths):
     bwd = lambda record: rnn.backward(d_out, None, record=record)
     old_dx, old, new_dx, new = _probe_both_ways(rnn, (fwd, bwd))
     np.testing.assert_array_equal(old_dx, new_dx)
-    assert new == old and set(new) == {f"weight_hh_l{k}{s}" for k in (0, 1) for s in ("", "_reverse")}
+    assert set(new) == {f"weight_hh_l{k}{s}" for k in (0, 1) for s in ("", "_reverse")}
     for arrays in new.values():
         assert set(arrays) == {"grad_norm", "hidden_norm_mean", "hidden_norm_max", "whh_share"}
         assert all(len(v) == 5 and np.all(np.isfinite(v)) for v in arrays.values())
@@ -291,7 +290,7 @@ def test_heads_forward_record(head):
     fwd = lambda: model.forward(x, lengths=lengths)
     bwd = lambda record: model.backward(d, record=record)
     old_dx, old, new_dx, new = _probe_both_ways(model.rnn, (fwd, bwd))
-    assert new == old and len(new) == 2
+    assert len(new) == 2 and all(len(v["grad_norm"]) == 5 for v in new.values())
     if head == "charlm":
         assert old_dx is None and new_dx is None
     else:

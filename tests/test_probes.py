@@ -18,9 +18,8 @@ def test_recorded_step_gradients_match_torch_autograd():
     B, T, D, H = 3, 9, 4, 5
     rnn = rnnlab.RNN(D, H, num_layers=2, dtype=np.float64, seed=1)
     x, d_out = rng.standard_normal((B, T, D)), rng.standard_normal((B, T, H))
-    rnn.probe = True
     rnn.forward(x)
-    rnn.backward(d_out, None)
+    _, record = rnn.backward(d_out, None, record=True)
     W = {k: torch.tensor(v, requires_grad=True) for k, v in rnn.params.items()}
     inp = torch.tensor(x)
     grads_ref = []
@@ -35,7 +34,7 @@ def test_recorded_step_gradients_match_torch_autograd():
         inp = torch.stack(hs, 1)
     (inp * torch.tensor(d_out)).sum().backward()
     for layer in range(2):
-        ours = rnn.probe_data[f"weight_hh_l{layer}"]["grad_norm"]
+        ours = record[f"weight_hh_l{layer}"]["grad_norm"]
         ref = [float(h.grad.norm()) for h in grads_ref[layer]]
         np.testing.assert_allclose(ours, ref, rtol=1e-10)
 
@@ -69,9 +68,8 @@ def _grad_profile(scale, nonlinearity, T=40):
         rnn.params["weight_hh_l0"] *= scale
     x = np.abs(np.random.default_rng(5).standard_normal((4, T, 2)))
     out, h_n = rnn.forward(x)
-    rnn.probe = True
-    rnn.backward(None, np.ones_like(h_n))                        # loss reads only the last state
-    return np.array(rnn.probe_data["weight_hh_l0"]["grad_norm"])
+    _, record = rnn.backward(None, np.ones_like(h_n), record=True)   # loss reads only the last state
+    return np.array(record["weight_hh_l0"]["grad_norm"])
 
 
 def test_contractive_recurrence_vanishes_and_expansive_one_explodes():

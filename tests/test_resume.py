@@ -54,6 +54,8 @@ def assert_same_run(a_dir, b_dir):
                                           layers=2, checkpoint_every=2)),
     ("curriculum", PRESETS["seed"].replace(curriculum="5,10", curriculum_every=2, epochs=8,
                                            checkpoint_every=1)),
+    ("flipflop", PRESETS["flipflop"].replace(hidden=16, epochs=6, batches_per_epoch=5,
+                                             checkpoint_every=2)),
     ("guarded", PRESETS["seed"].replace(nonlinearity="relu", init="identity", optimizer="sgd",
                                         lr=0.05, epochs=6, max_recoveries=12, checkpoint_every=1)),
 ])
@@ -62,7 +64,7 @@ def test_interrupted_run_resumes_to_identical_results(tmp_path, name, cfg):
     full, cut = tmp_path / "full", tmp_path / "cut"
     full.mkdir(), cut.mkdir()
     Trainer(config=cfg, callbacks=[RunWriter(full)]).fit()
-    crash_at = {"seed": 5, "lstm-lm": 5, "guarded": 2, "curriculum": 3}[name]   # epochs 4-5 / 5 are redone after resume
+    crash_at = {"seed": 5, "lstm-lm": 5, "guarded": 2, "curriculum": 3, "flipflop": 5}[name]   # epochs 4-5 / 5 are redone after resume
     with pytest.raises(Crash):
         Trainer(config=cfg, callbacks=[RunWriter(cut), CrashAfter(crash_at)]).fit()
     t = resume_trainer(cut)

@@ -97,3 +97,9 @@ def test_load_state_dict_mismatch_is_explained():
         np.testing.assert_array_equal(v, before[k])
     with pytest.raises(rnnlab.InputError, match="keys do not match"):
         a.load_state_dict({"weight": np.zeros(3)})
+
+
+def test_batch_larger_than_the_training_set_is_refused_before_training():
+    from rnnlab.train import Trainer
+    with pytest.raises(rnnlab.InputError, match=r"batch_size \(6000\) is larger than the 5000 training"):
+        Trainer(config=TrainConfig(batch_size=6000))

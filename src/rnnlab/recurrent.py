@@ -168,8 +168,6 @@ class Recurrent(Module):
             warnings.warn(f"{owner}: dropout={dropout} does nothing with num_layers=1 (it is "
                           "applied between layers); add layers or drop it", stacklevel=2)
         self._cache = None
-        self.probe = False          # when True, backward() leaves per-step instruments in probe_data
-        self.probe_data = None
 
     def _suffixes(self, layer):
         return [f"_l{layer}"] + ([f"_l{layer}_reverse"] if self.bidirectional else [])
@@ -289,7 +287,7 @@ class Recurrent(Module):
 
         ``record=True`` returns ``(dx, probes)``: per layer and direction (keyed by its
         ``weight_hh`` name) the per-step arrays of ``step_probes``, read from this pass's own
-        BPTT arrays. (``self.probe = True`` leaves the same dict in ``self.probe_data``.)
+        BPTT arrays.
         """
         if self._cache is None:
             raise RuntimeError("backward() called before forward()")
@@ -302,7 +300,7 @@ class Recurrent(Module):
             d_out = np.asarray(d_out, dtype=dt)                    # (T, B, dirs*H)
         d_final = None if d_h_n is None else ((d_h_n,) if n == 1 else tuple(d_h_n))
         d_init = [np.zeros((self.num_layers * dirs, B, H), dt) for _ in range(n)]
-        probes = {} if (record or self.probe) else None
+        probes = {} if record else None
         for layer in range(self.num_layers - 1, -1, -1):
             layer_in, runs, mask = layers[layer]
             if mask is not None and d_out is not None:
@@ -342,7 +340,6 @@ class Recurrent(Module):
                 d_in = dx if d_in is None else d_in + dx           # both directions read layer_in
             d_out = d_in
         self.d_h0 = self._public_state(d_init)
-        self.probe_data = probes
         dx = None
         if d_out is not None:
             dx = d_out.transpose(1, 0, 2) if self.batch_first else d_out

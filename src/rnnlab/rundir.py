@@ -67,7 +67,8 @@ class RunWriter(Callback):
         if self.resuming:
             return
         meta = {"config": trainer.cfg.to_dict(), "task": trainer.task.describe(),
-                "model": describe_model(trainer.model), "rnnlab_version": __version__,
+                "model": describe_model(trainer.model), "from_config": trainer.from_config,
+                "rnnlab_version": __version__,
                 "python": platform.python_version(), "numpy": np.__version__,
                 "platform": platform.platform(), "git_commit": _git_commit(),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
@@ -169,6 +170,12 @@ def resume_trainer(run_dir, task=None, model=None, loss=None) -> Trainer:
 def load_run(run_dir):
     """Rebuild a saved run's model (weights from its checkpoint) and its task: (cfg, model, task)."""
     cfg = read_run_config(run_dir)
+    made = json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8")).get("from_config", {})
+    if not (made.get("task", True) and made.get("model", True)):
+        what = " and ".join(k for k in ("task", "model") if not made.get(k, True))
+        raise RunDirError(f"{run_dir} was trained on a {what} made in Python, which its config cannot "
+                          "rebuild; analyse or evaluate it in Python with the same objects "
+                          "(rnnlab.analysis.analyze.analyze(model, task))")
     arrays, meta = load_checkpoint(run_dir)
     task = build_task(cfg)
     if "vocab" in meta and meta["vocab"] != "".join(task.vocab):

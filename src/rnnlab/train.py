@@ -171,6 +171,8 @@ class Trainer:
         if task is not None and not isinstance(task, Task):
             raise InputError(f"Trainer: task must be an rnnlab Task, got {type(task).__name__}; "
                              "make one with Task.from_arrays or Task.from_generator")
+        # what a saved run can rebuild from its config alone (else: the user's own objects)
+        self.from_config = {"task": task is None, "model": model is None, "loss": loss is None}
         task = task if task is not None else build_task(cfg)
         self.batches = build_batches(cfg, task)
         self.model = model if model is not None else build_model(cfg, self.batches.task)

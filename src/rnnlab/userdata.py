@@ -23,6 +23,10 @@ def load_npz_task(path) -> Task:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"--data {path} does not exist; pass an .npz file holding arrays X and y")
+    with open(path, "rb") as fh:
+        if fh.read(4) != b"PK\x03\x04":                     # every .npz is a zip archive
+            raise InputError(f"--data {path} is not a readable .npz file (not a zip archive); "
+                             "save it with np.savez(path, X=inputs, y=targets)")
     try:
         with np.load(path, allow_pickle=False) as f:
             names = set(f.files)

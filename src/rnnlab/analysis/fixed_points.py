@@ -20,8 +20,7 @@ Pieces:
   de-duplication, outlier removal, eigenvalues; returns a ``FixedPointResult`` that counts
   every start (converged, stalled, out of iterations, outlier, merged duplicate).
 
-Solver choice (measured, 2-core CPU, NumPy, float64; ``benchmarks``-style script in the
-report of the change). The residual r(s) = F(s) - s is square and smooth, so the natural
+Solver choice. The residual r(s) = F(s) - s is square and smooth, so the natural
 solver is Gauss-Newton on r: at a non-degenerate fixed point A = J - I is invertible and the
 step s <- s - A^-1 r converges quadratically. Levenberg-Marquardt damps it,
 delta = -(A^T A + mu I)^-1 A^T r, with mu per start (Nielsen's gain-ratio rule: shrink mu
@@ -31,25 +30,42 @@ short gradient step on q. All starts advance together as one batch; each stops w
 (converged), when even a tiny damped step cannot lower q any more (stalled: a local minimum of
 q that is not a fixed point, a "slow point"), or at ``max_iters``.
 
-On a 64-unit random tanh RNN (W_hh = 1.5 N(0, 1/64), zero input, 200 starts from trajectories
-plus noise 0.05; fixed points: many stable points and saddles):
+Measured on 200 starts (visited states plus noise), 2-core CPU, float64, against the old finder
+(``dynamics.find_fixed_points`` before this module: Adam at lr 0.05 for 3000 steps, no stopping
+rule, kept q < 1e-6). Times are minima of 3 runs on a shared machine (they varied up to 2x):
 
-- old finder (``dynamics.find_fixed_points``: Adam, lr 0.05, 3000 steps, no stopping rule):
-  3000 iterations for every start, 1.9 s; 88 of 200 starts reach q < 1e-6 and 0 reach
-  q < 1e-12 (Adam at a constant step size rattles around the minimum at |r| ~ 1e-4).
-- this finder (LM): 200 of 200 starts reach q < 1e-12; median 9, max 23 iterations, 0.25 s
-  including the Jacobians by VJP and the eigenvalues.
-- Adam warm-up (200 Adam steps, then LM) converged the same starts to the same points, with no
-  fewer LM iterations, so it is not used.
-
-On a trained 3-bit flip-flop GRU/LSTM/RNN the same pattern holds: Adam leaves most starts at
-q ~ 1e-6..1e-4 while LM converges all but a few (which are then reported as stalled).
+- 64-unit random tanh RNN, W_hh ~ 1.5 N(0, 1/64), zero input (chaotic; 3 fixed points, all
+  saddles): Adam 0.70 s, keeps 85 starts, 0 reach q < 1e-12, reports 58 "points" of which none
+  lies within 1e-3 of a fixed point (polishing them with LM moves each by ~0.2: they are slow
+  points with q < 1e-6). LM 0.5-0.9 s, all 200
+  starts converge, median 15 / max 45 iterations, the 3 saddles (index 38, 38, 39).
+- the same with gain 2.0: Adam keeps 55, 3 of its 17 points are true fixed points. LM converges
+  123 (median 24 iterations), finds 22 saddles, and reports 76 starts stalled at local minima of
+  q with q = 1e-3 .. 5e-2, |grad q| ~ 1e-10 and A singular there: slow points, not fixed points.
+- trained 3-bit flip-flop, tanh RNN, 64 units, noise 0.05: Adam 0.72 s keeps 19 of 200 starts
+  (181 dropped without a word) and finds 6 of the 8 memory states (plus 6 saddles its wandering
+  reached). LM 0.12 s: 200/200 converge in at most 4 iterations, to the 8 stable points (starts
+  this close to the attractors do not reach saddles). With noise 0.5: Adam keeps 90; LM
+  0.16 s, 200/200 converge in at most 8 iterations: 8 stable, 12 saddles of index 1, 3 of
+  index 2, 1 of index 3. A trained LSTM (32 units) behaves the same (<= 10 iterations).
+- Alternatives measured: an Adam warm-up (100 or 300 steps, then LM) gave the same points on
+  the gain-1.5 net with fewer LM iterations (median 10) but more total time, and on the gain-2.0
+  net converged more starts (144-151 vs 123) yet found fewer distinct points (17-18 vs 22): not
+  used. Marquardt's diag(A^T A) scaling and the classic mu *10 / /10 rule were no better than
+  Nielsen's rule with mu I on any of these nets, and worse on the GRU below.
+- Hard case, trained 3-bit flip-flop GRU (32 units, saturated update gates, stable points with
+  |lambda| ~ 0.9999): noise 0.05 converges 200/200 (median 16, max 55 iterations); noise 0.5
+  converges 119, 19 stall at slow points (q 1e-10 .. 1e-7) and 62 hit max_iters=200. Those are
+  escaping: where z -> 1, F(h) - h = (1 - z)(n - h) -> 0 as |h| grows, so q keeps falling
+  while h runs off (10-17 units from its start after 200-1600 iterations); with max_iters=3000
+  most of them "converge" there and are then dropped as outliers.
 
 Defaults and their reasons:
 
 - ``tol = 1e-12`` on q (FixedPointFinder's default): |F(s) - s| < 1.4e-6.
-- ``max_iters = 200``: LM needs tens of iterations; what has not converged by 200 is stalled in
-  practice and is reported as dropped.
+- ``max_iters = 200``: LM needs tens of iterations near a fixed point; what has not converged
+  by 200 was, on the nets above, escaping or creeping along a slow region, and is reported as
+  dropped (``hit_max_iters``).
 - ``unique_tol = 1e-3 * sqrt(S)`` (an RMS of 1e-3 per unit): converged points lie within ~1e-6
   of the exact solution, distinct fixed points of trained networks are far further apart.
 - ``outlier_distance = 3 * spread of the starts`` (spread = RMS distance of the starts from their
@@ -147,15 +163,16 @@ class StepMap:
 
     @staticmethod
     def join(carry):
-        return carry[0].copy() if len(carry) == 1 else np.concatenate(carry, axis=1)
+        """tuple of (B, H) -> (B, S)."""
+        return carry[0] if len(carry) == 1 else np.concatenate(carry, axis=1)
 
     def _batch(self, s):
         s = np.asarray(s, dtype=np.float64)
+        if s.ndim not in (1, 2) or s.shape[-1] != self.size:
+            raise ValueError(f"states must be (S,) or (M, S) with S = n_carry * H = {self.size}, "
+                             f"got shape {s.shape}")
         single = s.ndim == 1
-        s = s.reshape(-1, self.size) if not single else s[None]
-        if s.shape[1] != self.size:
-            raise ValueError(f"states must have {self.size} values (n_carry * H), got {s.shape}")
-        return s, single
+        return (s[None] if single else s), single
 
     def _step(self, s):
         B = s.shape[0]
@@ -328,8 +345,9 @@ class FixedPointResult:
                 kinds.append(f"{n} saddle{'s' if n != 1 else ''} of index {key.split()[-1]}")
         head = ", ".join(kinds) if kinds else "no fixed points"
         nc = self.dropped_not_converged
-        why = f" (did not converge: {self.stalled} stalled, {self.hit_max_iters} at max_iters)" if nc else ""
-        return (f"{head}; {self.starts} starts: {self.converged} converged, {nc} dropped{why}, "
+        why = f": {self.stalled} stalled, {self.hit_max_iters} at max_iters" if nc else ""
+        return (f"{head}; {self.starts} starts: {self.converged} converged, {nc} dropped "
+                f"(did not converge{why}), "
                 f"{self.dropped_outliers} dropped (outliers), {self.duplicates_merged} duplicates merged "
                 f"into {len(self.points)} points; max {int(self.iterations.max(initial=0))} "
                 f"iterations, {self.seconds:.2f} s")
@@ -365,8 +383,12 @@ def _nearest_distance(points, refs, chunk: int = 2048):
     return out
 
 
-def _levenberg_marquardt(F, s, tol, max_iters, step_tol, tau=1e-3):
-    """Batched LM on r(s) = F(s) - s. Returns (s, q, iterations, status codes 0/1/2)."""
+def _levenberg_marquardt(F, s, tol, max_iters, step_tol, tau=1e-3, patience=25):
+    """Batched LM on r(s) = F(s) - s. Returns (s, q, iterations, status codes 0/1/2).
+
+    A start also counts as stalled when ``patience`` iterations did not halve its q: near a true
+    fixed point q falls quadratically, so a start crawling along a slow manifold (or escaping
+    where a closed gate makes F(h) - h vanish only at infinity) is stopped early."""
     M, S = s.shape
     eye = np.eye(S)
     r = F(s) - s
@@ -380,7 +402,8 @@ def _levenberg_marquardt(F, s, tol, max_iters, step_tol, tau=1e-3):
     need_J = np.ones(M, dtype=bool)
     AtA = np.empty((M, S, S))
     g = np.empty((M, S))
-    for _ in range(max_iters):
+    q_mark = q.copy()
+    for it in range(max_iters):
         run = np.flatnonzero(status < 0)
         if run.size == 0:
             break
@@ -419,6 +442,10 @@ def _levenberg_marquardt(F, s, tol, max_iters, step_tol, tau=1e-3):
         # stalled: the step no longer moves s (relative to its size) and q is not yet < tol
         stuck = run[small & (status[run] < 0)]
         status[stuck] = 1
+        if (it + 1) % patience == 0:                # too slow: q not even halved in `patience` steps
+            crawl = run[(status[run] < 0) & (q[run] > 0.5 * q_mark[run])]
+            status[crawl] = 1
+            q_mark = q.copy()
     status[status < 0] = 2
     return s, q, iters, status
 
