@@ -178,3 +178,24 @@ def test_example_script_trains_analyses_and_reports(tmp_path):
     acc = float(r.stdout.split("test accuracy ")[1].split("%")[0])
     assert acc > 80 and (tmp_path / "dms" / "report.html").is_file()
     assert "starts" in r.stdout and (tmp_path / "dms" / "analysis.json").is_file()
+
+
+def test_analyze_flags_pick_layer_input_and_budget(tmp_path, capsys):
+    out = tmp_path / "ff"
+    assert main(["train", "--task", "flipflop", "--model", "lstm", "--layers", "2", "--hidden", "8",
+                 "--epochs", "2", "--batches-per-epoch", "3", "--out", str(out), "--quiet",
+                 "--no-report"]) == 0
+    assert main(["analyze", str(out), "--fp-starts", "20", "--fp-tol", "1e-10", "--fp-input", "1,0,-1",
+                 "--fp-layer", "0"]) == 0
+    assert "20 starts" in capsys.readouterr().out
+    fp = json.loads((out / "analysis.json").read_text())["fixed_points"]
+    assert fp["layer"] == 0 and fp["input"] == [1.0, 0.0, -1.0] and fp["settings"]["tol"] == 1e-10
+    assert fp["counts"]["converged"] + fp["counts"]["dropped_not_converged"] == 20
+    assert "decoded" not in fp                                       # layer 0 is not read out
+    assert main(["analyze", str(out), "--fp-starts", "20", "--fp-layer", "0"]) == 0
+    fp = json.loads((out / "analysis.json").read_text())["fixed_points"]
+    assert len(fp["points"][0]["point"]) == 16                      # (h, c) of layer 0
+    assert main(["analyze", str(out), "--fp-input", "1,0"]) == 2
+    assert "needs 3 values" in capsys.readouterr().err
+    assert main(["analyze", str(out), "--fp-input", "a,b,c"]) == 2
+    assert "comma-separated numbers" in capsys.readouterr().err
