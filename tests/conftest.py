@@ -1,3 +1,10 @@
+import os
+
+# The suite runs in parallel worker processes (pytest-xdist, "-n auto" in pyproject.toml): one
+# BLAS thread per worker, set before NumPy loads, so the workers do not oversubscribe the cores.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 import numpy as np
 import pytest
 

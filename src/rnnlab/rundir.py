@@ -116,7 +116,8 @@ def describe_model(model) -> dict:
     rnn = getattr(model, "rnn", None)
     if rnn is not None:
         out.update(cell=type(rnn).__name__.lower(), hidden=rnn.hidden_size, layers=rnn.num_layers,
-                   bidirectional=rnn.bidirectional)
+                   bidirectional=rnn.bidirectional,
+                   nonlinearity=getattr(rnn, "nonlinearity", "tanh"))
     return out
 
 
@@ -125,6 +126,21 @@ def read_jsonl(path) -> list[dict]:
     if not path.is_file():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def run_model_config(run_dir) -> TrainConfig:
+    """The run's config with the model fields the run really had: a model built in Python and
+    handed to the Trainer is described in config.json's ``model`` entry, not in its config."""
+    cfg = read_run_config(run_dir)
+    try:
+        meta = json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))
+        m = meta["model"] if not meta.get("from_config", {}).get("model", True) else None
+    except (ValueError, KeyError, TypeError):
+        m = None
+    if not m or "cell" not in m:
+        return cfg
+    return cfg.replace(model=m["cell"], hidden=m["hidden"], layers=m["layers"],
+                       nonlinearity=m.get("nonlinearity", "tanh"), forget_bias=0.0)
 
 
 def read_run_config(run_dir) -> TrainConfig:

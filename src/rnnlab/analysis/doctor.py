@@ -19,7 +19,7 @@ import numpy as np
 
 from ..probes import early_to_late_gradient
 from ..tasks import METRICS
-from ..rundir import read_jsonl, read_run_config
+from ..rundir import read_jsonl, run_model_config
 
 
 @dataclass
@@ -45,7 +45,7 @@ def _finite(xs):
 
 def diagnose(run_dir) -> Diagnosis:
     run_dir = Path(run_dir)
-    cfg = read_run_config(run_dir)
+    cfg = run_model_config(run_dir)
     metrics = read_jsonl(run_dir / "metrics.jsonl")
     probes = read_jsonl(run_dir / "probes.jsonl")
     events = read_jsonl(run_dir / "events.jsonl")
