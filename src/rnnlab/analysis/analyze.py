@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..checkpoint import atomic_write_text
+from ..checks import check_float, check_int
 from ..errors import InputError
 from .dynamics import (ROLES, assign_roles, impulse_responses, layer_states, pca_trajectories,
                        running_mean_of_input, unit_signatures)
@@ -136,6 +137,13 @@ def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: in
         raise InputError(f"analyze needs a model with a recurrent stack in .rnn (an rnnlab head), got "
                          f"{type(model).__name__}")
     rnn = model.rnn
+    check_int("fp_starts", fp_starts, minimum=1)
+    check_float("fp_tol", fp_tol, low=0.0, low_open=True)
+    check_int("n_sequences", n_sequences, minimum=1)
+    L = rnn.num_layers
+    if not -L <= check_int("fp_layer", fp_layer) < L:
+        raise InputError(f"fp_layer must name one of the model's {L} layer(s): 0..{L - 1} or -1 for "
+                         f"the last, got {fp_layer}")
     X, _ = held_out_sequences(task, n_sequences)
     result: dict = {"task": task.name, "targets": task.targets, "per_step": task.per_step,
                     "model": type(rnn).__name__.lower(), "hidden": rnn.hidden_size, "layers": rnn.num_layers}
