@@ -180,7 +180,7 @@ def test_sample_errors(lm_run, run_dir, capsys):
     assert main(["sample", str(lm_run), "--prime", "QZX"]) == 2
     assert_one_line_error(capsys.readouterr().err, "not in the model's vocabulary")
     assert main(["sample", str(lm_run), "--temperature", "0"]) == 2
-    assert_one_line_error(capsys.readouterr().err, "temperature must be > 0")
+    assert_one_line_error(capsys.readouterr().err, "temperature must be a finite number > 0")
 
 
 @pytest.mark.parametrize("content,fragment", [

@@ -44,9 +44,16 @@ def _add_fixed_point_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--fp-layer", type=int, default=-1, help="recurrent layer (default: the last)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line (and where to find help), not the whole usage."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}; see '{self.prog} --help'\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rnnlab", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = _Parser(prog="rnnlab", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     tr = sub.add_parser("train", help="train a model and write its run directory",
                         description="Train a model. With no arguments: the seed experiment.")
@@ -104,6 +111,8 @@ def config_from_args(args) -> TrainConfig:
     if args.preset is None:                                     # a task's own preset, if it has one
         task = overrides.get("task", "seed")
         args.preset = task if task in PRESETS else "seed"
+    if overrides.get("model", "lstm") != "lstm" and "forget_bias" not in overrides:
+        overrides["forget_bias"] = 0.0                          # the preset's LSTM-only setting
     return PRESETS[args.preset].replace(**overrides)
 
 
@@ -116,6 +125,7 @@ def cmd_resume(args) -> int:
         extra = ", ".join("--" + g.replace("_", "-") for g in given) or "--preset/--out/--force"
         raise RunDirError(f"--resume continues a run with its own saved config; drop {extra}")
     trainer = resume_trainer(args.resume)
+    args.run_dir_in_use = args.resume
     cfg, done = trainer.cfg, len(trainer.history)
     trainer.callbacks = [RunWriter(args.resume, resuming=True), EpochPrinter(cfg.epochs, quiet=args.quiet)]
     print(f"rnnlab: resuming {args.resume} after epoch {done} of {cfg.epochs}")
@@ -137,6 +147,7 @@ def cmd_train(args) -> int:
     trainer = Trainer(config=cfg)               # builds task and model: any config error stops here
     out = prepare_run_dir(args.out if args.out else default_run_dir(args.preset), args.force)
     trainer.callbacks = [RunWriter(out), EpochPrinter(cfg.epochs, quiet=args.quiet)]
+    args.run_dir_in_use = out
     task = trainer.task
     print(f"rnnlab: training {cfg.model} ({trainer.model.parameter_count():,} parameters) on "
           f"{task.name}; run directory {out}")
@@ -215,12 +226,18 @@ def cmd_eval(args) -> int:
 def cmd_sample(args) -> int:
     from .rundir import load_run
 
+    if args.length < 1:
+        raise InputError(f"--length must be at least 1, got {args.length}")
+    if not (0 < args.temperature < float("inf")):
+        raise InputError(f"--temperature must be a finite number > 0, got {args.temperature}")
+    if args.top_k < 0:
+        raise InputError(f"--top-k must be 0 (all characters) or a positive count, got {args.top_k}")
+    if args.seed < 0:
+        raise InputError(f"--seed must be 0 or a positive integer, got {args.seed}")
     cfg, model, task = load_run(args.run_dir)
     if task.kind != "lm":
         raise InputError(f"{args.run_dir} holds a {cfg.task} model; sample needs a run trained "
                          "with --task charlm")
-    if args.length < 1:
-        raise InputError(f"--length must be at least 1, got {args.length}")
     text = model.generate(args.prime, args.length, args.temperature, args.top_k, args.seed)
     print(args.prime + text)
     return 0
@@ -270,8 +287,16 @@ def main(argv=None) -> int:
     except RnnlabError as e:
         print(f"rnnlab: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:                      # read-only location, a path under a file, disk full
+        where = f" {e.filename}" if e.filename else ""
+        print(f"rnnlab: error: cannot use{where}: {e.strerror or e}; choose a writable location "
+              "(e.g. another --out) and run the command again", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
-        print("rnnlab: interrupted", file=sys.stderr)
+        run = getattr(args, "run_dir_in_use", None)
+        hint = (f"; continue it with: rnnlab train --resume {run}" if run and (Path(run) / "state.json").is_file()
+                else "")
+        print(f"rnnlab: interrupted{hint}", file=sys.stderr)
         return 130
 
 

@@ -39,6 +39,8 @@ def default_corpus(max_chars: int) -> tuple[str, str]:
 
 def read_text(path) -> str:
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"--text {path} is a directory; pass --text with a path to a UTF-8 file")
     if not path.is_file():
         raise InputError(f"text file {path} does not exist; pass --text with a path to a UTF-8 file")
     data = path.read_bytes()

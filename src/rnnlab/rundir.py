@@ -25,8 +25,19 @@ from .tasks import METRICS, build_task
 from .train import Callback, Trainer, build_model, evaluate, evaluate_stream
 
 
+# Every file a run (or a sweep) writes: --force removes these, and only these, so nothing of an
+# old run is left for the new one to be confused with, and no file of the user's is touched.
+RUN_FILES = ("config.json", "metrics.jsonl", "probes.jsonl", "events.jsonl", "summary.json",
+             "checkpoint.json", "state.json", "analysis.json", "report.html",
+             "training_curves.png", "hidden_states.png", "grad_norm.png", "gradient_flow.png",
+             "hidden_norms.png", "unit_roles.png", "pca.png", "fixed_points.png",
+             "sweep.csv", "sweep.md", "sweep.json", "metric_vs_length.png", "gradient_vs_length.png")
+RUN_PATTERNS = ("checkpoint-*.npz", "state-*.npz", ".*.tmp*")
+
+
 def prepare_run_dir(out, force: bool = False) -> Path:
-    """Create ``out``; refuse a non-empty existing directory unless ``force``."""
+    """Create ``out``; refuse a non-empty existing directory unless ``force``, which removes the
+    files an earlier run wrote there (and nothing else)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise RunDirError(f"--out {out} exists and is a file; choose a directory path")
@@ -34,6 +45,11 @@ def prepare_run_dir(out, force: bool = False) -> Path:
         raise RunDirError(f"output directory {out} already exists and is not empty; choose another "
                           "--out or pass --force to overwrite it")
     out.mkdir(parents=True, exist_ok=True)
+    if force:
+        old = [out / n for n in RUN_FILES] + [p for pat in RUN_PATTERNS for p in out.glob(pat)]
+        for path in old:
+            if path.is_file():
+                path.unlink()
     return out
 
 
@@ -122,10 +138,29 @@ def describe_model(model) -> dict:
 
 
 def read_jsonl(path) -> list[dict]:
+    """The rows of a log; a cut last line (what a crash mid-write leaves) is skipped, damage
+    anywhere else is an error."""
     path = Path(path)
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    try:
+        lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    except UnicodeDecodeError:
+        raise RunDirError(f"{path} is not UTF-8 text; the run directory is damaged, train it again") from None
+    rows = []
+    for i, line in enumerate(lines):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            if i == len(lines) - 1:
+                break                                  # cut mid-write by a crash: drop it
+            raise RunDirError(f"{path} line {i + 1} is not valid JSON; the run directory is damaged, "
+                              "train it again") from None
+        if not isinstance(row, dict):
+            raise RunDirError(f"{path} line {i + 1} is not a JSON object; the run directory is damaged, "
+                              "train it again")
+        rows.append(row)
+    return rows
 
 
 def run_model_config(run_dir) -> TrainConfig:
@@ -145,6 +180,9 @@ def run_model_config(run_dir) -> TrainConfig:
 
 def read_run_config(run_dir) -> TrainConfig:
     run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirError(f"{run_dir} is a file, not a run directory; pass the --out directory of an "
+                          "rnnlab train")
     if not run_dir.is_dir():
         raise RunDirError(f"run directory {run_dir} does not exist; pass the --out of a finished rnnlab train")
     path = run_dir / "config.json"
@@ -170,6 +208,9 @@ def resume_trainer(run_dir, task=None, model=None, loss=None) -> Trainer:
                           "with --checkpoint-every 0); train it again")
     arrays, meta = load_checkpoint(run_dir, "state")
     epoch = meta["epoch"]
+    if epoch >= cfg.epochs and (run_dir / "summary.json").is_file():
+        raise RunDirError(f"{run_dir} already finished all {cfg.epochs} epochs; nothing to resume (to "
+                          "train longer, start a new run with a larger --epochs)")
     logs = {name: read_jsonl(run_dir / name) for name in ("metrics.jsonl", "probes.jsonl", "events.jsonl")}
     history = [r for r in logs["metrics.jsonl"] if r["epoch"] <= epoch]
     if [r["epoch"] for r in history] != list(range(1, epoch + 1)):
@@ -192,6 +233,9 @@ def load_run(run_dir):
         raise RunDirError(f"{run_dir} was trained on a {what} made in Python, which its config cannot "
                           "rebuild; analyse or evaluate it in Python with the same objects "
                           "(rnnlab.analysis.analyze.analyze(model, task))")
+    if not (Path(run_dir) / "checkpoint.json").is_file() and (Path(run_dir) / "state.json").is_file():
+        raise RunDirError(f"{run_dir} was interrupted before training finished, so it has no final "
+                          f"weights yet; continue it with: rnnlab train --resume {run_dir}")
     arrays, meta = load_checkpoint(run_dir)
     task = build_task(cfg)
     if "vocab" in meta and meta["vocab"] != "".join(task.vocab):

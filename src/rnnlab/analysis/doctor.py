@@ -19,7 +19,21 @@ import numpy as np
 
 from ..probes import early_to_late_gradient
 from ..tasks import METRICS
+from ..checkpoint import load_checkpoint
+from ..errors import RunDirError
 from ..rundir import read_jsonl, run_model_config
+
+
+def check_run_files(run_dir: Path) -> None:
+    """A diagnosis is only as good as the run directory: refuse a damaged one (its checkpoints
+    must load and match their checksums) instead of calling the run healthy."""
+    finished = (run_dir / "summary.json").is_file()
+    if finished and not (run_dir / "checkpoint.json").is_file():
+        raise RunDirError(f"{run_dir} says training finished but its checkpoint.json is missing; the "
+                          "run directory is damaged, train it again")
+    for name in ("checkpoint", "state"):
+        if (run_dir / f"{name}.json").is_file():
+            load_checkpoint(run_dir, name)            # raises CheckpointError with the reason
 
 
 @dataclass
@@ -46,6 +60,7 @@ def _finite(xs):
 def diagnose(run_dir) -> Diagnosis:
     run_dir = Path(run_dir)
     cfg = run_model_config(run_dir)
+    check_run_files(run_dir)
     metrics = read_jsonl(run_dir / "metrics.jsonl")
     probes = read_jsonl(run_dir / "probes.jsonl")
     events = read_jsonl(run_dir / "events.jsonl")
@@ -91,6 +106,15 @@ def diagnose(run_dir) -> Diagnosis:
     jump_at = next((i for i in range(1, len(losses)) if math.isfinite(losses[i])
                     and losses[i] > 3 * min(_finite(losses[:i]) or [math.inf])), None)
     diverged = jump_at is not None
+    # a run that recovered once or twice and then trained to a good end is healthy: the guard did its job
+    ended_well = (math.isfinite(last) and last < 0.5 * first and not nonfinite and not diverged)
+    if events and len(events) <= 2 and ended_well:
+        d.findings.append(f"The guard caught {len(events)} bad step(s) ({', '.join(sorted({e['kind'] for e in events}))}) "
+                          f"and rolled back; training then went on to a final loss of {last:.4g} "
+                          f"(from {first:.4g}), so nothing needs changing.")
+        events, caught = [], True
+    else:
+        caught = False
     if events or nonfinite or diverged or (spikes and not math.isfinite(last)):
         d.pattern = "exploding"
         if diverged:
@@ -115,7 +139,10 @@ def diagnose(run_dir) -> Diagnosis:
             d.findings.append(f"{len(spikes)} step(s) had a gradient norm over 100x the median "
                               f"({median_norm:.3g}), the first at step {spikes[0]}.")
         clip = median_norm * 2 if math.isfinite(median_norm) and median_norm > 0 else 1.0
-        d.advice += [f"Clip gradients by norm: --clip {clip:.2g} (about twice the median norm).",
+        clip_advice = (f"Clip gradients by norm: --clip {clip:.2g} (about twice the median norm)."
+                       if not cfg.clip or clip < cfg.clip else
+                       f"Clip tighter: --clip {cfg.clip / 2:.2g} (half the {cfg.clip:.2g} in use).")
+        d.advice += [clip_advice,
                      f"Lower the learning rate: --lr {cfg.lr / 4:.2g} (a quarter of {cfg.lr:.2g})."]
         if cfg.model == "rnn" and cfg.nonlinearity == "relu":
             d.advice.append("ReLU recurrences are unbounded: use --nonlinearity tanh or a gated --model lstm/gru.")
@@ -182,7 +209,8 @@ def diagnose(run_dir) -> Diagnosis:
     if ratio is not None:
         d.findings.append(f"For information: the gradient reaching step 1 of the top layer is {ratio:.1e} of "
                           f"the last step's; the run learns regardless.")
-    d.findings.append(f"No guard recoveries; the gradient norm stayed within 100x of its median "
+    d.findings.append(("Apart from that, the" if caught else "No guard recoveries; the") +
+                      f" gradient norm stayed within 100x of its median "
                       f"({median_norm:.3g}).")
     d.numbers = n
     return d
