@@ -1,15 +1,22 @@
 """rnnlab: build, train, instrument and dissect recurrent networks from scratch in NumPy."""
 
-from .errors import CheckpointError, InputError, InputTypeError, RnnlabError, RunDirError
-from .losses import softmax_cross_entropy
-from .models import SequenceClassifier, SequenceTagger, StepRegressor
-from .modules import Dropout, Linear, Module
-from .recurrent import GRU, LSTM, RNN, Recurrent
-
 __version__ = "0.1.0"
 
+from .errors import CheckpointError, InputError, InputTypeError, RnnlabError, RunDirError  # noqa: E402
+from .losses import mse, softmax_cross_entropy  # noqa: E402
+from .models import (CharLM, SequenceClassifier, SequenceRegressor, SequenceTagger,  # noqa: E402
+                     StepRegressor)
+from .modules import Dropout, Embedding, Linear, Module  # noqa: E402
+from .optim import SGD, Adagrad, Adam, CosineLR, RMSprop, StepLR  # noqa: E402
+from .recurrent import GRU, LSTM, RNN, Recurrent  # noqa: E402
+from .config import PRESETS, TrainConfig  # noqa: E402
+from .tasks import Task  # noqa: E402
+from .train import Trainer  # noqa: E402
+
 __all__ = [
-    "RNN", "LSTM", "GRU", "Recurrent", "Module", "Linear", "Dropout", "SequenceClassifier", "SequenceTagger",
-    "StepRegressor", "softmax_cross_entropy", "RnnlabError", "InputError", "InputTypeError",
+    "RNN", "LSTM", "GRU", "Recurrent", "Module", "Linear", "Dropout", "Embedding",
+    "SequenceClassifier", "SequenceTagger", "SequenceRegressor", "StepRegressor", "CharLM",
+    "SGD", "Adam", "Adagrad", "RMSprop", "StepLR", "CosineLR", "Task", "Trainer", "TrainConfig",
+    "PRESETS", "softmax_cross_entropy", "mse", "RnnlabError", "InputError", "InputTypeError",
     "CheckpointError", "RunDirError",
 ]

@@ -159,6 +159,9 @@ def cmd_train(args) -> int:
     print(f"final test {m} {format_metric(m, s[f'final_test_{m}'])} (loss {s['final_test_loss']:.4f}), "
           f"best {format_metric(m, s[f'best_test_{m}'])} at epoch {s['best_epoch']}, "
           f"{s['seconds']:.2f} s; wrote {out}")
+    if cfg.curriculum and s["final_length"] != cfg.length:
+        print(f"note: the curriculum never reached --length {cfg.length}; these results are at length "
+              f"{s['final_length']} (rnnlab eval scores the final weights at length {cfg.length})")
     if not args.no_report:
         from .analysis.analyze import analyze, write_analysis
         from .report import write_report
@@ -210,7 +213,8 @@ def cmd_eval(args) -> int:
 
     cfg, model, task = load_run(args.run_dir)
     loss, value, m = evaluate_run(cfg, model, task)
-    what = f"{len(task.test):,} characters" if task.kind == "lm" else f"{len(task.test):,} sequences"
+    what = (f"{len(task.test):,} characters" if task.kind == "lm" else
+            f"{len(task.test):,} sequences of {task.seq_length} steps")
     print(f"{args.run_dir}: test loss {loss:.4f}, test {m} {format_metric(m, value)} "
           f"on {what} ({model.parameter_count():,} parameters)")
     summary = Path(args.run_dir) / "summary.json"

@@ -30,7 +30,11 @@ class EpochPrinter(Callback):
             tqdm.write(f"Epoch {r['epoch']:>{w}}/{self.epochs} | Train Loss: {r['train_loss']:.4f} | "
                        f"Train {name}: {format_metric(m, r[f'train_{m}'])} | Test Loss: "
                        f"{r['test_loss']:.4f} | Test {name}: {format_metric(m, r[f'test_{m}'])} | "
-                       f"LR: {r['lr']:.2e}", file=self.stream)
+                       f"LR: {r['lr']:.2e}" + (f" | Length: {r['length']}" if trainer.cfg.curriculum else ""),
+                       file=self.stream)
+        if "next_length" in r:
+            tqdm.write(f"curriculum: from epoch {r['epoch'] + 1} the sequences have {r['next_length']} steps",
+                       file=self.stream)
 
     def on_train_end(self, trainer, summary):
         self.bar.close()

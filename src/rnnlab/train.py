@@ -315,4 +315,4 @@ class Trainer:
                 "final_test_loss": last["test_loss"], f"final_test_{m}": last[f"test_{m}"],
                 f"best_test_{m}": best[f"test_{m}"], "best_epoch": best["epoch"],
                 "baseline": self.task.baseline, "baseline_note": self.task.baseline_note,
-                "seconds": seconds}
+                "final_length": last.get("length"), "seconds": seconds}
