@@ -20,11 +20,12 @@ def plot_training_curves(history: list[dict], path, title: str = "Training curve
     ep = [r["epoch"] for r in history]
     label, name, scale, higher = METRIC_LABELS[metric]
     fig, (ax_l, ax_a) = plt.subplots(1, 2, figsize=(11, 4))
-    ax_l.plot(ep, [r["train_loss"] for r in history], label="train")
-    ax_l.plot(ep, [r["test_loss"] for r in history], label="test")
+    mk = "o" if len(ep) < 4 else None                 # a run of one or two epochs is still visible
+    ax_l.plot(ep, [r["train_loss"] for r in history], label="train", marker=mk)
+    ax_l.plot(ep, [r["test_loss"] for r in history], label="test", marker=mk)
     ax_l.set(xlabel="epoch", ylabel="loss", title="Loss")
-    ax_a.plot(ep, [scale * r[f"train_{metric}"] for r in history], label="train")
-    ax_a.plot(ep, [scale * r[f"test_{metric}"] for r in history], label="test")
+    ax_a.plot(ep, [scale * r[f"train_{metric}"] for r in history], label="train", marker=mk)
+    ax_a.plot(ep, [scale * r[f"test_{metric}"] for r in history], label="test", marker=mk)
     sign = 1 if higher else -1
     best = max(history, key=lambda r: (sign * r[f"test_{metric}"], -r["epoch"]))
     unit = "%" if metric == "acc" else ""
@@ -117,7 +118,7 @@ def plot_gradient_flow(probes: list[dict], path):
     """Heatmap of log10 ||dL/dh_t|| (time step x training iteration), one panel per layer."""
     names = sorted(probes[0]["steps"])
     its = [p["iteration"] for p in probes]
-    fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(names), figsize=(max(8.0, 5.5 * len(names)), 4.4), squeeze=False)
     for ax, name in zip(axes[0], names):
         rows = [p["steps"][name]["grad_norm"] for p in probes]
         T = max(len(r) for r in rows)                    # a curriculum grows T: pad earlier stages
@@ -133,7 +134,7 @@ def plot_gradient_flow(probes: list[dict], path):
         ax.set(xlabel="training iteration", ylabel="time step t",
                title=f"{_layer_label(name)}: step 1 gets {ratio:.1e} x step {T}")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    fig.suptitle("Gradient flow through time (median ratio of first to last step in the title)")
+    fig.suptitle("Gradient flow through time\n(median ratio of the first to the last step in each title)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -143,7 +144,7 @@ def plot_hidden_norms(probes: list[dict], path):
     """Hidden-state norm at every time step (mean and max over the batch), early to late."""
     names = sorted(probes[0]["steps"])
     picks = sorted({0, len(probes) // 2, len(probes) - 1})
-    fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(names), figsize=(max(8.0, 5.5 * len(names)), 4.2), squeeze=False)
     for ax, name in zip(axes[0], names):
         for k, i in enumerate(picks):
             s = probes[i]["steps"][name]
@@ -154,7 +155,7 @@ def plot_hidden_norms(probes: list[dict], path):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, ncol=2)
-    fig.suptitle("Hidden-state norm over time (per sequence; mean and max over the batch)")
+    fig.suptitle("Hidden-state norm over time\n(per sequence; mean and max over the batch)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -165,7 +166,7 @@ def plot_grad_norm_trace(history: list[dict], path, clip: float = 0.0, events=()
     norms = np.concatenate([r["iter_grad_norm"] for r in history])
     losses = np.concatenate([r["iter_loss"] for r in history])
     it = np.arange(len(norms))
-    fig, (ax_n, ax_l) = plt.subplots(2, 1, figsize=(10, 5.5), sharex=True)
+    fig, (ax_n, ax_l) = plt.subplots(2, 1, figsize=(12, 5.5), sharex=True)
     ax_n.semilogy(it, norms, lw=0.8, label="gradient norm before clipping")
     if clip:
         ax_n.axhline(clip, color="C3", ls="--", label=f"clip threshold {clip:g}")
@@ -190,7 +191,8 @@ def plot_grad_norm_trace(history: list[dict], path, clip: float = 0.0, events=()
     ax_l.set(xlabel="applied training step", ylabel="loss")
     for ax in (ax_n, ax_l):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="upper right")
+        # beside the axes, not over the trace (the trace fills the whole width)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -34,9 +34,19 @@ def _img(path: Path, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
+# Column headers in words (the JSON keys stay as they are).
+HEADERS = {"random_same_size_drop": "drop, random group of that size", "n_unstable": "unstable directions",
+           "count": "starts", "eigen": "|eigenvalues| (top 3)", "decoded": "readout",
+           "max_abs_eigenvalue": "max |eigenvalue|", "grad_norm": "gradient norm", "lr_before": "lr before",
+           "lr_after": "lr after", "corr_running_mean": "corr. with running mean",
+           "impulse_persistence": "impulse persistence", "autocorr_decay": "autocorr. decay",
+           "sign_change_rate": "sign-change rate", "dominant_period": "dominant period",
+           "saturated_fraction": "saturated fraction", "q": "1/2 ||F(h) - h||^2"}
+
+
 def _table(rows: list[dict], cols: list[str], fmt=None) -> str:
     fmt = fmt or {}
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    head = "".join(f"<th>{html.escape(HEADERS.get(c, c))}</th>" for c in cols)
     body = []
     for r in rows:
         cells = []

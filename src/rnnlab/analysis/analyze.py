@@ -256,8 +256,9 @@ def write_figures(run_dir, H, roles, sig, pca, fps, X, task, fp_json) -> list[st
     ax1.grid(alpha=0.3)
     order = sorted(range(len(roles)), key=lambda u: (ROLES.index(roles[u]), -abs(sig[u]["corr_running_mean"])))
     lim = max(1e-6, float(np.abs(H[0]).max()))
-    ax2.imshow(H[0][:, order].T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim,
-               extent=(0.5, T + 0.5, len(order) - 0.5, -0.5), interpolation="nearest")
+    im = ax2.imshow(H[0][:, order].T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim,
+                    extent=(0.5, T + 0.5, len(order) - 0.5, -0.5), interpolation="nearest")
+    fig.colorbar(im, ax=ax2, label="activation", pad=0.12)
     y = 0
     for role in ROLES:
         n = roles.count(role)
@@ -277,6 +278,9 @@ def write_figures(run_dir, H, roles, sig, pca, fps, X, task, fp_json) -> list[st
     P = pca["projection"]
     fig, ax = plt.subplots(figsize=(7.5, 6))
     label = task.test.y[: len(P)] if task.kind == "classify" else None
+    if label is not None:                           # one legend entry per class
+        for k in sorted(set(int(v) for v in label[:150])):
+            ax.plot([], [], color=f"C{k % 10}", label=f"label {k}")
     for i in range(min(len(P), 150)):
         c = (f"C{int(label[i]) % 10}" if label is not None else "grey")
         ax.plot(P[i, :, 0], P[i, :, 1], color=c, lw=0.6, alpha=0.35)
@@ -298,6 +302,7 @@ def write_figures(run_dir, H, roles, sig, pca, fps, X, task, fp_json) -> list[st
                 ax.annotate(pj["decoded"], xy, textcoords="offset points", xytext=(6, 6), fontsize=9,
                             family="monospace", weight="bold", zorder=6,
                             bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85))
+    if label is not None or (last_layer and fps.points):
         ax.legend(fontsize=8, loc="best")
     ex = pca["explained"]
     ax.set(xlabel=f"PC1 ({100 * ex[0]:.0f}% of variance)", ylabel=f"PC2 ({100 * ex[1]:.0f}%)",

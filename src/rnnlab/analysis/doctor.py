@@ -203,6 +203,9 @@ def diagnose(run_dir) -> Diagnosis:
         d.numbers = n
         return d
 
+    if len(losses) == 1:
+        d.findings.append("Only one epoch was trained: too short to judge the trend; train longer "
+                          "before reading the diagnosis.")
     d.findings.append(f"The training loss went from {first:.4g} to {last:.4g}; the final test {metric} "
                       f"is {metrics[-1][f'test_{metric}']:.4g}"
                       + (f" (memoryless baseline {baseline:.4g})." if baseline is not None else "."))

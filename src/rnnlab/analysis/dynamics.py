@@ -53,6 +53,7 @@ def unit_signatures(H: np.ndarray, running: np.ndarray | None, impulse: np.ndarr
     """Scores per unit from traces H (N, T, U), the input's running mean (N, T), and the impulse
     response (T, U)."""
     N, T, U = H.shape
+    running_sd = float(np.std(running)) if running is not None else 0.0
     out = []
     for u in range(U):
         h = H[:, :, u]
@@ -70,7 +71,7 @@ def unit_signatures(H: np.ndarray, running: np.ndarray | None, impulse: np.ndarr
         peak = int(np.argmax(spec[1:]) + 1) if spec.size > 1 else 0
         peak_frac = float(spec[peak] / spec[1:].sum()) if spec.size > 1 and spec[1:].sum() > 0 else 0.0
         corr = 0.0
-        if running is not None and sd > 1e-8:
+        if running is not None and sd > 1e-8 and running_sd > 1e-12:   # one-hot inputs: a constant mean
             corr = float(np.corrcoef(h.ravel(), running.ravel())[0, 1])
         persistence = 0.0
         if impulse is not None:
