@@ -3,7 +3,8 @@
 2-layer LSTM and GRU, hidden 256, embedding 32, batch 64 parallel streams, truncated-BPTT
 window 100, Adam, on the default corpus. torch's CPU LSTM runs oneDNN's fused LSTM kernel (its
 GRU does not); the LSTM row also times torch with oneDNN switched off, to show what that kernel
-is worth against the same unfused per-step arithmetic rnnlab does. Each peer trains ``--steps`` windows after one warm-up
+is worth against the same unfused per-step arithmetic rnnlab does. Each peer trains ``--steps``
+windows after one warm-up
 window, in its own fresh process (no library's thread pool disturbs another), interleaved over
 ``--repeats``; prints the median throughput and the ratio rnnlab / PyTorch (target >= 1.0).
 
@@ -24,16 +25,16 @@ H, E, B, W, LAYERS = 256, 32, 64, 100, 2
 
 
 def corpus_windows(steps):
-    from rnnlab.config import PRESETS
     from rnnlab.batches import stream_windows
+    from rnnlab.config import PRESETS
     from rnnlab.tasks import build_task
     data = build_task(PRESETS["charlm"].replace(corpus_chars=B * (W + 1) * max(steps + 2, 12)))
     return data, stream_windows(data.X_train, B, W)[: steps + 1]
 
 
 def run_rnnlab(cell, steps):
-    from rnnlab.config import PRESETS
     from rnnlab.batches import Batch
+    from rnnlab.config import PRESETS
     from rnnlab.train import Trainer
     data, windows = corpus_windows(steps)
     cfg = PRESETS["charlm"].replace(model=cell, forget_bias=1.0 if cell == "lstm" else 0.0,

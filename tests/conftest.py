@@ -5,8 +5,8 @@ import os
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import numpy as np
-import pytest
+import numpy as np  # noqa: E402 (after the thread settings above)
+import pytest  # noqa: E402
 
 
 def _rngs(module):
@@ -61,6 +61,7 @@ def model_gradient_errors(freeze_dropout):
 def twin_layers(kind, D, H, layers, bidirectional, seed):
     """An rnnlab stack ('RNN', 'LSTM', 'GRU') and the torch.nn one with the same weights (float64)."""
     import torch
+
     import rnnlab
     ours = getattr(rnnlab, kind)(D, H, num_layers=layers, bidirectional=bidirectional,
                                  dtype=np.float64, seed=seed)

@@ -3,12 +3,11 @@
 import json
 import warnings
 
-
 from rnnlab.analysis.doctor import diagnose
 from rnnlab.cli import main
 from rnnlab.config import PRESETS, TrainConfig
-from rnnlab.train import Trainer
 from rnnlab.rundir import RunWriter
+from rnnlab.train import Trainer
 
 
 def run(tmp_path, cfg):

@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from rnnlab.analysis.dynamics import (assign_roles,
-                                      pca_trajectories, unit_signatures)
+from rnnlab.analysis.dynamics import assign_roles, pca_trajectories, unit_signatures
 
 
 def synthetic_units(N=200, T=30, seed=0):

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 import rnnlab
-from rnnlab.analysis.fixed_points import (StepMap, find_fixed_points, sample_starts,
-                                          steady_layer_input)
+from rnnlab.analysis.fixed_points import StepMap, find_fixed_points, sample_starts, steady_layer_input
 from rnnlab.cells import ElmanCell
 
 H_STAR = 0.9575040240772687          # h = tanh(2 h), h > 0

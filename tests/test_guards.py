@@ -10,8 +10,8 @@ import pytest
 from rnnlab.cli import main
 from rnnlab.config import PRESETS
 from rnnlab.guards import TrainingDiverged
-from rnnlab.train import Trainer
 from rnnlab.rundir import RunWriter
+from rnnlab.train import Trainer
 
 EXPLODING = dict(nonlinearity="relu", init="identity", optimizer="sgd", lr=0.05, epochs=15,
                  max_recoveries=12)

@@ -11,7 +11,7 @@ from rnnlab.analysis.analyze import analyze, write_analysis
 from rnnlab.cli import main
 from rnnlab.config import PRESETS, TrainConfig
 from rnnlab.losses import mse
-from rnnlab.models import SequenceClassifier, StepRegressor
+from rnnlab.models import StepRegressor
 from rnnlab.tasks import Task, flipflop_batch
 from rnnlab.train import Trainer, evaluate
 

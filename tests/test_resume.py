@@ -14,8 +14,8 @@ import pytest
 from rnnlab.checkpoint import load_checkpoint
 from rnnlab.cli import main
 from rnnlab.config import PRESETS
-from rnnlab.train import Callback, Trainer
 from rnnlab.rundir import RunWriter, read_jsonl, resume_trainer
+from rnnlab.train import Callback, Trainer
 
 TIMING = {"seconds"}
 
@@ -64,7 +64,8 @@ def test_interrupted_run_resumes_to_identical_results(tmp_path, name, cfg):
     full, cut = tmp_path / "full", tmp_path / "cut"
     full.mkdir(), cut.mkdir()
     Trainer(config=cfg, callbacks=[RunWriter(full)]).fit()
-    crash_at = {"seed": 5, "lstm-lm": 5, "guarded": 2, "curriculum": 3, "flipflop": 5}[name]   # epochs 4-5 / 5 are redone after resume
+    # epochs after the last saved state are redone after the resume
+    crash_at = {"seed": 5, "lstm-lm": 5, "guarded": 2, "curriculum": 3, "flipflop": 5}[name]
     with pytest.raises(Crash):
         Trainer(config=cfg, callbacks=[RunWriter(cut), CrashAfter(crash_at)]).fit()
     t = resume_trainer(cut)

@@ -36,7 +36,8 @@ def test_seed_model_has_13314_parameters():
 
 def test_wrong_input_shape_names_the_fix():
     rnn = rnnlab.RNN(10, 8)
-    with pytest.raises(rnnlab.InputError, match=r"expected input of shape \(B, T, 10\), got \(32, 20, 12\); set input_size=12"):
+    expected = r"expected input of shape \(B, T, 10\), got \(32, 20, 12\); set input_size=12"
+    with pytest.raises(rnnlab.InputError, match=expected):
         rnn.forward(np.zeros((32, 20, 12), np.float32))
     with pytest.raises(rnnlab.InputError, match="expected input of shape"):
         rnn.forward(np.zeros((20, 10), np.float32))

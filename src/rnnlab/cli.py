@@ -138,8 +138,8 @@ def cmd_resume(args) -> int:
 
 def cmd_train(args) -> int:
     from .progress import EpochPrinter
-    from .train import Trainer
     from .rundir import RunWriter, default_run_dir, prepare_run_dir
+    from .train import Trainer
 
     if args.resume is not None:
         return cmd_resume(args)

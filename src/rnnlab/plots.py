@@ -9,7 +9,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-
 METRIC_LABELS = {"acc": ("accuracy (%)", "Accuracy", 100.0, True),
                  "mse": ("mean squared error", "MSE", 1.0, False),
                  "bpc": ("bits per character", "Bits per character", 1.0, False)}

@@ -6,8 +6,8 @@ import sys
 
 from tqdm import tqdm
 
-from .train import Callback
 from .rundir import format_metric
+from .train import Callback
 
 
 class EpochPrinter(Callback):

@@ -72,7 +72,8 @@ def scan_backward(cell, W_hh, caches, h_steps, d_hs, d_carry, reverse=False, dty
                   step_grads=None, pad=None):
     """BPTT through the steps recorded by ``scan_forward``.
 
-    ``h_steps`` (T, B, H) is h_t for every t in time order (a view of ``hs``). ``d_hs`` is dL/dh_t arriving from outside the recurrence (the layer above, the
+    ``h_steps`` (T, B, H) is h_t for every t in time order (a view of ``hs``). ``d_hs`` is dL/dh_t
+    arriving from outside the recurrence (the layer above, the
     readout) or None; ``d_carry`` is dL/d(final carry). Returns dXP and dHH, both (T, B, G*H),
     and dL/d(initial carry). If ``step_grads`` (T, B, H) is given, the total gradient reaching
     each h_t is written into it for the probes.

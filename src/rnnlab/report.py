@@ -26,7 +26,8 @@ details{margin:.5rem 0} code{background:#f3f3f3;padding:0 .2rem}
 
 # Lets a headless browser (and the tests) check that every embedded figure decoded.
 SCRIPT = """window.addEventListener('load',function(){var i=Array.prototype.slice.call(document.images);
-document.body.setAttribute('data-images-loaded',i.filter(function(x){return x.complete&&x.naturalWidth>0}).length+'/'+i.length);});"""
+document.body.setAttribute('data-images-loaded',
+i.filter(function(x){return x.complete&&x.naturalWidth>0}).length+'/'+i.length);});"""
 
 
 def _img(path: Path, alt: str) -> str:
@@ -112,9 +113,11 @@ def write_report(run_dir) -> Path:
                   figure("hidden_norms.png", "Hidden-state norm at every time step, early to late in training")]
     events = read_jsonl(run_dir / "events.jsonl")
     if events:
-        parts += ["<h3>Guard recoveries</h3>", _table(events, ["iteration", "kind", "loss", "grad_norm", "lr_before", "lr_after"])]
+        parts += ["<h3>Guard recoveries</h3>",
+                  _table(events, ["iteration", "kind", "loss", "grad_norm", "lr_before", "lr_after"])]
 
-    parts += ["<h2>Hidden-state dynamics</h2>", figure("hidden_states.png", "The last layer's units on one test sequence")]
+    parts += ["<h2>Hidden-state dynamics</h2>",
+              figure("hidden_states.png", "The last layer's units on one test sequence")]
     if analysis is None:
         parts.append("<p>No analysis yet: run <code>rnnlab analyze</code> on this run directory, then "
                      "<code>rnnlab report</code> again.</p>")
@@ -175,10 +178,12 @@ def _analysis_section(analysis: dict, figure, metric: str) -> list[str]:
                          f'readout to <b>{dec["distinct_states"]} distinct states</b> of '
                          f'{dec["possible_states"]} possible: {html.escape(", ".join(dec["states"]))}.</div>')
         parts.append(_table(rows[:40], cols, {"norm": lambda v: f"{v:.3g}", "q": lambda v: f"{v:.1e}"})
-                     + ("<p class='sub'>First 40 points shown; all are in analysis.json.</p>" if len(rows) > 40 else ""))
+                     + ("<p class='sub'>First 40 points shown; all are in analysis.json.</p>"
+                        if len(rows) > 40 else ""))
         la = analysis.get("line_attractor")
         if la:
-            parts.append(f'<div class="verdict">Approximate line attractor: <b>{"yes" if la["line_attractor"] else "no"}'
+            yes = "yes" if la["line_attractor"] else "no"
+            parts.append(f'<div class="verdict">Approximate line attractor: <b>{yes}'
                          f"</b> ({html.escape(la['reason'])}).</div>")
         parts.append(figure("fixed_points.png", "Jacobian eigenvalues at each fixed point, with the unit circle"))
     return parts

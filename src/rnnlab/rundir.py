@@ -24,7 +24,6 @@ from .resume import restore_trainer, trainer_state
 from .tasks import METRICS, build_task
 from .train import Callback, Trainer, build_model, evaluate, evaluate_stream
 
-
 # Every file a run (or a sweep) writes: --force removes these, and only these, so nothing of an
 # old run is left for the new one to be confused with, and no file of the user's is touched.
 RUN_FILES = ("config.json", "metrics.jsonl", "probes.jsonl", "events.jsonl", "summary.json",
@@ -112,8 +111,13 @@ class RunWriter(Callback):
         save_checkpoint(self.run_dir, trainer.model.state_dict(), meta)
         atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2))
         if self.figures:
-            from .plots import (plot_grad_norm_trace, plot_gradient_flow, plot_hidden_norms,
-                                plot_hidden_states, plot_training_curves)
+            from .plots import (
+                plot_grad_norm_trace,
+                plot_gradient_flow,
+                plot_hidden_norms,
+                plot_hidden_states,
+                plot_training_curves,
+            )
             plot_training_curves(trainer.history, self.run_dir / "training_curves.png",
                                  metric=trainer.metric, baseline=trainer.task.baseline)
             if hasattr(trainer.model, "rnn"):

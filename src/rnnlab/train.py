@@ -18,8 +18,7 @@ from .errors import InputError
 from .guards import Guard, TrainingDiverged
 from .losses import mse, softmax_cross_entropy
 from .models import CharLM, SequenceClassifier, SequenceRegressor, SequenceTagger, StepRegressor
-from .optim import (OPTIMIZERS, CosineLR, Schedule, StepLR, clip_grad_norm, clip_grad_value,
-                    global_norm)
+from .optim import OPTIMIZERS, CosineLR, Schedule, StepLR, clip_grad_norm, clip_grad_value, global_norm
 from .probes import probe_record, recurrent_spectra
 from .tasks import METRICS, Task, build_task
 
@@ -248,7 +247,7 @@ class Trainer:
         return evaluate(self.model, self.task, self.loss)
 
     def fit(self) -> dict:
-        cfg, m = self.cfg, self.metric
+        cfg = self.cfg
         for cb in self.callbacks:
             cb.on_train_begin(self)
         start = time.perf_counter() - (self.history[-1]["seconds"] if self.history else 0.0)

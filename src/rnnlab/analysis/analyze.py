@@ -19,8 +19,15 @@ import numpy as np
 from ..checkpoint import atomic_write_text
 from ..checks import check_float, check_int
 from ..errors import InputError
-from .dynamics import (ROLES, assign_roles, impulse_responses, layer_states, pca_trajectories,
-                       running_mean_of_input, unit_signatures)
+from .dynamics import (
+    ROLES,
+    assign_roles,
+    impulse_responses,
+    layer_states,
+    pca_trajectories,
+    running_mean_of_input,
+    unit_signatures,
+)
 from .fixed_points import StepMap, find_fixed_points, sample_starts, steady_layer_input
 
 # Defaults of the fixed-point search (``rnnlab analyze --fp-*`` and ``analyze(fp_*=...)``).

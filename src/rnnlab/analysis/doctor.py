@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..probes import early_to_late_gradient
-from ..tasks import METRICS
 from ..checkpoint import load_checkpoint
 from ..errors import RunDirError
+from ..probes import early_to_late_gradient
 from ..rundir import read_jsonl, run_model_config
+from ..tasks import METRICS
 
 
 def check_run_files(run_dir: Path) -> None:
@@ -109,7 +109,8 @@ def diagnose(run_dir) -> Diagnosis:
     # a run that recovered once or twice and then trained to a good end is healthy: the guard did its job
     ended_well = (math.isfinite(last) and last < 0.5 * first and not nonfinite and not diverged)
     if events and len(events) <= 2 and ended_well:
-        d.findings.append(f"The guard caught {len(events)} bad step(s) ({', '.join(sorted({e['kind'] for e in events}))}) "
+        kinds = ", ".join(sorted({e["kind"] for e in events}))
+        d.findings.append(f"The guard caught {len(events)} bad step(s) ({kinds}) "
                           f"and rolled back; training then went on to a final loss of {last:.4g} "
                           f"(from {first:.4g}), so nothing needs changing.")
         events, caught = [], True

@@ -23,8 +23,8 @@ from ..tasks import METRICS
 def _run_one(job) -> dict:
     cfg_dict, run_dir = job
     from ..probes import early_to_late_gradient
-    from ..train import Trainer
     from ..rundir import RunWriter, read_jsonl
+    from ..train import Trainer
     cfg = TrainConfig.from_dict(cfg_dict)
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     trainer = Trainer(config=cfg, callbacks=[RunWriter(run_dir, figures=False)])
