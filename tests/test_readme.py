@@ -1,0 +1,76 @@
+"""The README is tested: every command of its command-line section runs (with a short-run
+override appended: the last value of a flag wins) and its Python examples run as written."""
+
+import pathlib
+import re
+import shlex
+
+import numpy as np
+import pytest
+
+from rnnlab.cli import main
+
+README = (pathlib.Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+
+# Appended to every command of its kind so the whole section runs in seconds.
+SHORT = {"train": ["--epochs", "2", "--batches-per-epoch", "2", "--train-size", "200", "--test-size",
+                   "50", "--corpus-chars", "60000", "--quiet", "--no-report"],
+         "sweep": ["--lengths", "20,30", "--seeds", "1", "--epochs", "1", "--batches-per-epoch", "1",
+                   "--train-size", "100", "--test-size", "20", "--jobs", "1"],
+         "sample": ["--length", "20"],
+         "analyze": ["--fp-starts", "32"]}
+
+
+def section(title: str, level: str = "## ") -> str:
+    start = README.index(level + title)
+    end = README.find("\n" + level, start + len(level))
+    return README[start:end if end > 0 else len(README)]
+
+
+def commands(text: str) -> list[list[str]]:
+    """Each `rnnlab ...` command of the bash blocks, continuation lines joined, comments dropped."""
+    out = []
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            words = shlex.split(line, comments=True)
+            if words and words[0] == "rnnlab":
+                out.append(words[1:])
+    return out
+
+
+def test_every_command_line_example_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 8, 3)).astype(np.float32)
+    np.savez("mine.npz", X=X, y=(X.sum(axis=(1, 2)) > 0).astype(np.int64))
+    pathlib.Path("book.txt").write_text("It was a bright cold day in April. " * 2000, encoding="utf-8")
+    cmds = commands(section("Command line"))
+    assert len(cmds) >= 20
+    for argv in cmds:
+        if "--help" in argv:
+            with pytest.raises(SystemExit) as e:
+                main(argv)
+            assert e.value.code == 0
+            continue
+        if argv[0] == "train" and "--resume" in argv:          # make the killed run it continues
+            run = argv[argv.index("--resume") + 1]
+            assert main(["train", "--out", run, "--epochs", "3", "--batches-per-epoch", "2", "--quiet",
+                         "--no-report"]) == 0
+            for name in ("summary.json", "checkpoint.json"):   # what a kill before the end leaves
+                pathlib.Path(run, name).unlink()
+            extra = []
+        else:
+            extra = SHORT.get(argv[0], [])
+        code = main(argv + extra)
+        err = capsys.readouterr().err
+        assert code == 0 and "Traceback" not in err, (argv, err)
+
+
+@pytest.mark.parametrize("title", ["Your own task", "Python API"])
+def test_python_examples_run(title, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    blocks = re.findall(r"```python\n(.*?)```", section(title, "### " if title == "Your own task" else "## "),
+                        re.S)
+    assert blocks
+    for code in blocks:
+        exec(compile(code, f"README: {title}", "exec"), {})
