@@ -10,6 +10,7 @@ import dataclasses
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from .config import PRESETS, TrainConfig
@@ -129,10 +130,7 @@ def cmd_resume(args) -> int:
     cfg, done = trainer.cfg, len(trainer.history)
     trainer.callbacks = [RunWriter(args.resume, resuming=True), EpochPrinter(cfg.epochs, quiet=args.quiet)]
     print(f"rnnlab: resuming {args.resume} after epoch {done} of {cfg.epochs}")
-    s = trainer.fit()
-    m = s["metric"]
-    print(f"final test {m} {format_metric(m, s[f'final_test_{m}'])}, best "
-          f"{format_metric(m, s[f'best_test_{m}'])} at epoch {s['best_epoch']}; wrote {args.resume}")
+    _finish(trainer, args.resume, args)
     return 0
 
 
@@ -154,6 +152,14 @@ def cmd_train(args) -> int:
     if task.baseline is not None:
         print(f"memoryless baseline: {format_metric(trainer.metric, task.baseline)} {trainer.metric} "
               f"({task.baseline_note})")
+    _finish(trainer, out, args)
+    return 0
+
+
+def _finish(trainer, out, args) -> None:
+    """Train to the end, say how it went, then analyse once and write the report (a fresh or a
+    resumed run ends the same way)."""
+    cfg = trainer.cfg
     s = trainer.fit()
     m = s["metric"]
     print(f"final test {m} {format_metric(m, s[f'final_test_{m}'])} (loss {s['final_test_loss']:.4f}), "
@@ -167,14 +173,13 @@ def cmd_train(args) -> int:
         from .report import write_report
         write_analysis(analyze(trainer.model, trainer.task), out)
         print(f"report: {write_report(out)}")
-    return 0
 
 
 def cmd_analyze(args) -> int:
     from .analysis.analyze import analyze_run
 
     fp_input = None
-    if args.fp_input:
+    if args.fp_input is not None:
         try:
             fp_input = [float(v) for v in args.fp_input.split(",")]
         except ValueError:
@@ -192,7 +197,8 @@ def cmd_analyze(args) -> int:
     if fp:
         print(f"fixed points: {fp['summary']}")
         if fp.get("decoded"):
-            print(f"stable points decode to {fp['decoded']['distinct_states']} distinct output states "
+            n = fp['decoded']['distinct_states']
+            print(f"the stable points decode to {n} distinct output state{'' if n == 1 else 's'} "
                   f"(of {fp['decoded']['possible_states']} possible)")
     if "line_attractor" in r:
         la = r["line_attractor"]
@@ -284,7 +290,12 @@ COMMANDS = {"train": cmd_train, "eval": cmd_eval, "sample": cmd_sample, "doctor"
             "sweep": cmd_sweep, "analyze": cmd_analyze, "report": cmd_report}
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"rnnlab: warning: {message}", file=sys.stderr)
+
+
 def main(argv=None) -> int:
+    warnings.showwarning = _one_line_warning        # a warning is a sentence, not a source listing
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)

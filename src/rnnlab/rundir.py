@@ -235,8 +235,9 @@ def load_run(run_dir):
     if not (made.get("task", True) and made.get("model", True)):
         what = " and ".join(k for k in ("task", "model") if not made.get(k, True))
         raise RunDirError(f"{run_dir} was trained on a {what} made in Python, which its config cannot "
-                          "rebuild; analyse or evaluate it in Python with the same objects "
-                          "(rnnlab.analysis.analyze.analyze(model, task))")
+                          "rebuild; in Python, build the same model, load the weights with "
+                          "rnnlab.rundir.load_weights(run_dir, model), then call "
+                          "rnnlab.analysis.analyze.analyze(model, task)")
     if not (Path(run_dir) / "checkpoint.json").is_file() and (Path(run_dir) / "state.json").is_file():
         raise RunDirError(f"{run_dir} was interrupted before training finished, so it has no final "
                           f"weights yet; continue it with: rnnlab train --resume {run_dir}")
@@ -252,6 +253,18 @@ def load_run(run_dir):
         raise CheckpointError(f"checkpoint in {run_dir} does not fit its config.json ({e})") from None
     model.eval()
     return cfg, model, task
+
+
+def load_weights(run_dir, model):
+    """Put a finished run's final weights into ``model`` (built the same way as for training) and
+    return it in eval mode: how a run of a model or task made in Python is reopened."""
+    arrays, _ = load_checkpoint(run_dir)
+    try:
+        model.load_state_dict(arrays)
+    except InputError as e:
+        raise CheckpointError(f"the weights in {run_dir} do not fit this model ({e})") from None
+    model.eval()
+    return model
 
 
 def evaluate_run(cfg, model, task) -> tuple[float, float, str]:

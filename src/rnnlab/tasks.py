@@ -143,16 +143,19 @@ class Task:
         (N, K) / (N, T, K) real values; optional lengths (N,). ``test`` = (X, y[, lengths]) to
         hold out, else the last ``test_fraction`` of the sequences."""
         train = _split(X, y, lengths, "")
+        _infer_targets(train.y, train.X, targets)                 # judge the arrays as given, before any split
         if test is not None:
-            test_split = _split(*test, "test ") if len(test) in (2, 3) else None
-            if test_split is None:
-                raise InputError("test must be (X, y) or (X, y, lengths)")
+            if not isinstance(test, (tuple, list)) or len(test) not in (2, 3):
+                raise InputError("test must be (X_test, y_test) or (X_test, y_test, lengths_test)")
+            test_split = _split(test[0], test[1], test[2] if len(test) == 3 else None, "test ")
         else:
+            if not 0 < test_fraction < 1:
+                raise InputError(f"test_fraction must lie between 0 and 1, got {test_fraction}")
             n = len(train)
             n_test = max(1, int(round(n * test_fraction)))
             if n - n_test < 1:
                 raise InputError(f"{n} sequence(s) are too few to hold some out for testing; give "
-                                 "at least 2, or pass test=(X_test, y_test)")
+                                 "at least 2, or give a held-out set (X_test, y_test)")
             cut = n - n_test
             test_split = Split(train.X[cut:], train.y[cut:], _slice(train.lengths, cut, None))
             train = Split(train.X[:cut], train.y[:cut], _slice(train.lengths, None, cut))
@@ -215,7 +218,7 @@ def _split(X, y, lengths, what: str) -> Split:
     for name, a in (("X", X), ("y", y)) + ((("lengths", lengths),) if lengths is not None else ()):
         if not isinstance(a, np.ndarray):
             raise InputTypeError(f"{what}{name} must be a NumPy array, got {type(a).__name__}")
-        if a.dtype == object or not np.issubdtype(a.dtype, np.number):
+        if a.dtype == object or not np.issubdtype(a.dtype, np.number) or np.iscomplexobj(a):
             raise InputError(f"{what}{name} must hold numbers, got dtype {a.dtype}; convert it, "
                              "e.g. with np.asarray(..., dtype=np.float32)")
     if X.ndim != 3 or 0 in X.shape:
@@ -261,7 +264,7 @@ def _infer_targets(y, X, targets=None) -> tuple[str, bool, int]:
         return "real", True, int(y.shape[2])
     raise InputError(f"real-valued targets y must have shape (N, K) (one row per sequence) or "
                      f"(N, T, K) = (N, {T}, K) (one per step), got {y.shape}; for a single output "
-                     "use y[:, None]")
+                     "use y[:, None], and save class labels as integers")
 
 
 def constant_baseline(targets, train: Split, test: Split, per_step: bool) -> tuple[float, str]:

@@ -14,7 +14,7 @@ import numpy as np
 from ._alloc import tune_allocator
 from .batches import ArrayBatches, Batch, Curriculum, GeneratorBatches, TextStream
 from .config import TrainConfig
-from .errors import InputError
+from .errors import InputError, InputTypeError
 from .guards import Guard, TrainingDiverged
 from .losses import mse, softmax_cross_entropy
 from .models import CharLM, SequenceClassifier, SequenceRegressor, SequenceTagger, StepRegressor
@@ -166,10 +166,22 @@ class Trainer:
     def __init__(self, task: Task | None = None, model=None, loss=None, optimizer=None, *,
                  config: TrainConfig | None = None, callbacks=()):
         tune_allocator()
+        if config is not None and not isinstance(config, TrainConfig):
+            raise InputTypeError(f"Trainer: config must be a TrainConfig, got {type(config).__name__}; "
+                                 "use TrainConfig(...) or TrainConfig.from_dict(...)")
         cfg = self.cfg = config if config is not None else TrainConfig()
         if task is not None and not isinstance(task, Task):
-            raise InputError(f"Trainer: task must be an rnnlab Task, got {type(task).__name__}; "
-                             "make one with Task.from_arrays or Task.from_generator")
+            raise InputTypeError(f"Trainer: task must be an rnnlab Task, got {type(task).__name__}; "
+                                 "make one with Task.from_arrays or Task.from_generator (a config goes "
+                                 "in config=)")
+        if loss is not None and not callable(loss):
+            raise InputTypeError(f"Trainer: loss must be a function loss(outputs, targets, mask) -> "
+                                 f"(mean, gradient), got {loss!r}; e.g. rnnlab.mse")
+        missing = [a for a in ("params", "grads", "forward", "backward", "zero_grad", "state_dict")
+                   if model is not None and not hasattr(model, a)]
+        if missing:
+            raise InputTypeError(f"Trainer: model lacks {', '.join(missing)}; give an rnnlab head (e.g. "
+                                 "SequenceClassifier) or a module with the same methods")
         # what a saved run can rebuild from its config alone (else: the user's own objects)
         self.from_config = {"task": task is None, "model": model is None, "loss": loss is None}
         task = task if task is not None else build_task(cfg)
@@ -204,7 +216,7 @@ class Trainer:
             model.reset_state()                                   # the text stream started over
         out = _forward(model, batch.x, batch.lengths)                                  # forward
         mask = _step_mask(self.task, batch)
-        loss, d_out = self.loss(out, batch.y, mask)                                    # loss
+        loss, d_out = self._loss(out, batch.y, mask)                                   # loss
         model.zero_grad()                                                              # backward
         steps = model.backward(d_out, input_grad=False, record=True)[1] if record else \
             model.backward(d_out, input_grad=False)
@@ -229,6 +241,13 @@ class Trainer:
                               lambda: (model.state_dict(), self.optimizer.state_dict()))
         self.optimizer.step()                                                          # step
         return result
+
+    def _loss(self, out, y, mask):
+        result = self.loss(out, y, mask)
+        if not (isinstance(result, tuple) and len(result) == 2 and np.shape(result[1]) == np.shape(out)):
+            raise InputTypeError("the loss must return (mean loss, gradient with the outputs' shape "
+                                 f"{np.shape(out)}), got {type(result).__name__}; see rnnlab.mse for one")
+        return float(result[0]), result[1]
 
     def _recover(self, problem: str, loss: float, grad_norm: float) -> dict:
         """Apply the guard's decision: roll back weights and optimizer, cut the learning rate."""

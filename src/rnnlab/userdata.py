@@ -40,6 +40,8 @@ def load_npz_task(path) -> Task:
                 raise InputError(f"--data {path} holds unknown array(s) {', '.join(unknown)}; "
                                  f"the known names are {', '.join(KNOWN)}")
             arrays = {k: f[k] for k in names}
+    except InputError:
+        raise
     except ValueError as e:
         if "allow_pickle" in str(e) or "Object arrays" in str(e):
             raise InputError(f"--data {path} holds Python objects (a pickled object array), which "
@@ -63,13 +65,20 @@ def load_npz_task(path) -> Task:
 
 
 def _as_float(a, name, path):
-    if not np.issubdtype(a.dtype, np.number):
-        raise InputError(f"--data {path}: {name} must hold numbers, got dtype {a.dtype}")
+    if not np.issubdtype(a.dtype, np.number) or np.iscomplexobj(a):
+        raise InputError(f"--data {path}: {name} must hold real numbers, got dtype {a.dtype}")
     return a.astype(np.float32) if a.dtype != np.float64 else a
 
 
 def _target(y):
-    """Integer classes stay integers; every other number is a real-valued target."""
+    """Integer classes stay integers; every other number is a real-valued target -- except a
+    float array of whole numbers shaped like labels, which is almost surely classes saved as
+    floats, and is refused with how to save it."""
     if y.dtype == bool:
         return y.astype(np.int64)
+    if np.issubdtype(y.dtype, np.floating) and y.ndim in (1, 2) and y.size and np.isfinite(y).all() \
+            and np.array_equal(y, np.round(y)):
+        raise InputError(f"y holds whole numbers stored as floats, shape {y.shape}: if they are classes, "
+                         "save them as integers (y.astype(int)); real-valued targets need shape (N, K) "
+                         "or (N, T, K)")
     return y

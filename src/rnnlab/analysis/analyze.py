@@ -60,7 +60,9 @@ def line_attractor_verdict(points) -> dict:
     if not stable:
         return {"line_attractor": False, "reason": "no stable fixed point was found"}
     e = stable[0].eigenvalues
-    lead, rest = e[0], (np.abs(e[1]) if len(e) > 1 else 0.0)
+    lead = e[0]
+    nxt = 2 if abs(lead.imag) > 1e-9 else 1                # a complex pair counts once
+    rest = np.abs(e[nxt]) if len(e) > nxt else 0.0
     slow = abs(lead.imag) < 1e-6 and abs(lead.real - 1) < 0.05
     verdict = bool(slow and rest < 0.9)
     pts = np.array([p.point for p in points])
@@ -73,7 +75,8 @@ def line_attractor_verdict(points) -> dict:
             "fraction_of_fixed_point_spread_on_one_line": aligned,
             "reason": (f"one slow mode (lambda = {lead.real:.3f}) and the rest below {rest:.2f}"
                        if verdict else
-                       f"leading eigenvalue {abs(lead):.3f}{'' if abs(lead.imag) < 1e-6 else ' (complex)'}, "
+                       f"leading eigenvalue {abs(lead):.3f}"
+                       f"{'' if abs(lead.imag) < 1e-6 else ' (a complex pair: a decaying rotation)'}, "
                        f"next {rest:.2f}: no single slow mode near 1")}
 
 
@@ -85,19 +88,39 @@ def held_out_sequences(task, n: int):
         width = min(64, len(ids))
         rows = max(1, min(n, len(ids) // width))
         return ids[: rows * width].reshape(rows, width), None
-    X = task.test.X[:n]
-    lengths = task.test.lengths
-    if lengths is not None:
-        X = X[:, : int(lengths[:n].min())]
-    return X, None
+    X, lengths = task.test.X, task.test.lengths
+    if lengths is not None:                # the sequences at least as long as the median, cut there
+        L = int(np.median(lengths))
+        X = X[lengths >= L][:, :L]
+    return X[:n], None
+
+
+def decodes_states(task) -> bool:
+    """Whether a readout names a discrete state: classes, or real targets that are all +-1
+    (the flip-flop's bits); a regression onto other values has no states to name."""
+    if task.targets == "classes":
+        return True
+    y = task.test.y
+    return task.targets == "real" and bool(np.isin(y, (-1.0, 1.0)).all())
 
 
 def decode_state(task, out: np.ndarray) -> str:
-    """What an output means as a discrete memory state: the class, or the sign pattern of real
-    outputs (for flip-flop targets of +-1: which way each bit points)."""
+    """The class, or for +-1 targets which way each output points ("+-+")."""
     if task.targets == "classes":
         return str(int(np.argmax(out)))
     return "".join("+" if v > 0 else "-" for v in out)
+
+
+def _constant_input(rnn, x_const) -> np.ndarray:
+    """The network input to find fixed points at, checked: zeros by default."""
+    D = rnn.input_size                     # a language model's: its embedding size
+    x = np.zeros(D) if x_const is None else np.asarray(x_const, dtype=np.float64)
+    if not np.isfinite(x).all():
+        raise InputError(f"the constant input for fixed points must be finite numbers, got {x.tolist()}")
+    if x.shape != (D,):
+        raise InputError(f"the constant input for fixed points needs {D} values (the network's input "
+                         f"size), got {x.size}")
+    return x
 
 
 def fixed_point_analysis(model, task, states, *, starts=FP_DEFAULTS["starts"], tol=FP_DEFAULTS["tol"],
@@ -107,13 +130,7 @@ def fixed_point_analysis(model, task, states, *, starts=FP_DEFAULTS["starts"], t
     of each point when it is the last layer of a one-direction stack."""
     rnn = model.rnn
     layer = layer % rnn.num_layers
-    D = rnn.input_size                     # a language model's: its embedding size
-    if x_const is None:
-        x_const = np.zeros(D)
-    x_const = np.asarray(x_const, dtype=np.float64)
-    if x_const.shape != (D,):
-        raise InputError(f"the constant input for fixed points needs {D} values (the network's input "
-                         f"size), got {x_const.size}")
+    x_const = _constant_input(rnn, x_const)
     layer_input = steady_layer_input(rnn, layer, x_const)
     F = StepMap.from_recurrent(rnn, layer=layer, x_const=layer_input)
     rng = np.random.default_rng(seed)
@@ -125,7 +142,9 @@ def fixed_point_analysis(model, task, states, *, starts=FP_DEFAULTS["starts"], t
         readout = [model.fc.forward(p.point[None, :H].astype(model.dtype))[0] for p in result.points]
         for p_json, r in zip(out["points"], readout):
             p_json["readout"] = [float(v) for v in r]
-            p_json["decoded"] = decode_state(task, r)
+    if "readout" in (out["points"] or [{}])[0] and decodes_states(task):
+        for p_json in out["points"]:
+            p_json["decoded"] = decode_state(task, np.array(p_json["readout"]))
         stable = {p["decoded"] for p in out["points"] if p["n_unstable"] == 0}
         possible = (2 ** task.output_size if task.targets == "real" else task.output_size)
         out["decoded"] = {"distinct_states": len(stable), "possible_states": possible,
@@ -151,8 +170,10 @@ def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: in
     if not -L <= check_int("fp_layer", fp_layer) < L:
         raise InputError(f"fp_layer must name one of the model's {L} layer(s): 0..{L - 1} or -1 for "
                          f"the last, got {fp_layer}")
+    _constant_input(rnn, fp_input)                         # checked before any work
     X, _ = held_out_sequences(task, n_sequences)
     result: dict = {"task": task.name, "targets": task.targets, "per_step": task.per_step,
+                    "sequences_analysed": int(X.shape[0]), "steps_analysed": int(X.shape[1]),
                     "model": type(rnn).__name__.lower(), "hidden": rnn.hidden_size, "layers": rnn.num_layers}
     top = layer_states(model, X, -1)                               # (N, T, S) of the last layer
     H = top[..., :rnn.hidden_size]                                 # hidden part h
@@ -228,7 +249,9 @@ def ablate_roles(model, roles, task, seed: int = 0) -> list[dict]:
         if not units:
             continue
         value = evaluate(silenced_copy(model, units), task)[1]
-        rand = evaluate(silenced_copy(model, rng.choice(len(roles), len(units), replace=False)), task)[1]
+        others = [u for u in range(len(roles)) if roles[u] != role]
+        pool = others if len(others) >= len(units) else list(range(len(roles)))   # the control avoids the group
+        rand = evaluate(silenced_copy(model, rng.choice(pool, len(units), replace=False)), task)[1]
         rows.append({"group": role, "units": len(units), "metric": task.metric, "value": value,
                      "drop": sign * (base - value), "random_same_size_drop": sign * (base - rand)})
     return rows
@@ -292,7 +315,7 @@ def write_figures(run_dir, H, roles, sig, pca, fps, X, task, fp_json) -> list[st
         c = (f"C{int(label[i]) % 10}" if label is not None else "grey")
         ax.plot(P[i, :, 0], P[i, :, 1], color=c, lw=0.6, alpha=0.35)
         ax.scatter(P[i, -1, 0], P[i, -1, 1], color=c, s=6, alpha=0.6)
-    last_layer = "decoded" in fp_json
+    last_layer = bool(fp_json["points"]) and "readout" in fp_json["points"][0]
     if last_layer and fps.points:
         Hn = H.shape[-1]
         pts = np.array([p.point[:Hn] for p in fps.points])
@@ -305,7 +328,7 @@ def write_figures(run_dir, H, roles, sig, pca, fps, X, task, fp_json) -> list[st
                        color=TYPE_COLORS.get(k, "C5"), edgecolor="black", lw=0.6, zorder=5,
                        label=name if name not in seen else None)
             seen.add(name)
-            if k == 0:
+            if k == 0 and "decoded" in pj:
                 ax.annotate(pj["decoded"], xy, textcoords="offset points", xytext=(6, 6), fontsize=9,
                             family="monospace", weight="bold", zorder=6,
                             bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85))
@@ -314,7 +337,8 @@ def write_figures(run_dir, H, roles, sig, pca, fps, X, task, fp_json) -> list[st
     ex = pca["explained"]
     ax.set(xlabel=f"PC1 ({100 * ex[0]:.0f}% of variance)", ylabel=f"PC2 ({100 * ex[1]:.0f}%)",
            title="Hidden trajectories (dots: final states)" + ("; colour = label" if label is not None else "")
-           + ("\nfixed points at zero input, labelled with the state the readout decodes" if last_layer else ""))
+           + ("\nfixed points of the last layer" + ("; labels: the state the readout decodes"
+                                                      if "decoded" in fp_json else "") if last_layer else ""))
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(run_dir / "pca.png", dpi=110)

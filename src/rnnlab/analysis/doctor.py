@@ -6,6 +6,7 @@ Patterns (the second seed's three, plus health), checked in this order:
   loss stays flat (near the memoryless baseline);
 - hypersensitive: training is erratic (the loss swings up repeatedly late in training), the sign
   of a learning rate on the edge, where small changes give very different runs;
+- not learning: none of the above, yet the result is no better than the memoryless baseline;
 - healthy: the loss went down and none of the above.
 """
 
@@ -154,10 +155,11 @@ def diagnose(run_dir) -> Diagnosis:
 
     # ---- vanishing: little gradient reaches early steps and the loss stays flat
     baseline = _baseline(run_dir)
-    flat = last > 0.8 * first
+    flat, at_baseline = last > 0.8 * first, False
     if baseline is not None:
         final_metric = metrics[-1][f"test_{metric}"]
         near = (final_metric - baseline < 0.05) if higher else (final_metric > 0.8 * baseline)
+        at_baseline = (final_metric - baseline < 0.02) if higher else (final_metric > 0.95 * baseline)
         flat = flat or near
         n["baseline"] = baseline
     if ratio is not None and ratio < 1e-2 and flat:
@@ -171,8 +173,9 @@ def diagnose(run_dir) -> Diagnosis:
         d.findings.append(f"The gradient reaching step 1 is {ratio:.1e} of the gradient at step {T} "
                           f"(median over the second half of training): early inputs barely move the weights.")
         d.findings.append(f"The training loss went from {first:.4g} to {last:.4g}"
-                          + (f" and the test {metric} is {metrics[-1][f'test_{metric}']:.4g} against a "
-                             f"memoryless baseline of {baseline:.4g}." if baseline is not None else "."))
+                          + (f" and the test {metric} is {METRICS[metric].format(metrics[-1][f'test_{metric}'])} "
+                             f"against a memoryless baseline of {METRICS[metric].format(baseline)}."
+                             if baseline is not None else "."))
         if cfg.model == "rnn":
             d.advice.append("Use a gated cell: --model lstm (with --forget-bias 1) or --model gru.")
             if cfg.init not in ("orthogonal", "identity"):
@@ -204,12 +207,26 @@ def diagnose(run_dir) -> Diagnosis:
         d.numbers = n
         return d
 
+    fmt = METRICS[metric].format
+    final_metric = metrics[-1][f"test_{metric}"]
+    if at_baseline and len(losses) > 1:
+        # ---- not learning: no pattern above, yet no better than a memoryless answer
+        d.pattern = "not learning"
+        d.findings.append(f"The final test {metric} is {fmt(final_metric)}, no better than the memoryless "
+                          f"baseline ({fmt(baseline)}); the training loss went from {first:.4g} to {last:.4g}.")
+        d.advice += [f"Train longer or with a larger learning rate (--lr {cfg.lr * 3:.2g}); a plateau at "
+                     "the baseline is often left suddenly.",
+                     "Try a gated cell (--model gru or lstm) or more units (--hidden).",
+                     "Check that the targets can be predicted from the inputs (labels shuffled or "
+                     "misaligned give exactly this)."]
+        d.numbers = n
+        return d
     if len(losses) == 1:
         d.findings.append("Only one epoch was trained: too short to judge the trend; train longer "
                           "before reading the diagnosis.")
     d.findings.append(f"The training loss went from {first:.4g} to {last:.4g}; the final test {metric} "
-                      f"is {metrics[-1][f'test_{metric}']:.4g}"
-                      + (f" (memoryless baseline {baseline:.4g})." if baseline is not None else "."))
+                      f"is {fmt(final_metric)}"
+                      + (f" (memoryless baseline {fmt(baseline)})." if baseline is not None else "."))
     if ratio is not None:
         d.findings.append(f"For information: the gradient reaching step 1 of the top layer is {ratio:.1e} of "
                           f"the last step's; the run learns regardless.")

@@ -349,7 +349,8 @@ class FixedPointResult:
         return (f"{head}; {self.starts} starts: {self.converged} converged, {nc} dropped "
                 f"(did not converge{why}), "
                 f"{self.dropped_outliers} dropped (outliers), {self.duplicates_merged} duplicates merged "
-                f"into {len(self.points)} points; max {int(self.iterations.max(initial=0))} "
+                f"into {len(self.points)} point{'' if len(self.points) == 1 else 's'}; "
+                f"max {int(self.iterations.max(initial=0))} "
                 f"iterations, {self.seconds:.2f} s")
 
     def to_json(self, top_eigenvalues: int = 5, include_points: bool = True) -> dict:
