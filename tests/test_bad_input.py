@@ -1,0 +1,292 @@
+"""Bad input, table-driven, across every subcommand: exit status 2, one sentence on stderr that
+names the problem, no traceback, and every file that existed before is byte-identical after
+(nothing created, changed or removed)."""
+
+import json
+import pathlib
+import shutil
+import zipfile
+
+import numpy as np
+import pytest
+
+from rnnlab.cli import main
+
+SHORT = ["--epochs", "2", "--batches-per-epoch", "2", "--quiet", "--no-report"]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """Runs in every state and files of every kind, made once."""
+    root = tmp_path_factory.mktemp("world")
+    p = {k: root / k for k in ("run", "cut", "file", "empty_dir", "notrun", "missing", "pyrun")}
+    assert main(["train", "--out", str(p["run"]), *SHORT]) == 0
+    assert main(["train", "--out", str(p["cut"]), *SHORT]) == 0
+    for name in ("summary.json", "checkpoint.json"):                 # as a kill before the end leaves it
+        (p["cut"] / name).unlink()
+    for f in p["cut"].glob("checkpoint-*.npz"):
+        f.unlink()
+    p["file"].write_text("not a run\n")
+    p["empty_dir"].mkdir()
+    p["notrun"].mkdir()
+    (p["notrun"] / "notes.txt").write_text("mine\n")
+
+    def damaged(name, how):
+        d = root / name
+        shutil.copytree(p["run"], d)
+        how(d)
+        p[name] = d
+    damaged("trunc", lambda d: [f.write_bytes(f.read_bytes()[:1000]) for f in d.glob("checkpoint-*.npz")])
+    damaged("garbage", lambda d: (d / "checkpoint.json").write_text("{not json"))
+    damaged("nonpz", lambda d: [f.unlink() for f in d.glob("checkpoint-*.npz")])
+    damaged("nockptjson", lambda d: (d / "checkpoint.json").unlink())
+    damaged("badcfg", lambda d: (d / "config.json").write_text("\x00\x01garbage"))
+    damaged("badmetrics", lambda d: (d / "metrics.jsonl").write_text(
+        (d / "metrics.jsonl").read_text().replace("\n", "\n{cut\n", 1)))
+
+    def foreign(d):                                                   # weights of another model
+        other = root / "other"
+        assert main(["train", "--out", str(other), "--hidden", "8", *SHORT]) == 0
+        for f in d.glob("checkpoint*"):
+            f.unlink()
+        for f in other.glob("checkpoint*"):
+            shutil.copy(f, d / f.name)
+    damaged("foreign", foreign)
+    # a run of a task made in Python
+    from rnnlab.config import TrainConfig
+    from rnnlab.rundir import RunWriter
+    from rnnlab.tasks import Task
+    from rnnlab.train import Trainer
+    X = np.random.default_rng(0).standard_normal((60, 5, 2)).astype(np.float32)
+    task = Task.from_arrays(X, (X.sum(axis=(1, 2)) > 0).astype(np.int64))
+    p["pyrun"].mkdir()
+    Trainer(task, config=TrainConfig(epochs=1, batch_size=8, hidden=4, layers=1, dropout=0.0),
+            callbacks=[RunWriter(p["pyrun"], figures=False)]).fit()
+    # text files
+    (root / "empty.txt").write_text("   \n")
+    (root / "latin1.txt").write_bytes("caf\xe9 ".encode("latin-1") * 100)
+    (root / "short.txt").write_text("tiny text")
+    p.update(txt_empty=root / "empty.txt", txt_latin1=root / "latin1.txt", txt_short=root / "short.txt")
+    # .npz files
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((40, 6, 3)).astype(np.float32)
+    y = (X.sum(axis=(1, 2)) > 0).astype(np.int64)
+    npz = {"noy": dict(X=X), "x2d": dict(X=X[:, :, 0], y=y), "mismatch": dict(X=X, y=y[:30]),
+           "object": dict(X=X, y=np.array([None] * 40, dtype=object)),
+           "biglengths": dict(X=X, y=y, lengths=np.full(40, 9)), "unknown": dict(X=X, y=y, w=y),
+           "nan": dict(X=np.where(X > 1, np.nan, X), y=y), "floatclasses": dict(X=X, y=y.astype(float)),
+           "complex": dict(X=X.astype(complex), y=y), "xtestonly": dict(X=X, y=y, X_test=X),
+           "featmismatch": dict(X=X, y=y, X_test=X[:, :, :2], y_test=y), "one": dict(X=X[:1], y=y[:1]),
+           "negclass": dict(X=X, y=y - 1), "zerolengths": dict(X=X, y=y, lengths=np.zeros(40, np.int64)),
+           "floatlengths": dict(X=X, y=y, lengths=np.full(40, 3.5)), "ok": dict(X=X, y=y),
+           "ytooshort": dict(X=X, y=np.zeros((40, 5), np.int64)), "empty": dict(X=X[:0], y=y[:0])}
+    for name, arrays in npz.items():
+        np.savez(root / f"{name}.npz", **arrays)
+        p[f"npz_{name}"] = root / f"{name}.npz"
+    (root / "text.npz").write_text("hello")
+    p["npz_text"] = root / "text.npz"
+    whole = (root / "ok.npz").read_bytes()
+    (root / "truncated.npz").write_bytes(whole[: len(whole) // 2])
+    p["npz_truncated"] = root / "truncated.npz"
+    assert zipfile.is_zipfile(root / "ok.npz")
+    p["root"] = root
+    return p
+
+
+CASES = [
+    # ---- train: configuration values
+    ("train --epochs 0", "epochs must be at least 1"),
+    ("train --epochs -3", "epochs must be at least 1"),
+    ("train --epochs abc", "invalid int value: 'abc'"),
+    ("train --lr 0", "lr must be > 0"),
+    ("train --lr -1", "lr must be > 0"),
+    ("train --lr nan", "lr must be finite"),
+    ("train --lr inf", "lr must be finite"),
+    ("train --dropout 1", "dropout must be < 1"),
+    ("train --dropout -0.1", "dropout must be >= 0"),
+    ("train --hidden 0", "hidden must be at least 1"),
+    ("train --layers 0", "layers must be at least 1"),
+    ("train --batch-size 0", "batch_size must be at least 1"),
+    ("train --batch-size 99999", "larger than the 5000 training sequences"),
+    ("train --task parity", "task must be one of"),
+    ("train --model transformer", "model must be one of"),
+    ("train --nonlinearity sigmoid", "nonlinearity must be one of"),
+    ("train --init zeros", "init must be one of"),
+    ("train --optimizer lbfgs", "optimizer must be one of"),
+    ("train --schedule exp", "schedule must be one of"),
+    ("train --dtype float16", "dtype must be one of"),
+    ("train --momentum 1", "momentum must be < 1"),
+    ("train --momentum -0.5", "momentum must be >= 0"),
+    ("train --nesterov", "nesterov needs optimizer 'sgd'"),
+    ("train --forget-bias 1 --model gru", "forget_bias applies to the LSTM only"),
+    ("train --clip -1", "clip must be >= 0"),
+    ("train --clip-value -1", "clip_value must be >= 0"),
+    ("train --weight-decay -1", "weight_decay must be >= 0"),
+    ("train --lr-gamma 0", "lr_gamma must be > 0"),
+    ("train --lr-gamma 2", "lr_gamma must be <= 1"),
+    ("train --lr-step 0", "lr_step must be at least 1"),
+    ("train --spike-factor 1", "spike_factor must be > 1"),
+    ("train --lr-cut 0", "lr_cut must be > 0"),
+    ("train --lr-cut 1", "lr_cut must be < 1"),
+    ("train --max-recoveries -1", "max_recoveries must be at least 0"),
+    ("train --probe-every -1", "probe_every must be at least 0"),
+    ("train --checkpoint-every -1", "checkpoint_every must be at least 0"),
+    ("train --seed -1", "seed must be at least 0"),
+    ("train --data-seed -1", "data_seed must be at least 0"),
+    ("train --train-size 0", "train_size must be at least 1"),
+    ("train --test-size 0", "test_size must be at least 1"),
+    ("train --length 0", "length must be at least 1"),
+    ("train --features 0", "features must be at least 1"),
+    ("train --task flipflop --bits 0", "bits must be at least 1"),
+    ("train --task flipflop --pulse-prob 0", "pulse_prob must be > 0"),
+    ("train --task flipflop --pulse-prob 1.5", "pulse_prob must be <= 1"),
+    ("train --curriculum 10,x --curriculum-every 1", "comma-separated lengths"),
+    ("train --curriculum 10,5 --curriculum-every 1", "rise strictly"),
+    ("train --curriculum 10,20 --curriculum-every 1", "below --length"),
+    ("train --curriculum 5,10", "needs --curriculum-every"),
+    ("train --task charlm --curriculum 5 --curriculum-every 1", "vary --window"),
+    ("train --task adding --length 1", "adding problem needs length >= 2"),
+    ("train --task temporal-order --length 5", "temporal-order needs length >= 10"),
+    ("train --preset nope", "invalid choice: 'nope'"),
+    ("train --bogus-flag", "unrecognized arguments: --bogus-flag"),
+    # ---- train: text files
+    ("train --task charlm --text {txt_empty}", "is empty"),
+    ("train --task charlm --text {txt_latin1}", "is not UTF-8 text"),
+    ("train --task charlm --text {empty_dir}", "is a directory"),
+    ("train --task charlm --text {missing}", "does not exist"),
+    ("train --task charlm --text {txt_short}", "the language model needs at least"),
+    ("train --text {txt_short}", "--text only applies to --task charlm"),
+    # ---- train: output locations
+    ("train --out {run}", "already exists and is not empty"),
+    ("train --out {notrun}", "already exists and is not empty"),
+    ("train --out {file}", "exists and is a file"),
+    ("train --out {file}/sub", "Not a directory"),
+    # ---- train: resume
+    ("train --resume {missing}", "does not exist"),
+    ("train --resume {file}", "is a file, not a run directory"),
+    ("train --resume {notrun}", "not an rnnlab run directory"),
+    ("train --resume {empty_dir}", "not an rnnlab run directory"),
+    ("train --resume {run}", "already finished all 2 epochs"),
+    ("train --resume {cut} --lr 0.1", "drop --lr"),
+    ("train --resume {cut} --out {missing}", "drop --preset/--out/--force"),
+    ("train --resume {badcfg}", "is unreadable"),
+    # ---- train: a user's arrays
+    ("train --data {npz_noy}", "has no array y"),
+    ("train --data {npz_x2d}", "X must have shape (N, T, D)"),
+    ("train --data {npz_mismatch}", "X has 40 sequences but y has 30"),
+    ("train --data {npz_object}", "holds Python objects"),
+    ("train --data {npz_biglengths}", "lengths must lie in [1, 6]"),
+    ("train --data {npz_unknown}", "unknown array(s) w"),
+    ("train --data {npz_text}", "not a readable .npz file"),
+    ("train --data {npz_truncated}", "not a readable .npz file"),
+    ("train --data {missing}", "does not exist"),
+    ("train --data {empty_dir}", "does not exist"),
+    ("train --data {npz_nan}", "holds NaN or infinite values"),
+    ("train --data {npz_floatclasses}", "save them as integers"),
+    ("train --data {npz_complex}", "must hold real numbers"),
+    ("train --data {npz_xtestonly}", "only one of X_test and y_test"),
+    ("train --data {npz_featmismatch}", "test inputs have 2 features but training inputs 3"),
+    ("train --data {npz_one}", "too few to hold some out"),
+    ("train --data {npz_negclass}", "class targets must be 0, 1, 2"),
+    ("train --data {npz_zerolengths}", "lengths must lie in [1, 6]"),
+    ("train --data {npz_floatlengths}", "lengths must be integers"),
+    ("train --data {npz_ytooshort}", "shape (N,) or (N, T) = (N, 6)"),
+    ("train --data {npz_empty}", "X must have shape (N, T, D) with N, T, D >= 1"),
+    ("train --data {npz_ok} --task adding", "--task must be 'npz'"),
+    ("train --task npz", "--task npz needs --data"),
+    # ---- eval
+    ("eval {missing}", "does not exist"),
+    ("eval {file}", "is a file, not a run directory"),
+    ("eval {notrun}", "not an rnnlab run directory"),
+    ("eval {cut}", "continue it with: rnnlab train --resume"),
+    ("eval {trunc}", "does not match the checksum"),
+    ("eval {garbage}", "is not valid JSON"),
+    ("eval {nonpz}", "is missing"),
+    ("eval {foreign}", "does not fit its config.json"),
+    ("eval {badcfg}", "is unreadable"),
+    ("eval {pyrun}", "made in Python"),
+    # ---- sample
+    ("sample {run}", "sample needs a run trained with --task charlm"),
+    ("sample {run} --length 0", "--length must be at least 1"),
+    ("sample {run} --temperature 0", "--temperature must be a finite number > 0"),
+    ("sample {run} --temperature inf", "--temperature must be a finite number > 0"),
+    ("sample {run} --top-k -3", "--top-k must be 0"),
+    ("sample {run} --seed -1", "--seed must be 0 or a positive integer"),
+    ("sample {missing}", "does not exist"),
+    ("sample {cut}", "continue it with: rnnlab train --resume"),
+    # ---- analyze
+    ("analyze {missing}", "does not exist"),
+    ("analyze {cut}", "continue it with: rnnlab train --resume"),
+    ("analyze {run} --fp-starts 0", "fp_starts must be at least 1"),
+    ("analyze {run} --fp-starts -5", "fp_starts must be at least 1"),
+    ("analyze {run} --fp-tol -1", "fp_tol must be > 0"),
+    ("analyze {run} --fp-tol 0", "fp_tol must be > 0"),
+    ("analyze {run} --fp-tol nan", "fp_tol must be finite"),
+    ("analyze {run} --fp-input nan,0", "must be finite numbers"),
+    ("analyze {run} --fp-input 1,2", "needs 10 values"),
+    ("analyze {run} --fp-input a", "comma-separated numbers"),
+    ("analyze {run} --fp-layer 7", "0..1 or -1 for the last, got 7"),
+    ("analyze {run} --fp-layer -3", "0..1 or -1 for the last, got -3"),
+    ("analyze {trunc}", "does not match the checksum"),
+    ("analyze {pyrun}", "made in Python"),
+    ("analyze {foreign}", "does not fit its config.json"),
+    # ---- report and doctor
+    ("report {missing}", "does not exist"),
+    ("report {file}", "is a file, not a run directory"),
+    ("report {badcfg}", "is unreadable"),
+    ("report {badmetrics}", "line 2 is not valid JSON"),
+    ("doctor {missing}", "does not exist"),
+    ("doctor {trunc}", "does not match the checksum"),
+    ("doctor {garbage}", "is not valid JSON"),
+    ("doctor {nonpz}", "is missing"),
+    ("doctor {nockptjson}", "checkpoint.json is missing"),
+    ("doctor {badmetrics}", "line 2 is not valid JSON"),
+    ("doctor {badcfg}", "is unreadable"),
+    # ---- sweep
+    ("sweep lengths --lengths a,b", "--lengths must be comma-separated integers"),
+    ("sweep lengths --lengths 0", "length must be at least 1"),
+    ("sweep lengths --models rnn,foo", "model must be one of"),
+    ("sweep lengths --seeds 0", "--seeds and --jobs must be at least 1"),
+    ("sweep lengths --jobs 0", "--seeds and --jobs must be at least 1"),
+    ("sweep lengths --out {run}", "already exists and is not empty"),
+    ("sweep volumes", "invalid choice: 'volumes'"),
+    # ---- the command itself
+    ("", "the following arguments are required"),
+    ("frobnicate", "invalid choice: 'frobnicate'"),
+]
+
+
+def snapshot(root: pathlib.Path) -> dict:
+    return {str(f.relative_to(root)): f.read_bytes() for f in sorted(root.rglob("*")) if f.is_file()}
+
+
+@pytest.mark.parametrize("command,fragment", CASES, ids=[c for c, _ in CASES])
+def test_bad_input(world, capsys, command, fragment):
+    argv = [w.format(**world) for w in command.split()]
+    before = snapshot(world["root"])
+    with pytest.raises(SystemExit) as e:
+        raise SystemExit(main(argv))
+    out, err = capsys.readouterr()
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert e.value.code == 2, (command, out, err)
+    assert "Traceback" not in err and len(lines) == 1, err
+    assert fragment in lines[0], (fragment, err)
+    assert snapshot(world["root"]) == before, "a file was created, changed or removed"
+
+
+def test_there_are_over_a_hundred_cases():
+    assert len(CASES) >= 100 and len({c for c, _ in CASES}) == len(CASES)
+
+
+def test_force_replaces_an_old_run_and_keeps_the_users_files(tmp_path):
+    run = tmp_path / "run"
+    assert main(["train", "--out", str(run), "--nonlinearity", "relu", "--init", "identity", "--optimizer",
+                 "sgd", "--lr", "0.05", "--epochs", "6", "--max-recoveries", "12", "--quiet"]) == 0
+    assert (run / "events.jsonl").read_text().strip()                  # the old run had recoveries
+    (run / "my_notes.txt").write_text("keep me")
+    assert main(["train", "--out", str(run), "--force", *SHORT]) == 0
+    assert not (run / "events.jsonl").exists() and not (run / "report.html").exists()
+    assert (run / "my_notes.txt").read_text() == "keep me"
+    assert len(list(run.glob("checkpoint-*.npz"))) == 1 and len(list(run.glob("state-*.npz"))) == 1
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["config"]["epochs"] == 2
