@@ -1,0 +1,126 @@
+"""What a new user hit in their first hour, each pinned by a test that failed before its fix."""
+
+import json
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import rnnlab
+from rnnlab.analysis.doctor import diagnose
+from rnnlab.checkpoint import save_checkpoint
+from rnnlab.cli import main
+from rnnlab.rundir import read_jsonl
+
+SHORT = ["--epochs", "2", "--batches-per-epoch", "2", "--quiet", "--no-report"]
+
+
+def _synthetic_run(path, *, clip, norms, losses, events=(), baseline=0.5, test_acc=0.97):
+    """A run directory written by hand: what the doctor reads, nothing else."""
+    from rnnlab.config import PRESETS
+    path.mkdir()
+    cfg = PRESETS["better"].replace(clip=clip, epochs=len(losses))
+    (path / "config.json").write_text(json.dumps({"config": cfg.to_dict()}))
+    rows = [{"epoch": i + 1, "train_loss": l, "test_loss": l, "train_acc": test_acc, "test_acc": test_acc,
+             "lr": 0.01, "seconds": 1.0, "iter_loss": [l] * 10, "iter_grad_norm": list(norms)}
+            for i, l in enumerate(losses)]
+    (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (path / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    (path / "summary.json").write_text(json.dumps({"baseline": baseline}))
+    save_checkpoint(path, {"w": np.zeros(2)}, {"epoch": len(losses)})
+    return path
+
+
+def test_doctor_calls_a_recovered_clipped_run_healthy_and_never_advises_a_looser_clip(tmp_path):
+    event = {"kind": "loss spike", "grad_norm": 63.0, "lr_before": 0.01, "lr_after": 0.005, "iteration": 190}
+    healthy = _synthetic_run(tmp_path / "h", clip=1.0, norms=[4.6] * 10, losses=[0.4, 0.1, 0.05, 0.012],
+                             events=[event])
+    d = diagnose(healthy)
+    assert d.pattern == "healthy" and "caught 1 bad step" in d.findings[0]
+    exploding = _synthetic_run(tmp_path / "e", clip=1.0, norms=[4.6] * 10, losses=[0.4, 0.1, 2.0, 3.0],
+                               events=[event] * 3)
+    d = diagnose(exploding)
+    assert d.pattern == "exploding"
+    clips = [float(a.split("--clip ")[1].split()[0].rstrip(".")) for a in d.advice if "--clip" in a]
+    assert clips and all(c < 1.0 for c in clips)
+
+
+def test_doctor_says_not_learning_at_the_baseline(tmp_path):
+    run = _synthetic_run(tmp_path / "n", clip=0.0, norms=[0.1] * 10, losses=[0.70, 0.69, 0.69],
+                         baseline=0.487, test_acc=0.487)
+    d = diagnose(run)
+    assert d.pattern == "not learning" and "48.70%" in d.findings[0]
+
+
+def test_a_cut_last_log_line_is_skipped_and_damage_elsewhere_is_named(tmp_path):
+    log = tmp_path / "metrics.jsonl"
+    log.write_text('{"epoch": 1}\n{"epoch": 2}\n{"epo')
+    assert [r["epoch"] for r in read_jsonl(log)] == [1, 2]
+    log.write_text('{"epoch": 1}\n{"epo\n{"epoch": 3}\n')
+    with pytest.raises(rnnlab.RunDirError, match="line 2 is not valid JSON"):
+        read_jsonl(log)
+
+
+def test_ctrl_c_names_the_resume_command(tmp_path, capsys, monkeypatch):
+    from rnnlab.progress import EpochPrinter
+    original = EpochPrinter.on_epoch_end
+
+    def interrupt(self, trainer, record):
+        original(self, trainer, record)
+        if record["epoch"] == 2:
+            raise KeyboardInterrupt
+    monkeypatch.setattr(EpochPrinter, "on_epoch_end", interrupt)
+    out = tmp_path / "r"
+    assert main(["train", "--out", str(out), "--epochs", "5", "--batches-per-epoch", "2", "--quiet"]) == 130
+    assert f"continue it with: rnnlab train --resume {out}" in capsys.readouterr().err
+    monkeypatch.setattr(EpochPrinter, "on_epoch_end", original)
+    assert main(["train", "--resume", str(out), "--quiet", "--no-report"]) == 0
+    assert len(read_jsonl(out / "metrics.jsonl")) == 5
+
+
+def test_curriculum_stages_are_announced_and_an_unreached_length_is_said(capsys, tmp_path):
+    assert main(["train", "--out", str(tmp_path / "c"), "--curriculum", "5,10", "--curriculum-every", "1",
+                 "--epochs", "3", "--batches-per-epoch", "2", "--no-report"]) == 0
+    out = capsys.readouterr().out
+    assert "curriculum: from epoch 2 the sequences have 10 steps" in out and "| Length: 5" in out
+    assert main(["train", "--out", str(tmp_path / "d"), "--curriculum", "5,10", "--curriculum-target", "0.999",
+                 "--epochs", "2", "--batches-per-epoch", "2", "--quiet", "--no-report"]) == 0
+    assert "never reached --length 20" in capsys.readouterr().out
+
+
+def test_charlm_preset_with_another_cell_trains(tmp_path, capsys):
+    assert main(["train", "--task", "charlm", "--model", "gru", "--corpus-chars", "60000", "--out",
+                 str(tmp_path / "g"), *SHORT]) == 0
+
+
+def test_temporal_order_analysis_has_no_nan(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert main(["train", "--task", "temporal-order", "--model", "gru", "--out", str(tmp_path / "t"),
+                     "--epochs", "1", "--batches-per-epoch", "2", "--quiet"]) == 0
+    text = (tmp_path / "t" / "analysis.json").read_text()
+    assert "NaN" not in text
+    roles = json.loads(text)["role_counts"]
+    assert roles["mixed"] < sum(roles.values())                       # not every unit "mixed"
+
+
+def test_the_readme_names_are_importable_from_rnnlab():
+    for name in ("CharLM", "SequenceRegressor", "StepRegressor", "SequenceClassifier", "SequenceTagger",
+                 "Adam", "SGD", "RMSprop", "Adagrad", "Trainer", "Task", "TrainConfig", "mse"):
+        assert hasattr(rnnlab, name), name
+
+
+def test_embedding_starts_like_torch():
+    e = rnnlab.Embedding(2000, 50, rng=np.random.default_rng(0))
+    assert math.isclose(float(e.params["weight"].std()), 1.0, rel_tol=0.02)
+
+
+def test_resumed_runs_end_with_analysis_and_report(tmp_path):
+    out = tmp_path / "r"
+    assert main(["train", "--out", str(out), "--epochs", "3", "--batches-per-epoch", "2", "--quiet",
+                 "--no-report"]) == 0
+    for name in ("summary.json", "checkpoint.json"):
+        (out / name).unlink()
+    assert main(["train", "--resume", str(out), "--quiet"]) == 0
+    assert (out / "analysis.json").is_file() and (out / "report.html").is_file()
