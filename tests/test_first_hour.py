@@ -22,9 +22,9 @@ def _synthetic_run(path, *, clip, norms, losses, events=(), baseline=0.5, test_a
     path.mkdir()
     cfg = PRESETS["better"].replace(clip=clip, epochs=len(losses))
     (path / "config.json").write_text(json.dumps({"config": cfg.to_dict()}))
-    rows = [{"epoch": i + 1, "train_loss": l, "test_loss": l, "train_acc": test_acc, "test_acc": test_acc,
-             "lr": 0.01, "seconds": 1.0, "iter_loss": [l] * 10, "iter_grad_norm": list(norms)}
-            for i, l in enumerate(losses)]
+    rows = [{"epoch": i + 1, "train_loss": loss, "test_loss": loss, "train_acc": test_acc, "test_acc": test_acc,
+             "lr": 0.01, "seconds": 1.0, "iter_loss": [loss] * 10, "iter_grad_norm": list(norms)}
+            for i, loss in enumerate(losses)]
     (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (path / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
     (path / "summary.json").write_text(json.dumps({"baseline": baseline}))
@@ -124,3 +124,14 @@ def test_resumed_runs_end_with_analysis_and_report(tmp_path):
         (out / name).unlink()
     assert main(["train", "--resume", str(out), "--quiet"]) == 0
     assert (out / "analysis.json").is_file() and (out / "report.html").is_file()
+
+
+def test_one_layer_figures_have_room_for_their_titles_and_report_headers_are_words(tmp_path):
+    import matplotlib.image as mpimg
+    out = tmp_path / "b"
+    assert main(["train", "--preset", "better", "--out", str(out), "--epochs", "2", "--quiet"]) == 0
+    assert mpimg.imread(out / "gradient_flow.png").shape[1] >= 8 * 110        # was 5.5 in: title cut
+    assert mpimg.imread(out / "hidden_norms.png").shape[1] >= 8 * 110
+    assert mpimg.imread(out / "grad_norm.png").shape[1] >= 12 * 110           # legend beside the trace
+    page = (out / "report.html").read_text()
+    assert "drop, random group of that size" in page and "random_same_size_drop</th>" not in page
