@@ -135,3 +135,28 @@ def test_one_layer_figures_have_room_for_their_titles_and_report_headers_are_wor
     assert mpimg.imread(out / "grad_norm.png").shape[1] >= 12 * 110           # legend beside the trace
     page = (out / "report.html").read_text()
     assert "drop, random group of that size" in page and "random_same_size_drop</th>" not in page
+
+
+@pytest.mark.parametrize("command", [["train", *SHORT], ["analyze"], ["report"]])
+def test_a_read_only_location_is_one_sentence(tmp_path, capsys, monkeypatch, command):
+    """Tests run as root here, where chmod does not stop writes: the file system's refusal is
+    simulated where every write goes through (atomic writes, figures and directory creation)."""
+    import errno
+    import pathlib
+
+    import rnnlab.checkpoint as ck
+    run = tmp_path / "run"
+    assert main(["train", "--out", str(run), *SHORT]) == 0
+    before = {p: p.read_bytes() for p in run.iterdir()}
+
+    def refuse(path, *a, **k):
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+    import matplotlib.figure
+    monkeypatch.setattr(ck, "atomic_write_bytes", refuse)
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda self, path, *a, **k: refuse(path))
+    monkeypatch.setattr(pathlib.Path, "mkdir", lambda self, *a, **k: refuse(self))
+    argv = command[:1] + (["--out", str(tmp_path / "new")] if command[0] == "train" else [str(run)]) + command[1:]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Read-only file system" in err and "writable location" in err and len(err.strip().splitlines()) == 1
+    assert {p: p.read_bytes() for p in run.iterdir()} == before

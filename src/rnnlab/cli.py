@@ -196,6 +196,8 @@ def cmd_analyze(args) -> int:
     fp = r.get("fixed_points")
     if fp:
         print(f"fixed points: {fp['summary']}")
+        for note in fp.get("notes", []):
+            print(f"note: {note}")
         if fp.get("decoded"):
             n = fp['decoded']['distinct_states']
             print(f"the stable points decode to {n} distinct output state{'' if n == 1 else 's'} "

@@ -172,6 +172,7 @@ def _analysis_section(analysis: dict, figure, metric: str) -> list[str]:
                   "Newton steps (Levenberg-Marquardt) on F(h) - h from states visited on held-out data, "
                   f"each start stopping once 1/2 ||F(h) - h||<sup>2</sup> &lt; {fp['settings']['tol']:g}. "
                   f"{html.escape(fp['summary'])}.</p>"]
+        parts += [f"<p class='sub'>Note: {html.escape(n)}</p>" for n in fp.get("notes", [])]
         if fp.get("decoded"):
             dec = fp["decoded"]
             parts.append(f'<div class="verdict">The {dec["stable_points"]} stable points decode through the '

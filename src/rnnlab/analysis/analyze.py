@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -131,12 +132,15 @@ def fixed_point_analysis(model, task, states, *, starts=FP_DEFAULTS["starts"], t
     rnn = model.rnn
     layer = layer % rnn.num_layers
     x_const = _constant_input(rnn, x_const)
-    layer_input = steady_layer_input(rnn, layer, x_const)
+    with warnings.catch_warnings(record=True) as caught:   # kept with the result, not printed
+        warnings.simplefilter("always")
+        layer_input = steady_layer_input(rnn, layer, x_const)
     F = StepMap.from_recurrent(rnn, layer=layer, x_const=layer_input)
     rng = np.random.default_rng(seed)
     result = find_fixed_points(F, draw_starts(states, starts, noise, FP_DEFAULTS["between"], rng), tol=tol)
     out = result.to_json()
     out["layer"], out["input"] = layer, None if x_const is None else x_const.tolist()
+    out["notes"] = [str(w.message) for w in caught]
     H = rnn.hidden_size
     if layer == rnn.num_layers - 1 and rnn.num_directions == 1 and hasattr(model, "fc"):
         readout = [model.fc.forward(p.point[None, :H].astype(model.dtype))[0] for p in result.points]
