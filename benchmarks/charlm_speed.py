@@ -1,7 +1,10 @@
 """Character-level LM training throughput (characters per second), rnnlab vs PyTorch, one run.
 
-2-layer LSTM and GRU, hidden 256, embedding 32, batch 64 parallel streams, truncated-BPTT
-window 100, Adam, on the default corpus. torch's CPU LSTM runs oneDNN's fused LSTM kernel (its
+Two sizes (``--sizes``): small = 1-layer, hidden 128, batch 32, window 64; large = 2-layer,
+hidden 256, batch 64, window 100; LSTM and GRU, embedding 32, Adam, on the default corpus.
+rnnlab runs with its fused cells (Numba) and, as ``rnnlab-readable``, with the readable NumPy
+cells, so the fused path's gain is measured in the same run; the first line reports the
+kernels' compile time (cold cache) and load time (warm cache). torch's CPU LSTM runs oneDNN's fused LSTM kernel (its
 GRU does not); the LSTM row also times torch with oneDNN switched off, to show what that kernel
 is worth against the same unfused per-step arithmetic rnnlab does. Each peer trains ``--steps``
 windows after one warm-up
@@ -21,45 +24,54 @@ import time
 
 import numpy as np
 
-H, E, B, W, LAYERS = 256, 32, 64, 100, 2
+E = 32
+SIZES = {"small": dict(H=128, B=32, W=64, LAYERS=1), "large": dict(H=256, B=64, W=100, LAYERS=2)}
 
 
-def corpus_windows(steps):
+def corpus_windows(size, steps):
     from rnnlab.batches import stream_windows
     from rnnlab.config import PRESETS
     from rnnlab.tasks import build_task
-    data = build_task(PRESETS["charlm"].replace(corpus_chars=B * (W + 1) * max(steps + 2, 12)))
+    z = SIZES[size]
+    B, W = z["B"], z["W"]
+    data = build_task(PRESETS["charlm"].replace(corpus_chars=B * (W + 1) * max(steps + 2, 12),
+                                                batch_size=B, window=W))
     return data, stream_windows(data.X_train, B, W)[: steps + 1]
 
 
-def run_rnnlab(cell, steps):
+def run_rnnlab(size, cell, steps, fused=True):
+    from rnnlab.cells import use_fused
+    use_fused(fused)                                            # process-wide, before building
     from rnnlab.batches import Batch
     from rnnlab.config import PRESETS
     from rnnlab.train import Trainer
-    data, windows = corpus_windows(steps)
+    z = SIZES[size]
+    data, windows = corpus_windows(size, steps)
     cfg = PRESETS["charlm"].replace(model=cell, forget_bias=1.0 if cell == "lstm" else 0.0,
-                                    hidden=H, layers=LAYERS, embed=E, batch_size=B, window=W)
+                                    hidden=z["H"], layers=z["LAYERS"], embed=E, batch_size=z["B"],
+                                    window=z["W"], probe_every=0)
     t = Trainer(config=cfg, task=data)
     t.train_step(Batch(*windows[0]))                            # warm-up
     start = time.perf_counter()
     for x, y in windows[1:]:
         t.train_step(Batch(x, y))
-    return steps * B * W / (time.perf_counter() - start)
+    return steps * z["B"] * z["W"] / (time.perf_counter() - start)
 
 
-def run_torch(cell, steps, onednn=True):
+def run_torch(size, cell, steps, onednn=True):
     import torch
     torch.backends.mkldnn.enabled = onednn
     from torch import nn
-    data, windows = corpus_windows(steps)
+    z = SIZES[size]
+    data, windows = corpus_windows(size, steps)
     V = data.output_size
 
     class LM(nn.Module):
         def __init__(self):
             super().__init__()
             self.emb = nn.Embedding(V, E)
-            self.rnn = getattr(nn, cell.upper())(E, H, LAYERS, batch_first=True)
-            self.fc = nn.Linear(H, V)
+            self.rnn = getattr(nn, cell.upper())(E, z["H"], z["LAYERS"], batch_first=True)
+            self.fc = nn.Linear(z["H"], V)
 
         def forward(self, x, state):
             out, state = self.rnn(self.emb(x), state)
@@ -85,13 +97,31 @@ def run_torch(cell, steps, onednn=True):
     start = time.perf_counter()
     for x, y in windows[1:]:
         step(x, y)
-    return steps * B * W / (time.perf_counter() - start)
+    return steps * z["B"] * z["W"] / (time.perf_counter() - start)
 
 
-def measure(peer, cell, steps):
-    if peer == "rnnlab":
-        return run_rnnlab(cell, steps)
-    return run_torch(cell, steps, onednn=peer == "torch")
+def measure(peer, size, cell, steps):
+    if peer.startswith("rnnlab"):
+        return run_rnnlab(size, cell, steps, fused=peer == "rnnlab")
+    return run_torch(size, cell, steps, onednn=peer == "torch")
+
+
+def compile_seconds(cold: bool) -> float:
+    """Time to make the fused kernels ready and run each once: compile (cold cache) or load."""
+    import os
+    if cold:
+        os.environ["NUMBA_CACHE_DIR"] = __import__("tempfile").mkdtemp()
+    start = time.perf_counter()
+    from rnnlab.cells.fused import FusedGRUCell, FusedLSTMCell
+    for cell, G in ((FusedLSTMCell(), 4), (FusedGRUCell(), 3)):
+        for dt in (np.float32, np.float64):
+            z = np.zeros((2, 3), dt)
+            carry = (z, z) if G == 4 else (z,)
+            W = np.zeros((G * 3, 3), dt)
+            _, cache = cell.forward_step(W.T.copy(), np.zeros(G * 3, dt), np.zeros((2, G * 3), dt), carry,
+                                         np.empty((2, 3), dt))
+            cell.backward_step(W, cache, tuple(np.ones((2, 3), dt) for _ in carry), np.empty((2, G * 3), dt))
+    return time.perf_counter() - start
 
 
 def main():
@@ -99,25 +129,37 @@ def main():
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--cells", default="lstm,gru")
+    ap.add_argument("--sizes", default="small,large")
     args = ap.parse_args()
     ctx = mp.get_context("spawn")
-    cps = {}
-    for _ in range(args.repeats):
-        for cell in args.cells.split(","):
-            for peer in ("rnnlab", "torch") + (("torch-no-onednn",) if cell == "lstm" else ()):
-                with ctx.Pool(1) as pool:
-                    cps.setdefault((peer, cell), []).append(pool.apply(measure, (peer, cell, args.steps)))
+    with ctx.Pool(1) as pool:
+        cold = pool.apply(compile_seconds, (True,))
+    with ctx.Pool(1) as pool:
+        warm = pool.apply(compile_seconds, (False,))
     import torch
-    print(f"char-LM training, {LAYERS}-layer, hidden {H}, batch {B}, window {W}; {args.steps} windows, "
-          f"median of {args.repeats}; {platform.machine()}, torch {torch.__version__} "
-          f"({torch.get_num_threads()} threads), numpy {np.__version__}")
-    for cell in args.cells.split(","):
-        ours, theirs = (statistics.median(cps[(p, cell)]) for p in ("rnnlab", "torch"))
-        print(f"{cell.upper():<5} rnnlab {ours:>9,.0f} chars/s   torch.nn.{cell.upper():<5}{theirs:>9,.0f} chars/s"
-              f"   ratio {ours / theirs:.2f} (target >= 1.0: {'met' if ours >= theirs else 'NOT met'})")
-        if (peer := ("torch-no-onednn", cell)) in cps:
-            plain = statistics.median(cps[peer])
-            print(f"{'':<5} {'':<26}torch, oneDNN off{plain:>9,.0f} chars/s   ratio {ours / plain:.2f}")
+    print(f"fused kernels: {cold:.1f} s to compile (cold cache), {warm:.2f} s to load (warm cache); "
+          f"{platform.machine()}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+          f"numpy {np.__version__}")
+    for size in args.sizes.split(","):
+        z = SIZES[size]
+        cps = {}
+        for _ in range(args.repeats):
+            for cell in args.cells.split(","):
+                peers = ("rnnlab", "rnnlab-readable", "torch") + (("torch-no-onednn",) if cell == "lstm" else ())
+                for peer in peers:
+                    with ctx.Pool(1) as pool:
+                        cps.setdefault((peer, cell), []).append(pool.apply(measure, (peer, size, cell, args.steps)))
+        print(f"\n{size}: {z['LAYERS']}-layer, hidden {z['H']}, batch {z['B']}, window {z['W']}; "
+              f"{args.steps} windows, median of {args.repeats}")
+        for cell in args.cells.split(","):
+            ours, readable, theirs = (statistics.median(cps[(p, cell)])
+                                      for p in ("rnnlab", "rnnlab-readable", "torch"))
+            print(f"{cell.upper():<5} rnnlab {ours:>9,.0f} chars/s   torch.nn.{cell.upper():<5}{theirs:>9,.0f} chars/s"
+                  f"   ratio {ours / theirs:.2f} (target >= 1.0: {'met' if ours >= theirs else 'NOT met'})")
+            print(f"{'':<5} readable cells {readable:>9,.0f} chars/s   (fused / readable {ours / readable:.2f})")
+            if (peer := ("torch-no-onednn", cell)) in cps:
+                plain = statistics.median(cps[peer])
+                print(f"{'':<5} {'':<26}torch, oneDNN off{plain:>9,.0f} chars/s   ratio {ours / plain:.2f}")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-from .cells import ElmanCell, GRUCell, LSTMCell
+from .cells import ElmanCell, gru_cell, lstm_cell
 from .checks import check_array, check_choice, check_float, check_int
 from .errors import InputError, InputTypeError
 from .init import INIT_SCHEMES, recurrent_weights
@@ -387,7 +387,7 @@ class LSTM(Recurrent):
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=True,
                  dropout=0.0, bidirectional=False, *, init="pytorch", forget_bias=None,
                  dtype=np.float32, seed=0):
-        super().__init__(LSTMCell(), input_size, hidden_size, num_layers, bias, batch_first,
+        super().__init__(lstm_cell(), input_size, hidden_size, num_layers, bias, batch_first,
                          dropout, bidirectional, init=init, dtype=dtype, seed=seed)
         self.forget_bias = forget_bias
         if forget_bias is not None:
@@ -415,5 +415,5 @@ class GRU(Recurrent):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=True,
                  dropout=0.0, bidirectional=False, *, init="pytorch", dtype=np.float32, seed=0):
-        super().__init__(GRUCell(), input_size, hidden_size, num_layers, bias, batch_first,
+        super().__init__(gru_cell(), input_size, hidden_size, num_layers, bias, batch_first,
                          dropout, bidirectional, init=init, dtype=dtype, seed=seed)

@@ -23,8 +23,37 @@ Interface (shared by every cell):
   ``caches`` unchanged if there is nothing to batch.
 """
 
+import importlib.util
+import os
+
 from .gru import GRUCell
 from .lstm import LSTMCell
 from .rnn import ElmanCell
 
-__all__ = ["ElmanCell", "LSTMCell", "GRUCell"]
+__all__ = ["ElmanCell", "LSTMCell", "GRUCell", "use_fused", "lstm_cell", "gru_cell"]
+
+# Fused steps (fused.py) for the gated cells when Numba is installed; a process-wide choice made
+# at the entry point (RNNLAB_FUSED=0 in the environment, or use_fused(False) before building models).
+_FUSED = os.environ.get("RNNLAB_FUSED", "1") != "0" and importlib.util.find_spec("numba") is not None
+
+
+def use_fused(on: bool = True) -> bool:
+    """Choose fused (True, needs Numba) or readable (False) gated cells for models built from now
+    on; returns what is in effect."""
+    global _FUSED
+    _FUSED = bool(on) and importlib.util.find_spec("numba") is not None
+    return _FUSED
+
+
+def lstm_cell() -> LSTMCell:
+    if _FUSED:
+        from .fused import FusedLSTMCell
+        return FusedLSTMCell()
+    return LSTMCell()
+
+
+def gru_cell() -> GRUCell:
+    if _FUSED:
+        from .fused import FusedGRUCell
+        return FusedGRUCell()
+    return GRUCell()

@@ -1,0 +1,88 @@
+"""The fused gated cells (cells/fused.py) equal the readable ones: float64 to 1e-12, float32 to
+rounding, step by step and through whole stacks with lengths; and both equal PyTorch."""
+
+import numpy as np
+import pytest
+
+import rnnlab
+from rnnlab import cells
+from rnnlab.cells import GRUCell, LSTMCell
+
+pytest.importorskip("numba")
+from rnnlab.cells.fused import FusedGRUCell, FusedLSTMCell  # noqa: E402
+
+PAIRS = [(LSTMCell, FusedLSTMCell, 4), (GRUCell, FusedGRUCell, 3)]
+
+
+@pytest.fixture
+def mode():
+    """Build models with fused or readable cells; restore the default afterwards."""
+    before = cells._FUSED
+    yield cells.use_fused
+    cells.use_fused(before)
+
+
+@pytest.mark.parametrize("ref_cls,fused_cls,G", PAIRS)
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 1e-6)])
+def test_one_step_equals_the_readable_cell(ref_cls, fused_cls, G, dtype, tol):
+    rng = np.random.default_rng(0)
+    ref, fused = ref_cls(), fused_cls()
+    B, H, D = 5, 7, 3
+    W_ih, W_hh = (rng.standard_normal((G * H, k)).astype(dtype) for k in (D, H))
+    b_ih, b_hh = (rng.standard_normal(G * H).astype(dtype) for _ in range(2))
+    xp = ref.project(rng.standard_normal((B, D)).astype(dtype), W_ih, b_ih, b_hh)
+    carry = tuple(rng.standard_normal((B, H)).astype(dtype) for _ in range(ref.n_carry))
+    d = tuple(rng.standard_normal((B, H)).astype(dtype) for _ in range(ref.n_carry))
+    results = []
+    for cell in (ref, fused):
+        new, cache = cell.forward_step(np.ascontiguousarray(W_hh.T), b_hh, xp, carry, np.empty((B, H), dtype))
+        back = cell.backward_step(W_hh, cache, d, np.empty((B, G * H), dtype))
+        results.append(list(new) + list(back[0]) + [back[1], back[2]])
+    for a, b in zip(*results):
+        assert a.dtype == dtype
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_whole_stacks_with_lengths_equal_the_readable_ones(mode, kind, dtype, tol):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((4, 6, 3)).astype(dtype)
+    d_out = rng.standard_normal((4, 6, 10)).astype(dtype)
+    lengths = np.array([6, 2, 5, 1])
+    runs = []
+    for fused in (False, True):
+        assert mode(fused) == fused
+        stack = getattr(rnnlab, kind)(3, 5, num_layers=2, bidirectional=True, dtype=dtype, seed=3)
+        assert ("Fused" in type(stack.cell).__name__) == fused
+        out, h_n = stack.forward(x, lengths=lengths)
+        dx = stack.backward(d_out, None)
+        runs.append([out, *(h_n if isinstance(h_n, tuple) else (h_n,)), dx, *stack.grads.values()])
+    for a, b in zip(*runs):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+@pytest.mark.parametrize("fused", [False, True])
+def test_both_paths_match_torch(mode, kind, fused):
+    torch = pytest.importorskip("torch")
+    mode(fused)
+    rng = np.random.default_rng(2)
+    ours = getattr(rnnlab, kind)(3, 4, num_layers=2, dtype=np.float64, seed=4)
+    ref = getattr(torch.nn, kind)(3, 4, num_layers=2, batch_first=True, dtype=torch.float64)
+    ref.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    x, d = rng.standard_normal((2, 5, 3)), rng.standard_normal((2, 5, 4))
+    out, _ = ours.forward(x)
+    dx = ours.backward(d, None)
+    xt = torch.tensor(x, requires_grad=True)
+    out_t, _ = ref(xt)
+    (out_t * torch.tensor(d)).sum().backward()
+    np.testing.assert_allclose(out, out_t.detach().numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-9, atol=1e-12)
+    for k, p in ref.named_parameters():
+        np.testing.assert_allclose(ours.grads[k], p.grad.numpy(), rtol=1e-9, atol=1e-12, err_msg=k)
+
+
+def test_fused_is_the_default_where_numba_is_installed():
+    assert rnnlab.LSTM(2, 3).cell.__class__ is FusedLSTMCell
+    assert rnnlab.GRU(2, 3).cell.__class__ is FusedGRUCell
