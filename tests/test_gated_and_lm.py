@@ -133,3 +133,16 @@ def test_generate_rejects_bad_input():
         model.generate("ab", 5, temperature=0)
     with pytest.raises(rnnlab.InputError, match="priming string is empty"):
         model.generate("", 5)
+
+
+def test_embedding_backward_sums_repeated_ids_like_a_scatter_add():
+    rng = np.random.default_rng(7)
+    emb = rnnlab.Embedding(13, 4, rng=rng, dtype=np.float64)
+    ids = rng.integers(0, 13, (6, 9))
+    ids[0, :5] = 3                                                   # many repeats of one id
+    emb.forward(ids)
+    dy = rng.standard_normal((6, 9, 4))
+    emb.backward(dy)
+    expect = np.zeros((13, 4))
+    np.add.at(expect, ids.reshape(-1), dy.reshape(-1, 4))
+    np.testing.assert_allclose(emb.grads["weight"], expect, rtol=1e-12, atol=1e-12)
