@@ -315,10 +315,12 @@ def write_figures(run_dir, H, roles, sig, pca, fps, X, task, fp_json) -> list[st
     if label is not None:                           # one legend entry per class
         for k in sorted(set(int(v) for v in label[:150])):
             ax.plot([], [], color=f"C{k % 10}", label=f"label {k}")
-    for i in range(min(len(P), 150)):
-        c = (f"C{int(label[i]) % 10}" if label is not None else "grey")
-        ax.plot(P[i, :, 0], P[i, :, 1], color=c, lw=0.6, alpha=0.35)
-        ax.scatter(P[i, -1, 0], P[i, -1, 1], color=c, s=6, alpha=0.6)
+    from matplotlib.collections import LineCollection
+    shown = P[:150]
+    cols = [f"C{int(v) % 10}" for v in label[:len(shown)]] if label is not None else ["grey"] * len(shown)
+    ax.add_collection(LineCollection(shown[:, :, :2], colors=cols, linewidths=0.6, alpha=0.35))   # one artist
+    ax.scatter(shown[:, -1, 0], shown[:, -1, 1], c=cols, s=6, alpha=0.6)
+    ax.autoscale_view()
     last_layer = bool(fp_json["points"]) and "readout" in fp_json["points"][0]
     if last_layer and fps.points:
         Hn = H.shape[-1]

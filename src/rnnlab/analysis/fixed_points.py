@@ -81,6 +81,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..cells import ElmanCell
+
 __all__ = ["StepMap", "steady_layer_input", "sample_starts", "find_fixed_points",
            "FixedPoint", "FixedPointResult"]
 
@@ -208,6 +210,13 @@ class StepMap:
         """dF/ds: (S,) -> (S, S), or (M, S) -> (M, S, S); row i is e_i^T J = (J^T e_i)^T."""
         s, single = self._batch(s)
         M, S = s.shape
+        if isinstance(self.cell, ElmanCell):
+            # one step is act(h W^T + drive): J = diag(act'(z)) W, act' from the cell itself;
+            # equal to the VJP rows below (tested) and ~10x cheaper for the seed model
+            (h,), _ = self._step(s)
+            d_act = self.cell.prepare_backward(None, h[None])[0]          # (M, H)
+            J = d_act[:, :, None] * self.W_hh[None]
+            return J[0] if single else J
         J = np.empty((M, S, S))
         eye = np.eye(S)
         per = max(1, _CHUNK_ROWS // S)                       # points per chunk
