@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--force", action="store_true", help="write into a non-empty --out")
     tr.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     tr.add_argument("--no-report", action="store_true", help="skip report.html at the end")
+    tr.add_argument("--tensorboard", action="store_true",
+                    help="also write TensorBoard events to RUN_DIR/tensorboard (pip install 'rnnlab[tensorboard]')")
     tr.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
                     help="continue an interrupted run from its last saved state (its own config)")
     _add_config_flags(tr)
@@ -73,15 +75,25 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("run_dir", type=Path)
 
     sw = sub.add_parser("sweep", help="run a grid of trainings and tabulate/plot the results",
-                        description="sweep lengths: every model at every sequence length and seed.")
-    sw.add_argument("kind", choices=["lengths"], help="what to sweep")
-    sw.add_argument("--models", default="rnn,lstm,gru", help="comma-separated cells")
-    sw.add_argument("--lengths", default="20,50,100,200,500", help="comma-separated sequence lengths")
-    sw.add_argument("--seeds", type=int, default=1, help="seeds per (model, length)")
-    sw.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel worker processes")
+                        description="Train every combination of --grid values for every seed; "
+                                    "'sweep lengths' is the grid --models x --lengths. Rerun the same "
+                                    "command to finish an interrupted sweep.")
+    sw.add_argument("kind", nargs="?", choices=["lengths"], help="shortcut: the grid model x length")
+    sw.add_argument("--grid", action="append", default=[], metavar="FIELD=V1,V2",
+                    help="a configuration field and its values (repeat for more fields)")
+    sw.add_argument("--models", default=None, help="sweep lengths: comma-separated cells [rnn,lstm,gru]")
+    sw.add_argument("--lengths", default=None, help="sweep lengths: comma-separated lengths [20,50,100,200,500]")
+    sw.add_argument("--seeds", type=int, default=1, help="seeds per setting")
+    sw.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel trials (local backend)")
+    sw.add_argument("--backend", default="local", choices=["local", "ray"],
+                    help="local process pool, or Ray tasks (pip install 'rnnlab[ray]')")
+    sw.add_argument("--address", default=None, metavar="HOST:PORT",
+                    help="Ray cluster to join (default: start a local one)")
+    sw.add_argument("--tensorboard", action="store_true",
+                    help="also write TensorBoard events per trial, with its hyperparameters")
     sw.add_argument("--preset", default=None, choices=sorted(PRESETS), help="base configuration")
     sw.add_argument("--out", type=Path, default=None, help="sweep directory (default: runs/sweep-TIMESTAMP)")
-    sw.add_argument("--force", action="store_true", help="write into a non-empty --out")
+    sw.add_argument("--force", action="store_true", help="start the sweep in --out over")
     _add_config_flags(sw)
 
     an = sub.add_parser("analyze", help="measure hidden-state dynamics of a run (writes analysis.json)")
@@ -129,6 +141,9 @@ def cmd_resume(args) -> int:
     args.run_dir_in_use = args.resume
     cfg, done = trainer.cfg, len(trainer.history)
     trainer.callbacks = [RunWriter(args.resume, resuming=True), EpochPrinter(cfg.epochs, quiet=args.quiet)]
+    if (Path(args.resume) / "tensorboard").is_dir():           # keep logging where the run began
+        from .tensorboard import TensorBoardWriter
+        trainer.callbacks.append(TensorBoardWriter(Path(args.resume) / "tensorboard"))
     print(f"rnnlab: resuming {args.resume} after epoch {done} of {cfg.epochs}")
     _finish(trainer, args.resume, args)
     return 0
@@ -143,8 +158,13 @@ def cmd_train(args) -> int:
         return cmd_resume(args)
     cfg = config_from_args(args)
     trainer = Trainer(config=cfg)               # builds task and model: any config error stops here
-    out = prepare_run_dir(args.out if args.out else default_run_dir(args.preset), args.force)
-    trainer.callbacks = [RunWriter(out), EpochPrinter(cfg.epochs, quiet=args.quiet)]
+    out = Path(args.out if args.out else default_run_dir(args.preset))
+    extra = []
+    if args.tensorboard:                                        # checked before anything is created
+        from .tensorboard import TensorBoardWriter
+        extra.append(TensorBoardWriter(out / "tensorboard"))
+    out = prepare_run_dir(out, args.force)
+    trainer.callbacks = [RunWriter(out), EpochPrinter(cfg.epochs, quiet=args.quiet), *extra]
     args.run_dir_in_use = out
     task = trainer.task
     print(f"rnnlab: training {cfg.model} ({trainer.model.parameter_count():,} parameters) on "
@@ -256,27 +276,38 @@ def cmd_sample(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from .analysis.sweep import sweep_lengths
-    from .rundir import default_run_dir, prepare_run_dir
+    from .analysis.sweep import parse_grid, plan, run_sweep, sweep_dir
+    from .rundir import default_run_dir
 
     base = config_from_args(args)
-    try:
-        lengths = [int(v) for v in args.lengths.split(",")]
-        models = [m.strip() for m in args.models.split(",") if m.strip()]
-    except ValueError:
-        raise InputError(f"--lengths must be comma-separated integers, got {args.lengths!r}") from None
-    for T in lengths:
-        base.replace(length=T)                                  # validates every length up front
-    for m in models:
-        base.replace(model=m)
+    specs = list(args.grid)
+    if args.kind == "lengths":
+        if specs:
+            raise InputError("sweep lengths sweeps --models x --lengths; drop --grid, or drop 'lengths'")
+        lengths = args.lengths or "20,50,100,200,500"
+        if not all(v.strip().lstrip("-").isdigit() for v in lengths.split(",")):
+            raise InputError(f"--lengths must be comma-separated integers, got {lengths!r}")
+        specs = [f"model={args.models or 'rnn,lstm,gru'}", f"length={lengths}"]
+    elif args.models or args.lengths:
+        raise InputError("--models and --lengths belong to 'rnnlab sweep lengths'; otherwise use "
+                         "--grid model=... --grid length=...")
+    grid = parse_grid(specs, base)
     if args.seeds < 1 or args.jobs < 1:
         raise InputError("--seeds and --jobs must be at least 1")
-    out = prepare_run_dir(args.out if args.out else default_run_dir("sweep"), args.force)
-    print(f"rnnlab: sweeping {', '.join(models)} over lengths {lengths} x {args.seeds} seed(s), "
-          f"{args.jobs} at a time; writing {out}")
-    sweep_lengths(base, models, lengths, args.seeds, out, args.jobs)
+    jobs = plan(base, grid, args.seeds)                         # every combination checked up front
+    out, done = sweep_dir(args.out if args.out else default_run_dir("sweep"), base, grid, args.seeds,
+                          force=args.force)
+    args.run_dir_in_use = None
+    what = " x ".join(f"{k} {grid[k]}" for k in grid)
+    print(f"rnnlab: sweeping {what} x {args.seeds} seed(s) = {len(jobs)} trials on the {args.backend} backend"
+          + (f" ({done} already finished)" if done else "") + f"; writing {out}")
+    def progress(name, row):
+        value = "-" if row["final"] is None else format_metric(row["metric"], row["final"])
+        print(f"  {name}: {row['status']}, final test {row['metric']} {value}", flush=True)
+    run_sweep(base, grid, args.seeds, out, jobs=args.jobs, backend=args.backend, address=args.address,
+              tensorboard=args.tensorboard, on_trial=progress)
     print((out / "sweep.md").read_text(), end="")
-    print(f"wrote {out / 'sweep.csv'}, {out / 'sweep.md'}, metric_vs_length.png, gradient_vs_length.png")
+    print(f"wrote {out / 'sweep.csv'}, sweep.md, sweep.json, sweep.html and the figures")
     return 0
 
 

@@ -30,8 +30,9 @@ RUN_FILES = ("config.json", "metrics.jsonl", "probes.jsonl", "events.jsonl", "su
              "checkpoint.json", "state.json", "analysis.json", "report.html",
              "training_curves.png", "hidden_states.png", "grad_norm.png", "gradient_flow.png",
              "hidden_norms.png", "unit_roles.png", "pca.png", "fixed_points.png",
-             "sweep.csv", "sweep.md", "sweep.json", "metric_vs_length.png", "gradient_vs_length.png")
-RUN_PATTERNS = ("checkpoint-*.npz", "state-*.npz", ".*.tmp*")
+             "sweep.csv", "sweep.md", "sweep.json", "sweep.html", "sweep_plan.json", "gradient_vs_length.png")
+RUN_PATTERNS = ("checkpoint-*.npz", "state-*.npz", ".*.tmp*", "metric_vs_*.png", "heatmap_*.png",
+                "tensorboard/events.out.tfevents.*", "tensorboard/hparams/events.out.tfevents.*")
 
 
 def prepare_run_dir(out, force: bool = False) -> Path:
