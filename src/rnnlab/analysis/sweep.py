@@ -376,7 +376,9 @@ def verdict(agg: list[dict], grid: dict, baseline) -> list[str]:
                 if lo > 0:
                     edges.append(f"below {field} {seq[lo][field]} they begin to fail "
                                  f"({seq[lo - 1]['learned']}/{seq[lo - 1]['runs']} at {seq[lo - 1][field]})")
-                s += " Every seed learns from " + f"{seq[lo][field]} to {seq[hi][field]}; " + "; ".join(edges) + "."
+                span = (f"at {field} {seq[lo][field]}" if lo == hi else
+                        f"from {field} {seq[lo][field]} to {seq[hi][field]}")
+                s += f" Every seed learns {span}; " + "; ".join(edges) + "."
             elif not ok:
                 s += " No setting learns with every seed."
             else:
@@ -466,9 +468,11 @@ def plot_sweep(agg, grid: dict, out_dir: Path) -> list[str]:
         for i, v1 in enumerate(grid[f1]):
             for j, v2 in enumerate(grid[f2]):
                 a = next((a for a in agg if a[f1] == v1 and a[f2] == v2), None)
-                if a is not None:
+                if a is not None:                               # dark text on bright cells
+                    bright = a["final"] is not None and im.norm(scale * a["final"]) > 0.6
+                    bright = bright if METRICS[metric].higher_is_better else not bright
                     ax.text(j, i, f"{fmt_metric(metric, a['final'])}\n{a['learned']}/{a['runs']} learn",
-                            ha="center", va="center", fontsize=7, color="white")
+                            ha="center", va="center", fontsize=7, color="black" if bright else "white")
         ax.set_xticks(range(len(grid[f2])), [str(v) for v in grid[f2]])
         ax.set_yticks(range(len(grid[f1])), [str(v) for v in grid[f1]])
         ax.set(xlabel=f2, ylabel=f1, title=f"final test {metric}, mean over seeds")
