@@ -15,8 +15,9 @@ README = (pathlib.Path(__file__).parent.parent / "README.md").read_text(encoding
 # Appended to every command of its kind so the whole section runs in seconds.
 SHORT = {"train": ["--epochs", "2", "--batches-per-epoch", "2", "--train-size", "200", "--test-size",
                    "50", "--corpus-chars", "60000", "--quiet", "--no-report"],
-         "sweep": ["--lengths", "20,30", "--seeds", "1", "--epochs", "1", "--batches-per-epoch", "1",
-                   "--train-size", "100", "--test-size", "20", "--jobs", "1"],
+         "sweep": ["--seeds", "1", "--epochs", "1", "--batches-per-epoch", "1", "--train-size", "100",
+                   "--test-size", "20", "--jobs", "1"],
+         "sweep lengths": ["--lengths", "20,30"],
          "sample": ["--length", "20"],
          "analyze": ["--fp-starts", "32"]}
 
@@ -60,7 +61,7 @@ def test_every_command_line_example_runs(tmp_path, monkeypatch, capsys):
                 pathlib.Path(run, name).unlink()
             extra = []
         else:
-            extra = SHORT.get(argv[0], [])
+            extra = SHORT.get(argv[0], []) + (SHORT["sweep lengths"] if argv[:2] == ["sweep", "lengths"] else [])
         code = main(argv + extra)
         err = capsys.readouterr().err
         assert code == 0 and "Traceback" not in err, (argv, err)
