@@ -54,6 +54,8 @@ def assert_same_run(a_dir, b_dir):
                                           layers=2, checkpoint_every=2)),
     ("curriculum", PRESETS["seed"].replace(curriculum="5,10", curriculum_every=2, epochs=8,
                                            checkpoint_every=1)),
+    ("transformer", PRESETS["seed"].replace(model="transformer", d_model=16, heads=2, epochs=6,
+                                            checkpoint_every=2)),
     ("flipflop", PRESETS["flipflop"].replace(hidden=16, epochs=6, batches_per_epoch=5,
                                              checkpoint_every=2)),
     ("guarded", PRESETS["seed"].replace(nonlinearity="relu", init="identity", optimizer="sgd",
@@ -65,7 +67,8 @@ def test_interrupted_run_resumes_to_identical_results(tmp_path, name, cfg):
     full.mkdir(), cut.mkdir()
     Trainer(config=cfg, callbacks=[RunWriter(full)]).fit()
     # epochs after the last saved state are redone after the resume
-    crash_at = {"seed": 5, "lstm-lm": 5, "guarded": 2, "curriculum": 3, "flipflop": 5}[name]
+    crash_at = {"seed": 5, "lstm-lm": 5, "guarded": 2, "curriculum": 3, "flipflop": 5,
+                "transformer": 5}[name]
     with pytest.raises(Crash):
         Trainer(config=cfg, callbacks=[RunWriter(cut), CrashAfter(crash_at)]).fit()
     t = resume_trainer(cut)

@@ -191,7 +191,8 @@ def _finish(trainer, out, args) -> None:
     if not args.no_report:
         from .analysis.analyze import analyze, write_analysis
         from .report import write_report
-        write_analysis(analyze(trainer.model, trainer.task), out)
+        if hasattr(trainer.model, "rnn"):                      # the dynamics analysis reads recurrent states
+            write_analysis(analyze(trainer.model, trainer.task), out)
         print(f"report: {write_report(out)}")
 
 

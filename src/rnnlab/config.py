@@ -10,7 +10,7 @@ from .errors import InputError
 from .init import INIT_SCHEMES
 from .tasks import TASKS
 
-MODELS = ("rnn", "lstm", "gru")
+MODELS = ("rnn", "lstm", "gru", "transformer")
 OPTIMIZER_NAMES = ("sgd", "adam", "adagrad", "rmsprop")
 SCHEDULES = ("step", "cosine", "constant")
 
@@ -24,11 +24,14 @@ def _f(default, help: str):
 class TrainConfig:
     task: str = _f("mean-sign", " | ".join(TASKS))
     data: str = _f("", "train on your own arrays: an .npz file with X (N, T, D), y and optional lengths")
-    model: str = _f("rnn", "recurrent cell: rnn | lstm | gru")
+    model: str = _f("rnn", "rnn | lstm | gru (recurrent cells) or transformer (causal self-attention)")
     hidden: int = _f(64, "hidden units per layer and direction")
     layers: int = _f(2, "stacked recurrent layers")
     nonlinearity: str = _f("tanh", "tanh or relu (vanilla RNN only)")
     bidirectional: bool = _f(False, "add a reverse-direction pass per layer")
+    d_model: int = _f(64, "transformer: width of every block (--hidden applies to the recurrent cells)")
+    heads: int = _f(4, "transformer: attention heads (must divide --d-model)")
+    context: int = _f(0, "transformer: longest input it attends over (0 = the task's length, or the LM window)")
     dropout: float = _f(0.2, "between layers and before the readout")
     init: str = _f("xavier", "pytorch | xavier | orthogonal | identity")
     forget_bias: float = _f(0.0, "LSTM: start the forget-gate bias at this value (0 = leave the init)")
@@ -76,6 +79,14 @@ class TrainConfig:
         if self.task == "npz" and not self.data:
             raise InputError("--task npz needs --data FILE.npz holding arrays X and y")
         check_int("bits", self.bits, minimum=1)
+        for name in ("d_model", "heads"):
+            check_int(name, getattr(self, name), minimum=1)
+        check_int("context", self.context, minimum=0)
+        if self.model == "transformer" and self.d_model % self.heads:
+            raise InputError(f"--heads ({self.heads}) must divide --d-model ({self.d_model}); e.g. --heads 4 "
+                             "with --d-model 64")
+        if self.model == "transformer" and self.bidirectional:
+            raise InputError("a causal transformer reads left to right only; drop --bidirectional")
         check_float("pulse_prob", self.pulse_prob, low=0.0, low_open=True, high=1.0)
         check_choice("model", self.model, MODELS)
         check_choice("nonlinearity", self.nonlinearity, ("tanh", "relu"))

@@ -40,7 +40,7 @@ def probe_record(steps: dict, param_grad_norms: dict, iteration: int, epoch: int
 def early_to_late_gradient(probes: list[dict]) -> float | None:
     """Median over the second half of training of ||dL/dh_1|| / ||dL/dh_T|| in the top layer:
     how much of the loss's gradient still reaches the first step (1 = all, 1e-6 = none)."""
-    if not probes:
+    if not probes or not probes[0]["steps"]:            # no recurrent layer (a transformer)
         return None
     top = sorted(probes[0]["steps"])[-1]
     ratios = []

@@ -126,7 +126,7 @@ class RunWriter(Callback):
             plot_grad_norm_trace(trainer.history, self.run_dir / "grad_norm.png", trainer.cfg.clip,
                                  read_jsonl(self.run_dir / "events.jsonl"))
             probes = read_jsonl(self.run_dir / "probes.jsonl")
-            if probes:
+            if probes and probes[0]["steps"]:                 # per-step probes exist for recurrent layers
                 plot_gradient_flow(probes, self.run_dir / "gradient_flow.png")
                 plot_hidden_norms(probes, self.run_dir / "hidden_norms.png")
 

@@ -32,6 +32,17 @@ def build_model(cfg: TrainConfig, task: Task):
     common = dict(cell=cfg.model, dropout=cfg.dropout, init=cfg.init,
                   forget_bias=cfg.forget_bias if cfg.forget_bias else None,
                   dtype=np.dtype(cfg.dtype), seed=cfg.seed)
+    if cfg.model == "transformer":
+        from .transformer import Transformer
+        kind = "lm" if task.targets == "text" else ("per_step" if task.per_step else "classify")
+        need = cfg.window if task.targets == "text" else task.seq_length    # positions it must attend over
+        if cfg.context and cfg.context < need:
+            raise InputError(f"--context {cfg.context} is shorter than the {need} positions the task feeds; "
+                             f"raise --context to at least {need} (0 picks it for you)")
+        context = cfg.context or (max(cfg.window, 100) if task.targets == "text" else need)
+        return Transformer(task.input_size, cfg.d_model, task.output_size, cfg.layers, cfg.heads, context,
+                           kind=kind, vocab=task.vocab, dropout=cfg.dropout, dtype=np.dtype(cfg.dtype),
+                           seed=cfg.seed)
     if task.targets == "text":
         return CharLM(task.output_size, cfg.embed, cfg.hidden, cfg.layers, vocab=task.vocab, **common)
     return HEADS[task.targets, task.per_step](

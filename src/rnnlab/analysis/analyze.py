@@ -164,8 +164,8 @@ def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: in
     ``"_arrays"`` and are dropped by ``write_analysis``."""
     t0 = time.perf_counter()
     if not hasattr(model, "rnn"):
-        raise InputError(f"analyze needs a model with a recurrent stack in .rnn (an rnnlab head), got "
-                         f"{type(model).__name__}")
+        raise InputError(f"the dynamics analysis reads the hidden states of a recurrent stack (.rnn), which a "
+                         f"{type(model).__name__} has not; its report and doctor still apply")
     rnn = model.rnn
     check_int("fp_starts", fp_starts, minimum=1)
     check_float("fp_tol", fp_tol, low=0.0, low_open=True)
