@@ -96,6 +96,17 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--force", action="store_true", help="start the sweep in --out over")
     _add_config_flags(sw)
 
+    co = sub.add_parser("compare", help="RNN vs LSTM vs GRU vs Transformer on the same tasks and budgets",
+                        description="Equal parameter counts, equal updates and equal wall time, several seeds; "
+                                    "training throughput against length and streaming cost against position.")
+    co.add_argument("--tasks", default="seed,adding-50,adding-100,adding-200,copy,flipflop,charlm",
+                    help="comma-separated: seed, adding-50, adding-100, adding-200, copy, flipflop, charlm")
+    co.add_argument("--seeds", type=int, default=2, help="seeds per model and task")
+    co.add_argument("--params", type=int, default=20000, help="parameter count every model is sized to")
+    co.add_argument("--quick", action="store_true", help="a tenth of every budget, short streams (a smoke test)")
+    co.add_argument("--out", type=Path, default=None, help="output directory (default: runs/compare-TIMESTAMP)")
+    co.add_argument("--force", action="store_true", help="write into a non-empty --out")
+
     an = sub.add_parser("analyze", help="measure hidden-state dynamics of a run (writes analysis.json)")
     an.add_argument("run_dir", type=Path)
     _add_fixed_point_flags(an)
@@ -312,6 +323,31 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from .analysis.compare import TASKS, run_compare
+    from .rundir import default_run_dir, prepare_run_dir
+
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown or not tasks:
+        raise InputError(f"--tasks: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(TASKS)}")
+    if args.seeds < 1 or args.params < 100:
+        raise InputError("--seeds must be at least 1 and --params at least 100")
+    out = prepare_run_dir(args.out if args.out else default_run_dir("compare"), args.force)
+    print(f"rnnlab: comparing rnn, lstm, gru, transformer (~{args.params:,} parameters each) on "
+          f"{', '.join(tasks)} x {args.seeds} seed(s); writing {out}")
+
+    def progress(r):
+        fmt = (lambda v: "-" if v is None else format_metric(r["metric"], v))
+        print(f"  {r['task']} {r['model']} ({r['params']:,} params) seed {r['seed']}: equal updates "
+              f"{fmt(r['equal_updates'])}, equal time {fmt(r['equal_time'])}", flush=True)
+    run_compare(tasks, args.seeds, args.params, out, scale=0.1 if args.quick else 1.0,
+                positions=(16, 64, 256) if args.quick else (16, 256, 4096), on_cell=progress)
+    print((out / "compare.md").read_text(), end="")
+    print(f"wrote {out / 'compare.html'}")
+    return 0
+
+
 def cmd_doctor(args) -> int:
     from .analysis.doctor import diagnose
 
@@ -321,7 +357,7 @@ def cmd_doctor(args) -> int:
 
 
 COMMANDS = {"train": cmd_train, "eval": cmd_eval, "sample": cmd_sample, "doctor": cmd_doctor,
-            "sweep": cmd_sweep, "analyze": cmd_analyze, "report": cmd_report}
+            "sweep": cmd_sweep, "analyze": cmd_analyze, "report": cmd_report, "compare": cmd_compare}
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):

@@ -209,6 +209,7 @@ class Trainer:
         self.iteration = 0                                        # steps tried
         self.accepted = 0                                         # steps applied
         self.events: list[dict] = []                              # guard events of the last epoch
+        self.stop_requested = False                               # set by a callback to end after this epoch
         self.probes: list[dict] = []                              # probes.jsonl rows of the last epoch
         if task.targets == "text":
             self.model.stateful = True                            # carry state across windows
@@ -307,6 +308,8 @@ class Trainer:
                 record["next_length"] = self.task.seq_length        # the curriculum moved on
             for cb in self.callbacks:
                 cb.on_epoch_end(self, record)
+            if self.stop_requested:                       # a callback's decision (e.g. a time budget)
+                break
         summary = self.summary(time.perf_counter() - start)
         for cb in self.callbacks:
             cb.on_train_end(self, summary)
