@@ -69,3 +69,14 @@ def twin_layers(kind, D, H, layers, bidirectional, seed):
                                   batch_first=True, dtype=torch.float64)
     ref.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
     return ours, ref
+
+
+def pytest_collection_modifyitems(config, items):
+    """Experiments marked ``slow`` run in CI (CI=true, as .ci/run sets it), with RNNLAB_SLOW=1, or
+    when asked for with -m; a plain local ``pytest`` skips them to stay under two minutes."""
+    if os.environ.get("CI") or os.environ.get("RNNLAB_SLOW") or config.getoption("-m"):
+        return
+    skip = pytest.mark.skip(reason="slow experiment: runs in CI (CI=true), with RNNLAB_SLOW=1 or -m slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

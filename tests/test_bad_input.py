@@ -109,7 +109,7 @@ CASES = [
     ("train --batch-size 0", "batch_size must be at least 1"),
     ("train --batch-size 99999", "larger than the 5000 training sequences"),
     ("train --task parity", "task must be one of"),
-    ("train --model transformer", "model must be one of"),
+    ("train --model mamba", "model must be one of"),
     ("train --nonlinearity sigmoid", "nonlinearity must be one of"),
     ("train --init zeros", "init must be one of"),
     ("train --optimizer lbfgs", "optimizer must be one of"),

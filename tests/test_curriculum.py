@@ -14,6 +14,7 @@ def test_stages_advance_every_n_epochs_and_are_recorded():
     assert t.task.X_train.shape[1] == 20
 
 
+@pytest.mark.slow
 def test_curriculum_solves_adding_at_100_where_the_same_budget_does_not():
     base = dict(task="adding", length=100, hidden=32, layers=1, dropout=0.0, init="pytorch",
                 model="lstm", lr=1e-2, schedule="constant", clip=1.0, batch_size=64,

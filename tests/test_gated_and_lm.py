@@ -96,6 +96,7 @@ def test_temporal_order_labels():
     assert set(np.unique(d.y_train)) == {0, 1, 2, 3}
 
 
+@pytest.mark.slow
 def test_lstm_solves_adding_at_50_where_tanh_rnn_does_not():
     base = dict(task="adding", length=50, hidden=32, layers=1, dropout=0.0, init="pytorch",
                 lr=1e-2, schedule="constant", clip=1.0, batch_size=64, batches_per_epoch=50,

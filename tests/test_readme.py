@@ -19,6 +19,7 @@ SHORT = {"train": ["--epochs", "2", "--batches-per-epoch", "2", "--train-size", 
                    "--test-size", "20", "--jobs", "1"],
          "sweep lengths": ["--lengths", "20,30"],
          "sample": ["--length", "20"],
+         "compare": ["--tasks", "seed", "--seeds", "1", "--params", "8000", "--quick"],
          "analyze": ["--fp-starts", "32"]}
 
 

@@ -91,6 +91,7 @@ def _wait_for_epochs(path, n, proc, timeout=120):
     raise AssertionError("training made no progress")
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_then_resume_matches_bit_for_bit(tmp_path):
     args = ["--epochs", "40", "--batches-per-epoch", "30", "--quiet"]
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")

@@ -66,7 +66,7 @@ def test_grid_over_any_fields_with_verdict_page_and_tensorboard(tmp_path):
     (["--grid", "nope=1,2"], "unknown field 'nope'"),
     (["--grid", "lr=0.1,abc"], "'abc' is not a valid float"),
     (["--grid", "lr=-1"], "lr must be > 0"),
-    (["--grid", "model=rnn,transformer"], "model must be one of"),
+    (["--grid", "model=rnn,mamba"], "model must be one of"),
     (["--grid", "lr"], "needs the form FIELD=V1,V2"),
     (["--grid", "lr=1e-3", "--grid", "lr=1e-2"], "gives 'lr' twice"),
     (["--grid", "lr=1e-3,1e-3"], "repeats a value"),

@@ -45,7 +45,8 @@ COMMON = dict(layers=1, dropout=0.0, optimizer="adam", lr=3e-3, schedule="cosine
 def sized_config(model: str, base: TrainConfig, task, target: int) -> tuple[TrainConfig, int]:
     """The config of ``model`` whose parameter count is closest to ``target``, and that count."""
     best = None
-    widths = range(8, 1025, 8) if model == "transformer" else range(2, 1025)
+    step = base.heads if model == "transformer" else 1        # d_model must be a multiple of the heads
+    widths = range(step, 1025, step) if model == "transformer" else range(2, 1025)
     for w in widths:
         cfg = base.replace(model=model, **({"d_model": w} if model == "transformer" else {"hidden": w}))
         n = build_model(cfg, task).parameter_count()
