@@ -170,3 +170,40 @@ def test_lstm_forget_bias():
             np.testing.assert_array_equal(np.delete(b, range(4, 8)), 0.0)
         elif name.startswith("bias_hh"):
             np.testing.assert_array_equal(b[4:8], 0.0)
+
+
+def test_decayed_float32_gradients_are_flushed_not_subnormal():
+    """A contractive tanh recurrence at T=300: the gradient reaching early steps decays below 1e-30
+    and is flushed to 0 in float32 (subnormals are slow), while every weight gradient still equals
+    the float64 computation to float32 precision."""
+    import rnnlab
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 300, 3))
+    grads = {}
+    for dt in (np.float32, np.float64):
+        rnn = rnnlab.RNN(3, 16, dtype=dt, seed=1)
+        rnn.params["weight_hh_l0"] *= 0.3                       # strongly contractive
+        _, h_n = rnn.forward(x.astype(dt))
+        rnn.zero_grad()
+        rnn.backward(None, np.ones_like(h_n))
+        grads[dt] = {k: g.astype(np.float64) for k, g in rnn.grads.items()}
+        if dt is np.float32:
+            assert not np.any(rnn.d_h0)                          # flushed to exactly 0
+            tiny = np.finfo(np.float32).tiny
+            assert not any(np.any((g != 0) & (np.abs(g) < tiny)) for g in rnn.grads.values())
+    for k in grads[np.float64]:
+        np.testing.assert_allclose(grads[np.float32][k], grads[np.float64][k], rtol=1e-4, atol=1e-6)
+
+
+def test_bptt_never_produces_subnormal_float32_gradients():
+    """dL/dh halves at every step of h = tanh(0.5 h): after ~100 steps it is below 1e-30 and is
+    flushed to 0, instead of spending ~25 steps in the slow subnormal range (1e-38..1e-45)."""
+    from rnnlab.cells import ElmanCell
+    from rnnlab.recurrent import scan_backward, scan_forward
+    cell, T, B, H = ElmanCell("tanh"), 300, 2, 4
+    W, b = (0.5 * np.eye(H)).astype(np.float32), np.zeros(H, np.float32)
+    hs, _, caches = scan_forward(cell, W, b, np.zeros((T, B, H), np.float32), (np.zeros((B, H), np.float32),))
+    dXP, _, d0 = scan_backward(cell, W, caches, hs[1:], None, (np.ones((B, H), np.float32),), dtype=np.float32)
+    tiny = np.finfo(np.float32).tiny
+    assert dXP[-1, 0, 0] == 1.0 and dXP[-100, 0, 0] == np.float32(0.5 ** 99)    # exact halving until then
+    assert not np.any((dXP != 0) & (np.abs(dXP) < tiny)) and not np.any(d0[0])
