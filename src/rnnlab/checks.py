@@ -65,3 +65,23 @@ def check_dtype(dtype) -> np.dtype:
     if dt not in (np.float32, np.float64):
         raise InputError(f"dtype must be float32 or float64, got {dt}")
     return dt
+
+
+def check_lengths(lengths, B: int, T: int, *, owner: str = ""):
+    """Per-sequence lengths of a right-padded batch -> int array, or None when every sequence
+    fills all T steps (so the fixed-length fast path runs)."""
+    if lengths is None:
+        return None
+    prefix = f"{owner}: " if owner else ""
+    arr = np.asarray(lengths)
+    if arr.shape != (B,):
+        raise InputError(f"{prefix}lengths must have shape ({B},), one length per sequence in "
+                         f"the batch, got shape {arr.shape}; pass a 1-D array of B integers")
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise InputError(f"{prefix}lengths must be integers (valid steps per sequence), got "
+                         f"dtype {arr.dtype}; convert them with .astype(int)")
+    if arr.min() < 1 or arr.max() > T:
+        raise InputError(f"{prefix}every length must lie in [1, {T}] (the padded length T), got "
+                         f"values from {arr.min()} to {arr.max()}; drop empty sequences or pad "
+                         "x to the longest one")
+    return None if np.all(arr == T) else arr.astype(np.int64)

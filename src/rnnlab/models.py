@@ -183,20 +183,12 @@ class CharLM(_StepHead):
         return logits[0, -1], h_n
 
     def encode(self, text: str) -> np.ndarray:
-        index = {c: i for i, c in enumerate(self.vocab)}
-        missing = sorted({c for c in text if c not in index})
-        if missing:
-            raise InputError(f"CharLM: characters {''.join(missing)!r} are not in the model's "
-                             "vocabulary; use characters from its training text")
-        return np.array([index[c] for c in text], dtype=np.int64)
+        return encode_text(self.vocab, text, "CharLM")
 
     def generate(self, prime: str, length: int, temperature: float = 1.0, top_k: int = 0,
                  seed: int = 0) -> str:
         """Continue ``prime`` by ``length`` sampled characters (temperature and top-k sampling)."""
-        if not prime:
-            raise InputError("generate: the priming string is empty; give at least one character")
-        if not temperature > 0:
-            raise InputError(f"generate: temperature must be > 0, got {temperature}")
+        check_generate(prime, temperature)
         rng = np.random.default_rng(seed)
         ids = self.encode(prime)
         state = None
@@ -204,12 +196,35 @@ class CharLM(_StepHead):
             logits, state = self.step(int(i), state)
         out = []
         for _ in range(length):
-            z = logits.astype(np.float64) / temperature
-            if 0 < top_k < z.size:
-                z[z < np.partition(z, -top_k)[-top_k]] = -np.inf   # keep the k most likely
-            p = np.exp(z - z.max())
-            p /= p.sum()
-            nxt = int(rng.choice(z.size, p=p))
+            nxt = sample_next(logits, temperature, top_k, rng)
             out.append(self.vocab[nxt])
             logits, state = self.step(nxt, state)
         return "".join(out)
+
+
+# ---- text generation pieces shared by every language model (CharLM, the Transformer)
+def encode_text(vocab: tuple, text: str, owner: str) -> np.ndarray:
+    """Characters -> symbol ids of ``vocab``, naming any character the model never saw."""
+    index = {c: i for i, c in enumerate(vocab)}
+    missing = sorted({c for c in text if c not in index})
+    if missing:
+        raise InputError(f"{owner}: characters {''.join(missing)!r} are not in the model's "
+                         "vocabulary; use characters from its training text")
+    return np.array([index[c] for c in text], dtype=np.int64)
+
+
+def check_generate(prime: str, temperature: float) -> None:
+    if not prime:
+        raise InputError("generate: the priming string is empty; give at least one character")
+    if not temperature > 0:
+        raise InputError(f"generate: temperature must be > 0, got {temperature}")
+
+
+def sample_next(logits, temperature: float, top_k: int, rng) -> int:
+    """One id drawn from softmax(logits / temperature), among the ``top_k`` likeliest (0 = all)."""
+    z = logits.astype(np.float64) / temperature
+    if 0 < top_k < z.size:
+        z[z < np.partition(z, -top_k)[-top_k]] = -np.inf       # keep the k most likely
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    return int(rng.choice(z.size, p=p))

@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 
 from .cells import ElmanCell, gru_cell, lstm_cell
-from .checks import check_array, check_choice, check_float, check_int
+from .checks import check_array, check_choice, check_float, check_int, check_lengths
 from .errors import InputError, InputTypeError
 from .init import INIT_SCHEMES, recurrent_weights
 from .modules import Module, dropout_mask
@@ -207,24 +207,6 @@ class Recurrent(Module):
     def _public_state(self, parts):
         return parts[0] if self.cell.n_carry == 1 else tuple(parts)
 
-    def _check_lengths(self, lengths, T, B):
-        """lengths (B,) -> int array, or None when every sequence fills all T steps (fast path)."""
-        if lengths is None:
-            return None
-        owner = type(self).__name__
-        arr = np.asarray(lengths)
-        if arr.shape != (B,):
-            raise InputError(f"{owner}: lengths must have shape ({B},), one length per sequence in "
-                             f"the batch, got shape {arr.shape}; pass a 1-D array of B integers")
-        if not np.issubdtype(arr.dtype, np.integer):
-            raise InputError(f"{owner}: lengths must be integers (valid steps per sequence), got "
-                             f"dtype {arr.dtype}; convert them with .astype(int)")
-        if arr.min() < 1 or arr.max() > T:
-            raise InputError(f"{owner}: every length must lie in [1, {T}] (the padded length T), got "
-                             f"values from {arr.min()} to {arr.max()}; drop empty sequences or pad "
-                             "x to the longest one")
-        return None if np.all(arr == T) else arr.astype(np.int64)
-
     def forward(self, x, h0=None, lengths=None, return_states=False):
         """x (B, T, D) -> (output (B, T, dirs*H), h_n (layers*dirs, B, H)) [h_n is (h, c) for LSTM].
 
@@ -246,7 +228,7 @@ class Recurrent(Module):
         if T == 0 or B == 0:
             raise InputError(f"{owner}: input has {T} time steps and batch size {B}; both must be at least 1")
         carry0 = self._state_tuple(h0, B)
-        lengths = self._check_lengths(lengths, T, B)
+        lengths = check_lengths(lengths, B, T, owner=owner)
         pad = padding_masks(lengths, T)
         keep = None
         if lengths is not None:

@@ -125,10 +125,32 @@ def write_report(run_dir) -> Path:
         parts += _analysis_section(analysis, figure, m)
     parts += ["<h2>Configuration</h2>", _table([{"field": k, "value": v} for k, v in cfg.to_dict().items()],
                                               ["field", "value"])]
-    doc = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>rnnlab: {html.escape(run_dir.name)}"
-           f"</title><style>{CSS}</style></head><body>{''.join(parts)}<script>{SCRIPT}</script></body></html>")
     out = run_dir / "report.html"
-    atomic_write_text(out, doc)
+    atomic_write_text(out, page(f"rnnlab: {run_dir.name}", parts))
+    return out
+
+
+def page(title: str, parts: list[str]) -> str:
+    """One self-contained HTML document in the report's style (run report, sweep and compare pages)."""
+    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}"
+            f"</title><style>{CSS}</style></head><body>{''.join(parts)}<script>{SCRIPT}</script></body></html>")
+
+
+def markdown_tables(lines: list[str]) -> list[str]:
+    """Every Markdown table among ``lines`` (header, separator, rows) as an HTML table."""
+    blocks, cur = [], []
+    for ln in list(lines) + [""]:
+        if ln.startswith("|"):
+            cur.append(ln)
+        elif cur:
+            blocks.append(cur)
+            cur = []
+    out = []
+    for b in blocks:
+        head, *rows = ([c.strip() for c in ln.strip("|").split("|")] for ln in [b[0]] + b[2:])
+        out.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>" +
+                   "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+                   + "</table>")
     return out
 
 

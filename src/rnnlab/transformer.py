@@ -23,8 +23,9 @@ import math
 
 import numpy as np
 
-from .checks import check_array, check_choice, check_int
+from .checks import check_array, check_choice, check_int, check_lengths
 from .errors import InputError
+from .models import check_generate, encode_text, sample_next
 from .modules import Dropout, Embedding, Linear, Module
 
 KINDS = ("classify", "per_step", "lm")
@@ -301,17 +302,7 @@ class Transformer(Module):
         if P + T > self.context:
             raise InputError(f"{owner}: {P + T} positions exceed the model's context of {self.context}; "
                              "raise --context (context=) or feed shorter windows")
-        if lengths is not None:
-            arr = np.asarray(lengths)
-            if arr.shape != (B,) or not np.issubdtype(arr.dtype, np.integer):
-                raise InputError(f"{owner}: lengths must be {B} integers, one per sequence, got shape "
-                                 f"{arr.shape} and dtype {arr.dtype}; pass a 1-D integer array")
-            if arr.min() < 1 or arr.max() > T:
-                raise InputError(f"{owner}: every length must lie in [1, {T}] (the padded length T), "
-                                 f"got values from {arr.min()} to {arr.max()}; drop empty sequences "
-                                 "or pad x to the longest one")
-            lengths = None if np.all(arr == T) else arr.astype(np.int64)
-        return x, lengths
+        return x, check_lengths(lengths, B, T, owner=owner)
 
     def _run(self, x, lengths=None, past=None):
         """Checked input -> final features ln_f(h) (B, T, d); with ``past`` (a per-layer list of
@@ -405,12 +396,7 @@ class Transformer(Module):
         return self.fc.forward(feat[0, -1]), new
 
     def encode(self, text: str) -> np.ndarray:
-        index = {c: i for i, c in enumerate(self.vocab)}
-        missing = sorted({c for c in text if c not in index})
-        if missing:
-            raise InputError(f"Transformer: characters {''.join(missing)!r} are not in the model's "
-                             "vocabulary; use characters from its training text")
-        return np.array([index[c] for c in text], dtype=np.int64)
+        return encode_text(self.vocab, text, "Transformer")
 
     def generate(self, prime: str, length: int, temperature: float = 1.0, top_k: int = 0,
                  seed: int = 0) -> str:
@@ -419,21 +405,13 @@ class Transformer(Module):
         once the cache is full, the window slides (recomputed from its last ``context`` ids)."""
         if self.kind != "lm":
             raise InputError("generate: only a Transformer of kind='lm' generates text")
-        if not prime:
-            raise InputError("generate: the priming string is empty; give at least one character")
-        if not temperature > 0:
-            raise InputError(f"generate: temperature must be > 0, got {temperature}")
+        check_generate(prime, temperature)
         rng = np.random.default_rng(seed)
         ids = list(self.encode(prime))
         logits, cache = self._stepped(np.array([ids[-self.context:]]), None)   # the prime in one pass
         out = []
         for _ in range(length):
-            z = logits.astype(np.float64) / temperature
-            if 0 < top_k < z.size:
-                z[z < np.partition(z, -top_k)[-top_k]] = -np.inf   # keep the k most likely
-            p = np.exp(z - z.max())
-            p /= p.sum()
-            nxt = int(rng.choice(z.size, p=p))
+            nxt = sample_next(logits, temperature, top_k, rng)
             out.append(self.vocab[nxt])
             ids.append(nxt)
             if cache[0][0].shape[2] < self.context:

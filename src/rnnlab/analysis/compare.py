@@ -242,8 +242,12 @@ def plot(summ, thr, stream, out_dir: Path) -> list[str]:
     import matplotlib.pyplot as plt
     names = []
     tasks = list(dict.fromkeys(s["task"] for s in summ))
-    fig, axes = plt.subplots(1, len(tasks), figsize=(3.2 * len(tasks) + 1, 3.6), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
+    cols = min(4, len(tasks))                                    # a readable grid, not one long strip
+    rows = -(-len(tasks) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols + 0.6, 3.4 * rows), squeeze=False)
+    for ax in axes.flat[len(tasks):]:
+        ax.set_visible(False)
+    for ax, task in zip(axes.flat, tasks):
         g = [s for s in summ if s["task"] == task]
         metric = g[0]["metric"]
         scale = 100 if metric == "acc" else 1
@@ -260,8 +264,8 @@ def plot(summ, thr, stream, out_dir: Path) -> list[str]:
         ax.set_ylabel(metric + (" (%)" if metric == "acc" else ""))
         if metric == "mse":
             ax.set_yscale("log")
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.legend(*axes.flat[0].get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=8)  # off the bars
     fig.savefig(out_dir / "compare_tasks.png", dpi=110)
     plt.close(fig)
     names.append("compare_tasks.png")
@@ -271,6 +275,9 @@ def plot(summ, thr, stream, out_dir: Path) -> list[str]:
         ax.plot([r["length"] for r in pts], [r["sequences_per_s"] for r in pts], marker="o", label=m)
     ax.set(xscale="log", yscale="log", xlabel="sequence length T", ylabel="training sequences / s",
            title="Training throughput (equal parameters)")
+    Ts = sorted({r["length"] for r in thr})
+    ax.set_xticks(Ts, [str(t) for t in Ts])
+    ax.minorticks_off()
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -297,32 +304,15 @@ def plot(summ, thr, stream, out_dir: Path) -> list[str]:
 
 
 def write_page(out_dir: Path, lines, figures) -> None:
-    import html
-
-    from ..report import CSS, SCRIPT, _img
-    blocks, cur = [], []
-    for ln in lines + [""]:
-        if ln.startswith("|"):
-            cur.append(ln)
-        elif cur:
-            blocks.append(cur)
-            cur = []
-    tables = []
-    for b in blocks:
-        head = [c.strip() for c in b[0].strip("|").split("|")]
-        rows = [[c.strip() for c in ln.strip("|").split("|")] for ln in b[2:]]
-        tables.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>" +
-                      "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
-                      + "</table>")
+    from ..report import _img, markdown_tables, page
+    tables = markdown_tables(lines)
     parts = ["<h1>rnnlab compare: RNN, LSTM, GRU, Transformer</h1>",
              "<p>Equal parameter counts (stated), equal training budgets: the same updates, and the same wall "
              "time (the LSTM's under equal updates).</p>", "<h2>Results</h2>", tables[0],
              _img(out_dir / figures[0], figures[0]), "<h2>Training throughput</h2>", tables[1],
              _img(out_dir / figures[1], figures[1]), "<h2>Streaming inference</h2>", tables[2],
              _img(out_dir / figures[2], figures[2])]
-    doc = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>rnnlab compare</title>"
-           f"<style>{CSS}</style></head><body>{''.join(parts)}<script>{SCRIPT}</script></body></html>")
-    atomic_write_text(out_dir / "compare.html", doc)
+    atomic_write_text(out_dir / "compare.html", page("rnnlab compare", parts))
 
 
 def run_compare(tasks, seeds: int, target: int, out_dir, *, scale: float = 1.0, lengths=(16, 64, 256),

@@ -509,16 +509,9 @@ def write_page(out_dir: Path, table_lines: list[str], sentences: list[str], figu
     """sweep.html in the report's style: the verdict, the table and the figures, self-contained."""
     import html
 
-    from ..report import CSS, SCRIPT, _img
-    head = [c.strip() for c in table_lines[0].strip("|").split("|")]
-    rows = [[c.strip() for c in ln.strip("|").split("|")] for ln in table_lines[2:]]
-    table = ("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>" +
-             "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows) +
-             "</table>")
+    from ..report import _img, markdown_tables, page
     parts = [f"<h1>rnnlab sweep: {html.escape(out_dir.name)}</h1>", "<h2>Sensitivity</h2>",
              '<div class="verdict"><ul>' + "".join(f"<li>{html.escape(s)}</li>" for s in sentences) +
-             "</ul></div>", "<h2>Results</h2>", table, "<h2>Figures</h2>"]
+             "</ul></div>", "<h2>Results</h2>", *markdown_tables(table_lines), "<h2>Figures</h2>"]
     parts += [_img(out_dir / f, f) for f in figures]
-    doc = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>rnnlab sweep</title>"
-           f"<style>{CSS}</style></head><body>{''.join(parts)}<script>{SCRIPT}</script></body></html>")
-    atomic_write_text(out_dir / "sweep.html", doc)
+    atomic_write_text(out_dir / "sweep.html", page("rnnlab sweep", parts))
