@@ -170,32 +170,19 @@ def _trial_with_tb(job):
     return run_trial(job, tensorboard=True)
 
 
-def _parent_death_signal(sig) -> None:
-    """In a child about to exec: receive ``sig`` when the parent (the driver) dies (Linux)."""
-    try:
-        import ctypes
-        ctypes.CDLL("libc.so.6").prctl(1, sig)
-    except (OSError, AttributeError):
-        pass
-
-
 def _start_local_ray(cpus: int):
-    """A local Ray head owned by this driver: ``ray start --head --block`` in a child that gets
-    SIGTERM when the driver dies (even by kill -9) and then stops every Ray process it started.
-    (``ray.init()`` alone leaves its agents running after a killed driver.) Returns (process,
-    address)."""
-    import signal
+    """A local Ray head owned by this driver, behind a keeper process (analysis/ray_head.py) that
+    stops every Ray process when the driver exits or dies, even by kill -9. (``ray.init()`` alone
+    leaves its agents running after a killed driver.) Returns (keeper process, address)."""
     import socket
     import subprocess
     import sys
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    head = subprocess.Popen([sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
-                             "--port", str(port), "--num-cpus", str(cpus), "--include-dashboard=false",
-                             "--disable-usage-stats"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            preexec_fn=lambda: _parent_death_signal(signal.SIGTERM))
-    return head, f"127.0.0.1:{port}"
+    keeper = subprocess.Popen([sys.executable, "-m", "rnnlab.analysis.ray_head", str(os.getpid()), str(port),
+                               str(cpus)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return keeper, f"127.0.0.1:{port}"
 
 
 def _run_ray(jobs, address: str | None, tensorboard: bool, cpus: int):
@@ -228,7 +215,7 @@ def _run_ray(jobs, address: str | None, tensorboard: bool, cpus: int):
         if ray.is_initialized():
             ray.shutdown()
         if head is not None:
-            head.terminate()                                    # ray start --block stops its processes
+            head.terminate()                                    # the keeper stops every Ray process
             head.wait(timeout=60)
 
 
