@@ -4,6 +4,9 @@ import os
 # BLAS thread per worker, set before NumPy loads, so the workers do not oversubscribe the cores.
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
+# Figures are drawn in this process (the xdist workers already fill the cores); test_workers.py
+# runs `rnnlab train` with its figure workers on.
+os.environ.setdefault("RNNLAB_FIGURE_WORKERS", "0")
 
 import numpy as np  # noqa: E402 (after the thread settings above)
 import pytest  # noqa: E402
@@ -80,3 +83,20 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def ctrl_c_after_epoch(monkeypatch):
+    """``ctrl_c_after_epoch(n)``: `rnnlab train` gets a KeyboardInterrupt once epoch n is logged
+    (as a user's Ctrl-C would land); returns a function that undoes it."""
+    from rnnlab.progress import EpochPrinter
+    original = EpochPrinter.on_epoch_end
+
+    def arm(epoch: int):
+        def interrupt(self, trainer, record):
+            original(self, trainer, record)
+            if record["epoch"] == epoch:
+                raise KeyboardInterrupt
+        monkeypatch.setattr(EpochPrinter, "on_epoch_end", interrupt)
+        return lambda: monkeypatch.setattr(EpochPrinter, "on_epoch_end", original)
+    return arm

@@ -62,19 +62,12 @@ def test_a_cut_last_log_line_is_skipped_and_damage_elsewhere_is_named(tmp_path):
         read_jsonl(log)
 
 
-def test_ctrl_c_names_the_resume_command(tmp_path, capsys, monkeypatch):
-    from rnnlab.progress import EpochPrinter
-    original = EpochPrinter.on_epoch_end
-
-    def interrupt(self, trainer, record):
-        original(self, trainer, record)
-        if record["epoch"] == 2:
-            raise KeyboardInterrupt
-    monkeypatch.setattr(EpochPrinter, "on_epoch_end", interrupt)
+def test_ctrl_c_names_the_resume_command(tmp_path, capsys, ctrl_c_after_epoch):
+    disarm = ctrl_c_after_epoch(2)
     out = tmp_path / "r"
     assert main(["train", "--out", str(out), "--epochs", "5", "--batches-per-epoch", "2", "--quiet"]) == 130
     assert f"continue it with: rnnlab train --resume {out}" in capsys.readouterr().err
-    monkeypatch.setattr(EpochPrinter, "on_epoch_end", original)
+    disarm()
     assert main(["train", "--resume", str(out), "--quiet", "--no-report"]) == 0
     assert len(read_jsonl(out / "metrics.jsonl")) == 5
 

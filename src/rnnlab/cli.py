@@ -142,32 +142,36 @@ def config_from_args(args) -> TrainConfig:
 
 def cmd_resume(args) -> int:
     from .progress import EpochPrinter
-    from .rundir import RunWriter, resume_trainer
+    from .rundir import resume_trainer
+    from .workers import figure_workers_from_env
 
     given = [f.name for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None]
     if given or args.preset or args.out or args.force:
         extra = ", ".join("--" + g.replace("_", "-") for g in given) or "--preset/--out/--force"
         raise RunDirError(f"--resume continues a run with its own saved config; drop {extra}")
+    workers = figure_workers_from_env()
     trainer = resume_trainer(args.resume)
     args.run_dir_in_use = args.resume
     cfg, done = trainer.cfg, len(trainer.history)
-    trainer.callbacks = [RunWriter(args.resume, resuming=True), EpochPrinter(cfg.epochs, quiet=args.quiet)]
+    callbacks = [EpochPrinter(cfg.epochs, quiet=args.quiet)]
     if (Path(args.resume) / "tensorboard").is_dir():           # keep logging where the run began
         from .tensorboard import TensorBoardWriter
-        trainer.callbacks.append(TensorBoardWriter(Path(args.resume) / "tensorboard"))
+        callbacks.append(TensorBoardWriter(Path(args.resume) / "tensorboard"))
     print(f"rnnlab: resuming {args.resume} after epoch {done} of {cfg.epochs}")
-    _finish(trainer, args.resume, args)
+    _finish(trainer, Path(args.resume), args, callbacks, workers, resuming=True)
     return 0
 
 
 def cmd_train(args) -> int:
     from .progress import EpochPrinter
-    from .rundir import RunWriter, default_run_dir, prepare_run_dir
+    from .rundir import default_run_dir, prepare_run_dir
     from .train import Trainer
+    from .workers import figure_workers_from_env
 
     if args.resume is not None:
         return cmd_resume(args)
     cfg = config_from_args(args)
+    workers = figure_workers_from_env()
     trainer = Trainer(config=cfg)               # builds task and model: any config error stops here
     out = Path(args.out if args.out else default_run_dir(args.preset))
     extra = []
@@ -175,7 +179,6 @@ def cmd_train(args) -> int:
         from .tensorboard import TensorBoardWriter
         extra.append(TensorBoardWriter(out / "tensorboard"))
     out = prepare_run_dir(out, args.force)
-    trainer.callbacks = [RunWriter(out), EpochPrinter(cfg.epochs, quiet=args.quiet), *extra]
     args.run_dir_in_use = out
     task = trainer.task
     print(f"rnnlab: training {cfg.model} ({trainer.model.parameter_count():,} parameters) on "
@@ -183,13 +186,22 @@ def cmd_train(args) -> int:
     if task.baseline is not None:
         print(f"memoryless baseline: {format_metric(trainer.metric, task.baseline)} {trainer.metric} "
               f"({task.baseline_note})")
-    _finish(trainer, out, args)
+    _finish(trainer, out, args, [EpochPrinter(cfg.epochs, quiet=args.quiet), *extra], workers)
     return 0
 
 
-def _finish(trainer, out, args) -> None:
+def _finish(trainer, out, args, callbacks, figure_workers: int, resuming: bool = False) -> None:
     """Train to the end, say how it went, then analyse once and write the report (a fresh or a
-    resumed run ends the same way)."""
+    resumed run ends the same way). Figures are drawn by worker processes that start (and import
+    matplotlib) while training runs and draw the training figures while the analysis runs."""
+    from .rundir import RunWriter
+    from .workers import FigurePool
+    with FigurePool(figure_workers) as pool:
+        trainer.callbacks = [RunWriter(out, resuming=resuming, pool=pool), *callbacks]
+        _train_and_report(trainer, out, args, pool)
+
+
+def _train_and_report(trainer, out, args, pool) -> None:
     cfg = trainer.cfg
     s = trainer.fit()
     m = s["metric"]
@@ -202,8 +214,10 @@ def _finish(trainer, out, args) -> None:
     if not args.no_report:
         from .analysis.analyze import analyze, write_analysis
         from .report import write_report
-        if hasattr(trainer.model, "rnn"):                      # the dynamics analysis reads recurrent states
-            write_analysis(analyze(trainer.model, trainer.task), out)
+        with pool.sharing_cores():                             # the training figures are being drawn
+            if hasattr(trainer.model, "rnn"):                  # the dynamics analysis reads recurrent states
+                write_analysis(analyze(trainer.model, trainer.task), out, pool)
+            pool.wait()                                        # the report shows every figure
         print(f"report: {write_report(out)}")
 
 

@@ -1,13 +1,35 @@
-"""Matplotlib figures for a run (Agg backend: works with no display)."""
+"""Matplotlib figures for a run (Agg backend: works with no display).
+
+Each figure is a function of plain data (lists, arrays) and a path, so that it can be drawn in
+another process (``figure_pool.FigurePool``); matplotlib is imported on first use, in whichever
+process draws.
+"""
 
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+def pyplot():
+    """matplotlib.pyplot on the Agg backend, imported on first use (the import alone takes about
+    0.3 s, which ``rnnlab train`` spends in its figure workers while it trains)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def save_figure(fig, path, rect=None) -> None:
+    """Lay out, write as PNG and close: the one place every figure is saved."""
+    plt = pyplot()
+    fig.tight_layout(rect=rect)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _integer_ticks(axis) -> None:
+    from matplotlib.ticker import MaxNLocator
+    axis.set_major_locator(MaxNLocator(integer=True))
 
 METRIC_LABELS = {"acc": ("accuracy (%)", "Accuracy", 100.0, True),
                  "mse": ("mean squared error", "MSE", 1.0, False),
@@ -18,6 +40,7 @@ def plot_training_curves(history: list[dict], path, title: str = "Training curve
                          metric: str = "acc", baseline: float | None = None):
     ep = [r["epoch"] for r in history]
     label, name, scale, higher = METRIC_LABELS[metric]
+    plt = pyplot()
     fig, (ax_l, ax_a) = plt.subplots(1, 2, figsize=(11, 4))
     mk = "o" if len(ep) < 4 else None                 # a run of one or two epochs is still visible
     ax_l.plot(ep, [r["train_loss"] for r in history], label="train", marker=mk)
@@ -46,26 +69,36 @@ def plot_training_curves(history: list[dict], path, title: str = "Training curve
         ax.grid(alpha=0.3)
         ax.legend(loc="upper right" if ax is ax_l else ("lower right" if higher else "center right"))
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
-def plot_hidden_states(model, data, path, index: int = 0, n_units: int = 8):
-    """Per-unit activations of the last recurrent layer over time for one test sequence."""
+def hidden_state_view(model, data, index: int = 0) -> dict:
+    """What ``plot_hidden_states`` draws, computed where the model is: the last recurrent layer's
+    states over one test sequence (or the first 60 held-out characters), and what to label them with."""
     from .analysis.dynamics import last_layer_states
-    # the first 60 held-out characters, or one test sequence
     x = data.X_test[None, :60] if data.kind == "lm" else data.X_test[index:index + 1]
     if data.kind != "lm" and data.test.lengths is not None:
         x = x[:, :data.test.lengths[index]]                       # its valid steps only
     hs = last_layer_states(model, x, both_directions=True)[0]    # (T, dirs*H)
     T = hs.shape[0]
+    view = {"hs": hs, "index": index, "running": None, "chars": None, "label": None}
+    if data.name in ("mean-sign", "tagging"):                    # what these tasks integrate
+        view["running"] = np.cumsum(x[0].sum(axis=1)) / (np.arange(1, T + 1) * x.shape[2])
+    if data.kind == "lm":
+        view["chars"] = "".join(data.vocab[i] for i in x[0])
+    else:
+        view["label"] = np.asarray(data.y_test[index])
+    return view
+
+
+def plot_hidden_states(view: dict, path, n_units: int = 8):
+    """Per-unit activations of the last recurrent layer over time (``hidden_state_view``)."""
+    plt = pyplot()
+    hs, running, index = view["hs"], view["running"], view["index"]
+    T = hs.shape[0]
     t = np.arange(1, T + 1)
     units = np.argsort(hs.std(axis=0))[::-1][:n_units]            # the most active units
     order = np.argsort(hs[-1])                                    # rows sorted by final value
-    # what the mean-sign tasks integrate: the running mean of the input
-    running = (np.cumsum(x[0].sum(axis=1)) / (np.arange(1, T + 1) * x.shape[2])
-               if data.name in ("mean-sign", "tagging") else None)
     fig, (ax_tr, ax_hm) = plt.subplots(2, 1, figsize=(11, 7.5), height_ratios=[1, 1.3])
     for u in units:
         ax_tr.plot(t, hs[:, u], marker=".", lw=1.2, label=f"unit {u}")
@@ -79,7 +112,7 @@ def plot_hidden_states(model, data, path, index: int = 0, n_units: int = 8):
     a_lim = 1.05 * max(1e-6, float(np.abs(hs[:, units]).max()))
     ax_tr.set(xlabel="time step", ylabel="activation", xlim=(0.5, T + 0.5), ylim=(-a_lim, a_lim),
               title=f"{len(units)} most active hidden units (last layer)")
-    ax_tr.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _integer_ticks(ax_tr.xaxis)
     handles = ax_tr.get_legend_handles_labels()[0] + (
         ax_in.get_legend_handles_labels()[0] if ax_in is not None else [])
     ax_tr.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.08, 1.0), fontsize=8)
@@ -89,22 +122,20 @@ def plot_hidden_states(model, data, path, index: int = 0, n_units: int = 8):
                       extent=(0.5, T + 0.5, hs.shape[1] - 0.5, -0.5), interpolation="nearest")
     ax_hm.set(xlabel="time step", ylabel="hidden unit (sorted by final value)",
               title="All hidden units over time")
-    ax_hm.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _integer_ticks(ax_hm.xaxis)
     fig.colorbar(im, ax=ax_hm, label="activation")
-    if data.kind == "lm":
-        shown = "".join(data.vocab[i] for i in x[0])
+    if view["chars"] is not None:
+        shown = view["chars"]
         ax_hm.set_xticks(t)
         ax_hm.set_xticklabels(["\u2423" if c == " " else repr(c)[1:-1] for c in shown],
                               fontsize=6, family="monospace")
         fig.suptitle("Hidden states over the first 60 held-out characters")
     else:
-        label = data.y_test[index]
+        label = view["label"]
         label_txt = f"label {label.tolist()}" if np.size(label) <= 4 else "per-step labels"
         extra = f"; final mean {running[-1]:+.3f}" if running is not None else ""
         fig.suptitle(f"Hidden states for test sequence {index} ({label_txt}{extra})")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _layer_label(param_name: str) -> str:
@@ -117,6 +148,7 @@ def plot_gradient_flow(probes: list[dict], path):
     """Heatmap of log10 ||dL/dh_t|| (time step x training iteration), one panel per layer."""
     names = sorted(probes[0]["steps"])
     its = [p["iteration"] for p in probes]
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(names), figsize=(max(8.0, 5.5 * len(names)), 4.4), squeeze=False)
     for ax, name in zip(axes[0], names):
         rows = [p["steps"][name]["grad_norm"] for p in probes]
@@ -132,17 +164,16 @@ def plot_gradient_flow(probes: list[dict], path):
         ratio = np.median(g[0, full] / np.maximum(g[-1, full], 1e-30))
         ax.set(xlabel="training iteration", ylabel="time step t",
                title=f"{_layer_label(name)}: step 1 gets {ratio:.1e} x step {T}")
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        _integer_ticks(ax.yaxis)
     fig.suptitle("Gradient flow through time\n(median ratio of the first to the last step in each title)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_hidden_norms(probes: list[dict], path):
     """Hidden-state norm at every time step (mean and max over the batch), early to late."""
     names = sorted(probes[0]["steps"])
     picks = sorted({0, len(probes) // 2, len(probes) - 1})
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(names), figsize=(max(8.0, 5.5 * len(names)), 4.2), squeeze=False)
     for ax, name in zip(axes[0], names):
         for k, i in enumerate(picks):
@@ -151,13 +182,11 @@ def plot_hidden_norms(probes: list[dict], path):
             ax.plot(t, s["hidden_norm_mean"], color=f"C{k}", label=f"iteration {probes[i]['iteration']}: mean")
             ax.plot(t, s["hidden_norm_max"], color=f"C{k}", ls="--", lw=1, label="max")
         ax.set(xlabel="time step t", ylabel="||h_t||", title=_layer_label(name))
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        _integer_ticks(ax.xaxis)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, ncol=2)
     fig.suptitle("Hidden-state norm over time\n(per sequence; mean and max over the batch)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_grad_norm_trace(history: list[dict], path, clip: float = 0.0, events=()):
@@ -165,6 +194,7 @@ def plot_grad_norm_trace(history: list[dict], path, clip: float = 0.0, events=()
     norms = np.concatenate([r["iter_grad_norm"] for r in history])
     losses = np.concatenate([r["iter_loss"] for r in history])
     it = np.arange(len(norms))
+    plt = pyplot()
     fig, (ax_n, ax_l) = plt.subplots(2, 1, figsize=(12, 5.5), sharex=True)
     ax_n.semilogy(it, norms, lw=0.8, label="gradient norm before clipping")
     if clip:
@@ -192,6 +222,4 @@ def plot_grad_norm_trace(history: list[dict], path, clip: float = 0.0, events=()
         ax.grid(alpha=0.3)
         # beside the axes, not over the trace (the trace fills the whole width)
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -74,10 +74,11 @@ def _git_commit() -> str | None:
 class RunWriter(Callback):
     """Writes the run directory as training goes: logs appended per epoch, and every
     ``checkpoint_every`` epochs the full training state (``state.json`` + ``state-*.npz``),
-    written after that epoch's logs so a resume never repeats or loses a row."""
+    written after that epoch's logs so a resume never repeats or loses a row. At the end it
+    draws the training figures, here or on ``pool`` (a ``workers.FigurePool``: the caller waits)."""
 
-    def __init__(self, run_dir: Path, figures: bool = True, resuming: bool = False):
-        self.run_dir, self.figures, self.resuming = Path(run_dir), figures, resuming
+    def __init__(self, run_dir: Path, figures: bool = True, resuming: bool = False, pool=None):
+        self.run_dir, self.figures, self.resuming, self.pool = Path(run_dir), figures, resuming, pool
 
     def on_train_begin(self, trainer):
         if self.resuming:
@@ -112,23 +113,20 @@ class RunWriter(Callback):
         save_checkpoint(self.run_dir, trainer.model.state_dict(), meta)
         atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2))
         if self.figures:
-            from .plots import (
-                plot_grad_norm_trace,
-                plot_gradient_flow,
-                plot_hidden_norms,
-                plot_hidden_states,
-                plot_training_curves,
-            )
-            plot_training_curves(trainer.history, self.run_dir / "training_curves.png",
-                                 metric=trainer.metric, baseline=trainer.task.baseline)
+            from . import plots
+            draw = self.pool.draw if self.pool is not None else (lambda fn, *a, **k: fn(*a, **k))
+            d = self.run_dir
+            draw(plots.plot_training_curves, trainer.history, d / "training_curves.png",
+                 metric=trainer.metric, baseline=trainer.task.baseline)
             if hasattr(trainer.model, "rnn"):
-                plot_hidden_states(trainer.model, trainer.task, self.run_dir / "hidden_states.png")
-            plot_grad_norm_trace(trainer.history, self.run_dir / "grad_norm.png", trainer.cfg.clip,
-                                 read_jsonl(self.run_dir / "events.jsonl"))
-            probes = read_jsonl(self.run_dir / "probes.jsonl")
+                draw(plots.plot_hidden_states, plots.hidden_state_view(trainer.model, trainer.task),
+                     d / "hidden_states.png")
+            draw(plots.plot_grad_norm_trace, trainer.history, d / "grad_norm.png", trainer.cfg.clip,
+                 read_jsonl(d / "events.jsonl"))
+            probes = read_jsonl(d / "probes.jsonl")
             if probes and probes[0]["steps"]:                 # per-step probes exist for recurrent layers
-                plot_gradient_flow(probes, self.run_dir / "gradient_flow.png")
-                plot_hidden_norms(probes, self.run_dir / "hidden_norms.png")
+                draw(plots.plot_gradient_flow, probes, d / "gradient_flow.png")
+                draw(plots.plot_hidden_norms, probes, d / "hidden_norms.png")
 
 
 def describe_model(model) -> dict:

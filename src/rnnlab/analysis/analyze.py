@@ -201,17 +201,19 @@ def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: in
     if type(rnn).__name__ == "RNN":
         result["line_attractor"] = line_attractor_verdict(fps.points)
     result["seconds"] = time.perf_counter() - t0
-    result["_arrays"] = {"H": H, "roles": roles, "sig": sig, "pca": pca, "fps": fps, "X": X,
-                         "task": task, "fp_json": fp_json}
+    label = task.test.y[:len(pca["projection"])] if task.kind == "classify" else None
+    result["_arrays"] = {"H": H, "roles": roles, "sig": sig, "pca": pca, "fps": fps, "label": label,
+                         "fp_json": fp_json}
     return result
 
 
-def write_analysis(result: dict, out_dir) -> dict:
-    """Write ``analysis.json`` and the analysis figures into ``out_dir``; return the JSON part."""
+def write_analysis(result: dict, out_dir, pool=None) -> dict:
+    """Write ``analysis.json`` and the analysis figures into ``out_dir`` (drawn here, or on ``pool``,
+    a ``workers.FigurePool``: the caller waits); return the JSON part."""
     out_dir = Path(out_dir)
     arrays = result.pop("_arrays", None)
     if arrays is not None:
-        result["figures"] = write_figures(out_dir, **arrays)
+        result["figures"] = draw_figures(out_dir, arrays, pool)
     atomic_write_text(out_dir / "analysis.json", json.dumps(result, indent=2, default=float))
     return result
 
@@ -265,18 +267,27 @@ def ablate_roles(model, roles, task, seed: int = 0) -> list[dict]:
 TYPE_COLORS = {0: "C2", 1: "C1", 2: "C3", 3: "C4"}
 
 
-def write_figures(run_dir, H, roles, sig, pca, fps, X, task, fp_json) -> list[str]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
+def draw_figures(run_dir, arrays: dict, pool=None) -> list[str]:
+    """Draw the analysis figures (each a function of plain data, so a FigurePool can draw them in
+    parallel); return their file names."""
+    draw = pool.draw if pool is not None else (lambda fn, *a, **k: fn(*a, **k))
+    a = arrays
+    draw(plot_unit_roles, run_dir / "unit_roles.png", a["H"], a["roles"], a["sig"])
+    draw(plot_pca, run_dir / "pca.png", a["H"], a["pca"], a["fps"], a["label"], a["fp_json"])
+    names = ["unit_roles.png", "pca.png"]
+    if a["fps"].points:
+        draw(plot_fixed_points, run_dir / "fixed_points.png", a["fps"])
+        names.append("fixed_points.png")
+    return names
 
+
+def plot_unit_roles(path, H, roles, sig) -> None:
+    """Role-labelled trajectories of one sequence, and all last-layer units grouped by role."""
+    from ..plots import _integer_ticks, pyplot, save_figure
+    plt = pyplot()
     colors = {"accumulator": "C0", "transient": "C1", "oscillatory": "C2", "saturated": "C7", "mixed": "C4"}
     T = H.shape[1]
     t = np.arange(1, T + 1)
-    names = []
-
-    # 1. role-labelled trajectories of one sequence, and all units grouped by role
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 7.5), height_ratios=[1, 1.3])
     shown = set()
     for role in ROLES:
@@ -302,20 +313,21 @@ def write_figures(run_dir, H, roles, sig, pca, fps, X, task, fp_json) -> list[st
             y += n
     ax2.set(xlabel="time step", ylabel="unit (grouped by role)", title="All last-layer units")
     for ax in (ax1, ax2):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))   # time steps are whole numbers
-    fig.tight_layout()
-    fig.savefig(run_dir / "unit_roles.png", dpi=110)
-    plt.close(fig)
-    names.append("unit_roles.png")
+        _integer_ticks(ax.xaxis)                                 # time steps are whole numbers
+    save_figure(fig, path)
 
-    # 2. PCA of trajectories coloured by label, with the last layer's fixed points in that plane
+
+def plot_pca(path, H, pca, fps, label, fp_json) -> None:
+    """PCA of trajectories coloured by label, with the last layer's fixed points in that plane."""
+    from matplotlib.collections import LineCollection
+
+    from ..plots import pyplot, save_figure
+    plt = pyplot()
     P = pca["projection"]
     fig, ax = plt.subplots(figsize=(7.5, 6))
-    label = task.test.y[: len(P)] if task.kind == "classify" else None
     if label is not None:                           # one legend entry per class
         for k in sorted(set(int(v) for v in label[:150])):
             ax.plot([], [], color=f"C{k % 10}", label=f"label {k}")
-    from matplotlib.collections import LineCollection
     shown = P[:150]
     cols = [f"C{int(v) % 10}" for v in label[:len(shown)]] if label is not None else ["grey"] * len(shown)
     ax.add_collection(LineCollection(shown[:, :, :2], colors=cols, linewidths=0.6, alpha=0.35))   # one artist
@@ -346,30 +358,26 @@ def write_figures(run_dir, H, roles, sig, pca, fps, X, task, fp_json) -> list[st
            + ("\nfixed points of the last layer" + ("; labels: the state the readout decodes"
                                                       if "decoded" in fp_json else "") if last_layer else ""))
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(run_dir / "pca.png", dpi=110)
-    plt.close(fig)
-    names.append("pca.png")
+    save_figure(fig, path)
 
-    # 3. fixed points: eigenvalues on the complex plane, one colour per type
-    if fps.points:
-        fig, ax = plt.subplots(figsize=(5.5, 5.5))
-        th = np.linspace(0, 2 * np.pi, 200)
-        ax.plot(np.cos(th), np.sin(th), color="black", lw=0.8, label="unit circle")
-        seen = set()
-        for p in fps.points:
-            k = p.n_unstable
-            name = "stable" if k == 0 else f"saddle, index {k}"
-            e = p.eigenvalues
-            ax.scatter(e.real, e.imag, s=10, alpha=0.5, color=TYPE_COLORS.get(k, "C5"),
-                       label=name if name not in seen else None)
-            seen.add(name)
-        ax.set(xlabel="Re", ylabel="Im", title=f"Jacobian eigenvalues at {len(fps.points)} fixed points",
-               aspect="equal")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower left")
-        fig.tight_layout()
-        fig.savefig(run_dir / "fixed_points.png", dpi=110)
-        plt.close(fig)
-        names.append("fixed_points.png")
-    return names
+
+def plot_fixed_points(path, fps) -> None:
+    """Jacobian eigenvalues at each fixed point on the complex plane, one colour per type."""
+    from ..plots import pyplot, save_figure
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 5.5))
+    th = np.linspace(0, 2 * np.pi, 200)
+    ax.plot(np.cos(th), np.sin(th), color="black", lw=0.8, label="unit circle")
+    seen = set()
+    for p in fps.points:
+        k = p.n_unstable
+        name = "stable" if k == 0 else f"saddle, index {k}"
+        e = p.eigenvalues
+        ax.scatter(e.real, e.imag, s=10, alpha=0.5, color=TYPE_COLORS.get(k, "C5"),
+                   label=name if name not in seen else None)
+        seen.add(name)
+    ax.set(xlabel="Re", ylabel="Im", title=f"Jacobian eigenvalues at {len(fps.points)} fixed points",
+           aspect="equal")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    save_figure(fig, path)

@@ -237,9 +237,8 @@ def write_outputs(rows, thr, stream, out_dir: Path) -> None:
 
 
 def plot(summ, thr, stream, out_dir: Path) -> list[str]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..plots import pyplot, save_figure
+    plt = pyplot()
     names = []
     tasks = list(dict.fromkeys(s["task"] for s in summ))
     cols = min(4, len(tasks))                                    # a readable grid, not one long strip
@@ -264,10 +263,8 @@ def plot(summ, thr, stream, out_dir: Path) -> list[str]:
         ax.set_ylabel(metric + (" (%)" if metric == "acc" else ""))
         if metric == "mse":
             ax.set_yscale("log")
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.legend(*axes.flat[0].get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=8)  # off the bars
-    fig.savefig(out_dir / "compare_tasks.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out_dir / "compare_tasks.png", rect=(0, 0.06, 1, 1))
     names.append("compare_tasks.png")
     fig, ax = plt.subplots(figsize=(6, 4))
     for m in MODELS:
@@ -280,9 +277,7 @@ def plot(summ, thr, stream, out_dir: Path) -> list[str]:
     ax.minorticks_off()
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(out_dir / "compare_throughput.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out_dir / "compare_throughput.png")
     names.append("compare_throughput.png")
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
     for name in dict.fromkeys(r["model"] for r in stream):
@@ -296,9 +291,7 @@ def plot(summ, thr, stream, out_dir: Path) -> list[str]:
     for a in (a1, a2):
         a.grid(alpha=0.3)
         a.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out_dir / "compare_streaming.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out_dir / "compare_streaming.png")
     names.append("compare_streaming.png")
     return names
 

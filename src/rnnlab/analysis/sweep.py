@@ -31,6 +31,7 @@ from ..checkpoint import atomic_write_text
 from ..config import TrainConfig
 from ..errors import InputError
 from ..tasks import METRICS
+from ..workers import die_with_parent
 
 # A trial "learns" when it beats the memoryless baseline by this much (stated in every verdict).
 LEARN_MARGIN = {"acc": ("at least 10 points above", lambda v, b: v >= b + 0.10),
@@ -130,26 +131,8 @@ def run_trial(job: dict, tensorboard: bool = False) -> dict:
 
 
 def _local_worker_init() -> None:
-    """Each pool worker dies with the driver: the kernel's parent-death signal where there is
-    one (Linux), else a watchdog thread that sees the driver gone."""
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    parent = os.getppid()
-    try:
-        import ctypes
-        import signal
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        if libc.prctl(1, signal.SIGKILL) == 0 and os.getppid() == parent:   # PR_SET_PDEATHSIG
-            return
-    except (OSError, AttributeError):
-        pass
-    import threading
-    import time
-
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-    threading.Thread(target=watch, daemon=True).start()
+    die_with_parent()
 
 
 def _run_local(jobs, jobs_at_once: int, tensorboard: bool):
@@ -405,9 +388,8 @@ def report(rows, grid: dict, out_dir: Path) -> None:
 
 
 def plot_sweep(agg, grid: dict, out_dir: Path) -> list[str]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..plots import pyplot, save_figure
+    plt = pyplot()
 
     if not agg:
         return []
@@ -442,9 +424,7 @@ def plot_sweep(agg, grid: dict, out_dir: Path) -> list[str]:
         ax.grid(alpha=0.3)
         if others:
             ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out_dir / f"metric_vs_{field}.png", dpi=110)
-        plt.close(fig)
+        save_figure(fig, out_dir / f"metric_vs_{field}.png")
         names.append(f"metric_vs_{field}.png")
     if len(fields) == 2:
         f1, f2 = fields
@@ -464,9 +444,7 @@ def plot_sweep(agg, grid: dict, out_dir: Path) -> list[str]:
         ax.set_yticks(range(len(grid[f1])), [str(v) for v in grid[f1]])
         ax.set(xlabel=f2, ylabel=f1, title=f"final test {metric}, mean over seeds")
         fig.colorbar(im, ax=ax)
-        fig.tight_layout()
-        fig.savefig(out_dir / f"heatmap_{f1}_{f2}.png", dpi=110)
-        plt.close(fig)
+        save_figure(fig, out_dir / f"heatmap_{f1}_{f2}.png")
         names.append(f"heatmap_{f1}_{f2}.png")
     if "length" in grid:
         fig, ax = plt.subplots(figsize=(6.5, 4.2))
@@ -485,9 +463,7 @@ def plot_sweep(agg, grid: dict, out_dir: Path) -> list[str]:
         ax.minorticks_off()
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out_dir / "gradient_vs_length.png", dpi=110)
-        plt.close(fig)
+        save_figure(fig, out_dir / "gradient_vs_length.png")
         names.append("gradient_vs_length.png")
     return names
 

@@ -1,0 +1,110 @@
+"""Worker processes that never outlive the process that started them: the sweep's trial pool
+(analysis/sweep.py) and the pool that draws a run's figures while ``rnnlab train`` goes on with
+its analysis (``FigurePool``)."""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import signal
+import sys
+
+from .errors import InputError
+
+
+def die_with_parent() -> None:
+    """Make this (worker) process die with its parent: the kernel's parent-death signal where
+    there is one (Linux), else a watchdog thread that sees the parent gone."""
+    parent = os.getppid()
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        if libc.prctl(1, signal.SIGKILL) == 0 and os.getppid() == parent:   # PR_SET_PDEATHSIG
+            return
+    except (OSError, AttributeError):
+        pass
+    import threading
+    import time
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _figure_worker_init() -> None:
+    die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)        # Ctrl-C is the parent's to handle
+    os.nice(19)                                         # the parent's training and analysis come first
+    from .plots import pyplot
+    pyplot()                                            # the slow import, done while the parent trains
+
+
+def figure_workers_from_env() -> int:
+    raw = os.environ.get("RNNLAB_FIGURE_WORKERS", "2")
+    try:
+        n = int(raw)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise InputError(f"RNNLAB_FIGURE_WORKERS must be a whole number >= 0 (0 draws figures in this "
+                         f"process), got {raw!r}")
+    return n
+
+
+class FigurePool:
+    """Draws figures in worker processes, started (and importing matplotlib) before training, so
+    drawing a run's figures overlaps its analysis instead of following it. ``draw(fn, *args)``
+    takes a module-level function of plain data; ``wait()`` returns once every figure is written
+    and re-raises a drawing error.
+
+    Workers are forked (Linux): a fork copies the loaded modules in milliseconds and, unlike
+    spawn, never re-runs the caller's main script, so a script without an ``if __name__ ==
+    "__main__"`` guard is safe. Elsewhere, with 0 workers (``RNNLAB_FIGURE_WORKERS=0``), inside a
+    daemon process, or where processes cannot be started, it draws in this process at once."""
+
+    def __init__(self, workers: int | None = None):
+        workers = figure_workers_from_env() if workers is None else workers
+        self._pool, self._pending = None, []
+        if workers > 0 and sys.platform.startswith("linux") and not mp.current_process().daemon:
+            try:
+                self._pool = mp.get_context("fork").Pool(workers, initializer=_figure_worker_init)
+            except OSError:                              # no semaphores or no processes: draw here
+                self._pool = None
+
+    def draw(self, fn, *args, **kwargs) -> None:
+        if self._pool is None:
+            fn(*args, **kwargs)
+        else:
+            self._pending.append(self._pool.apply_async(fn, args, kwargs))
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, []
+        for result in pending:
+            result.get()
+
+    def sharing_cores(self):
+        """A context in which this process keeps to one BLAS thread while workers draw: BLAS
+        threads that spin between calls would otherwise take the cores the workers need."""
+        if self._pool is None:
+            return contextlib.nullcontext()
+        from threadpoolctl import threadpool_limits
+        return threadpool_limits(1, user_api="blas")
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            if exc[0] is None:
+                self.wait()
+        finally:
+            self.close()

@@ -1,0 +1,104 @@
+"""The figure pool `rnnlab train` draws with: the same files as drawing in-process, errors that
+surface, workers that never outlive their process, a bad setting refused before anything is made."""
+
+import base64
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from rnnlab.cli import main
+from rnnlab.workers import FigurePool
+
+SHORT = ["--epochs", "3", "--batches-per-epoch", "3", "--train-size", "300", "--test-size", "100", "--quiet"]
+
+
+def _pngs(d):
+    return sorted(p.name for p in d.glob("*.png"))
+
+
+def test_train_with_figure_workers_writes_the_same_run_directory(tmp_path, monkeypatch):
+    runs = {}
+    for workers in ("0", "2"):
+        monkeypatch.setenv("RNNLAB_FIGURE_WORKERS", workers)
+        out = tmp_path / f"w{workers}"
+        assert main(["train", "--out", str(out), *SHORT]) == 0
+        runs[workers] = out
+    assert _pngs(runs["2"]) == _pngs(runs["0"])
+    assert {"training_curves.png", "hidden_states.png", "grad_norm.png", "gradient_flow.png", "hidden_norms.png",
+            "unit_roles.png", "pca.png"} <= set(_pngs(runs["2"]))
+    page = (runs["2"] / "report.html").read_text()
+    for name in _pngs(runs["2"]):
+        png = (runs["2"] / name).read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        assert base64.b64encode(png).decode() in page         # the report waited for every figure
+    assert sorted(p.name for p in runs["2"].iterdir()) == sorted(p.name for p in runs["0"].iterdir())
+
+
+def _fails(path):
+    raise ValueError(f"cannot draw {path}")
+
+
+def test_a_drawing_error_in_a_worker_reaches_the_caller():
+    with pytest.raises(ValueError, match="cannot draw x.png"):
+        with FigurePool(2) as pool:
+            pool.draw(_fails, "x.png")
+
+
+def test_bad_worker_count_is_one_sentence_and_creates_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RNNLAB_FIGURE_WORKERS", "two")
+    assert main(["train", "--out", str(tmp_path / "r"), *SHORT]) == 2
+    err = capsys.readouterr().err
+    assert "RNNLAB_FIGURE_WORKERS must be a whole number >= 0" in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
+
+
+def _children(pid):
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if int(open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def _alive(pid):
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="figure workers are forked on Linux only")
+def test_figure_workers_die_with_a_killed_parent():
+    code = ("import time\nfrom rnnlab.workers import FigurePool\npool = FigurePool(2)\nprint('up', flush=True)\n"
+            "time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "up"
+    deadline = time.time() + 30
+    while len(_children(proc.pid)) < 2 and time.time() < deadline:
+        time.sleep(0.1)
+    workers = _children(proc.pid)
+    assert len(workers) >= 2
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 20
+    while any(_alive(w) for w in workers) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(w) for w in workers), "figure workers outlived their parent"
+
+
+def test_ctrl_c_during_training_stops_the_figure_workers(tmp_path, monkeypatch, capsys, ctrl_c_after_epoch):
+    ctrl_c_after_epoch(2)
+    monkeypatch.setenv("RNNLAB_FIGURE_WORKERS", "2")
+    before = set(_children(os.getpid()))
+    assert main(["train", "--out", str(tmp_path / "r"), *SHORT]) == 130
+    assert "rnnlab train --resume" in capsys.readouterr().err
+    left = [p for p in set(_children(os.getpid())) - before if _alive(p)]
+    assert not left, "figure workers outlived an interrupted run"
