@@ -20,8 +20,10 @@ def pyplot():
 
 
 def save_figure(fig, path, rect=None) -> None:
-    """Lay out, write as PNG and close: the one place every figure is saved."""
+    """Lay out, write as PNG and close: the one place every figure is saved. The layout is found
+    at the saving resolution, so the text measured for it is measured once."""
     plt = pyplot()
+    fig.set_dpi(110)
     fig.tight_layout(rect=rect)
     fig.savefig(path, dpi=110)
     plt.close(fig)
