@@ -23,6 +23,11 @@ from .lstm import LSTMCell
 
 _KERNELS = None
 
+# The kernels' constants, as float32: exact in both precisions, so a float32 gate block stays in
+# float32 (SIMD lanes twice as wide) and a float64 one loses nothing. Written as 1.0 / 0.5, Numba
+# types them float64 and promotes every float32 product: 2-3x slower kernels (measured).
+ONE, HALF = np.float32(1.0), np.float32(0.5)
+
 
 def kernels():
     """The compiled kernels (compiled or loaded from the cache on first call)."""
@@ -36,7 +41,8 @@ def _compile():
     import numba
 
     # Transcendentals stay in NumPy: its tanh is vectorised (SIMD), a scalar tanh in a compiled
-    # loop measured 20x slower. The kernels do the arithmetic around them, one pass each.
+    # loop measured 20x slower. The kernels do the arithmetic around them, one pass each, over
+    # one batch row's gate slices at a time (contiguous, so the inner loops vectorise).
     jit = numba.njit(cache=True, nogil=True)
 
     @jit
@@ -45,36 +51,45 @@ def _compile():
         B, G = a.shape
         H = G // 4
         for b in range(B):
-            for k in range(G):
-                v = a[b, k] + xp[b, k]
-                a[b, k] = v if 2 * H <= k < 3 * H else 0.5 * v      # g keeps its scale
+            ab, xb = a[b], xp[b]
+            for k in range(2 * H):                                  # i, f
+                ab[k] = HALF * (ab[k] + xb[k])
+            for k in range(2 * H, 3 * H):                           # g keeps its scale
+                ab[k] = ab[k] + xb[k]
+            for k in range(3 * H, G):                               # o
+                ab[k] = HALF * (ab[k] + xb[k])
+
     @jit
     def lstm_cell(a, c_prev, c):
         """tanh'd gates -> i, f, o = (1 + t) / 2 in place; c_t = f c_{t-1} + i g."""
         B, H = c.shape
         for b in range(B):
+            ai, af, ag, ao = a[b, :H], a[b, H:2 * H], a[b, 2 * H:3 * H], a[b, 3 * H:]
+            cp, cb = c_prev[b], c[b]
             for j in range(H):
-                i = 0.5 * (1.0 + a[b, j])
-                f = 0.5 * (1.0 + a[b, H + j])
-                o = 0.5 * (1.0 + a[b, 3 * H + j])
-                a[b, j], a[b, H + j], a[b, 3 * H + j] = i, f, o
-                c[b, j] = f * c_prev[b, j] + i * a[b, 2 * H + j]
+                i = HALF * (ONE + ai[j])
+                f = HALF * (ONE + af[j])
+                ai[j], af[j] = i, f
+                ao[j] = HALF * (ONE + ao[j])
+                cb[j] = f * cp[j] + i * ag[j]
 
     @jit
     def lstm_backward(a, c_prev, tc, dh, dc, da, dc_prev):
         """dL/d(pre-activations) into da (B, 4H) and dL/dc_{t-1}, from dL/dh_t and dL/dc_t."""
         B, H = dh.shape
         for b in range(B):
+            ai, af, ag, ao = a[b, :H], a[b, H:2 * H], a[b, 2 * H:3 * H], a[b, 3 * H:]
+            di, df, dg, do = da[b, :H], da[b, H:2 * H], da[b, 2 * H:3 * H], da[b, 3 * H:]
+            cp, tcb, dhb, dcb, dcp = c_prev[b], tc[b], dh[b], dc[b], dc_prev[b]
             for j in range(H):
-                i, f, g, o = a[b, j], a[b, H + j], a[b, 2 * H + j], a[b, 3 * H + j]
-                t = tc[b, j]
-                d = dh[b, j]
-                dct = d * o * (1.0 - t * t) + dc[b, j]         # through h = o tanh(c), plus dc
-                da[b, j] = dct * g * i * (1.0 - i)              # through sigmoid(a_i)
-                da[b, H + j] = dct * c_prev[b, j] * f * (1.0 - f)
-                da[b, 2 * H + j] = dct * i * (1.0 - g * g)      # through tanh(a_g)
-                da[b, 3 * H + j] = d * t * o * (1.0 - o)        # through sigmoid(a_o)
-                dc_prev[b, j] = dct * f                         # through c_t = f c_{t-1} + ...
+                i, f, g, o = ai[j], af[j], ag[j], ao[j]
+                t, d = tcb[j], dhb[j]
+                dct = d * o * (ONE - t * t) + dcb[j]                # through h = o tanh(c), plus dc
+                di[j] = dct * g * i * (ONE - i)                     # through sigmoid(a_i)
+                df[j] = dct * cp[j] * f * (ONE - f)
+                dg[j] = dct * i * (ONE - g * g)                     # through tanh(a_g)
+                do[j] = d * t * o * (ONE - o)                       # through sigmoid(a_o)
+                dcp[j] = dct * f                                    # through c_t = f c_{t-1} + ...
 
     @jit
     def gru_pre(hh, xp, b_hn):
@@ -83,44 +98,50 @@ def _compile():
         B, G = hh.shape
         H = G // 3
         for b in range(B):
+            hb, xb = hh[b], xp[b]
             for k in range(2 * H):
-                hh[b, k] = 0.5 * (hh[b, k] + xp[b, k])
+                hb[k] = HALF * (hb[k] + xb[k])
             for j in range(H):
-                hh[b, 2 * H + j] += b_hn[j]
+                hb[2 * H + j] += b_hn[j]
 
     @jit
     def gru_gates(hh, xp, n):
         """r, z = (1 + t) / 2 in place; n's pre-activation x_n + r (W_hn h + b_hn) into n."""
         B, H = n.shape
         for b in range(B):
+            hr, hz, hn, xn, nb = hh[b, :H], hh[b, H:2 * H], hh[b, 2 * H:], xp[b, 2 * H:], n[b]
             for j in range(H):
-                r = 0.5 * (1.0 + hh[b, j])
-                hh[b, j] = r
-                hh[b, H + j] = 0.5 * (1.0 + hh[b, H + j])
-                n[b, j] = xp[b, 2 * H + j] + r * hh[b, 2 * H + j]
+                r = HALF * (ONE + hr[j])
+                hr[j] = r
+                hz[j] = HALF * (ONE + hz[j])
+                nb[j] = xn[j] + r * hn[j]
 
     @jit
     def gru_mix(hh, n, h_prev, h):
         """h_t = n + z (h_{t-1} - n)."""
         B, H = h.shape
         for b in range(B):
+            hz, nb, hp, hb = hh[b, H:2 * H], n[b], h_prev[b], h[b]
             for j in range(H):
-                h[b, j] = n[b, j] + hh[b, H + j] * (h_prev[b, j] - n[b, j])
+                hb[j] = nb[j] + hz[j] * (hp[j] - nb[j])
 
     @jit
     def gru_backward(hh, n, h_prev, dh, da, d_hh, dh_direct):
         """dL/d(input part) into da, dL/d(h W_hh^T + b_hh) into d_hh, and the direct z h path."""
         B, H = dh.shape
         for b in range(B):
+            hr, hz, hn = hh[b, :H], hh[b, H:2 * H], hh[b, 2 * H:]
+            dar, daz, dan = da[b, :H], da[b, H:2 * H], da[b, 2 * H:]
+            dhr, dhz, dhn = d_hh[b, :H], d_hh[b, H:2 * H], d_hh[b, 2 * H:]
+            nb, hp, dhb, direct = n[b], h_prev[b], dh[b], dh_direct[b]
             for j in range(H):
-                r, z, hn = hh[b, j], hh[b, H + j], hh[b, 2 * H + j]
-                nv, d = n[b, j], dh[b, j]
-                dz = (h_prev[b, j] - nv) * d * z * (1.0 - z)    # through sigmoid(a_z)
-                dn = d * (1.0 - z) * (1.0 - nv * nv)             # through tanh: pre-activation of n
-                dr = dn * hn * r * (1.0 - r)                     # through r (W_hn h + b_hn)
-                da[b, j], da[b, H + j], da[b, 2 * H + j] = dr, dz, dn
-                d_hh[b, j], d_hh[b, H + j], d_hh[b, 2 * H + j] = dr, dz, dn * r
-                dh_direct[b, j] = d * z                          # through z * h_{t-1}
+                r, z, nv, d = hr[j], hz[j], nb[j], dhb[j]
+                dz = (hp[j] - nv) * d * z * (ONE - z)               # through sigmoid(a_z)
+                dn = d * (ONE - z) * (ONE - nv * nv)                # through tanh: pre-activation of n
+                dr = dn * hn[j] * r * (ONE - r)                     # through r (W_hn h + b_hn)
+                dar[j], daz[j], dan[j] = dr, dz, dn
+                dhr[j], dhz[j], dhn[j] = dr, dz, dn * r
+                direct[j] = d * z                                   # through z * h_{t-1}
 
     return {"lstm_pre": lstm_pre, "lstm_cell": lstm_cell, "lstm_backward": lstm_backward,
             "gru_pre": gru_pre, "gru_gates": gru_gates, "gru_mix": gru_mix, "gru_backward": gru_backward}
