@@ -90,6 +90,19 @@ def test_analyze_takes_a_model_and_a_task_in_memory(tmp_path):
     assert saved["fixed_points"]["summary"] == fp["summary"] and (tmp_path / "pca.png").is_file()
 
 
+def test_a_large_state_gets_fewer_fixed_point_starts_unless_asked(monkeypatch):
+    from rnnlab.analysis import analyze as A
+    assert [A.default_fp_starts(S) for S in (64, 128, 256, 512, 4096)] == [512, 512, 64, 8, 8]
+    task = Task.from_generator(delayed_recall, length=12, test_size=100)
+    model = StepRegressor(2, 8, 2, cell="lstm", seed=1)               # state [h, c]: 16 numbers
+    monkeypatch.setattr(A, "FP_WORK", 20 * 16 ** 3)                  # as if the state were large
+    fp = analyze(model, task, n_sequences=50)["fixed_points"]
+    assert fp["counts"]["starts"] == 20
+    assert any("20 starts instead of 512" in n and "--fp-starts" in n for n in fp["notes"])
+    fp = analyze(model, task, n_sequences=50, fp_starts=24)["fixed_points"]   # asked for: honoured
+    assert fp["counts"]["starts"] == 24 and not any("starts instead" in n for n in fp["notes"])
+
+
 def _npz(path, **arrays):
     np.savez(path, **arrays)
     return str(path)

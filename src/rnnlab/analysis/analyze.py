@@ -39,6 +39,17 @@ from .fixed_points import StepMap, find_fixed_points, sample_starts, steady_laye
 # for every seed, in about 1 s of analysis.
 FP_DEFAULTS = {"starts": 512, "tol": 1e-12, "noise": 0.01, "between": 0.5}
 
+# The solver's work per iteration grows as starts x S^3 (a Jacobian and a solve per start, S the
+# layer's state size) and its memory as starts x S^2. Unless starts are asked for, a large state
+# gets fewer: the default 512 up to S = 128 (a 64-unit LSTM's [h, c]), 64 at S = 256, 8 at
+# S = 512 -- a 256-unit char-LM's LSTM took minutes and gigabytes with 512.
+FP_WORK = 512 * 128 ** 3
+FP_MIN_STARTS = 8
+
+
+def default_fp_starts(state_size: int) -> int:
+    return int(min(FP_DEFAULTS["starts"], max(FP_MIN_STARTS, FP_WORK // state_size ** 3)))
+
 
 def draw_starts(states, n: int, noise: float, between: float, rng) -> np.ndarray:
     """``n`` starts: visited states plus noise, and a ``between`` fraction of them moved to a
@@ -124,11 +135,12 @@ def _constant_input(rnn, x_const) -> np.ndarray:
     return x
 
 
-def fixed_point_analysis(model, task, states, *, starts=FP_DEFAULTS["starts"], tol=FP_DEFAULTS["tol"],
+def fixed_point_analysis(model, task, states, *, starts=None, tol=FP_DEFAULTS["tol"],
                          x_const=None, layer=-1, noise=FP_DEFAULTS["noise"], seed=0):
     """Fixed points of one recurrent layer at a constant network input (zeros by default), from
     starts drawn among ``states`` the layer visited on held-out data, plus the readout's reading
-    of each point when it is the last layer of a one-direction stack."""
+    of each point when it is the last layer of a one-direction stack. ``starts=None``: as many
+    as the state size allows (``default_fp_starts``)."""
     rnn = model.rnn
     layer = layer % rnn.num_layers
     x_const = _constant_input(rnn, x_const)
@@ -136,11 +148,18 @@ def fixed_point_analysis(model, task, states, *, starts=FP_DEFAULTS["starts"], t
         warnings.simplefilter("always")
         layer_input = steady_layer_input(rnn, layer, x_const)
     F = StepMap.from_recurrent(rnn, layer=layer, x_const=layer_input)
+    notes = [str(w.message) for w in caught]
+    if starts is None:
+        starts = default_fp_starts(F.size)
+        if starts < FP_DEFAULTS["starts"]:
+            notes.append(f"{starts} starts instead of {FP_DEFAULTS['starts']}: the search's work grows as starts x "
+                         f"(state size)^3 and this layer's state has {F.size} numbers; ask for more with "
+                         f"--fp-starts (rnnlab analyze) or fp_starts=")
     rng = np.random.default_rng(seed)
     result = find_fixed_points(F, draw_starts(states, starts, noise, FP_DEFAULTS["between"], rng), tol=tol)
     out = result.to_json()
     out["layer"], out["input"] = layer, None if x_const is None else x_const.tolist()
-    out["notes"] = [str(w.message) for w in caught]
+    out["notes"] = notes
     H = rnn.hidden_size
     if layer == rnn.num_layers - 1 and rnn.num_directions == 1 and hasattr(model, "fc"):
         readout = [model.fc.forward(p.point[None, :H].astype(model.dtype))[0] for p in result.points]
@@ -157,7 +176,7 @@ def fixed_point_analysis(model, task, states, *, starts=FP_DEFAULTS["starts"], t
     return out, result
 
 
-def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: int = FP_DEFAULTS["starts"],
+def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: int | None = None,
             fp_tol: float = FP_DEFAULTS["tol"], fp_input=None, fp_layer: int = -1) -> dict:
     """Measure a trained model's dynamics on a task's held-out data (any model with an ``rnn``
     stack, any task). Returns a JSON-ready dict; arrays for the figures ride along under
@@ -167,7 +186,8 @@ def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: in
         raise InputError(f"the dynamics analysis reads the hidden states of a recurrent stack (.rnn), which a "
                          f"{type(model).__name__} has not; its report and doctor still apply")
     rnn = model.rnn
-    check_int("fp_starts", fp_starts, minimum=1)
+    if fp_starts is not None:                              # None: as many as the state size allows
+        check_int("fp_starts", fp_starts, minimum=1)
     check_float("fp_tol", fp_tol, low=0.0, low_open=True)
     check_int("n_sequences", n_sequences, minimum=1)
     L = rnn.num_layers
