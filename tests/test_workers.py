@@ -102,3 +102,26 @@ def test_ctrl_c_during_training_stops_the_figure_workers(tmp_path, monkeypatch, 
     assert "rnnlab train --resume" in capsys.readouterr().err
     left = [p for p in set(_children(os.getpid())) - before if _alive(p)]
     assert not left, "figure workers outlived an interrupted run"
+
+
+def _dies(path):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_worker_killed_mid_figure_is_an_error_not_a_hang():
+    with pytest.raises(RuntimeError, match="figure worker died"):
+        with FigurePool(2) as pool:
+            pool.draw(_dies, "x.png")
+
+
+def _slow_png(path):
+    time.sleep(0.5)
+    open(path, "wb").write(b"\x89PNG")
+
+
+def test_an_error_after_drawing_began_keeps_the_figures_already_asked_for(tmp_path):
+    with pytest.raises(ValueError):
+        with FigurePool(2) as pool:
+            pool.draw(_slow_png, tmp_path / "a.png")
+            raise ValueError("analysis failed")
+    assert (tmp_path / "a.png").read_bytes() == b"\x89PNG"

@@ -1,7 +1,7 @@
 """Matplotlib figures for a run (Agg backend: works with no display).
 
 Each figure is a function of plain data (lists, arrays) and a path, so that it can be drawn in
-another process (``figure_pool.FigurePool``); matplotlib is imported on first use, in whichever
+another process (``workers.FigurePool``); matplotlib is imported on first use, in whichever
 process draws.
 """
 
@@ -22,11 +22,16 @@ def pyplot():
 def save_figure(fig, path, rect=None) -> None:
     """Lay out, write as PNG and close: the one place every figure is saved. The layout is found
     at the saving resolution, so the text measured for it is measured once."""
+    import os
+    from pathlib import Path
     plt = pyplot()
     fig.set_dpi(110)
     fig.tight_layout(rect=rect)
-    fig.savefig(path, dpi=110)
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
+    os.replace(tmp, path)                  # a drawing cut short never leaves a half-written PNG
 
 
 def _integer_ticks(axis) -> None:

@@ -37,7 +37,7 @@ def die_with_parent() -> None:
 def _figure_worker_init() -> None:
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)        # Ctrl-C is the parent's to handle
-    os.nice(19)                                         # the parent's training and analysis come first
+    os.nice(5)          # the parent's training first; not 19, which starves them on a busy machine
     from .plots import pyplot
     pyplot()                                            # the slow import, done while the parent trains
 
@@ -82,7 +82,13 @@ class FigurePool:
 
     def wait(self) -> None:
         pending, self._pending = self._pending, []
+        workers = list(self._pool._pool) if self._pool is not None else []
         for result in pending:
+            while not result.ready():                   # a worker killed mid-figure never answers
+                result.wait(0.5)
+                if any(w.exitcode not in (None, 0) for w in workers):
+                    raise RuntimeError("a figure worker died while drawing (killed, or out of memory); draw "
+                                       "the figures in this process with RNNLAB_FIGURE_WORKERS=0")
             result.get()
 
     def sharing_cores(self):
@@ -106,5 +112,10 @@ class FigurePool:
         try:
             if exc[0] is None:
                 self.wait()
+            elif not issubclass(exc[0], KeyboardInterrupt):     # finish the figures already asked for
+                try:
+                    self.wait()
+                except Exception:
+                    pass                                        # the first error is the one to report
         finally:
             self.close()
