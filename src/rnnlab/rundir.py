@@ -114,7 +114,8 @@ class RunWriter(Callback):
         atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2))
         if self.figures:
             from . import plots
-            draw = self.pool.draw if self.pool is not None else (lambda fn, *a, **k: fn(*a, **k))
+            from .workers import drawer
+            draw = drawer(self.pool)
             d = self.run_dir
             draw(plots.plot_training_curves, trainer.history, d / "training_curves.png",
                  metric=trainer.metric, baseline=trainer.task.baseline)

@@ -42,6 +42,11 @@ def _figure_worker_init() -> None:
     pyplot()                                            # the slow import, done while the parent trains
 
 
+def drawer(pool):
+    """``pool.draw``, or drawing right here when there is no pool."""
+    return pool.draw if pool is not None else (lambda fn, *a, **k: fn(*a, **k))
+
+
 def figure_workers_from_env() -> int:
     raw = os.environ.get("RNNLAB_FIGURE_WORKERS", "2")
     try:

@@ -290,7 +290,8 @@ TYPE_COLORS = {0: "C2", 1: "C1", 2: "C3", 3: "C4"}
 def draw_figures(run_dir, arrays: dict, pool=None) -> list[str]:
     """Draw the analysis figures (each a function of plain data, so a FigurePool can draw them in
     parallel); return their file names."""
-    draw = pool.draw if pool is not None else (lambda fn, *a, **k: fn(*a, **k))
+    from ..workers import drawer
+    draw = drawer(pool)
     a = arrays
     draw(plot_unit_roles, run_dir / "unit_roles.png", a["H"], a["roles"], a["sig"])
     draw(plot_pca, run_dir / "pca.png", a["H"], a["pca"], a["fps"], a["label"], a["fp_json"])
