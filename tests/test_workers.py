@@ -125,3 +125,27 @@ def test_an_error_after_drawing_began_keeps_the_figures_already_asked_for(tmp_pa
             pool.draw(_slow_png, tmp_path / "a.png")
             raise ValueError("analysis failed")
     assert (tmp_path / "a.png").read_bytes() == b"\x89PNG"
+
+
+def test_one_blas_thread_while_the_workers_import_then_all_of_them_again():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas_threads():
+        return max(i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
+
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        if blas_threads() < 2:
+            pytest.skip("this BLAS runs one thread only")
+        pool = FigurePool(1)
+        try:
+            assert blas_threads() == 1                  # the worker is importing matplotlib
+            deadline = time.monotonic() + 60
+            while not pool.poll():
+                assert time.monotonic() < deadline, "the figure worker never became ready"
+                time.sleep(0.05)
+            assert blas_threads() == 2
+        finally:
+            pool.close()
+        assert blas_threads() == 2
+    pool = FigurePool(0)                                # no workers: nothing is limited
+    assert pool.poll() and blas_threads() >= 1

