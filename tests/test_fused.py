@@ -86,3 +86,33 @@ def test_both_paths_match_torch(mode, kind, fused):
 def test_fused_is_the_default_where_numba_is_installed():
     assert rnnlab.LSTM(2, 3).cell.__class__ is FusedLSTMCell
     assert rnnlab.GRU(2, 3).cell.__class__ is FusedGRUCell
+
+
+def _ulps(got, x):
+    exact = np.tanh(x.astype(np.float64))
+    return np.abs(got.astype(np.float64) - exact) / np.spacing(np.abs(exact).astype(np.float32)).astype(np.float64)
+
+
+def test_float32_tanh_in_the_kernels_is_within_a_few_ulp_and_keeps_nan_and_inf():
+    from rnnlab.cells.fused import kernels, rational_tanh
+    x = np.concatenate([np.linspace(-12, 12, 200_001), np.logspace(-9, 1.2, 20_000),
+                        -np.logspace(-9, 1.2, 20_000)]).astype(np.float32)
+    assert _ulps(rational_tanh(x), x).max() <= 8
+    # through the LSTM kernel: xp = 0, c_{t-1} = 0, so the g gate holds tanh(a_g) and c_t = i g
+    H = x.size
+    a = np.zeros((1, 4 * H), np.float32)
+    a[0, 2 * H:3 * H] = x
+    c = np.empty((1, H), np.float32)
+    kernels()["lstm_forward"](a, np.zeros((1, 4 * H), np.float32), np.zeros((1, H), np.float32), c,
+                              np.empty_like(c), np.empty_like(c))
+    g = a[0, 2 * H:3 * H]
+    assert _ulps(g, x).max() <= 8
+    np.testing.assert_array_equal(a[0, :H], 0.5)               # sigmoid(0) exactly
+    special = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-30], np.float32)
+    out = rational_tanh(special)
+    assert np.isnan(out[0]) and out[1] == 1 and out[2] == -1 and out[3] == 0 and out[5] == np.float32(1e-30)
+    a = np.zeros((1, 4 * 6), np.float32)
+    a[0, 12:18] = special
+    kernels()["lstm_forward"](a, np.zeros_like(a), np.zeros((1, 6), np.float32), *(np.empty((1, 6), np.float32)
+                                                                                   for _ in range(3)))
+    np.testing.assert_array_equal(a[0, 12:18], out)            # the kernel and the reference agree here

@@ -2,12 +2,17 @@
 
 The readable cells run a dozen NumPy calls per step over the (B, G*H) gate block (activations,
 products, sums), each a full pass through memory with its own call overhead; on small models
-those passes, not the matrix products, were most of the time. Here the arithmetic of a step is
-a few Numba-compiled loops (the whole backward step is one), while tanh stays one vectorised
-NumPy pass over all gates at once (a scalar tanh in a compiled loop measured 20x slower than
-NumPy's SIMD one); the matrix products stay NumPy (BLAS).
-Caches and results have exactly the layout of the readable cells, so the two are
-interchangeable and tested equal (float64 to 1e-12, float32 to rounding).
+those passes, not the matrix products, were most of the time. Here each step is one matrix
+product (NumPy, BLAS) and one Numba-compiled pass over the gate block: the forward pass reads
+h_{t-1} W_hh^T and the input part and writes gates, c_t and h_t; the backward pass reads the
+cache and writes every gradient of the step.
+
+tanh inside that pass: in float64, libm's (``math.tanh``, equal to NumPy's to the last bit or
+two); in float32, ``rational_tanh`` (a ratio of two polynomials, at most ~6 ulp from the true
+value against ~1.4 for libm's tanhf), because a call to a scalar tanh cannot be vectorised and
+measured 7x slower than the whole rational form in SIMD lanes. Sigmoids are (1 + tanh(x/2)) / 2,
+as in the readable cells. Caches and results have exactly the layout of the readable cells, so
+the two are interchangeable and tested equal (float64 to 1e-12, float32 to rounding).
 
 Numba is imported on first use; compiled kernels are cached on disk (``cache=True``), so only
 the first run on a machine pays the compile time (``benchmarks/charlm_speed.py`` reports it).
@@ -28,6 +33,27 @@ _KERNELS = None
 # types them float64 and promotes every float32 product: 2-3x slower kernels (measured).
 ONE, HALF = np.float32(1.0), np.float32(0.5)
 
+# tanh(x) ~ x P(x^2) / Q(x^2) for |x| <= TANH_CLIP (beyond it float32's tanh is +-1). Coefficients
+# fitted for rnnlab by iteratively reweighted least squares on the relative error over [0, 9]
+# (fit error 2e-8; the float32 evaluation's own rounding brings the worst case to ~6 ulp).
+TANH_CLIP = np.float32(9.0)
+TANH_P = tuple(np.float32(v) for v in (0.999999979543186, 0.13381059602470888, 0.0034956277822169577,
+                                       2.060970171248043e-05, 1.3355439083978635e-08))
+TANH_Q = tuple(np.float32(v) for v in (1.0, 0.46714375226509675, 0.025877134866961783,
+                                       0.0003285698336519304, 7.776894725659493e-07))
+P0, P1, P2, P3, P4 = TANH_P
+Q0, Q1, Q2, Q3, Q4 = TANH_Q
+
+
+def rational_tanh(x):
+    """The float32 kernels' tanh, in NumPy (for tests and for reading): NaN stays NaN, beyond
+    +-TANH_CLIP (and at +-inf) exactly +-1."""
+    x = np.asarray(x, np.float32)
+    v = np.where(x > TANH_CLIP, TANH_CLIP, np.where(x < -TANH_CLIP, -TANH_CLIP, x))
+    s = v * v
+    t = v * ((((P4 * s + P3) * s + P2) * s + P1) * s + P0) / ((((Q4 * s + Q3) * s + Q2) * s + Q1) * s + Q0)
+    return np.where(x > TANH_CLIP, ONE, np.where(x < -TANH_CLIP, -ONE, t))
+
 
 def kernels():
     """The compiled kernels (compiled or loaded from the cache on first call)."""
@@ -37,137 +63,136 @@ def kernels():
     return _KERNELS
 
 
+def gate_tanh(x):
+    """tanh as the kernels compute it for a scalar: the rational form in float32, libm's in float64."""
+    return rational_tanh(x)[()] if isinstance(x, np.float32) else np.tanh(x)
+
+
 def _compile():
+    import math
+
     import numba
+    from numba.extending import overload
 
-    # Transcendentals stay in NumPy: its tanh is vectorised (SIMD), a scalar tanh in a compiled
-    # loop measured 20x slower. The kernels do the arithmetic around them, one pass each, over
-    # one batch row's gate slices at a time (contiguous, so the inner loops vectorise).
-    jit = numba.njit(cache=True, nogil=True)
-
-    @jit
-    def lstm_pre(a, xp):
-        """a (B, 4H) += xp; the sigmoid gates halved, so one tanh pass gives every gate."""
-        B, G = a.shape
-        H = G // 4
-        for b in range(B):
-            ab, xb = a[b], xp[b]
-            for k in range(2 * H):                                  # i, f
-                ab[k] = HALF * (ab[k] + xb[k])
-            for k in range(2 * H, 3 * H):                           # g keeps its scale
-                ab[k] = ab[k] + xb[k]
-            for k in range(3 * H, G):                               # o
-                ab[k] = HALF * (ab[k] + xb[k])
+    # Contraction to FMA and reciprocals may change the last bit; no 'nnan'/'ninf', so a NaN or an
+    # inf still reaches the loss and the guards. error_model="numpy": a division is a vector
+    # division, not a check for zero (that check alone kept the loops scalar, 6x slower).
+    jit = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract", "arcp"})
 
     @jit
-    def lstm_cell(a, c_prev, c):
-        """tanh'd gates -> i, f, o = (1 + t) / 2 in place; c_t = f c_{t-1} + i g."""
+    def tanh32(x):
+        v = TANH_CLIP if x > TANH_CLIP else x                   # comparisons, not min/max: NaN passes
+        v = -TANH_CLIP if v < -TANH_CLIP else v
+        s = v * v
+        t = v * ((((P4 * s + P3) * s + P2) * s + P1) * s + P0) / ((((Q4 * s + Q3) * s + Q2) * s + Q1) * s + Q0)
+        t = ONE if x > TANH_CLIP else t                         # saturated: exactly +-1
+        return -ONE if x < -TANH_CLIP else t
+
+    @overload(gate_tanh, jit_options={"cache": True})
+    def _gate_tanh(x):
+        if x == numba.types.float32:
+            return lambda x: tanh32(x)
+        return lambda x: math.tanh(x)
+
+    # Each kernel works one batch row at a time (a row of the gate block is 2-4 KB, so its
+    # several loops stay in L1 and memory is crossed once per step), and each loop writes one
+    # array and reads few: LLVM vectorises a loop only if its runtime aliasing checks stay
+    # under its limit (the LSTM backward as one loop over seven arrays: 7.5 us for batch 32,
+    # hidden 128; as six such loops: 4.1 us). Indexing a[b, j], not a row view a[b]: a view
+    # costs a reference count up and down (~0.1 us a row, measured).
+    @jit
+    def lstm_forward(a, xp, c_prev, c, tc, h):
+        """a (B, 4H) holds h_{t-1} W_hh^T; adds the input part xp (B or 1 rows), writes the gates
+        i, f, g, o back into a, and c_t, tanh(c_t), h_t = o tanh(c_t)."""
         B, H = c.shape
         for b in range(B):
-            ai, af, ag, ao = a[b, :H], a[b, H:2 * H], a[b, 2 * H:3 * H], a[b, 3 * H:]
-            cp, cb = c_prev[b], c[b]
+            r = b if xp.shape[0] > 1 else 0
+            for k in range(2 * H):                                  # i, f = sigmoid
+                a[b, k] = HALF + HALF * gate_tanh(HALF * (a[b, k] + xp[r, k]))
+            for k in range(2 * H, 3 * H):                           # g = tanh
+                a[b, k] = gate_tanh(a[b, k] + xp[r, k])
+            for k in range(3 * H, 4 * H):                           # o = sigmoid
+                a[b, k] = HALF + HALF * gate_tanh(HALF * (a[b, k] + xp[r, k]))
+            for j in range(H):                                      # c_t = f c_{t-1} + i g
+                c[b, j] = a[b, H + j] * c_prev[b, j] + a[b, j] * a[b, 2 * H + j]
             for j in range(H):
-                i = HALF * (ONE + ai[j])
-                f = HALF * (ONE + af[j])
-                ai[j], af[j] = i, f
-                ao[j] = HALF * (ONE + ao[j])
-                cb[j] = f * cp[j] + i * ag[j]
+                tc[b, j] = gate_tanh(c[b, j])
+            for j in range(H):                                      # h_t = o tanh(c_t)
+                h[b, j] = a[b, 3 * H + j] * tc[b, j]
 
     @jit
     def lstm_backward(a, c_prev, tc, dh, dc, da, dc_prev):
         """dL/d(pre-activations) into da (B, 4H) and dL/dc_{t-1}, from dL/dh_t and dL/dc_t."""
         B, H = dh.shape
         for b in range(B):
-            ai, af, ag, ao = a[b, :H], a[b, H:2 * H], a[b, 2 * H:3 * H], a[b, 3 * H:]
-            di, df, dg, do = da[b, :H], da[b, H:2 * H], da[b, 2 * H:3 * H], da[b, 3 * H:]
-            cp, tcb, dhb, dcb, dcp = c_prev[b], tc[b], dh[b], dc[b], dc_prev[b]
-            for j in range(H):
-                i, f, g, o = ai[j], af[j], ag[j], ao[j]
-                t, d = tcb[j], dhb[j]
-                dct = d * o * (ONE - t * t) + dcb[j]                # through h = o tanh(c), plus dc
-                di[j] = dct * g * i * (ONE - i)                     # through sigmoid(a_i)
-                df[j] = dct * cp[j] * f * (ONE - f)
-                dg[j] = dct * i * (ONE - g * g)                     # through tanh(a_g)
-                do[j] = d * t * o * (ONE - o)                       # through sigmoid(a_o)
-                dcp[j] = dct * f                                    # through c_t = f c_{t-1} + ...
+            for j in range(H):                                      # dL/dc_t: through h = o tanh(c), plus dc
+                t = tc[b, j]
+                dc_prev[b, j] = dh[b, j] * a[b, 3 * H + j] * (ONE - t * t) + dc[b, j]
+            for j in range(H):                                      # through sigmoid(a_o)
+                o = a[b, 3 * H + j]
+                da[b, 3 * H + j] = dh[b, j] * tc[b, j] * o * (ONE - o)
+            for j in range(H):                                      # through c_t = f c_{t-1} + i g: i
+                i = a[b, j]
+                da[b, j] = dc_prev[b, j] * a[b, 2 * H + j] * i * (ONE - i)
+            for j in range(H):                                      # f
+                f = a[b, H + j]
+                da[b, H + j] = dc_prev[b, j] * c_prev[b, j] * f * (ONE - f)
+            for j in range(H):                                      # g
+                g = a[b, 2 * H + j]
+                da[b, 2 * H + j] = dc_prev[b, j] * a[b, j] * (ONE - g * g)
+            for j in range(H):                                      # c_{t-1}
+                dc_prev[b, j] *= a[b, H + j]
 
     @jit
-    def gru_pre(hh, xp, b_hn):
-        """hh (B, 3H): r, z parts := (hh + xp) / 2 (one tanh pass then gives the sigmoids);
-        the n part := W_hn h + b_hn."""
-        B, G = hh.shape
-        H = G // 3
-        for b in range(B):
-            hb, xb = hh[b], xp[b]
-            for k in range(2 * H):
-                hb[k] = HALF * (hb[k] + xb[k])
-            for j in range(H):
-                hb[2 * H + j] += b_hn[j]
-
-    @jit
-    def gru_gates(hh, xp, n):
-        """r, z = (1 + t) / 2 in place; n's pre-activation x_n + r (W_hn h + b_hn) into n."""
-        B, H = n.shape
-        for b in range(B):
-            hr, hz, hn, xn, nb = hh[b, :H], hh[b, H:2 * H], hh[b, 2 * H:], xp[b, 2 * H:], n[b]
-            for j in range(H):
-                r = HALF * (ONE + hr[j])
-                hr[j] = r
-                hz[j] = HALF * (ONE + hz[j])
-                nb[j] = xn[j] + r * hn[j]
-
-    @jit
-    def gru_mix(hh, n, h_prev, h):
-        """h_t = n + z (h_{t-1} - n)."""
+    def gru_forward(hh, xp, b_hn, h_prev, n, h):
+        """hh (B, 3H) holds h_{t-1} W_hh^T; writes r, z and W_hn h + b_hn back into it, n, and
+        h_t = n + z (h_{t-1} - n), with n = tanh(x_n + r (W_hn h + b_hn))."""
         B, H = h.shape
         for b in range(B):
-            hz, nb, hp, hb = hh[b, H:2 * H], n[b], h_prev[b], h[b]
+            q = b if xp.shape[0] > 1 else 0
+            for k in range(2 * H):                                  # r, z = sigmoid
+                hh[b, k] = HALF + HALF * gate_tanh(HALF * (hh[b, k] + xp[q, k]))
             for j in range(H):
-                hb[j] = nb[j] + hz[j] * (hp[j] - nb[j])
+                hh[b, 2 * H + j] += b_hn[j]                        # W_hn h + b_hn
+            for j in range(H):                                      # n = tanh(x_n + r (W_hn h + b_hn))
+                n[b, j] = gate_tanh(xp[q, 2 * H + j] + hh[b, j] * hh[b, 2 * H + j])
+            for j in range(H):                                      # h_t = n + z (h_{t-1} - n)
+                h[b, j] = n[b, j] + hh[b, H + j] * (h_prev[b, j] - n[b, j])
 
     @jit
     def gru_backward(hh, n, h_prev, dh, da, d_hh, dh_direct):
         """dL/d(input part) into da, dL/d(h W_hh^T + b_hh) into d_hh, and the direct z h path."""
         B, H = dh.shape
         for b in range(B):
-            hr, hz, hn = hh[b, :H], hh[b, H:2 * H], hh[b, 2 * H:]
-            dar, daz, dan = da[b, :H], da[b, H:2 * H], da[b, 2 * H:]
-            dhr, dhz, dhn = d_hh[b, :H], d_hh[b, H:2 * H], d_hh[b, 2 * H:]
-            nb, hp, dhb, direct = n[b], h_prev[b], dh[b], dh_direct[b]
+            for j in range(H):                                      # through sigmoid(a_z)
+                z = hh[b, H + j]
+                da[b, H + j] = (h_prev[b, j] - n[b, j]) * dh[b, j] * z * (ONE - z)
+            for j in range(H):                                      # through z * h_{t-1}
+                dh_direct[b, j] = dh[b, j] * hh[b, H + j]
+            for j in range(H):                                      # through tanh: pre-activation of n
+                z, nv = hh[b, H + j], n[b, j]
+                da[b, 2 * H + j] = dh[b, j] * (ONE - z) * (ONE - nv * nv)
+            for j in range(H):                                      # through r (W_hn h + b_hn)
+                r = hh[b, j]
+                da[b, j] = da[b, 2 * H + j] * hh[b, 2 * H + j] * r * (ONE - r)
             for j in range(H):
-                r, z, nv, d = hr[j], hz[j], nb[j], dhb[j]
-                dz = (hp[j] - nv) * d * z * (ONE - z)               # through sigmoid(a_z)
-                dn = d * (ONE - z) * (ONE - nv * nv)                # through tanh: pre-activation of n
-                dr = dn * hn[j] * r * (ONE - r)                     # through r (W_hn h + b_hn)
-                dar[j], daz[j], dan[j] = dr, dz, dn
-                dhr[j], dhz[j], dhn[j] = dr, dz, dn * r
-                direct[j] = d * z                                   # through z * h_{t-1}
+                d_hh[b, j] = da[b, j]
+                d_hh[b, H + j] = da[b, H + j]
+                d_hh[b, 2 * H + j] = da[b, 2 * H + j] * hh[b, j]             # the recurrent n part is scaled by r
 
-    return {"lstm_pre": lstm_pre, "lstm_cell": lstm_cell, "lstm_backward": lstm_backward,
-            "gru_pre": gru_pre, "gru_gates": gru_gates, "gru_mix": gru_mix, "gru_backward": gru_backward}
-
-
-def _as_rows(xp_t, shape):
-    """The input part as one row per sequence (a fixed-point search passes one row for all);
-    np.broadcast_to costs ~10 us a call, so only when needed."""
-    return xp_t if xp_t.shape == shape else np.broadcast_to(xp_t, shape)
+    return {"lstm_forward": lstm_forward, "lstm_backward": lstm_backward,
+            "gru_forward": gru_forward, "gru_backward": gru_backward}
 
 
 class FusedLSTMCell(LSTMCell):
-    """``LSTMCell`` in six passes per step instead of about sixteen."""
+    """``LSTMCell`` as one matrix product and one compiled pass per step, each way."""
 
     def forward_step(self, W_hhT, b_hh, xp_t, carry, out):
         h_prev, c_prev = carry
-        k = kernels()
         a = np.dot(h_prev, W_hhT)                             # (B, 4H)
-        k["lstm_pre"](a, _as_rows(xp_t, a.shape))             # + input part; sigmoid gates halved
-        np.tanh(a, out=a)                                     # every gate in one vectorised pass
-        c = np.empty_like(c_prev)
-        k["lstm_cell"](a, c_prev, c)                          # i, f, o; c_t = f c_{t-1} + i g
-        tc = np.tanh(c)
-        H = c.shape[1]
-        h = np.multiply(a[:, 3 * H:], tc, out=out)            # h_t = o tanh(c_t)
-        return (h, c), (a, c_prev, tc)
+        c, tc = np.empty_like(c_prev), np.empty_like(c_prev)
+        kernels()["lstm_forward"](a, xp_t, c_prev, c, tc, out)
+        return (out, c), (a, c_prev, tc)
 
     def backward_step(self, W_hh, cache, d_carry, out):
         a, c_prev, tc = cache
@@ -179,22 +204,15 @@ class FusedLSTMCell(LSTMCell):
 
 
 class FusedGRUCell(GRUCell):
-    """``GRUCell`` in six passes per step instead of about twelve."""
+    """``GRUCell`` as one matrix product and one compiled pass per step, each way."""
 
     def forward_step(self, W_hhT, b_hh, xp_t, carry, out):
         (h_prev,) = carry
-        k = kernels()
         H = h_prev.shape[1]
         hh = np.dot(h_prev, W_hhT)                            # (B, 3H): h W_hh^T
-        xp = _as_rows(xp_t, hh.shape)
         b_hn = b_hh[2 * H:] if b_hh is not None else np.zeros(H, hh.dtype)
-        k["gru_pre"](hh, xp, b_hn)
-        rz = hh[:, :2 * H]
-        np.tanh(rz, out=rz)                                   # r and z in one vectorised pass
         n = np.empty_like(h_prev)
-        k["gru_gates"](hh, xp, n)                             # r, z; x_n + r (W_hn h + b_hn)
-        np.tanh(n, out=n)
-        k["gru_mix"](hh, n, h_prev, out)                      # h_t = n + z (h_{t-1} - n)
+        kernels()["gru_forward"](hh, xp_t, b_hn, h_prev, n, out)
         return (out,), (hh, n, h_prev)
 
     def backward_step(self, W_hh, cache, d_carry, out):
