@@ -132,3 +132,33 @@ def test_truncated_state_and_bad_resume_requests(tmp_path, capsys):
     (fresh / "config.json").write_text((run / "config.json").read_text())
     assert main(["train", "--resume", str(fresh)]) == 2
     assert "no resumable state" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_ctrl_c_after_the_last_epoch_is_finished_by_resume(tmp_path, monkeypatch, capsys, workers):
+    """Stopped during the analysis: the hint names --resume, and --resume writes the figures,
+    analysis and report a finished run has, without training again."""
+    import rnnlab.analysis.analyze as an
+    monkeypatch.setenv("RNNLAB_FIGURE_WORKERS", workers)
+    short = ["--epochs", "2", "--batches-per-epoch", "3", "--train-size", "300", "--test-size", "100", "--quiet"]
+    whole, stopped = tmp_path / "whole", tmp_path / "stopped"
+    assert main(["train", "--out", str(whole), *short]) == 0
+    real = an.analyze
+
+    def stop(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(an, "analyze", stop)
+    assert main(["train", "--out", str(stopped), *short]) == 130
+    err = capsys.readouterr().err
+    assert f"rnnlab train --resume {stopped}" in err
+    assert not (stopped / "report.html").exists() and not (stopped / "analysis.json").exists()
+    monkeypatch.setattr(an, "analyze", real)
+    metrics = (stopped / "metrics.jsonl").read_text()
+    assert main(["train", "--resume", str(stopped)]) == 0
+    assert "writing its figures, analysis and report" in capsys.readouterr().out
+    assert sorted(p.name for p in stopped.iterdir()) == sorted(p.name for p in whole.iterdir())
+    assert (stopped / "metrics.jsonl").read_text() == metrics            # nothing trained again
+    assert json.loads((stopped / "analysis.json").read_text())["role_counts"] == \
+        json.loads((whole / "analysis.json").read_text())["role_counts"]
+    assert main(["train", "--resume", str(stopped)]) == 2                 # now there is nothing left
+    assert "already finished" in capsys.readouterr().err

@@ -143,7 +143,7 @@ def config_from_args(args) -> TrainConfig:
 
 def cmd_resume(args) -> int:
     from .progress import EpochPrinter
-    from .rundir import resume_trainer
+    from .rundir import resume_trainer, stopped_before_report
     from .workers import figure_workers_from_env
 
     given = [f.name for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None]
@@ -151,6 +151,8 @@ def cmd_resume(args) -> int:
         extra = ", ".join("--" + g.replace("_", "-") for g in given) or "--preset/--out/--force"
         raise RunDirError(f"--resume continues a run with its own saved config; drop {extra}")
     workers = figure_workers_from_env()
+    if stopped_before_report(args.resume):
+        return _finish_stopped_ending(Path(args.resume), args, workers)
     trainer = resume_trainer(args.resume)
     args.run_dir_in_use = args.resume
     cfg, done = trainer.cfg, len(trainer.history)
@@ -198,8 +200,23 @@ def _finish(trainer, out, args, callbacks, figure_workers: int, resuming: bool =
     from .rundir import RunWriter
     from .workers import FigurePool
     with FigurePool(figure_workers) as pool:
-        trainer.callbacks = [RunWriter(out, resuming=resuming, pool=pool), *callbacks]
+        trainer.callbacks = [RunWriter(out, resuming=resuming, pool=pool, report=not args.no_report), *callbacks]
         _train_and_report(trainer, out, args, pool)
+
+
+def _finish_stopped_ending(run: Path, args, figure_workers: int) -> int:
+    """Training finished but was stopped before its figures, analysis and report were written
+    (Ctrl-C after the last epoch): write them now, from the final weights and the logs."""
+    from .rundir import RunWriter, finished_trainer
+    from .workers import FigurePool
+    trainer = finished_trainer(run)
+    args.run_dir_in_use = run
+    print(f"rnnlab: {run} finished training before it was stopped; writing its figures, analysis and report")
+    with FigurePool(figure_workers) as pool:
+        RunWriter(run, resuming=True, pool=pool).draw_training_figures(trainer)
+        if not args.no_report:
+            _analyse_and_report(trainer, run, args, pool)
+    return 0
 
 
 def _train_and_report(trainer, out, args, pool) -> None:
@@ -213,13 +230,17 @@ def _train_and_report(trainer, out, args, pool) -> None:
         print(f"note: the curriculum never reached --length {cfg.length}; these results are at length "
               f"{s['final_length']} (rnnlab eval scores the final weights at length {cfg.length})")
     if not args.no_report:
-        from .analysis.analyze import analyze, write_analysis
-        from .report import write_report
-        with pool.sharing_cores():                             # the training figures are being drawn
-            if hasattr(trainer.model, "rnn"):                  # the dynamics analysis reads recurrent states
-                write_analysis(analyze(trainer.model, trainer.task), out, pool)
-            pool.wait()                                        # the report shows every figure
-        print(f"report: {write_report(out)}")
+        _analyse_and_report(trainer, out, args, pool)
+
+
+def _analyse_and_report(trainer, out, args, pool) -> None:
+    from .analysis.analyze import analyze, write_analysis
+    from .report import write_report
+    with pool.sharing_cores():                                 # the training figures are being drawn
+        if hasattr(trainer.model, "rnn"):                      # the dynamics analysis reads recurrent states
+            write_analysis(analyze(trainer.model, trainer.task), out, pool)
+        pool.wait()                                            # the report shows every figure
+    print(f"report: {write_report(out)}")
 
 
 def cmd_analyze(args) -> int:
@@ -394,8 +415,9 @@ def main(argv=None) -> int:
         return 2
     except KeyboardInterrupt:
         run = getattr(args, "run_dir_in_use", None)
-        hint = (f"; continue it with: rnnlab train --resume {run}" if run and (Path(run) / "state.json").is_file()
-                else "")
+        from .rundir import stopped_before_report
+        resumable = run and ((Path(run) / "state.json").is_file() or stopped_before_report(run))
+        hint = f"; continue it with: rnnlab train --resume {run}" if resumable else ""
         print(f"rnnlab: interrupted{hint}", file=sys.stderr)
         return 130
 

@@ -77,8 +77,10 @@ class RunWriter(Callback):
     written after that epoch's logs so a resume never repeats or loses a row. At the end it
     draws the training figures, here or on ``pool`` (a ``workers.FigurePool``: the caller waits)."""
 
-    def __init__(self, run_dir: Path, figures: bool = True, resuming: bool = False, pool=None):
+    def __init__(self, run_dir: Path, figures: bool = True, resuming: bool = False, pool=None,
+                 report: bool | None = None):
         self.run_dir, self.figures, self.resuming, self.pool = Path(run_dir), figures, resuming, pool
+        self.report = report        # said in config.json: a run stopped before its report is finished by --resume
 
     def on_train_begin(self, trainer):
         if self.resuming:
@@ -89,6 +91,8 @@ class RunWriter(Callback):
                 "python": platform.python_version(), "numpy": np.__version__,
                 "platform": platform.platform(), "git_commit": _git_commit(),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        if self.report is not None:
+            meta["report"] = self.report
         atomic_write_text(self.run_dir / "config.json", json.dumps(meta, indent=2))
         (self.run_dir / "metrics.jsonl").write_text("")
         (self.run_dir / "probes.jsonl").write_text("")
@@ -115,21 +119,25 @@ class RunWriter(Callback):
         save_checkpoint(self.run_dir, trainer.model.state_dict(), meta)
         atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2))
         if self.figures:
-            from . import plots
-            from .workers import drawer
-            draw = drawer(self.pool)
-            d = self.run_dir
-            draw(plots.plot_training_curves, trainer.history, d / "training_curves.png",
-                 metric=trainer.metric, baseline=trainer.task.baseline)
-            if hasattr(trainer.model, "rnn"):
-                draw(plots.plot_hidden_states, plots.hidden_state_view(trainer.model, trainer.task),
-                     d / "hidden_states.png")
-            draw(plots.plot_grad_norm_trace, trainer.history, d / "grad_norm.png", trainer.cfg.clip,
-                 read_jsonl(d / "events.jsonl"))
-            probes = read_jsonl(d / "probes.jsonl")
-            if probes and probes[0]["steps"]:                 # per-step probes exist for recurrent layers
-                draw(plots.plot_gradient_flow, probes, d / "gradient_flow.png")
-                draw(plots.plot_hidden_norms, probes, d / "hidden_norms.png")
+            self.draw_training_figures(trainer)
+
+    def draw_training_figures(self, trainer) -> None:
+        """The figures of a finished training run: curves, hidden states, gradient traces."""
+        from . import plots
+        from .workers import drawer
+        draw = drawer(self.pool)
+        d = self.run_dir
+        draw(plots.plot_training_curves, trainer.history, d / "training_curves.png",
+             metric=trainer.metric, baseline=trainer.task.baseline)
+        if hasattr(trainer.model, "rnn"):
+            draw(plots.plot_hidden_states, plots.hidden_state_view(trainer.model, trainer.task),
+                 d / "hidden_states.png")
+        draw(plots.plot_grad_norm_trace, trainer.history, d / "grad_norm.png", trainer.cfg.clip,
+             read_jsonl(d / "events.jsonl"))
+        probes = read_jsonl(d / "probes.jsonl")
+        if probes and probes[0]["steps"]:                 # per-step probes exist for recurrent layers
+            draw(plots.plot_gradient_flow, probes, d / "gradient_flow.png")
+            draw(plots.plot_hidden_norms, probes, d / "hidden_norms.png")
 
 
 def describe_model(model) -> dict:
@@ -227,6 +235,26 @@ def resume_trainer(run_dir, task=None, model=None, loss=None) -> Trainer:
         atomic_write_text(run_dir / name, "".join(json.dumps(r) + "\n" for r in kept))
     trainer = Trainer(task, model, loss, config=cfg)
     restore_trainer(trainer, arrays, meta, history)
+    return trainer
+
+
+def stopped_before_report(run_dir) -> bool:
+    """Training finished, a report was asked for, and the run was stopped before writing it."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "summary.json").is_file() or (run_dir / "report.html").is_file():
+        return False
+    try:
+        return json.loads((run_dir / "config.json").read_text(encoding="utf-8")).get("report") is True
+    except (OSError, ValueError):
+        return False                                  # resume_trainer says what is wrong with it
+
+
+def finished_trainer(run_dir) -> Trainer:
+    """A Trainer holding a finished run's final weights and its logged history: what drawing the
+    figures, the analysis and the report of a run needs when its ending was interrupted."""
+    cfg, model, task = load_run(run_dir)
+    trainer = Trainer(task, model, config=cfg)
+    trainer.history = read_jsonl(Path(run_dir) / "metrics.jsonl")
     return trainer
 
 
