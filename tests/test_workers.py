@@ -48,11 +48,12 @@ def test_a_drawing_error_in_a_worker_reaches_the_caller():
             pool.draw(_fails, "x.png")
 
 
-def test_bad_worker_count_is_one_sentence_and_creates_nothing(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("RNNLAB_FIGURE_WORKERS", "two")
+@pytest.mark.parametrize("value", ["two", "-1", "1000"])
+def test_bad_worker_count_is_one_sentence_and_creates_nothing(tmp_path, monkeypatch, capsys, value):
+    monkeypatch.setenv("RNNLAB_FIGURE_WORKERS", value)
     assert main(["train", "--out", str(tmp_path / "r"), *SHORT]) == 2
     err = capsys.readouterr().err
-    assert "RNNLAB_FIGURE_WORKERS must be a whole number >= 0" in err and "Traceback" not in err
+    assert "RNNLAB_FIGURE_WORKERS must be a whole number from 0 to 16" in err and "Traceback" not in err
     assert not (tmp_path / "r").exists()
 
 

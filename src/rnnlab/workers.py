@@ -49,15 +49,18 @@ def drawer(pool):
     return pool.draw if pool is not None else (lambda fn, *a, **k: fn(*a, **k))
 
 
+MAX_FIGURE_WORKERS = 16     # a run draws at most eight figures; each worker holds its own matplotlib
+
+
 def figure_workers_from_env() -> int:
     raw = os.environ.get("RNNLAB_FIGURE_WORKERS", "2")
     try:
         n = int(raw)
     except ValueError:
         n = -1
-    if n < 0:
-        raise InputError(f"RNNLAB_FIGURE_WORKERS must be a whole number >= 0 (0 draws figures in this "
-                         f"process), got {raw!r}")
+    if not 0 <= n <= MAX_FIGURE_WORKERS:
+        raise InputError(f"RNNLAB_FIGURE_WORKERS must be a whole number from 0 to {MAX_FIGURE_WORKERS} (0 draws "
+                         f"figures in this process), got {raw!r}")
     return n
 
 
