@@ -7,12 +7,14 @@ product (NumPy, BLAS) and one Numba-compiled pass over the gate block: the forwa
 h_{t-1} W_hh^T and the input part and writes gates, c_t and h_t; the backward pass reads the
 cache and writes every gradient of the step.
 
-tanh inside that pass: in float64, libm's (``math.tanh``, equal to NumPy's to the last bit or
-two); in float32, ``rational_tanh`` (a ratio of two polynomials, at most ~6 ulp from the true
-value against ~1.4 for libm's tanhf), because a call to a scalar tanh cannot be vectorised and
-measured 7x slower than the whole rational form in SIMD lanes. Sigmoids are (1 + tanh(x/2)) / 2,
-as in the readable cells. Caches and results have exactly the layout of the readable cells, so
-the two are interchangeable and tested equal (float64 to 1e-12, float32 to rounding).
+In float32 the forward pass computes tanh itself, as ``rational_tanh`` (a ratio of two
+polynomials, within 8 ulp of the true value against ~1.4 for libm's tanhf): a call to a scalar
+tanh cannot be vectorised, and that pass alone would then take longer than the NumPy passes it
+replaces. In float64 (gradient checks, reference runs) the forward step is the readable cell's,
+with NumPy's vectorised tanh (libm's scalar tanh inside the pass measured 35% slower end to
+end). Sigmoids are (1 + tanh(x/2)) / 2, as in the readable cells. Caches and results have exactly the layout of the
+readable cells, so the two are interchangeable and tested equal (float64 to 1e-12, float32 to
+rounding).
 
 Numba is imported on first use; compiled kernels are cached on disk (``cache=True``), so only
 the first run on a machine pays the compile time (``benchmarks/charlm_speed.py`` reports it).
@@ -63,16 +65,8 @@ def kernels():
     return _KERNELS
 
 
-def gate_tanh(x):
-    """tanh as the kernels compute it for a scalar: the rational form in float32, libm's in float64."""
-    return rational_tanh(x)[()] if isinstance(x, np.float32) else np.tanh(x)
-
-
 def _compile():
-    import math
-
     import numba
-    from numba.extending import overload
 
     # Contraction to FMA and reciprocals may change the last bit; no 'nnan'/'ninf', so a NaN or an
     # inf still reaches the loss and the guards. error_model="numpy": a division is a vector
@@ -80,19 +74,14 @@ def _compile():
     jit = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract", "arcp"})
 
     @jit
-    def tanh32(x):
+    def gate_tanh(x):
+        """``rational_tanh`` of one float32."""
         v = TANH_CLIP if x > TANH_CLIP else x                   # comparisons, not min/max: NaN passes
         v = -TANH_CLIP if v < -TANH_CLIP else v
         s = v * v
         t = v * ((((P4 * s + P3) * s + P2) * s + P1) * s + P0) / ((((Q4 * s + Q3) * s + Q2) * s + Q1) * s + Q0)
         t = ONE if x > TANH_CLIP else t                         # saturated: exactly +-1
         return -ONE if x < -TANH_CLIP else t
-
-    @overload(gate_tanh, jit_options={"cache": True})
-    def _gate_tanh(x):
-        if x == numba.types.float32:
-            return lambda x: tanh32(x)
-        return lambda x: math.tanh(x)
 
     # Each kernel works one batch row at a time (a row of the gate block is 2-4 KB, so its
     # several loops stay in L1 and memory is crossed once per step), and each loop writes one
@@ -185,10 +174,13 @@ def _compile():
 
 
 class FusedLSTMCell(LSTMCell):
-    """``LSTMCell`` as one matrix product and one compiled pass per step, each way."""
+    """``LSTMCell`` as one matrix product and one compiled pass per step, each way (forward:
+    float32 only)."""
 
     def forward_step(self, W_hhT, b_hh, xp_t, carry, out):
         h_prev, c_prev = carry
+        if h_prev.dtype != np.float32:                        # float64: NumPy's tanh (module docstring)
+            return super().forward_step(W_hhT, b_hh, xp_t, carry, out)
         a = np.dot(h_prev, W_hhT)                             # (B, 4H)
         c, tc = np.empty_like(c_prev), np.empty_like(c_prev)
         kernels()["lstm_forward"](a, xp_t, c_prev, c, tc, out)
@@ -204,10 +196,13 @@ class FusedLSTMCell(LSTMCell):
 
 
 class FusedGRUCell(GRUCell):
-    """``GRUCell`` as one matrix product and one compiled pass per step, each way."""
+    """``GRUCell`` as one matrix product and one compiled pass per step, each way (forward:
+    float32 only)."""
 
     def forward_step(self, W_hhT, b_hh, xp_t, carry, out):
         (h_prev,) = carry
+        if h_prev.dtype != np.float32:                        # float64: NumPy's tanh (module docstring)
+            return super().forward_step(W_hhT, b_hh, xp_t, carry, out)
         H = h_prev.shape[1]
         hh = np.dot(h_prev, W_hhT)                            # (B, 3H): h W_hh^T
         b_hn = b_hh[2 * H:] if b_hh is not None else np.zeros(H, hh.dtype)
