@@ -29,6 +29,7 @@ from .gru import GRUCell
 from .lstm import LSTMCell
 
 _KERNELS = None
+gate_tanh = None            # the compiled float32 tanh of the kernels, made by _compile()
 
 # The kernels' constants, as float32: exact in both precisions, so a float32 gate block stays in
 # float32 (SIMD lanes twice as wide) and a float64 one loses nothing. Written as 1.0 / 0.5, Numba
@@ -72,6 +73,10 @@ def _compile():
     # inf still reaches the loss and the guards. error_model="numpy": a division is a vector
     # division, not a check for zero (that check alone kept the loops scalar, 6x slower).
     jit = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract", "arcp"})
+
+    # A module global, not a local: a kernel that calls a function from its enclosing scope is
+    # compiled again in every process (Numba keys its cache on the closure), 3.5 s a run.
+    global gate_tanh
 
     @jit
     def gate_tanh(x):
