@@ -116,3 +116,30 @@ def test_float32_tanh_in_the_kernels_is_within_a_few_ulp_and_keeps_nan_and_inf()
     kernels()["lstm_forward"](a, np.zeros_like(a), np.zeros((1, 6), np.float32), *(np.empty((1, 6), np.float32)
                                                                                    for _ in range(3)))
     np.testing.assert_array_equal(a[0, 12:18], out)            # the kernel and the reference agree here
+
+
+def test_a_second_process_loads_the_kernels_from_the_cache(tmp_path):
+    """A kernel Numba cannot cache is compiled again by every run (3.5 s before each char-LM)."""
+    import os
+    import subprocess
+    import sys
+    script = """
+import json, numpy as np
+from rnnlab.cells.fused import FusedGRUCell, FusedLSTMCell, kernels
+for dt in (np.float32, np.float64):
+    for G, cell in ((4, FusedLSTMCell()), (3, FusedGRUCell())):
+        z = np.zeros((2, 3), dt)
+        carry = (z, z) if G == 4 else (z,)
+        W = np.zeros((G * 3, 3), dt)
+        _, cache = cell.forward_step(W.T.copy(), np.zeros(G * 3, dt), np.zeros((2, G * 3), dt), carry,
+                                     np.empty((2, 3), dt))
+        cell.backward_step(W, cache, tuple(np.ones((2, 3), dt) for _ in carry), np.empty((2, G * 3), dt))
+print(json.dumps({name: sum(k.stats.cache_misses.values()) for name, k in kernels().items()}))
+"""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+            for _ in range(2)]
+    import json
+    first, second = (json.loads(r.stdout.strip().splitlines()[-1]) for r in runs)
+    assert sum(first.values()) > 0                     # compiled the first time ...
+    assert second == {name: 0 for name in second}      # ... and loaded, not compiled, the second
