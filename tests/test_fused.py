@@ -98,6 +98,7 @@ def test_float32_tanh_in_the_kernels_is_within_a_few_ulp_and_keeps_nan_and_inf()
     x = np.concatenate([np.linspace(-12, 12, 200_001), np.logspace(-9, 1.2, 20_000),
                         -np.logspace(-9, 1.2, 20_000)]).astype(np.float32)
     assert _ulps(rational_tanh(x), x).max() <= 8
+    assert np.abs(rational_tanh(x)).max() <= 1                  # gates never leave [0, 1]
     # through the LSTM kernel: xp = 0, c_{t-1} = 0, so the g gate holds tanh(a_g) and c_t = i g
     H = x.size
     a = np.zeros((1, 4 * H), np.float32)
@@ -106,7 +107,7 @@ def test_float32_tanh_in_the_kernels_is_within_a_few_ulp_and_keeps_nan_and_inf()
     kernels()["lstm_forward"](a, np.zeros((1, 4 * H), np.float32), np.zeros((1, H), np.float32), c,
                               np.empty_like(c), np.empty_like(c))
     g = a[0, 2 * H:3 * H]
-    assert _ulps(g, x).max() <= 8
+    assert _ulps(g, x).max() <= 8 and np.abs(g).max() <= 1
     np.testing.assert_array_equal(a[0, :H], 0.5)               # sigmoid(0) exactly
     special = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-30], np.float32)
     out = rational_tanh(special)
@@ -143,3 +144,26 @@ print(json.dumps({name: sum(k.stats.cache_misses.values()) for name, k in kernel
     first, second = (json.loads(r.stdout.strip().splitlines()[-1]) for r in runs)
     assert sum(first.values()) > 0                     # compiled the first time ...
     assert second == {name: 0 for name in second}      # ... and loaded, not compiled, the second
+
+
+@pytest.mark.parametrize("ref_cls,fused_cls,G", PAIRS)
+def test_an_input_part_the_kernel_cannot_take_goes_through_the_readable_step(ref_cls, fused_cls, G):
+    rng = np.random.default_rng(5)
+    B, H = 3, 4
+    W_hh = rng.standard_normal((G * H, H)).astype(np.float32)
+    carry = tuple(rng.standard_normal((B, H)).astype(np.float32) for _ in range(ref_cls.n_carry))
+    W_hhT = np.ascontiguousarray(W_hh.T)
+    for xp in (rng.standard_normal(G * H).astype(np.float32),          # 1-D: the readable LSTM broadcasts it
+               np.zeros((2, G * H), np.float32),                       # two rows for a batch of three
+               np.zeros((B, G * H + 1), np.float32)):                  # a column too many
+        results = []
+        for cell in (ref_cls(), fused_cls()):
+            try:
+                new, _ = cell.forward_step(W_hhT, None, xp, carry, np.empty((B, H), np.float32))
+                results.append(new[0].copy())
+            except (ValueError, IndexError) as e:
+                results.append(type(e))
+        if isinstance(results[0], np.ndarray):
+            np.testing.assert_allclose(results[1], results[0], rtol=1e-6, atol=1e-6)
+        else:
+            assert results[1] is results[0]                             # the same error, no silent read

@@ -147,3 +147,13 @@ def test_embedding_backward_sums_repeated_ids_like_a_scatter_add():
     expect = np.zeros((13, 4))
     np.add.at(expect, ids.reshape(-1), dy.reshape(-1, 4))
     np.testing.assert_allclose(emb.grads["weight"], expect, rtol=1e-12, atol=1e-12)
+
+
+def test_cross_entropy_of_integer_logits_is_computed_in_float64():
+    from rnnlab.losses import softmax_cross_entropy
+    logits = np.array([[2, 0, -1], [0, 0, 0]])
+    loss, d = softmax_cross_entropy(logits, np.array([0, 2]))
+    ref, d_ref = softmax_cross_entropy(logits.astype(np.float64), np.array([0, 2]))
+    assert d.dtype == np.float64 and d.shape == logits.shape
+    assert loss == ref and np.array_equal(d, d_ref)
+    assert np.isclose(loss, 0.5 * (-np.log(np.exp(2) / (np.exp(2) + 1 + np.exp(-1))) + np.log(3)))

@@ -141,6 +141,12 @@ def test_one_blas_thread_while_the_workers_import_then_all_of_them_again():
         try:
             assert blas_threads() == 1                  # the worker is importing matplotlib
             deadline = time.monotonic() + 60
+            with pool.sharing_cores():                  # ready or not, no lift inside this context
+                while pool._ready.value < 1:
+                    assert time.monotonic() < deadline, "the figure worker never became ready"
+                    time.sleep(0.05)
+                assert not pool.poll()
+            assert blas_threads() == 1
             while not pool.poll():
                 assert time.monotonic() < deadline, "the figure worker never became ready"
                 time.sleep(0.05)

@@ -145,6 +145,10 @@ class Curriculum:
             return True
         return False
 
+    def enter_length(self, length: int) -> None:
+        """Move to the stage of sequences of ``length`` (where a finished run ended)."""
+        self._enter(self.lengths.index(length))
+
     def _enter(self, stage: int) -> None:
         rng_state = self.source.state_dict()
         self.stage, self.epochs_in_stage = stage, 0

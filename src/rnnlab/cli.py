@@ -210,13 +210,15 @@ def _finish_stopped_ending(run: Path, args, figure_workers: int) -> int:
     (Ctrl-C after the last epoch): write them now, from the final weights and the logs."""
     from .rundir import RunWriter, finished_trainer
     from .workers import FigurePool
+    if args.no_report:
+        raise RunDirError(f"{run} finished training and was stopped before its report; --resume writes "
+                          "that report, so drop --no-report")
     trainer = finished_trainer(run)
     args.run_dir_in_use = run
     print(f"rnnlab: {run} finished training before it was stopped; writing its figures, analysis and report")
     with FigurePool(figure_workers) as pool:
         RunWriter(run, resuming=True, pool=pool).draw_training_figures(trainer)
-        if not args.no_report:
-            _analyse_and_report(trainer, run, args, pool)
+        _analyse_and_report(trainer, run, args, pool)
     return 0
 
 
@@ -417,7 +419,8 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         run = getattr(args, "run_dir_in_use", None)
         from .rundir import stopped_before_report
-        resumable = run and ((Path(run) / "state.json").is_file() or stopped_before_report(run))
+        resumable = run and (((Path(run) / "state.json").is_file() and not (Path(run) / "summary.json").is_file())
+                             or stopped_before_report(run))
         hint = f"; continue it with: rnnlab train --resume {run}" if resumable else ""
         print(f"rnnlab: interrupted{hint}", file=sys.stderr)
         return 130

@@ -20,6 +20,8 @@ def softmax_cross_entropy(logits, targets, mask=None):
     """
     C = logits.shape[-1]
     flat = logits.reshape(-1, C)                                 # (N, C)
+    if not np.issubdtype(flat.dtype, np.floating):
+        flat = flat.astype(np.float64)                           # integer logits: computed in float64
     t = np.asarray(targets).reshape(-1)
     if t.shape[0] != flat.shape[0]:
         raise InputError(f"cross-entropy: {flat.shape[0]} predictions but {t.shape[0]} targets; "

@@ -97,9 +97,11 @@ class RunWriter(Callback):
         (self.run_dir / "metrics.jsonl").write_text("")
         (self.run_dir / "probes.jsonl").write_text("")
 
-    def on_epoch_end(self, trainer, record):
+    def on_step_end(self, trainer):
         if self.pool is not None:
-            self.pool.poll()
+            self.pool.poll()                                # BLAS threads back once the workers are ready
+
+    def on_epoch_end(self, trainer, record):
         with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
         if trainer.probes:
@@ -255,6 +257,9 @@ def finished_trainer(run_dir) -> Trainer:
     cfg, model, task = load_run(run_dir)
     trainer = Trainer(task, model, config=cfg)
     trainer.history = read_jsonl(Path(run_dir) / "metrics.jsonl")
+    final = json.loads((Path(run_dir) / "summary.json").read_text(encoding="utf-8")).get("final_length")
+    if hasattr(trainer.batches, "enter_length") and final in trainer.batches.lengths:
+        trainer.batches.enter_length(final)           # a curriculum run is analysed where it ended
     return trainer
 
 

@@ -159,6 +159,10 @@ def evaluate_stream(model, ids, rows: int, window: int) -> tuple[float, float]:
 
 # ---------------------------------------------------------------- callbacks
 class Callback:
+    """Hooks into ``Trainer.fit``. A callback may also define ``on_step_end(trainer)``, called
+    after every training step (left out of this base so that callbacks without it cost nothing
+    per step)."""
+
     def on_train_begin(self, trainer: "Trainer") -> None: ...
     def on_epoch_end(self, trainer: "Trainer", record: dict) -> None: ...
     def on_train_end(self, trainer: "Trainer", summary: dict) -> None: ...
@@ -282,6 +286,7 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_train_begin(self)
         start = time.perf_counter() - (self.history[-1]["seconds"] if self.history else 0.0)
+        step_hooks = [cb.on_step_end for cb in self.callbacks if hasattr(cb, "on_step_end")]
         for epoch in range(len(self.history) + 1, cfg.epochs + 1):
             self.model.train()
             lr, length = self.optimizer.lr, self.task.seq_length or cfg.window
@@ -290,6 +295,8 @@ class Trainer:
                 every = cfg.probe_every
                 step = self.train_step(batch, record=bool(every) and self.iteration % every == 0)
                 self.iteration += 1
+                for hook in step_hooks:
+                    hook(self)
                 if "event" in step:
                     self.events.append(step["event"])
                     continue

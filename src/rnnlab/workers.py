@@ -38,10 +38,12 @@ def _figure_worker_init(ready) -> None:
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)        # Ctrl-C is the parent's to handle
     os.nice(5)          # the parent's training first; not 19, which starves them on a busy machine
-    from .plots import pyplot
-    pyplot()                                            # the slow import, done while the parent trains
-    with ready.get_lock():
-        ready.value += 1
+    try:
+        from .plots import pyplot
+        pyplot()                                        # the slow import, done while the parent trains
+    finally:                                            # ready (or failed: its figures will say why)
+        with ready.get_lock():
+            ready.value += 1
 
 
 def drawer(pool):
@@ -72,12 +74,14 @@ class FigurePool:
 
     Workers are forked (Linux): a fork copies the loaded modules in milliseconds and, unlike
     spawn, never re-runs the caller's main script, so a script without an ``if __name__ ==
-    "__main__"`` guard is safe. Elsewhere, with 0 workers (``RNNLAB_FIGURE_WORKERS=0``), inside a
-    daemon process, or where processes cannot be started, it draws in this process at once."""
+    "__main__"`` guard is safe. From its creation until ``poll()`` finds the workers ready (or
+    ``close()``), this process keeps to one BLAS thread. Elsewhere, with 0 workers
+    (``RNNLAB_FIGURE_WORKERS=0``), inside a daemon process, or where processes cannot be
+    started, it draws in this process at once."""
 
     def __init__(self, workers: int | None = None):
         workers = figure_workers_from_env() if workers is None else workers
-        self._pool, self._pending, self._workers, self._startup = None, [], workers, None
+        self._pool, self._pending, self._workers, self._startup, self._sharing = None, [], workers, None, 0
         if workers > 0 and sys.platform.startswith("linux") and not mp.current_process().daemon:
             try:
                 ctx = mp.get_context("fork")
@@ -88,14 +92,15 @@ class FigurePool:
         if self._pool is not None:
             # While the workers import matplotlib, one BLAS thread here: a second one spinning
             # between calls took the core they import on (seed run: 4.3 s -> 3.7 s wall, measured).
-            self._startup = self.sharing_cores()
-            self._startup.__enter__()
+            from threadpoolctl import threadpool_limits
+            self._startup = threadpool_limits(1, user_api="blas")
 
     def poll(self) -> bool:
-        """Give this process its BLAS threads back once every worker is ready (called between
-        epochs: a model big enough to gain from them trains at full speed from then on).
-        Returns True once they are back (or were never taken)."""
-        if self._startup is not None and self._ready.value >= self._workers:
+        """Give this process its BLAS threads back once every worker is ready (``rnnlab train``
+        calls it after every step, so a model big enough to gain from them trains at full speed
+        from then on). Returns True once they are back (or were never taken); does nothing inside
+        ``sharing_cores()``, whose exit would otherwise restore the one-thread limit."""
+        if self._startup is not None and not self._sharing and self._ready.value >= self._workers:
             self._startup.__exit__(None, None, None)
             self._startup = None
         return self._startup is None
@@ -122,8 +127,17 @@ class FigurePool:
         threads that spin between calls would otherwise take the cores the workers need."""
         if self._pool is None:
             return contextlib.nullcontext()
+        return self._one_blas_thread()
+
+    @contextlib.contextmanager
+    def _one_blas_thread(self):
         from threadpoolctl import threadpool_limits
-        return threadpool_limits(1, user_api="blas")
+        self._sharing += 1
+        try:
+            with threadpool_limits(1, user_api="blas"):
+                yield
+        finally:
+            self._sharing -= 1
 
     def close(self) -> None:
         if self._startup is not None:

@@ -14,7 +14,7 @@ replaces. In float64 (gradient checks, reference runs) the forward step is the r
 with NumPy's vectorised tanh (libm's scalar tanh inside the pass measured 35% slower end to
 end). Sigmoids are (1 + tanh(x/2)) / 2, as in the readable cells. Caches and results have exactly the layout of the
 readable cells, so the two are interchangeable and tested equal (float64 to 1e-12, float32 to
-rounding).
+a few ulp per tanh).
 
 Numba is imported on first use; compiled kernels are cached on disk (``cache=True``), so only
 the first run on a machine pays the compile time (``benchmarks/charlm_speed.py`` reports it).
@@ -55,6 +55,7 @@ def rational_tanh(x):
     v = np.where(x > TANH_CLIP, TANH_CLIP, np.where(x < -TANH_CLIP, -TANH_CLIP, x))
     s = v * v
     t = v * ((((P4 * s + P3) * s + P2) * s + P1) * s + P0) / ((((Q4 * s + Q3) * s + Q2) * s + Q1) * s + Q0)
+    t = np.where(t > ONE, ONE, np.where(t < -ONE, -ONE, t))     # the fit overshoots 1 by an ulp near 8-9
     return np.where(x > TANH_CLIP, ONE, np.where(x < -TANH_CLIP, -ONE, t))
 
 
@@ -85,6 +86,8 @@ def _compile():
         v = -TANH_CLIP if v < -TANH_CLIP else v
         s = v * v
         t = v * ((((P4 * s + P3) * s + P2) * s + P1) * s + P0) / ((((Q4 * s + Q3) * s + Q2) * s + Q1) * s + Q0)
+        t = ONE if t > ONE else t                               # never past +-1: gates stay in [0, 1]
+        t = -ONE if t < -ONE else t
         t = ONE if x > TANH_CLIP else t                         # saturated: exactly +-1
         return -ONE if x < -TANH_CLIP else t
 
@@ -178,13 +181,22 @@ def _compile():
             "gru_forward": gru_forward, "gru_backward": gru_backward}
 
 
+def _kernel_fits(h_prev, xp_t, G: int) -> bool:
+    """The forward kernels take float32 and an input part of B rows or one row for all (they
+    do not check bounds); anything else goes through the readable step, which broadcasts or
+    says what is wrong. float64 goes there too (module docstring)."""
+    B, H = h_prev.shape
+    return (h_prev.dtype == np.float32 and xp_t.dtype == np.float32 and xp_t.ndim == 2
+            and xp_t.shape[0] in (1, B) and xp_t.shape[1] == G * H)
+
+
 class FusedLSTMCell(LSTMCell):
     """``LSTMCell`` as one matrix product and one compiled pass per step, each way (forward:
     float32 only)."""
 
     def forward_step(self, W_hhT, b_hh, xp_t, carry, out):
         h_prev, c_prev = carry
-        if h_prev.dtype != np.float32:                        # float64: NumPy's tanh (module docstring)
+        if not _kernel_fits(h_prev, xp_t, 4):                 # float64, or an input part to broadcast
             return super().forward_step(W_hhT, b_hh, xp_t, carry, out)
         a = np.dot(h_prev, W_hhT)                             # (B, 4H)
         c, tc = np.empty_like(c_prev), np.empty_like(c_prev)
@@ -206,7 +218,7 @@ class FusedGRUCell(GRUCell):
 
     def forward_step(self, W_hhT, b_hh, xp_t, carry, out):
         (h_prev,) = carry
-        if h_prev.dtype != np.float32:                        # float64: NumPy's tanh (module docstring)
+        if not _kernel_fits(h_prev, xp_t, 3):                 # float64, or an input part to broadcast
             return super().forward_step(W_hhT, b_hh, xp_t, carry, out)
         H = h_prev.shape[1]
         hh = np.dot(h_prev, W_hhT)                            # (B, 3H): h W_hh^T
