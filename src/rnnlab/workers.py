@@ -14,24 +14,24 @@ from .errors import InputError
 
 
 def die_with_parent() -> None:
-    """Make this (worker) process die with its parent: the kernel's parent-death signal where
-    there is one (Linux), else a watchdog thread that sees the parent gone."""
-    parent = os.getppid()
-    try:
-        import ctypes
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        if libc.prctl(1, signal.SIGKILL) == 0 and os.getppid() == parent:   # PR_SET_PDEATHSIG
-            return
-    except (OSError, AttributeError):
-        pass
+    """Make this (worker) process die with its parent: a watchdog thread that sees the parent
+    gone (within half a second) and exits.
+
+    Not the kernel's parent-death signal: it fires when the *thread* that forked the worker
+    ends, and a process pool forks the replacement of a dead worker from its handler thread,
+    which ends at shutdown; such a replacement, killed while waiting on the task queue, took
+    the queue's lock with it and ``Pool.terminate`` waited for it for ever (seen in the test
+    of a worker killed mid-figure)."""
     import threading
     import time
+
+    parent = os.getppid()
 
     def watch():
         while os.getppid() == parent:
             time.sleep(0.5)
         os._exit(1)
-    threading.Thread(target=watch, daemon=True).start()
+    threading.Thread(target=watch, daemon=True, name="die-with-parent").start()
 
 
 def _figure_worker_init(ready) -> None:
