@@ -29,7 +29,7 @@ from .gru import GRUCell
 from .lstm import LSTMCell
 
 _KERNELS = None
-gate_tanh = None            # the compiled float32 tanh of the kernels, made by _compile()
+gate_tanh = None            # scalar_tanh32 compiled for the kernels, made by _compile()
 
 # The kernels' constants, as float32: exact in both precisions, so a float32 gate block stays in
 # float32 (SIMD lanes twice as wide) and a float64 one loses nothing. Written as 1.0 / 0.5, Numba
@@ -48,15 +48,22 @@ P0, P1, P2, P3, P4 = TANH_P
 Q0, Q1, Q2, Q3, Q4 = TANH_Q
 
 
-def rational_tanh(x):
-    """The float32 kernels' tanh, in NumPy (for tests and for reading): NaN stays NaN, beyond
-    +-TANH_CLIP (and at +-inf) exactly +-1."""
-    x = np.asarray(x, np.float32)
-    v = np.where(x > TANH_CLIP, TANH_CLIP, np.where(x < -TANH_CLIP, -TANH_CLIP, x))
+def scalar_tanh32(x):
+    """tanh of one float32 as the forward kernels compute it (compiled there as ``gate_tanh``):
+    NaN stays NaN, beyond +-TANH_CLIP (and at +-inf) exactly +-1, never past +-1."""
+    v = TANH_CLIP if x > TANH_CLIP else x                       # comparisons, not min/max: NaN passes
+    v = -TANH_CLIP if v < -TANH_CLIP else v
     s = v * v
     t = v * ((((P4 * s + P3) * s + P2) * s + P1) * s + P0) / ((((Q4 * s + Q3) * s + Q2) * s + Q1) * s + Q0)
-    t = np.where(t > ONE, ONE, np.where(t < -ONE, -ONE, t))     # the fit overshoots 1 by an ulp near 8-9
-    return np.where(x > TANH_CLIP, ONE, np.where(x < -TANH_CLIP, -ONE, t))
+    t = ONE if t > ONE else t                                   # the fit overshoots 1 by an ulp near 8-9
+    t = -ONE if t < -ONE else t
+    t = ONE if x > TANH_CLIP else t                             # saturated: exactly +-1
+    return -ONE if x < -TANH_CLIP else t
+
+
+def rational_tanh(x):
+    """``scalar_tanh32`` over an array, in plain Python (for tests and for reading)."""
+    return np.vectorize(scalar_tanh32, otypes=[np.float32])(np.asarray(x, np.float32))
 
 
 def kernels():
@@ -78,18 +85,7 @@ def _compile():
     # A module global, not a local: a kernel that calls a function from its enclosing scope is
     # compiled again in every process (Numba keys its cache on the closure), 3.5 s a run.
     global gate_tanh
-
-    @jit
-    def gate_tanh(x):
-        """``rational_tanh`` of one float32."""
-        v = TANH_CLIP if x > TANH_CLIP else x                   # comparisons, not min/max: NaN passes
-        v = -TANH_CLIP if v < -TANH_CLIP else v
-        s = v * v
-        t = v * ((((P4 * s + P3) * s + P2) * s + P1) * s + P0) / ((((Q4 * s + Q3) * s + Q2) * s + Q1) * s + Q0)
-        t = ONE if t > ONE else t                               # never past +-1: gates stay in [0, 1]
-        t = -ONE if t < -ONE else t
-        t = ONE if x > TANH_CLIP else t                         # saturated: exactly +-1
-        return -ONE if x < -TANH_CLIP else t
+    gate_tanh = jit(scalar_tanh32)
 
     # Each kernel works one batch row at a time (a row of the gate block is 2-4 KB, so its
     # several loops stay in L1 and memory is crossed once per step), and each loop writes one
@@ -188,6 +184,19 @@ def _kernel_fits(h_prev, xp_t, G: int) -> bool:
     B, H = h_prev.shape
     return (h_prev.dtype == np.float32 and xp_t.dtype == np.float32 and xp_t.ndim == 2
             and xp_t.shape[0] in (1, B) and xp_t.shape[1] == G * H)
+
+
+def warm_up() -> None:
+    """Compile (or load from the cache) every kernel the cells use, by running each cell once
+    in both precisions."""
+    for cell, G in ((FusedLSTMCell(), 4), (FusedGRUCell(), 3)):
+        for dt in (np.float32, np.float64):
+            z = np.zeros((2, 3), dt)
+            carry = (z, z) if G == 4 else (z,)
+            W = np.zeros((G * 3, 3), dt)
+            _, cache = cell.forward_step(W.T.copy(), np.zeros(G * 3, dt), np.zeros((2, G * 3), dt), carry,
+                                         np.empty((2, 3), dt))
+            cell.backward_step(W, cache, tuple(np.ones((2, 3), dt) for _ in carry), np.empty((2, G * 3), dt))
 
 
 class FusedLSTMCell(LSTMCell):
