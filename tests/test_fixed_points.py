@@ -270,6 +270,29 @@ def test_contractive_gated_cell_has_one_fixed_point_that_iteration_reaches(kind)
     check_stability_by_iteration(F, res)
 
 
+def test_starts_solved_in_cache_sized_blocks_give_the_same_result_bit_for_bit(monkeypatch):
+    """Each start's iteration is its own: blocks of starts (the default for many starts) and one
+    batch of all of them end in the same states, counts and statuses."""
+    import rnnlab.analysis.fixed_points as fp
+    F = StepMap(ElmanCell("tanh"), 2 * np.eye(2), None, np.zeros(2))     # h = tanh(2 h): 9 points
+    starts = bistable_starts()                                              # 62 of them
+    blocked_calls = []
+    solve = fp._levenberg_marquardt
+    monkeypatch.setattr(fp, "_levenberg_marquardt", lambda F, s, *a: blocked_calls.append(len(s)) or solve(F, s, *a))
+    monkeypatch.setattr(fp, "_LM_CHUNK_BYTES", 8 * 2 * 2 * 16)           # 16 starts of S = 2 a block
+    blocked = find_fixed_points(F, starts)
+    assert blocked_calls[:4] == [16, 16, 16, 14]
+    monkeypatch.setattr(fp, "_LM_CHUNK_BYTES", 1 << 40)
+    whole = find_fixed_points(F, starts)
+    assert blocked_calls[-2] == 62 and len(whole.points) == len(blocked.points) == 9
+    np.testing.assert_array_equal(whole.final_states, blocked.final_states)
+    np.testing.assert_array_equal(whole.final_q, blocked.final_q)
+    np.testing.assert_array_equal(whole.iterations, blocked.iterations)
+    assert list(whole.start_status) == list(blocked.start_status)
+    for a, b in zip(whole.points, blocked.points):
+        np.testing.assert_array_equal(a.point, b.point)
+
+
 # ---------------------------------------------------------------- what gets dropped, and why
 def test_starts_that_do_not_converge_are_counted_as_dropped():
     F = StepMap(ElmanCell("tanh"), 2 * np.eye(2), None, np.zeros(2))
