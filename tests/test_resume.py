@@ -80,6 +80,55 @@ def test_interrupted_run_resumes_to_identical_results(tmp_path, name, cfg):
         assert read_jsonl(full / "events.jsonl")                      # recoveries happened
 
 
+class InterruptMidEpoch(Callback):
+    """Ctrl-C in the middle of an epoch's steps."""
+    def __init__(self, at_step):
+        self.at_step = at_step
+
+    def on_step_end(self, trainer):
+        if trainer.iteration == self.at_step:
+            raise KeyboardInterrupt
+
+
+def test_states_are_written_at_most_once_per_interval_and_when_training_stops(tmp_path, monkeypatch):
+    """The first checkpoint epoch's state is written, the later ones only once the interval has
+    passed (here: never), and the last one whenever training ends or stops."""
+    import rnnlab.rundir as rundir
+    written = []
+    save = rundir.save_checkpoint
+
+    def counted(run_dir, arrays, meta, name="checkpoint"):
+        if name == "state":
+            written.append(meta["epoch"])
+        return save(run_dir, arrays, meta, name)
+    monkeypatch.setattr(rundir, "save_checkpoint", counted)
+    cfg = PRESETS["seed"].replace(epochs=6, batches_per_epoch=3, checkpoint_every=1)
+    for d in ("ends", "all", "crash", "ctrl-c", "whole"):
+        (tmp_path / d).mkdir()
+    Trainer(config=cfg, callbacks=[RunWriter(tmp_path / "ends", figures=False, state_interval=1e9)]).fit()
+    assert written == [1, 6]
+    written.clear()
+    Trainer(config=cfg, callbacks=[RunWriter(tmp_path / "all", figures=False, state_interval=0.0)]).fit()
+    assert written == [1, 2, 3, 4, 5, 6]
+    written.clear()
+    with pytest.raises(Crash):                                  # an error after epoch 4's logs
+        Trainer(config=cfg, callbacks=[RunWriter(tmp_path / "crash", figures=False, state_interval=1e9),
+                                       CrashAfter(4)]).fit()
+    assert written == [1, 4] and len(resume_trainer(tmp_path / "crash").history) == 4
+    written.clear()
+    with pytest.raises(KeyboardInterrupt):                      # Ctrl-C during epoch 5's steps
+        Trainer(config=cfg.replace(checkpoint_every=2),
+                callbacks=[RunWriter(tmp_path / "ctrl-c", figures=False, state_interval=1e9),
+                           InterruptMidEpoch(13)]).fit()
+    assert written == [2, 4]                                    # the last whole checkpoint epoch
+    t = resume_trainer(tmp_path / "ctrl-c")
+    assert len(t.history) == 4
+    t.callbacks = [RunWriter(tmp_path / "ctrl-c", resuming=True)]
+    t.fit()
+    Trainer(config=cfg.replace(checkpoint_every=2), callbacks=[RunWriter(tmp_path / "whole")]).fit()
+    assert_same_run(tmp_path / "whole", tmp_path / "ctrl-c")
+
+
 def _wait_for_epochs(path, n, proc, timeout=120):
     start = time.time()
     while time.time() - start < timeout:

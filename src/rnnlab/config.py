@@ -65,7 +65,8 @@ class TrainConfig:
     spike_factor: float = _f(10.0, "guard: a loss above this x the median of the last 20 is a spike")
     max_recoveries: int = _f(5, "guard: give up after this many recoveries")
     lr_cut: float = _f(0.5, "guard: multiply the learning rate by this at each recovery")
-    checkpoint_every: int = _f(1, "save the full training state every N epochs for --resume (0 = never)")
+    checkpoint_every: int = _f(1, "save the full training state every N epochs for --resume (0 = never); "
+                                  "written at most once a second, the latest always when training ends or stops")
     probe_every: int = _f(10, "record per-step gradient/hidden-state probes every N iterations (0 = off)")
     seed: int = _f(0, "seeds initialisation, dropout masks and batch order")
     data_seed: int = _f(0, "seeds the train/test sequences (a fixed split)")

@@ -8,6 +8,7 @@ the figures. Also: loading a saved run for ``eval``/``sample`` and resuming one.
 
 from __future__ import annotations
 
+import copy
 import json
 import platform
 import subprocess
@@ -75,12 +76,22 @@ class RunWriter(Callback):
     """Writes the run directory as training goes: logs appended per epoch, and every
     ``checkpoint_every`` epochs the full training state (``state.json`` + ``state-*.npz``),
     written after that epoch's logs so a resume never repeats or loses a row. At the end it
-    draws the training figures, here or on ``pool`` (a ``workers.FigurePool``: the caller waits)."""
+    draws the training figures, here or on ``pool`` (a ``workers.FigurePool``: the caller waits).
+
+    The state is written at the first checkpoint epoch and then at most once per
+    ``state_interval`` seconds: a sooner checkpoint epoch's state is kept in memory and written
+    when the interval has passed, when training ends, or when it stops (Ctrl-C, an error). So
+    Ctrl-C loses nothing, a killed process at most ``state_interval`` seconds of training, and a
+    run of short epochs does not spend a sixth of its time writing states (the seed run: 50
+    states, 0.27 of 1.6 s)."""
 
     def __init__(self, run_dir: Path, figures: bool = True, resuming: bool = False, pool=None,
-                 report: bool | None = None):
+                 report: bool | None = None, state_interval: float = 1.0):
         self.run_dir, self.figures, self.resuming, self.pool = Path(run_dir), figures, resuming, pool
         self.report = report        # said in config.json: a run stopped before its report is finished by --resume
+        self.state_interval = state_interval
+        self._unsaved_state = None                          # (arrays, meta) of a checkpoint epoch not yet written
+        self._state_written_at = None                       # perf_counter() of the last write; None: none yet
 
     def on_train_begin(self, trainer):
         if self.resuming:
@@ -112,9 +123,22 @@ class RunWriter(Callback):
                 f.writelines(json.dumps(e) + "\n" for e in trainer.events)
         every = trainer.cfg.checkpoint_every
         if every and record["epoch"] % every == 0:
-            save_checkpoint(self.run_dir, *trainer_state(trainer), name="state")
+            arrays, meta = trainer_state(trainer)           # copied: training goes on changing them
+            self._unsaved_state = ({k: np.array(v) for k, v in arrays.items()}, copy.deepcopy(meta))
+            last = self._state_written_at
+            if last is None or time.perf_counter() - last >= self.state_interval:
+                self._write_state()
+
+    def _write_state(self) -> None:
+        if self._unsaved_state is not None:
+            save_checkpoint(self.run_dir, *self._unsaved_state, name="state")
+            self._unsaved_state, self._state_written_at = None, time.perf_counter()
+
+    def on_train_stopped(self, trainer):
+        self._write_state()                                 # the last checkpoint epoch's, not a half epoch
 
     def on_train_end(self, trainer, summary):
+        self._write_state()
         meta = {"epoch": summary["epochs"], "config": trainer.cfg.to_dict()}
         if trainer.task.vocab:
             meta["vocab"] = "".join(trainer.task.vocab)

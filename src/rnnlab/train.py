@@ -161,11 +161,13 @@ def evaluate_stream(model, ids, rows: int, window: int) -> tuple[float, float]:
 class Callback:
     """Hooks into ``Trainer.fit``. A callback may also define ``on_step_end(trainer)``, called
     after every training step (left out of this base so that callbacks without it cost nothing
-    per step)."""
+    per step). ``on_train_stopped`` is called instead of ``on_train_end`` when ``fit`` is left
+    by an exception (an error, Ctrl-C), which then goes on."""
 
     def on_train_begin(self, trainer: "Trainer") -> None: ...
     def on_epoch_end(self, trainer: "Trainer", record: dict) -> None: ...
     def on_train_end(self, trainer: "Trainer", summary: dict) -> None: ...
+    def on_train_stopped(self, trainer: "Trainer") -> None: ...
 
 
 # ---------------------------------------------------------------- the training loop
@@ -287,36 +289,41 @@ class Trainer:
             cb.on_train_begin(self)
         start = time.perf_counter() - (self.history[-1]["seconds"] if self.history else 0.0)
         step_hooks = [cb.on_step_end for cb in self.callbacks if hasattr(cb, "on_step_end")]
-        for epoch in range(len(self.history) + 1, cfg.epochs + 1):
-            self.model.train()
-            lr, length = self.optimizer.lr, self.task.seq_length or cfg.window
-            steps, self.probes, self.events = [], [], []
-            for batch in self.batches.epoch():                                       # batch
-                every = cfg.probe_every
-                step = self.train_step(batch, record=bool(every) and self.iteration % every == 0)
-                self.iteration += 1
-                for hook in step_hooks:
-                    hook(self)
-                if "event" in step:
-                    self.events.append(step["event"])
-                    continue
-                self.accepted += 1
-                if "probe" in step:
-                    self.probes.append(step.pop("probe"))
-                steps.append(step)
-            if not steps:
-                raise TrainingDiverged(f"no step of epoch {epoch} could be applied; lower --lr "
-                                       f"(now {self.optimizer.lr:.3g}) or set --clip 1")
-            self.schedule.step()
-            test_loss, test_metric = self.evaluate()                                   # log
-            record = self._epoch_record(epoch, length, lr, steps, test_loss, test_metric, start)
-            self.history.append(record)
-            if self.batches.end_epoch(test_metric):
-                record["next_length"] = self.task.seq_length        # the curriculum moved on
+        try:
+            for epoch in range(len(self.history) + 1, cfg.epochs + 1):
+                self.model.train()
+                lr, length = self.optimizer.lr, self.task.seq_length or cfg.window
+                steps, self.probes, self.events = [], [], []
+                for batch in self.batches.epoch():                                       # batch
+                    every = cfg.probe_every
+                    step = self.train_step(batch, record=bool(every) and self.iteration % every == 0)
+                    self.iteration += 1
+                    for hook in step_hooks:
+                        hook(self)
+                    if "event" in step:
+                        self.events.append(step["event"])
+                        continue
+                    self.accepted += 1
+                    if "probe" in step:
+                        self.probes.append(step.pop("probe"))
+                    steps.append(step)
+                if not steps:
+                    raise TrainingDiverged(f"no step of epoch {epoch} could be applied; lower --lr "
+                                           f"(now {self.optimizer.lr:.3g}) or set --clip 1")
+                self.schedule.step()
+                test_loss, test_metric = self.evaluate()                                   # log
+                record = self._epoch_record(epoch, length, lr, steps, test_loss, test_metric, start)
+                self.history.append(record)
+                if self.batches.end_epoch(test_metric):
+                    record["next_length"] = self.task.seq_length        # the curriculum moved on
+                for cb in self.callbacks:
+                    cb.on_epoch_end(self, record)
+                if self.stop_requested:                       # a callback's decision (e.g. a time budget)
+                    break
+        except BaseException:                     # Ctrl-C or an error: the callbacks may save what is safe
             for cb in self.callbacks:
-                cb.on_epoch_end(self, record)
-            if self.stop_requested:                       # a callback's decision (e.g. a time budget)
-                break
+                getattr(cb, "on_train_stopped", lambda trainer: None)(self)
+            raise
         summary = self.summary(time.perf_counter() - start)
         for cb in self.callbacks:
             cb.on_train_end(self, summary)
