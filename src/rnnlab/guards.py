@@ -17,6 +17,7 @@ training loop to apply, records the event with the norms just before it, and aft
 from __future__ import annotations
 
 import math
+import statistics
 from collections import deque
 from dataclasses import dataclass
 
@@ -58,7 +59,8 @@ class Guard:
         if not math.isfinite(grad_norm):
             return "non-finite gradient"
         if len(self.recent_loss) == self.window:
-            median = max(float(np.median(self.recent_loss)), 0.1 * self.initial_level)
+            # statistics, not NumPy: the same number for 20 floats, in 3 us instead of 100 (every step)
+            median = max(statistics.median(self.recent_loss), 0.1 * self.initial_level)
             if loss > self.spike_factor * median:
                 return "loss spike"
         return None
@@ -69,7 +71,7 @@ class Guard:
         self.recent_loss.append(loss)
         self.recent_norm.append(grad_norm)
         if self.initial_level is None and len(self.recent_loss) == self.window:
-            self.initial_level = float(np.median(self.recent_loss))
+            self.initial_level = statistics.median(self.recent_loss)
         if not self.snapshots or self.since_snapshot >= self.window:
             self.snapshots.append((iteration, *snapshot()))
             self.since_snapshot = 0
