@@ -61,3 +61,35 @@ def test_report_renders_in_headless_chromium(report_run, tmp_path):
     subprocess.run([browser, *flags, "--window-size=1280,1400", f"--screenshot={shot}", url],
                    capture_output=True, timeout=120)
     assert shot.read_bytes()[:4] == b"\x89PNG" and shot.stat().st_size > 20_000
+
+
+def test_a_figure_is_laid_out_tightly_and_drawn_once(tmp_path, monkeypatch):
+    """save_figure gives the pixels of matplotlib's own tight_layout + savefig, without the
+    second (unrendered) draw that savefig makes for a figure left holding a layout engine."""
+    import matplotlib.figure
+    import numpy as np
+    from PIL import Image
+
+    from rnnlab.plots import pyplot, save_figure
+
+    def figure():
+        fig, (ax, ax_im) = pyplot().subplots(1, 2, figsize=(6, 3))
+        ax.semilogy([1, 2, 3], [1e-3, 1e-1, 1.0], label="a long legend label")
+        ax.set(xlabel="time step", ylabel="||dL/dh_t||", title="a title")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        fig.colorbar(ax_im.imshow(np.arange(6.0).reshape(2, 3)), ax=ax_im, label="value")
+        fig.suptitle("a figure with a colour bar")
+        return fig
+
+    draws = []
+    draw = matplotlib.figure.Figure.draw
+    monkeypatch.setattr(matplotlib.figure.Figure, "draw", lambda self, r: draws.append(1) or draw(self, r))
+    save_figure(figure(), tmp_path / "ours.png")
+    assert len(draws) == 1
+    fig = figure()
+    fig.set_dpi(110)
+    fig.tight_layout()
+    fig.savefig(tmp_path / "matplotlib.png", dpi=110, format="png")
+    assert len(draws) == 3                                     # matplotlib's way draws twice
+    ours, theirs = (np.asarray(Image.open(tmp_path / n)) for n in ("ours.png", "matplotlib.png"))
+    assert ours.shape == theirs.shape and np.array_equal(ours, theirs)

@@ -21,12 +21,19 @@ def pyplot():
 
 def save_figure(fig, path, rect=None) -> None:
     """Lay out, write as PNG and close: the one place every figure is saved. The layout is found
-    at the saving resolution, so the text measured for it is measured once."""
+    at the saving resolution, so the text measured for it is measured once.
+
+    The tight layout is applied by running its engine once, not by ``fig.tight_layout()``: that
+    leaves a placeholder layout engine on the figure, for which ``savefig`` first draws the
+    whole figure once more without rendering it -- a sixth of the CPU time of a run's eight
+    figures, for the same pixels (tested)."""
     import os
     from pathlib import Path
+
+    from matplotlib.layout_engine import TightLayoutEngine
     plt = pyplot()
     fig.set_dpi(110)
-    fig.tight_layout(rect=rect)
+    TightLayoutEngine(rect=rect).execute(fig)
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     fig.savefig(tmp, dpi=110, format="png")
