@@ -65,7 +65,8 @@ def test_report_renders_in_headless_chromium(report_run, tmp_path):
 
 def test_a_figure_is_laid_out_tightly_and_drawn_once(tmp_path, monkeypatch):
     """save_figure gives the pixels of matplotlib's own tight_layout + savefig, without the
-    second (unrendered) draw that savefig makes for a figure left holding a layout engine."""
+    second (unrendered) draw that savefig makes for a figure left holding a layout engine, and
+    as RGB where matplotlib writes an alpha channel that is opaque everywhere."""
     import matplotlib.figure
     import numpy as np
     from PIL import Image
@@ -91,5 +92,14 @@ def test_a_figure_is_laid_out_tightly_and_drawn_once(tmp_path, monkeypatch):
     fig.tight_layout()
     fig.savefig(tmp_path / "matplotlib.png", dpi=110, format="png")
     assert len(draws) == 3                                     # matplotlib's way draws twice
-    ours, theirs = (np.asarray(Image.open(tmp_path / n)) for n in ("ours.png", "matplotlib.png"))
-    assert ours.shape == theirs.shape and np.array_equal(ours, theirs)
+    ours, theirs = (Image.open(tmp_path / n) for n in ("ours.png", "matplotlib.png"))
+    assert (ours.mode, theirs.mode) == ("RGB", "RGBA")
+    assert np.allclose(ours.info["dpi"], theirs.info["dpi"], atol=0.01)      # 110 dpi, as pixels per metre
+    ours, theirs = np.asarray(ours), np.asarray(theirs)
+    assert (theirs[..., 3] == 255).all()
+    assert ours.shape == theirs[..., :3].shape and np.array_equal(ours, theirs[..., :3])
+    assert (tmp_path / "ours.png").stat().st_size < (tmp_path / "matplotlib.png").stat().st_size
+    fig = pyplot().figure(figsize=(2, 2))                      # a transparent figure keeps its alpha
+    fig.patch.set_alpha(0.0)
+    save_figure(fig, tmp_path / "clear.png")
+    assert Image.open(tmp_path / "clear.png").mode == "RGBA"

@@ -19,25 +19,38 @@ def pyplot():
     return plt
 
 
-def save_figure(fig, path, rect=None) -> None:
-    """Lay out, write as PNG and close: the one place every figure is saved. The layout is found
-    at the saving resolution, so the text measured for it is measured once.
+DPI = 110                                  # every figure's resolution (dots per inch)
 
-    The tight layout is applied by running its engine once, not by ``fig.tight_layout()``: that
-    leaves a placeholder layout engine on the figure, for which ``savefig`` first draws the
-    whole figure once more without rendering it -- a sixth of the CPU time of a run's eight
-    figures, for the same pixels (tested)."""
+
+def save_figure(fig, path, rect=None) -> None:
+    """Lay out, render, write as PNG and close: the one place every figure is saved. The layout
+    is found at the saving resolution, so the text measured for it is measured once.
+
+    Two things matplotlib's own ``tight_layout()`` + ``savefig`` would do are left out, for the
+    same pixels (tested): ``tight_layout()`` leaves a placeholder layout engine on the figure,
+    for which ``savefig`` draws the whole figure once more without rendering it (a sixth of the
+    CPU time of a run's eight figures), so the layout engine is run once instead; and the PNG
+    holds RGB, not RGBA, when every pixel is opaque (as on the white background of every figure
+    here), written at zlib level 3: a third less time encoding, and smaller files."""
     import os
     from pathlib import Path
 
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.layout_engine import TightLayoutEngine
+    from PIL import Image
     plt = pyplot()
-    fig.set_dpi(110)
+    fig.set_dpi(DPI)
     TightLayoutEngine(rect=rect).execute(fig)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    rgba = np.asarray(canvas.buffer_rgba())
+    image = Image.fromarray(rgba)
+    if (rgba[..., 3] == 255).all():
+        image = image.convert("RGB")
+    plt.close(fig)
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    image.save(tmp, format="png", compress_level=3, dpi=(DPI, DPI))
     os.replace(tmp, path)                  # a drawing cut short never leaves a half-written PNG
 
 
