@@ -32,12 +32,13 @@ def save_figure(fig, path, rect=None) -> None:
     CPU time of a run's eight figures), so the layout engine is run once instead; and the PNG
     holds RGB, not RGBA, when every pixel is opaque (as on the white background of every figure
     here), written at zlib level 3: a third less time encoding, and smaller files."""
-    import os
-    from pathlib import Path
+    import io
 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.layout_engine import TightLayoutEngine
     from PIL import Image
+
+    from .checkpoint import atomic_write_bytes
     plt = pyplot()
     fig.set_dpi(DPI)
     TightLayoutEngine(rect=rect).execute(fig)
@@ -48,10 +49,9 @@ def save_figure(fig, path, rect=None) -> None:
     if (rgba[..., 3] == 255).all():
         image = image.convert("RGB")
     plt.close(fig)
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    image.save(tmp, format="png", compress_level=3, dpi=(DPI, DPI))
-    os.replace(tmp, path)                  # a drawing cut short never leaves a half-written PNG
+    png = io.BytesIO()
+    image.save(png, format="png", compress_level=3, dpi=(DPI, DPI))
+    atomic_write_bytes(path, png.getvalue())      # a drawing cut short never leaves a half-written PNG
 
 
 def _integer_ticks(axis) -> None:
