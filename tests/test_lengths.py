@@ -295,3 +295,19 @@ def test_heads_forward_record(head):
         assert old_dx is None and new_dx is None
     else:
         np.testing.assert_array_equal(old_dx, new_dx)
+
+
+def test_a_copy_of_a_layer_leaves_its_forward_caches_behind():
+    """copy.deepcopy / pickle of a layer after a forward pass: same weights and outputs, no
+    activations of that pass (backward on the copy asks for a forward first)."""
+    import copy
+    import pickle
+    net = rnnlab.LSTM(3, 5, num_layers=2, seed=0)
+    x = np.random.default_rng(0).standard_normal((4, 6, 3)).astype(np.float32)
+    out, _ = net.forward(x)
+    for twin in (copy.deepcopy(net), pickle.loads(pickle.dumps(net))):
+        with pytest.raises(RuntimeError, match="before forward"):
+            twin.backward(np.ones_like(out))
+        np.testing.assert_array_equal(twin.forward(x)[0], out)
+        twin.backward(np.ones_like(out))                       # after its own forward it works
+    net.backward(np.ones_like(out))                            # the original kept its caches
