@@ -123,11 +123,13 @@ class RunWriter(Callback):
                 f.writelines(json.dumps(e) + "\n" for e in trainer.events)
         every = trainer.cfg.checkpoint_every
         if every and record["epoch"] % every == 0:
-            arrays, meta = trainer_state(trainer)           # copied: training goes on changing them
-            self._unsaved_state = ({k: np.array(v) for k, v in arrays.items()}, copy.deepcopy(meta))
+            arrays, meta = trainer_state(trainer)
             last = self._state_written_at
             if last is None or time.perf_counter() - last >= self.state_interval:
+                self._unsaved_state = (arrays, meta)
                 self._write_state()
+            else:                                           # copied: training goes on changing them
+                self._unsaved_state = ({k: np.array(v) for k, v in arrays.items()}, copy.deepcopy(meta))
 
     def _write_state(self) -> None:
         if self._unsaved_state is not None:
