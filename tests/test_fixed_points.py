@@ -270,27 +270,37 @@ def test_contractive_gated_cell_has_one_fixed_point_that_iteration_reaches(kind)
     check_stability_by_iteration(F, res)
 
 
-def test_starts_solved_in_cache_sized_blocks_give_the_same_result_bit_for_bit(monkeypatch):
-    """Each start's iteration is its own: blocks of starts (the default for many starts) and one
-    batch of all of them end in the same states, counts and statuses."""
+@pytest.mark.parametrize("hidden,starts_n,block,sizes", [(2, 62, 16, [16, 16, 15, 15]),
+                                                         (64, 129, 64, [43, 43, 43])])
+def test_starts_solved_in_cache_sized_blocks_give_the_result_of_one_batch(monkeypatch, hidden, starts_n,
+                                                                           block, sizes):
+    """Each start's iteration is its own: balanced blocks of starts (the default for many starts)
+    and one batch of all of them end in the same points, counts and statuses, the states equal
+    to rounding."""
     import rnnlab.analysis.fixed_points as fp
-    F = StepMap(ElmanCell("tanh"), 2 * np.eye(2), None, np.zeros(2))     # h = tanh(2 h): 9 points
-    starts = bistable_starts()                                              # 62 of them
-    blocked_calls = []
+    if hidden == 2:
+        F = StepMap(ElmanCell("tanh"), 2 * np.eye(2), None, np.zeros(2))     # h = tanh(2 h): 9 points
+        starts = bistable_starts()
+    else:
+        F = StepMap.from_recurrent(stack("rnn-tanh", input_size=3, hidden=hidden, layers=1, scale=1.5, seed=3))
+        starts = np.random.default_rng(5).uniform(-1, 1, (starts_n, F.size))
+    assert len(starts) == starts_n
+    calls = []
     solve = fp._levenberg_marquardt
-    monkeypatch.setattr(fp, "_levenberg_marquardt", lambda F, s, *a: blocked_calls.append(len(s)) or solve(F, s, *a))
-    monkeypatch.setattr(fp, "_LM_CHUNK_BYTES", 8 * 2 * 2 * 16)           # 16 starts of S = 2 a block
+    monkeypatch.setattr(fp, "_levenberg_marquardt", lambda F, s, *a: calls.append(len(s)) or solve(F, s, *a))
+    monkeypatch.setattr(fp, "_LM_CHUNK_BYTES", 8 * hidden * hidden * block)
     blocked = find_fixed_points(F, starts)
-    assert blocked_calls[:4] == [16, 16, 16, 14]
+    assert calls[:len(sizes)] == sizes
     monkeypatch.setattr(fp, "_LM_CHUNK_BYTES", 1 << 40)
     whole = find_fixed_points(F, starts)
-    assert blocked_calls[-2] == 62 and len(whole.points) == len(blocked.points) == 9
-    np.testing.assert_array_equal(whole.final_states, blocked.final_states)
-    np.testing.assert_array_equal(whole.final_q, blocked.final_q)
+    assert calls[len(sizes) + 1] == starts_n
+    assert len(whole.points) == len(blocked.points) and (hidden > 2 or len(whole.points) == 9)
+    np.testing.assert_allclose(whole.final_states, blocked.final_states, atol=1e-9)
     np.testing.assert_array_equal(whole.iterations, blocked.iterations)
     assert list(whole.start_status) == list(blocked.start_status)
+    assert [p.count for p in whole.points] == [p.count for p in blocked.points]
     for a, b in zip(whole.points, blocked.points):
-        np.testing.assert_array_equal(a.point, b.point)
+        np.testing.assert_allclose(a.point, b.point, atol=1e-9)
 
 
 # ---------------------------------------------------------------- what gets dropped, and why

@@ -311,3 +311,15 @@ def test_a_copy_of_a_layer_leaves_its_forward_caches_behind():
         np.testing.assert_array_equal(twin.forward(x)[0], out)
         twin.backward(np.ones_like(out))                       # after its own forward it works
     net.backward(np.ones_like(out))                            # the original kept its caches
+
+
+def test_a_copy_of_a_model_carries_no_activations():
+    """Every module's forward caches (recurrent layers, Linear, Embedding, Dropout) stay behind:
+    a pickled char-LM after a forward pass over a large batch grows by its final state only."""
+    import pickle
+    lm = CharLM(40, 8, 16, 2, dropout=0.2, cell="lstm", seed=0)
+    before = len(pickle.dumps(lm))
+    x = np.random.default_rng(0).integers(0, 40, (64, 50))
+    lm.forward(x)
+    final_state = 2 * 2 * 64 * 16 * 4                           # (h, c), 2 layers, B = 64, H = 16, float32
+    assert len(pickle.dumps(lm)) < before + final_state + 4096  # the activations would be megabytes

@@ -63,10 +63,12 @@ def test_report_renders_in_headless_chromium(report_run, tmp_path):
     assert shot.read_bytes()[:4] == b"\x89PNG" and shot.stat().st_size > 20_000
 
 
-def test_a_figure_is_laid_out_tightly_and_drawn_once(tmp_path, monkeypatch):
-    """save_figure gives the pixels of matplotlib's own tight_layout + savefig, without the
-    second (unrendered) draw that savefig makes for a figure left holding a layout engine, and
-    as RGB where matplotlib writes an alpha channel that is opaque everywhere."""
+@pytest.mark.parametrize("rect", [None, (0, 0.06, 1, 1)])
+def test_a_figure_is_laid_out_tightly_and_drawn_once(tmp_path, monkeypatch, rect):
+    """save_figure gives the pixels of matplotlib's own tight_layout + savefig, drawing the figure
+    once, and as RGB where matplotlib writes an alpha channel that is opaque everywhere; the
+    same with matplotlib's figure.autolayout switched on (rect still honoured)."""
+    import matplotlib
     import matplotlib.figure
     import numpy as np
     from PIL import Image
@@ -82,22 +84,25 @@ def test_a_figure_is_laid_out_tightly_and_drawn_once(tmp_path, monkeypatch):
         fig.suptitle("a figure with a colour bar")
         return fig
 
+    fig = figure()
+    fig.set_dpi(110)
+    fig.tight_layout(rect=rect)
+    fig.savefig(tmp_path / "matplotlib.png", dpi=110, format="png")
+    theirs = Image.open(tmp_path / "matplotlib.png")
     draws = []
     draw = matplotlib.figure.Figure.draw
     monkeypatch.setattr(matplotlib.figure.Figure, "draw", lambda self, r: draws.append(1) or draw(self, r))
-    save_figure(figure(), tmp_path / "ours.png")
-    assert len(draws) == 1
-    fig = figure()
-    fig.set_dpi(110)
-    fig.tight_layout()
-    fig.savefig(tmp_path / "matplotlib.png", dpi=110, format="png")
-    assert len(draws) == 3                                     # matplotlib's way draws twice
-    ours, theirs = (Image.open(tmp_path / n) for n in ("ours.png", "matplotlib.png"))
-    assert (ours.mode, theirs.mode) == ("RGB", "RGBA")
-    assert np.allclose(ours.info["dpi"], theirs.info["dpi"], atol=0.01)      # 110 dpi, as pixels per metre
-    ours, theirs = np.asarray(ours), np.asarray(theirs)
-    assert (theirs[..., 3] == 255).all()
-    assert ours.shape == theirs[..., :3].shape and np.array_equal(ours, theirs[..., :3])
+    for autolayout in (False, True):
+        with matplotlib.rc_context({"figure.autolayout": autolayout}):
+            save_figure(figure(), tmp_path / "ours.png", rect=rect)
+        assert len(draws) == 1
+        draws.clear()
+        ours = Image.open(tmp_path / "ours.png")
+        assert (ours.mode, theirs.mode) == ("RGB", "RGBA")
+        assert np.allclose(ours.info["dpi"], theirs.info["dpi"], atol=0.01)   # 110 dpi, as pixels per metre
+        a, b = np.asarray(ours), np.asarray(theirs)
+        assert (b[..., 3] == 255).all()
+        assert a.shape == b[..., :3].shape and np.array_equal(a, b[..., :3]), autolayout
     assert (tmp_path / "ours.png").stat().st_size < (tmp_path / "matplotlib.png").stat().st_size
     fig = pyplot().figure(figsize=(2, 2))                      # a transparent figure keeps its alpha
     fig.patch.set_alpha(0.0)

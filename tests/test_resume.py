@@ -129,6 +129,60 @@ def test_states_are_written_at_most_once_per_interval_and_when_training_stops(tm
     assert_same_run(tmp_path / "whole", tmp_path / "ctrl-c")
 
 
+class ClockJump(Callback):
+    """Moves RunWriter's clock forward at the end of one epoch."""
+    def __init__(self, epoch, offset):
+        self.epoch, self.offset = epoch, offset
+
+    def on_epoch_end(self, trainer, record):
+        if record["epoch"] == self.epoch:
+            self.offset[0] += 10.0
+
+
+def test_a_kept_state_is_written_at_the_first_step_after_the_interval(tmp_path, monkeypatch):
+    import types
+
+    import rnnlab.rundir as rundir
+    offset = [0.0]
+    monkeypatch.setattr(rundir, "time", types.SimpleNamespace(
+        perf_counter=lambda: time.perf_counter() + offset[0], strftime=time.strftime))
+    written = []
+    save = rundir.save_checkpoint
+
+    def counted(run_dir, arrays, meta, name="checkpoint"):
+        if name == "state":
+            written.append((meta["epoch"], len(read_jsonl(run_dir / "metrics.jsonl"))))
+        return save(run_dir, arrays, meta, name)
+    monkeypatch.setattr(rundir, "save_checkpoint", counted)
+    cfg = PRESETS["seed"].replace(epochs=6, batches_per_epoch=3, checkpoint_every=1)
+    (tmp_path / "r").mkdir()
+    Trainer(config=cfg, callbacks=[RunWriter(tmp_path / "r", figures=False, state_interval=5.0),
+                                   ClockJump(3, offset)]).fit()
+    # state 3 was kept at its epoch's end, then written during epoch 4 (with 3 log rows on disk)
+    assert written == [(1, 1), (3, 3), (6, 6)]
+
+
+def test_a_state_that_cannot_be_written_on_ctrl_c_is_a_warning_not_a_new_error(tmp_path, monkeypatch):
+    import rnnlab.rundir as rundir
+    save = rundir.save_checkpoint
+    calls = []
+
+    def full_disk(run_dir, arrays, meta, name="checkpoint"):
+        calls.append(meta["epoch"])
+        if len(calls) > 1:
+            raise OSError(28, "No space left on device", str(run_dir))
+        return save(run_dir, arrays, meta, name)
+    monkeypatch.setattr(rundir, "save_checkpoint", full_disk)
+    cfg = PRESETS["seed"].replace(epochs=6, batches_per_epoch=3, checkpoint_every=1)
+    (tmp_path / "r").mkdir()
+    with pytest.warns(RuntimeWarning, match="RunWriter could not finish after training stopped: .*No space"):
+        with pytest.raises(KeyboardInterrupt):
+            Trainer(config=cfg, callbacks=[RunWriter(tmp_path / "r", figures=False, state_interval=1e9),
+                                           InterruptMidEpoch(10)]).fit()
+    assert calls == [1, 3]                                      # state 3 tried once, on the way out
+    assert len(resume_trainer(tmp_path / "r").history) == 1     # the state on disk is still epoch 1's
+
+
 def _wait_for_epochs(path, n, proc, timeout=120):
     start = time.time()
     while time.time() - start < timeout:

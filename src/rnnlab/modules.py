@@ -14,6 +14,8 @@ from .errors import InputError
 
 
 class Module:
+    _forward_caches: tuple[str, ...] = ("_cache",)     # what forward() keeps for backward()
+
     def __init__(self, dtype=np.float32):
         self.dtype = check_dtype(dtype)
         self.params: dict[str, np.ndarray] = {}
@@ -31,6 +33,16 @@ class Module:
             self.grads[f"{prefix}.{k}"] = child.grads[k]
         self._children.append(child)
         return child
+
+    def __getstate__(self):
+        """A copy or a pickle of a module leaves out what its last forward pass kept for
+        backward(): the analysis copies a model after a test-set forward, whose activations are
+        megabytes (the seed model's four copies took 40 ms)."""
+        state = self.__dict__.copy()
+        for name in self._forward_caches:
+            if name in state:
+                state[name] = None
+        return state
 
     def modules(self):
         """This module and every descendant."""
@@ -100,6 +112,7 @@ class Module:
 
 class Linear(Module):
     """y = x W^T + b over the last axis; any leading axes (B, ...) are kept."""
+    _forward_caches = ("_x",)
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
                  rng: np.random.Generator, init: str = "xavier", dtype=np.float32):
@@ -143,6 +156,7 @@ class Embedding(Module):
     Initialised N(0, 1) as ``torch.nn.Embedding`` is: at 0.1 N(0, 1) a char-LM trained with the
     same updates as PyTorch's was 3-9% worse in bits/char (the inputs start too small to drive the
     gates)."""
+    _forward_caches = ("_idx",)
 
     def __init__(self, num_embeddings: int, embedding_dim: int, *, rng: np.random.Generator,
                  dtype=np.float32):
@@ -175,6 +189,7 @@ class Embedding(Module):
 
 class Dropout(Module):
     """Inverted dropout: scale kept units by 1/(1-p) in training, identity in eval."""
+    _forward_caches = ("_mask",)
 
     def __init__(self, p: float, *, rng: np.random.Generator, dtype=np.float32):
         super().__init__(dtype)

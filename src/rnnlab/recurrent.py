@@ -181,14 +181,6 @@ class Recurrent(Module):
                           "applied between layers); add layers or drop it", stacklevel=2)
         self._cache = None
 
-    def __getstate__(self):
-        """A copy or a pickle of the layer leaves out what its last forward pass kept for
-        backward(): the analysis copies a model after a test-set forward, whose caches are
-        megabytes (the seed model's four copies took 40 ms)."""
-        state = self.__dict__.copy()
-        state["_cache"] = None
-        return state
-
     def _suffixes(self, layer):
         return [f"_l{layer}"] + ([f"_l{layer}_reverse"] if self.bidirectional else [])
 

@@ -8,6 +8,7 @@ to disk lives in ``rundir.py``, the saved training state in ``resume.py``.
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 
@@ -161,8 +162,9 @@ def evaluate_stream(model, ids, rows: int, window: int) -> tuple[float, float]:
 class Callback:
     """Hooks into ``Trainer.fit``. A callback may also define ``on_step_end(trainer)``, called
     after every training step (left out of this base so that callbacks without it cost nothing
-    per step). ``on_train_stopped`` is called instead of ``on_train_end`` when ``fit`` is left
-    by an exception (an error, Ctrl-C), which then goes on."""
+    per step). ``on_train_stopped`` is called instead of ``on_train_end`` when an exception (an
+    error, Ctrl-C) leaves the epoch loop; that exception goes on, and one raised by the hook
+    itself becomes a warning."""
 
     def on_train_begin(self, trainer: "Trainer") -> None: ...
     def on_epoch_end(self, trainer: "Trainer", record: dict) -> None: ...
@@ -322,7 +324,11 @@ class Trainer:
                     break
         except BaseException:                     # Ctrl-C or an error: the callbacks may save what is safe
             for cb in self.callbacks:
-                getattr(cb, "on_train_stopped", lambda trainer: None)(self)
+                try:
+                    getattr(cb, "on_train_stopped", lambda trainer: None)(self)
+                except Exception as e:            # the first problem is the one to report
+                    warnings.warn(f"{type(cb).__name__} could not finish after training stopped: {e}",
+                                  RuntimeWarning, stacklevel=2)
             raise
         summary = self.summary(time.perf_counter() - start)
         for cb in self.callbacks:

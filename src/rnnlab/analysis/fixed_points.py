@@ -87,7 +87,7 @@ __all__ = ["StepMap", "steady_layer_input", "sample_starts", "find_fixed_points"
            "FixedPoint", "FixedPointResult"]
 
 _CHUNK_ROWS = 1 << 15          # rows per batched forward/backward call (bounds memory)
-_LM_CHUNK_BYTES = 2 << 20      # one (starts, S, S) float64 block of the solver: about an L2 cache
+_LM_CHUNK_BYTES = 2 << 20      # one (starts, S, S) float64 array of the solver (it holds a few): ~L2
 
 
 # ---------------------------------------------------------------- the map
@@ -464,15 +464,17 @@ def _levenberg_marquardt(F, s, tol, max_iters, step_tol, tau=1e-3, patience=25):
 def _solve_in_chunks(F, s, tol, max_iters, step_tol):
     """``_levenberg_marquardt`` over blocks of starts whose (m, S, S) arrays fit in a cache.
 
-    Every start's iteration is its own (its damping, its stopping), so the result is the same,
-    bit for bit, as one call over all of them; but the seed model's 512 starts at S = 64 made
-    16 MB Jacobian blocks per iteration, and solving them 64 at a time took 0.2 s less of the
-    0.6 s the first analysis of a process took (page faults and cache misses, measured)."""
+    Every start's iteration is its own (its damping, its stopping), so the result is that of one
+    call over all of them up to rounding (BLAS may round a product of another number of rows
+    differently; the blocks are balanced, so none is a lone start unless S is large). The seed
+    model's 512 starts at S = 64 made 16 MB Jacobian blocks per iteration, and solving them 64 at
+    a time took 0.2 s less of the 0.6 s the first analysis of a process took (measured)."""
     M, S = s.shape
     per = max(1, min(M, _LM_CHUNK_BYTES // (8 * S * S)))
     if per >= M:
         return _levenberg_marquardt(F, s, tol, max_iters, step_tol)
-    parts = [_levenberg_marquardt(F, s[lo:lo + per], tol, max_iters, step_tol) for lo in range(0, M, per)]
+    blocks = np.array_split(np.arange(M), -(-M // per))               # sizes differ by at most one
+    parts = [_levenberg_marquardt(F, s[b[0]:b[-1] + 1], tol, max_iters, step_tol) for b in blocks]
     return tuple(np.concatenate([p[i] for p in parts]) for i in range(4))
 
 
