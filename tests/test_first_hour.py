@@ -72,6 +72,30 @@ def test_ctrl_c_names_the_resume_command(tmp_path, capsys, ctrl_c_after_epoch):
     assert len(read_jsonl(out / "metrics.jsonl")) == 5
 
 
+def test_sigterm_stops_training_the_way_ctrl_c_does(tmp_path):
+    """docker stop / a scheduler / timeout: the last checkpoint epoch's state is written (so no
+    epoch the logs hold is lost), the resume command is named, exit status 143."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    out = tmp_path / "r"
+    proc = subprocess.Popen([sys.executable, "-m", "rnnlab", "train", "--out", str(out), "--epochs", "2000",
+                             "--quiet"], stderr=subprocess.PIPE, text=True)
+    start = time.time()
+    while not ((out / "metrics.jsonl").is_file() and len(read_jsonl(out / "metrics.jsonl")) >= 3):
+        assert proc.poll() is None and time.time() - start < 120
+        time.sleep(0.05)
+    time.sleep(0.3)                                    # a few more epochs, states kept in memory
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 143, err
+    assert f"rnnlab: terminated; continue it with: rnnlab train --resume {out}" in err and "Traceback" not in err
+    rows = len(read_jsonl(out / "metrics.jsonl"))
+    # the state of the last epoch logged (or, signalled between its log row and its state, the one before)
+    assert rows >= 3 and rows - 1 <= json.loads((out / "state.json").read_text())["epoch"] <= rows
+
+
 def test_curriculum_stages_are_announced_and_an_unreached_length_is_said(capsys, tmp_path):
     assert main(["train", "--out", str(tmp_path / "c"), "--curriculum", "5,10", "--curriculum-every", "1",
                  "--epochs", "3", "--batches-per-epoch", "2", "--no-report"]) == 0

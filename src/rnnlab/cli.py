@@ -166,7 +166,39 @@ def cmd_resume(args) -> int:
     return 0
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``docker stop``, a batch scheduler, ``timeout``) taken the way Ctrl-C is: the
+    training state of the last checkpoint epoch is written and the run can be resumed."""
+
+
+def _sigterm_as_ctrl_c():
+    """A context in which SIGTERM raises ``Terminated`` (main thread only; restored after)."""
+    import contextlib
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return contextlib.nullcontext()
+
+    def terminate(signum, frame):
+        raise Terminated
+
+    @contextlib.contextmanager
+    def installed():
+        previous = signal.signal(signal.SIGTERM, terminate)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    return installed()
+
+
 def cmd_train(args) -> int:
+    with _sigterm_as_ctrl_c():
+        return _cmd_train(args)
+
+
+def _cmd_train(args) -> int:
     from .progress import EpochPrinter
     from .rundir import default_run_dir, prepare_run_dir
     from .train import Trainer
@@ -416,14 +448,15 @@ def main(argv=None) -> int:
         print(f"rnnlab: error: cannot use{where}: {e.strerror or e}; choose a writable location "
               "(e.g. another --out) and run the command again", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         run = getattr(args, "run_dir_in_use", None)
         from .rundir import stopped_before_report
         resumable = run and (((Path(run) / "state.json").is_file() and not (Path(run) / "summary.json").is_file())
                              or stopped_before_report(run))
         hint = f"; continue it with: rnnlab train --resume {run}" if resumable else ""
-        print(f"rnnlab: interrupted{hint}", file=sys.stderr)
-        return 130
+        terminated = isinstance(e, Terminated)
+        print(f"rnnlab: {'terminated' if terminated else 'interrupted'}{hint}", file=sys.stderr)
+        return 143 if terminated else 130                 # 128 + the signal's number, as a shell reports it
 
 
 if __name__ == "__main__":
