@@ -156,3 +156,33 @@ def test_one_blas_thread_while_the_workers_import_then_all_of_them_again():
         assert blas_threads() == 2
     pool = FigurePool(0)                                # no workers: nothing is limited
     assert pool.poll() and blas_threads() >= 1
+
+
+def _parents_sigterm_handler(signum, frame):
+    pass
+
+
+def test_workers_end_at_close_even_where_the_parent_handles_sigterm():
+    """`rnnlab train` turns SIGTERM into a Ctrl-C; forked workers must not inherit that handler:
+    Pool.terminate() ends them with SIGTERM, and one delivered to a worker's watchdog thread
+    while its main thread waits on the task queue's lock (which terminate() holds) was never
+    acted on, so close() waited for ever (seen once in a full test run)."""
+    import threading
+    previous = signal.signal(signal.SIGTERM, _parents_sigterm_handler)
+    try:
+        pool = FigurePool(2)
+        start = time.time()
+        while not pool.poll():                                   # every worker past its initializer
+            assert time.time() - start < 60
+            time.sleep(0.05)
+        assert pool._pool.apply(signal.getsignal, (signal.SIGTERM,)) == signal.SIG_DFL
+        workers = list(pool._pool._pool)
+        closing = threading.Thread(target=pool.close, daemon=True)
+        closing.start()
+        closing.join(timeout=20)
+        stuck = [w for w in workers if w.exitcode is None]
+        for w in stuck:
+            os.kill(w.pid, signal.SIGKILL)
+        assert not closing.is_alive() and not stuck
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -37,6 +37,10 @@ def die_with_parent() -> None:
 def _figure_worker_init(ready) -> None:
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)        # Ctrl-C is the parent's to handle
+    # Pool.terminate() ends a worker with SIGTERM: its default action here, not the handler
+    # `rnnlab train` installs (inherited through fork, it kept a worker alive and terminate()
+    # waiting for it for ever)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.nice(5)          # the parent's training first; not 19, which starves them on a busy machine
     try:
         from .plots import pyplot
