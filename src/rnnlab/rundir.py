@@ -81,10 +81,11 @@ class RunWriter(Callback):
     The state is written at the first checkpoint epoch and then at most once per
     ``state_interval`` seconds: a sooner checkpoint epoch's state is kept in memory (replacing
     an older kept one) and written at the first step after the interval has passed, when
-    training ends, or when an exception stops it (Ctrl-C, an error). So Ctrl-C loses nothing
-    but the epoch under way, a killed process (SIGKILL, or SIGTERM, which Python does not turn
-    into an exception) at most about ``state_interval`` seconds more, and a run of short epochs
-    does not spend a sixth of its time writing states (the seed run: 50 states, 0.27 of 1.6 s)."""
+    training ends, or when an exception stops it (Ctrl-C, an error; ``rnnlab train`` takes
+    SIGTERM as Ctrl-C). So Ctrl-C loses nothing but the epoch under way, a killed process
+    (SIGKILL, or SIGTERM where nothing turns it into an exception) at most about
+    ``state_interval`` seconds more, and a run of short epochs does not spend a sixth of its
+    time writing states (the seed run: 50 states, 0.27 of 1.6 s)."""
 
     def __init__(self, run_dir: Path, figures: bool = True, resuming: bool = False, pool=None,
                  report: bool | None = None, state_interval: float = 1.0):
