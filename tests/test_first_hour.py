@@ -175,3 +175,29 @@ def test_a_read_only_location_is_one_sentence(tmp_path, capsys, monkeypatch, com
     err = capsys.readouterr().err
     assert "Read-only file system" in err and "writable location" in err and len(err.strip().splitlines()) == 1
     assert {p: p.read_bytes() for p in run.iterdir()} == before
+
+
+def test_a_stopped_fit_closes_the_progress_bar(monkeypatch):
+    """No half-drawn progress bar is left above the "interrupted" line."""
+    import io
+    import sys
+
+    from rnnlab.config import PRESETS
+    from rnnlab.progress import EpochPrinter
+    from rnnlab.train import Callback, Trainer
+
+    terminal = io.StringIO()
+    terminal.isatty = lambda: True
+    monkeypatch.setattr(sys, "stderr", terminal)
+    printer, seen = EpochPrinter(5, quiet=True), []
+
+    class StopAfterEpoch2(Callback):
+        def on_epoch_end(self, trainer, record):
+            seen.append(printer.bar.disable)
+            if record["epoch"] == 2:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(config=PRESETS["seed"].replace(epochs=5, batches_per_epoch=2),
+                callbacks=[printer, StopAfterEpoch2()]).fit()
+    assert seen == [False, False] and printer.bar.disable          # drawn while training, then closed

@@ -155,3 +155,18 @@ def test_bad_arguments_are_refused(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(InputError, match="is a file"):
         TensorBoardWriter(tmp_path / "file")
+
+
+def test_a_stopped_fit_closes_the_event_file_with_its_finished_epochs(tmp_path):
+    from rnnlab.train import Callback
+
+    class CrashAfterEpoch2(Callback):
+        def on_epoch_end(self, trainer, record):
+            if record["epoch"] == 2:
+                raise KeyboardInterrupt
+
+    tb = TensorBoardWriter(tmp_path / "tb")
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(config=TrainConfig(epochs=5, **CFG), callbacks=[tb, CrashAfterEpoch2()]).fit()
+    assert tb.writer is None                                          # closed by on_train_stopped
+    assert values(read(tmp_path / "tb"), "epoch/test_loss")[0] == [1, 2]

@@ -38,3 +38,7 @@ class EpochPrinter(Callback):
 
     def on_train_end(self, trainer, summary):
         self.bar.close()
+
+    def on_train_stopped(self, trainer):
+        if self.bar is not None:
+            self.bar.close()                    # no half-drawn bar above the "interrupted" line

@@ -125,8 +125,11 @@ class TensorBoardWriter(Callback):
                                     global_step=int(summary.get("epochs") or len(trainer.history)))
         self.close()
 
+    def on_train_stopped(self, trainer):
+        self.close()                                          # Ctrl-C or an error: keep what was written
+
     def close(self) -> None:
-        """Flush and close the event file (``on_train_end`` does this; call it after a failed fit)."""
+        """Flush and close the event file (``on_train_end`` and ``on_train_stopped`` do this)."""
         if self.writer is not None:
             self.writer.flush()
             self.writer.close()
