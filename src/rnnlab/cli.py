@@ -6,6 +6,7 @@ Every user error is an ``RnnlabError``: printed as one sentence on stderr, exit 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -171,26 +172,23 @@ class Terminated(KeyboardInterrupt):
     training state of the last checkpoint epoch is written and the run can be resumed."""
 
 
+@contextlib.contextmanager
 def _sigterm_as_ctrl_c():
     """A context in which SIGTERM raises ``Terminated`` (main thread only; restored after)."""
-    import contextlib
     import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():
-        return contextlib.nullcontext()
+        yield
+        return
 
     def terminate(signum, frame):
         raise Terminated
-
-    @contextlib.contextmanager
-    def installed():
-        previous = signal.signal(signal.SIGTERM, terminate)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-    return installed()
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def cmd_train(args) -> int:

@@ -59,7 +59,7 @@ class Guard:
         if not math.isfinite(grad_norm):
             return "non-finite gradient"
         if len(self.recent_loss) == self.window:
-            # statistics, not NumPy: the same number for 20 floats, in 3 us instead of 100 (every step)
+            # statistics, not NumPy: the same number for 20 floats, 0.5 us instead of ~100 (every step)
             median = max(statistics.median(self.recent_loss), 0.1 * self.initial_level)
             if loss > self.spike_factor * median:
                 return "loss spike"

@@ -7,12 +7,6 @@ import numpy as np
 from .errors import InputError
 
 
-def log_softmax(logits):
-    """Stable log-softmax over the last axis (subtract the max: log-sum-exp)."""
-    z = logits - logits.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-
-
 def softmax_cross_entropy(logits, targets, mask=None):
     """Mean cross-entropy of integer ``targets`` (...,) under ``logits`` (..., C).
 

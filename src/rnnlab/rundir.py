@@ -133,7 +133,7 @@ class RunWriter(Callback):
                 self._unsaved_state = (arrays, meta)
                 self._write_state()
             else:                                           # copied: training goes on changing them
-                self._unsaved_state = ({k: np.array(v) for k, v in arrays.items()}, copy.deepcopy(meta))
+                self._unsaved_state = copy.deepcopy((arrays, meta))
 
     def _write_state(self) -> None:
         state, self._unsaved_state = self._unsaved_state, None     # a write that fails is not retried
