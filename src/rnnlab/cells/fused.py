@@ -100,12 +100,12 @@ def _compile():
         B, H = c.shape
         for b in range(B):
             r = b if xp.shape[0] > 1 else 0
-            for k in range(2 * H):                                  # i, f = sigmoid
-                a[b, k] = HALF + HALF * gate_tanh(HALF * (a[b, k] + xp[r, k]))
-            for k in range(2 * H, 3 * H):                           # g = tanh
-                a[b, k] = gate_tanh(a[b, k] + xp[r, k])
-            for k in range(3 * H, 4 * H):                           # o = sigmoid
-                a[b, k] = HALF + HALF * gate_tanh(HALF * (a[b, k] + xp[r, k]))
+            # One loop and one call site for the four gates: written as three loops (i f, g, o),
+            # LLVM inlined and vectorised gate_tanh in only some of them, and the forward pass
+            # took 2.5x as long (31 against 12 us for batch 32, hidden 128; same values)
+            for k in range(4 * H):                                  # i, f, o = sigmoid, g = tanh
+                s = ONE if 2 * H <= k < 3 * H else HALF             # sigmoid(x) = 1/2 + tanh(x/2)/2
+                a[b, k] = (ONE - s) + s * gate_tanh(s * (a[b, k] + xp[r, k]))
             for j in range(H):                                      # c_t = f c_{t-1} + i g
                 c[b, j] = a[b, H + j] * c_prev[b, j] + a[b, j] * a[b, 2 * H + j]
             for j in range(H):
