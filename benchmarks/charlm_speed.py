@@ -106,11 +106,11 @@ def measure(peer, size, cell, steps):
     return run_torch(size, cell, steps, onednn=peer == "torch")
 
 
-def compile_seconds(cold: bool) -> float:
-    """Time to make the fused kernels ready and run each once: compile (cold cache) or load."""
+def compile_seconds(cache_dir: str) -> float:
+    """Time to make the fused kernels ready and run each once, with Numba's cache in
+    ``cache_dir``: a compile when it is empty, a load once a first run has filled it."""
     import os
-    if cold:
-        os.environ["NUMBA_CACHE_DIR"] = __import__("tempfile").mkdtemp()
+    os.environ["NUMBA_CACHE_DIR"] = cache_dir
     start = time.perf_counter()
     from rnnlab.cells.fused import warm_up
     warm_up()
@@ -125,10 +125,12 @@ def main():
     ap.add_argument("--sizes", default="small,large")
     args = ap.parse_args()
     ctx = mp.get_context("spawn")
-    with ctx.Pool(1) as pool:
-        cold = pool.apply(compile_seconds, (True,))
-    with ctx.Pool(1) as pool:
-        warm = pool.apply(compile_seconds, (False,))
+    import tempfile
+    with tempfile.TemporaryDirectory() as cache:       # its own cache: the user's may be stale or warm
+        with ctx.Pool(1) as pool:
+            cold = pool.apply(compile_seconds, (cache,))
+        with ctx.Pool(1) as pool:
+            warm = pool.apply(compile_seconds, (cache,))
     import torch
     print(f"fused kernels: {cold:.1f} s to compile (cold cache), {warm:.2f} s to load (warm cache); "
           f"{platform.machine()}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
