@@ -168,10 +168,10 @@ def _compile():
             for j in range(H):                                      # through r (W_hn h + b_hn)
                 r = hh[b, j]
                 da[b, j] = da[b, 2 * H + j] * hh[b, 2 * H + j] * r * (ONE - r)
-            for j in range(H):
+            for j in range(2 * H):                                  # (three stores per j in one loop: 1.5x slower)
                 d_hh[b, j] = da[b, j]
-                d_hh[b, H + j] = da[b, H + j]
-                d_hh[b, 2 * H + j] = da[b, 2 * H + j] * hh[b, j]             # the recurrent n part is scaled by r
+            for j in range(H):                                      # the recurrent n part is scaled by r
+                d_hh[b, 2 * H + j] = da[b, 2 * H + j] * hh[b, j]
 
     return {"lstm_forward": lstm_forward, "lstm_backward": lstm_backward,
             "gru_forward": gru_forward, "gru_backward": gru_backward}
