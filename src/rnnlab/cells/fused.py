@@ -35,6 +35,7 @@ gate_tanh = None            # scalar_tanh32 compiled for the kernels, made by _c
 # float32 (SIMD lanes twice as wide) and a float64 one loses nothing. Written as 1.0 / 0.5, Numba
 # types them float64 and promotes every float32 product: 2-3x slower kernels (measured).
 ONE, HALF = np.float32(1.0), np.float32(0.5)
+NEG_ZERO = np.float32(-0.0)      # adding it changes nothing, not even the sign of a zero (+0.0 would)
 
 # tanh(x) ~ x P(x^2) / Q(x^2) for |x| <= TANH_CLIP (beyond it float32's tanh is +-1). Coefficients
 # fitted for rnnlab by iteratively reweighted least squares on the relative error over [0, 9]
@@ -102,10 +103,11 @@ def _compile():
             r = b if xp.shape[0] > 1 else 0
             # One loop and one call site for the four gates: written as three loops (i f, g, o),
             # LLVM inlined and vectorised gate_tanh in only some of them, and the forward pass
-            # took 2.5x as long (31 against 12 us for batch 32, hidden 128; same values)
+            # took 2.5x as long (31 against 12 us for batch 32, hidden 128; the same bits)
             for k in range(4 * H):                                  # i, f, o = sigmoid, g = tanh
-                s = ONE if 2 * H <= k < 3 * H else HALF             # sigmoid(x) = 1/2 + tanh(x/2)/2
-                a[b, k] = (ONE - s) + s * gate_tanh(s * (a[b, k] + xp[r, k]))
+                g = 2 * H <= k < 3 * H
+                s = ONE if g else HALF                              # sigmoid(x) = 1/2 + tanh(x/2)/2
+                a[b, k] = (NEG_ZERO if g else HALF) + s * gate_tanh(s * (a[b, k] + xp[r, k]))
             for j in range(H):                                      # c_t = f c_{t-1} + i g
                 c[b, j] = a[b, H + j] * c_prev[b, j] + a[b, j] * a[b, 2 * H + j]
             for j in range(H):
