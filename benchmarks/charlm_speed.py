@@ -20,6 +20,7 @@ import argparse
 import multiprocessing as mp
 import platform
 import statistics
+import tempfile
 import time
 
 import numpy as np
@@ -125,7 +126,6 @@ def main():
     ap.add_argument("--sizes", default="small,large")
     args = ap.parse_args()
     ctx = mp.get_context("spawn")
-    import tempfile
     with tempfile.TemporaryDirectory() as cache:       # its own cache: the user's may be stale or warm
         with ctx.Pool(1) as pool:
             cold = pool.apply(compile_seconds, (cache,))

@@ -19,6 +19,7 @@ import argparse
 import multiprocessing as mp
 import platform
 import statistics
+import tempfile
 import time
 
 import numpy as np
@@ -103,7 +104,6 @@ def run_rnnlab(data, epochs, seed=0, as_the_cli=False):
     """The bare Trainer, or (``as_the_cli``) the training of ``rnnlab train``: the seed preset's
     probes every 10 iterations and the full training state saved every epoch to a run directory
     (its figures, analysis and report come after training and are timed by the CLI row)."""
-    import tempfile
     cfg = CFG.replace(epochs=epochs, seed=seed)
     callbacks = []
     if as_the_cli:
@@ -126,7 +126,6 @@ def run_cli(epochs, figure_workers: str | None = None, pycache: str | None = Non
     import os
     import subprocess
     import sys
-    import tempfile
     out = tempfile.mkdtemp() + "/run"
     env = dict(os.environ)
     env.pop("RNNLAB_FIGURE_WORKERS", None)
@@ -170,7 +169,6 @@ def main():
             times[name].append(t)
             accs[name] = acc
     cli_runs = {"default": [], "0": []}
-    import tempfile
     with tempfile.TemporaryDirectory() as pycache:
         run_cli(args.epochs, pycache=pycache)                       # compiles the bytecode, untimed
         for _ in range(args.repeats):                               # interleaved as above
