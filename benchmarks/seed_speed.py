@@ -5,7 +5,8 @@
    in the "RNNs from scratch" write-up,
 3. torch.nn.RNN (fused library layer),
 
-all on the same data, in one run; prints each time (median of --repeats) and the ratios. Each
+all on the same data, in one run; prints each time (median of --repeats) and the ratios, and the
+run's matrix products alone as NumPy computes them (the floor under rnnlab's ratio). Each
 measurement runs in a fresh worker process, so no library's thread pool (torch's OpenMP workers
 keep spinning after a call) slows down the next peer, and each starts as a user's run would.
 Targets (issue 2): rnnlab <= 0.2x seed-style and <= 0.6x torch.nn.RNN.
@@ -141,6 +142,35 @@ def run_cli(epochs, figure_workers: str | None = None, pycache: str | None = Non
     return seconds, json.loads(open(out + "/summary.json").read())["final_test_acc"]
 
 
+def run_products() -> float:
+    """Seconds the run's matrix products alone take in NumPy (warm caches, each product timed on
+    its own): every product of rnnlab's forward and backward pass per training batch, and of the
+    forward pass over the test set each epoch. A floor for rnnlab's time that no change to its
+    elementwise work can lower; probes and the optimizer come on top."""
+    import timeit
+    rng = np.random.default_rng(0)
+    B, T, H, L = CFG.batch_size, CFG.length, CFG.hidden, CFG.layers
+    N, Ne = B * T, CFG.test_size * T
+    shapes = []                                                 # (count over the run, A shape, B shape)
+    train, evals = CFG.epochs * CFG.batches_per_epoch, CFG.epochs
+    for layer in range(L):
+        D = CFG.features if layer == 0 else H
+        shapes += [(train, (N, D), (D, H)), (train * T, (B, H), (H, H)),        # projection, steps
+                   (train * T, (B, H), (H, H)),                                 # steps backward
+                   (train, (H, N), (N, D)), (train, (H, N), (N, H)), (train, (1, N), (N, H)),
+                   (evals, (Ne, D), (D, H)), (evals * T, (CFG.test_size, H), (H, H))]
+        if layer > 0:
+            shapes.append((train, (N, H), (H, D)))                              # input gradient
+    shapes += [(train, (B, H), (H, 2)), (train, (2, B), (B, H)), (train, (B, 2), (2, H)),
+               (evals, (CFG.test_size, H), (H, 2))]
+    total = 0.0
+    for count, sa, sb in shapes:
+        a, b = (rng.standard_normal(s).astype(np.float32) for s in (sa, sb))
+        n = max(1, int(0.01 / (timeit.timeit(lambda: np.dot(a, b), number=1) + 1e-9)))
+        total += count * statistics.median(timeit.repeat(lambda: np.dot(a, b), number=n, repeat=5)) / n
+    return total
+
+
 PEERS = {"rnnlab (bare Trainer)": None, "rnnlab train's training": None,
          "seed-style PyTorch": SeedStyleRNN, "torch.nn.RNN": TorchRNN}
 
@@ -168,6 +198,8 @@ def main():
                 t, acc = pool.apply(measure, (name, args.epochs))
             times[name].append(t)
             accs[name] = acc
+    with ctx.Pool(1) as pool:
+        products = pool.apply(run_products)
     cli_runs = {"default": [], "0": []}
     with tempfile.TemporaryDirectory() as pycache:
         run_cli(args.epochs, pycache=pycache)                       # compiles the bytecode, untimed
@@ -190,6 +222,10 @@ def main():
         print(f"{ours}: ratio to seed-style PyTorch = {r_seed:.3f} (target <= 0.2: "
               f"{'met' if r_seed <= 0.2 else 'NOT met'}); to torch.nn.RNN = {r_torch:.3f} (target <= 0.6: "
               f"{'met' if r_torch <= 0.6 else 'NOT met'})")
+    floor = products / med["seed-style PyTorch"]
+    print(f"the run's matrix products alone, in NumPy on warm caches: {products:.3f} s = {floor:.3f}x the "
+          f"seed-style model (a floor for the ratio: the target 0.2 leaves "
+          f"{0.2 * med['seed-style PyTorch'] - products:.3f} s for everything else)")
     print(f"the whole `rnnlab train` command (training, figures, analysis, report; bytecode compiled, as "
           f"`pip install .` leaves it): {cli:.2f} s wall "
           f"(target <= 2.5 s: {'met' if cli <= 2.5 else 'NOT met'}); with every figure drawn in the main "
