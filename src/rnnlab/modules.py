@@ -147,7 +147,8 @@ class Linear(Module):
         self.grads["weight"] += dy2.T @ x2                    # through x W^T
         if "bias" in self.grads:
             self.grads["bias"] += dy2.sum(axis=0)             # through + b
-        return dy @ self.params["weight"]                     # (..., in)
+        dx = dy2 @ self.params["weight"]                      # one (N, in) product, as in forward: a
+        return dx.reshape(dy.shape[:-1] + (self.in_features,))  # (B, T, out) dy ran as B products
 
 
 class Embedding(Module):
