@@ -24,6 +24,7 @@ import tempfile
 import time
 
 import numpy as np
+import products
 import torch
 from torch import nn
 
@@ -142,33 +143,38 @@ def run_cli(epochs, figure_workers: str | None = None, pycache: str | None = Non
     return seconds, json.loads(open(out + "/summary.json").read())["final_test_acc"]
 
 
-def run_products() -> float:
-    """Seconds the run's matrix products alone take in NumPy (warm caches, each product timed on
-    its own): every product of rnnlab's forward and backward pass per training batch, and of the
-    forward pass over the test set each epoch. A floor for rnnlab's time that no change to its
-    elementwise work can lower; probes and the optimizer come on top."""
-    import timeit
-    rng = np.random.default_rng(0)
+def seed_products() -> list[tuple]:
+    """Every matrix product of the seed run as rnnlab computes it (``products.py``'s format):
+    per training batch each layer's input projection, T step products forward and backward,
+    weight and bias gradients and (above layer 0) input gradient, and the readout's three; per
+    epoch the forward pass over the test set. The probes' products (every 10th batch) are left out."""
     B, T, H, L = CFG.batch_size, CFG.length, CFG.hidden, CFG.layers
     N, Ne = B * T, CFG.test_size * T
-    shapes = []                                                 # (count over the run, A shape, B shape)
     train, evals = CFG.epochs * CFG.batches_per_epoch, CFG.epochs
+    out = []
     for layer in range(L):
         D = CFG.features if layer == 0 else H
-        shapes += [(train, (N, D), (D, H)), (train * T, (B, H), (H, H)),        # projection, steps
-                   (train * T, (B, H), (H, H)),                                 # steps backward
-                   (train, (H, N), (N, D)), (train, (H, N), (N, H)), (train, (1, N), (N, H)),
-                   (evals, (Ne, D), (D, H)), (evals * T, (CFG.test_size, H), (H, H))]
+        out += [("projection", train, (N, D), (D, H), False, False),
+                ("step forward", train * T, (B, H), (H, H), False, False),
+                ("step backward", train * T, (B, H), (H, H), False, False),
+                ("dW_ih", train, (H, N), (N, D), True, False),
+                ("dW_hh", train, (H, N), (N, H), True, False),
+                ("bias gradient", train, (N,), (N, H), False, False),
+                ("test projection", evals, (Ne, D), (D, H), False, False),
+                ("test step forward", evals * T, (CFG.test_size, H), (H, H), False, False)]
         if layer > 0:
-            shapes.append((train, (N, H), (H, D)))                              # input gradient
-    shapes += [(train, (B, H), (H, 2)), (train, (2, B), (B, H)), (train, (B, 2), (2, H)),
-               (evals, (CFG.test_size, H), (H, 2))]
-    total = 0.0
-    for count, sa, sb in shapes:
-        a, b = (rng.standard_normal(s).astype(np.float32) for s in (sa, sb))
-        n = max(1, int(0.01 / (timeit.timeit(lambda: np.dot(a, b), number=1) + 1e-9)))
-        total += count * statistics.median(timeit.repeat(lambda: np.dot(a, b), number=n, repeat=5)) / n
-    return total
+            out.append(("input gradient", train, (N, H), (H, D), False, False))
+    return out + [("readout", train, (B, H), (H, 2), False, True),
+                  ("readout dW", train, (2, B), (B, H), True, False),
+                  ("readout input gradient", train, (B, 2), (2, H), False, False),
+                  ("test readout", evals, (CFG.test_size, H), (H, 2), False, True)]
+
+
+def run_products() -> float:
+    """Seconds the run's matrix products alone take in NumPy, each timed on its own with its
+    operands in cache: a floor under rnnlab's time that no change to its elementwise work can
+    lower (only fewer or larger products could)."""
+    return sum(products.seconds(seed_products()).values())
 
 
 PEERS = {"rnnlab (bare Trainer)": None, "rnnlab train's training": None,
