@@ -103,9 +103,10 @@ def run_torch(model_cls, data, epochs, seed=0):
 
 
 def run_rnnlab(data, epochs, seed=0, as_the_cli=False):
-    """The bare Trainer, or (``as_the_cli``) the training of ``rnnlab train``: the seed preset's
-    probes every 10 iterations and the full training state saved every epoch to a run directory
-    (its figures, analysis and report come after training and are timed by the CLI row)."""
+    """The bare Trainer (the seed preset, probes every 10 iterations included), or
+    (``as_the_cli``) the training of ``rnnlab train``: the same, writing metrics, probes and the
+    training state for ``--resume`` to a run directory (its figures, analysis and report come
+    after training and are timed by the CLI row)."""
     cfg = CFG.replace(epochs=epochs, seed=seed)
     callbacks = []
     if as_the_cli:
