@@ -387,3 +387,18 @@ def test_docstring_example():
     import rnnlab.analysis.fixed_points as mod
     result = doctest.testmod(mod)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("n, title", [(1, "Jacobian eigenvalues at 1 fixed point"),
+                                      (2, "Jacobian eigenvalues at 2 fixed points")])
+def test_fixed_point_figure_title_counts_points(monkeypatch, tmp_path, n, title):
+    from types import SimpleNamespace
+
+    import rnnlab.plots as plots
+    from rnnlab.analysis import analyze
+    from rnnlab.analysis.fixed_points import FixedPoint
+    seen = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path, **kw: seen.append(fig.axes[0].get_title()))
+    point = FixedPoint(np.zeros(2), 1, 0.0, np.array([0.5 + 0j, 0.2 + 0j]), 0, "stable")
+    analyze.plot_fixed_points(tmp_path / "fp.png", SimpleNamespace(points=[point] * n))
+    assert seen == [title]

@@ -397,7 +397,8 @@ def plot_fixed_points(path, fps) -> None:
         ax.scatter(e.real, e.imag, s=10, alpha=0.5, color=TYPE_COLORS.get(k, "C5"),
                    label=name if name not in seen else None)
         seen.add(name)
-    ax.set(xlabel="Re", ylabel="Im", title=f"Jacobian eigenvalues at {len(fps.points)} fixed points",
+    n = len(fps.points)
+    ax.set(xlabel="Re", ylabel="Im", title=f"Jacobian eigenvalues at {n} fixed point{'' if n == 1 else 's'}",
            aspect="equal")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower left")
