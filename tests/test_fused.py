@@ -184,3 +184,21 @@ def test_an_input_part_the_kernel_cannot_take_goes_through_the_readable_step(ref
             np.testing.assert_allclose(results[1], results[0], rtol=1e-6, atol=1e-6)
         else:
             assert results[1] is results[0]                             # the same error, no silent read
+
+
+@pytest.mark.parametrize("model,types", [("lstm", {FusedLSTMCell}), ("gru", {FusedGRUCell}), ("rnn", None)])
+def test_fit_readies_compiled_cells_before_its_clock(mode, monkeypatch, model, types):
+    """The kernels are loaded (or compiled) before fit() starts timing, for the model's own
+    cells and precision only, and the time is reported apart ("kernel_seconds"), so a gated
+    model's "seconds" (compare's time budget) holds no one-off compile or load."""
+    from rnnlab.cells import fused
+    from rnnlab.config import PRESETS
+    from rnnlab.train import Trainer
+    mode(True)
+    calls = []
+    monkeypatch.setattr(fused, "warm_up", lambda cell_types=None, dtypes=(): calls.append((cell_types, dtypes)))
+    cfg = PRESETS["seed"].replace(model=model, hidden=8, layers=2, epochs=1, batches_per_epoch=1,
+                                  train_size=64, test_size=32, dtype="float64")
+    s = Trainer(config=cfg).fit()
+    assert calls == ([] if types is None else [(types, (np.float64,))])
+    assert s["kernel_seconds"] >= 0.0 and (types is not None or s["kernel_seconds"] == 0.0)

@@ -252,13 +252,18 @@ def _finish_stopped_ending(run: Path, args, figure_workers: int) -> int:
     return 0
 
 
+def _kernel_note(summary) -> str:
+    k = summary.get("kernel_seconds") or 0.0
+    return f" (+{k:.2f} s to load the compiled cells)" if k >= 0.01 else ""
+
+
 def _train_and_report(trainer, out, args, pool) -> None:
     cfg = trainer.cfg
     s = trainer.fit()
     m = s["metric"]
     print(f"final test {m} {format_metric(m, s[f'final_test_{m}'])} (loss {s['final_test_loss']:.4f}), "
           f"best {format_metric(m, s[f'best_test_{m}'])} at epoch {s['best_epoch']}, "
-          f"{s['seconds']:.2f} s; wrote {out}")
+          f"{s['seconds']:.2f} s{_kernel_note(s)}; wrote {out}")
     if cfg.curriculum and s["final_length"] != cfg.length:
         print(f"note: the curriculum never reached --length {cfg.length}; these results are at length "
               f"{s['final_length']} (rnnlab eval scores the final weights at length {cfg.length})")

@@ -218,7 +218,7 @@ def write_outputs(rows, thr, stream, out_dir: Path) -> None:
         lines.append(f"| {s['task']} ({s['metric']}) | {s['model']} | {s['params']:,} | "
                      f"{_fmt(s['metric'], s['equal_updates'], s['equal_updates_sd'])} | "
                      f"{_fmt(s['metric'], s['equal_time'], s['equal_time_sd'])} ({s['updates_in_time']:.0f}) | "
-                     f"{s['seconds']:.1f} |")
+                     f"{s['seconds']:.2f} |")
     lines += ["", "| model | " + " | ".join(f"T={T} seq/s" for T in sorted({r['length'] for r in thr})) + " |",
               "|---|" + "---|" * len({r['length'] for r in thr})]
     for m in MODELS:

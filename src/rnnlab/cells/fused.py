@@ -188,11 +188,13 @@ def _kernel_fits(h_prev, xp_t, G: int) -> bool:
             and xp_t.shape[0] in (1, B) and xp_t.shape[1] == G * H)
 
 
-def warm_up() -> None:
-    """Compile (or load from the cache) every kernel the cells use, by running each cell once
-    in both precisions."""
+def warm_up(cell_types=None, dtypes=(np.float32, np.float64)) -> None:
+    """Compile (or load from the cache) the kernels of ``cell_types`` (default: both fused cells)
+    for ``dtypes``, by running each cell once in each precision."""
     for cell, G in ((FusedLSTMCell(), 4), (FusedGRUCell(), 3)):
-        for dt in (np.float32, np.float64):
+        if cell_types is not None and type(cell) not in cell_types:
+            continue
+        for dt in dtypes:
             z = np.zeros((2, 3), dt)
             carry = (z, z) if G == 4 else (z,)
             W = np.zeros((G * 3, 3), dt)
