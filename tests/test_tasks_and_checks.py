@@ -78,6 +78,24 @@ def test_bad_config_values(changes, match):
         TrainConfig().replace(**changes)
 
 
+def test_changing_model_drops_the_old_models_own_settings():
+    """The charlm preset's LSTM forget bias and the better preset's relu go when the model
+    changes (CLI --model, sweep grids); set explicitly with the wrong model, they are refused."""
+    from rnnlab.config import PRESETS
+    gru = PRESETS["charlm"].replace(model="gru")
+    assert gru.forget_bias == 0.0 and gru.window == PRESETS["charlm"].window
+    lstm = PRESETS["better"].replace(model="lstm")
+    assert lstm.nonlinearity == "tanh" and lstm.init == PRESETS["better"].init
+    assert PRESETS["better"].replace(lr=0.5).nonlinearity == "relu"          # same model: kept
+    assert lstm.replace(model="rnn", nonlinearity="relu").nonlinearity == "relu"
+    with pytest.raises(rnnlab.InputError, match="nonlinearity applies to the vanilla RNN only"):
+        PRESETS["seed"].replace(model="lstm", nonlinearity="relu")
+    with pytest.raises(rnnlab.InputError, match="forget_bias applies to the LSTM only"):
+        PRESETS["charlm"].replace(model="gru", forget_bias=1.0)
+    with pytest.raises(rnnlab.InputError, match="left to right only"):
+        PRESETS["charlm"].replace(bidirectional=True)
+
+
 def test_unknown_config_key_is_rejected():
     with pytest.raises(rnnlab.InputError, match="unknown config field.*hiden"):
         TrainConfig.from_dict({"hiden": 3})

@@ -138,9 +138,7 @@ def config_from_args(args) -> TrainConfig:
     if args.preset is None:                                     # a task's own preset, if it has one
         task = overrides.get("task", "seed")
         args.preset = task if task in PRESETS else "seed"
-    if overrides.get("model", "lstm") != "lstm" and "forget_bias" not in overrides:
-        overrides["forget_bias"] = 0.0                          # the preset's LSTM-only setting
-    return PRESETS[args.preset].replace(**overrides)
+    return PRESETS[args.preset].replace(**overrides)            # drops the preset's other-model settings
 
 
 def cmd_resume(args) -> int:

@@ -117,6 +117,12 @@ class TrainConfig:
         if self.forget_bias and self.model != "lstm":
             raise InputError(f"forget_bias applies to the LSTM only (model is {self.model!r}); "
                              "drop --forget-bias or use --model lstm")
+        if self.nonlinearity != "tanh" and self.model != "rnn":
+            raise InputError(f"nonlinearity applies to the vanilla RNN only (model is {self.model!r}, whose "
+                             "gates fix theirs); drop --nonlinearity or use --model rnn")
+        if self.bidirectional and self.task == "charlm":
+            raise InputError("a character LM predicts each character from the ones before it, so it reads "
+                             "left to right only; drop --bidirectional")
         if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
             raise InputError("nesterov needs optimizer 'sgd' with momentum > 0; set --momentum "
                              "or drop --nesterov")
@@ -147,6 +153,12 @@ class TrainConfig:
         return cls(**d)
 
     def replace(self, **changes) -> "TrainConfig":
+        """A copy with ``changes``. A change of model drops the old model's own settings that
+        ``changes`` does not set (the charlm preset's LSTM forget bias, the better preset's relu),
+        so ``--preset charlm --model gru`` or a sweep over models starts from valid settings."""
+        if changes.get("model", self.model) != self.model:
+            changes = {**{k: v for k, v in MODEL_ONLY_DEFAULTS.items()
+                          if k not in changes and getattr(self, k) != v}, **changes}
         return self.from_dict({**dataclasses.asdict(self), **changes})
 
     @property
@@ -157,6 +169,9 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+
+# Settings that belong to one model, at the values every other model needs (see replace).
+MODEL_ONLY_DEFAULTS = {"forget_bias": 0.0, "nonlinearity": "tanh"}
 
 PRESETS: dict[str, TrainConfig] = {
     # The published seed experiment (REFERENCE.md): 2-layer tanh RNN, 13,314 parameters,
