@@ -1,6 +1,7 @@
 """The command line: a run directory end to end, and bad input -> one sentence, exit 2, no damage."""
 
 import json
+import warnings
 import os
 import subprocess
 import sys
@@ -149,6 +150,18 @@ def test_checkpoint_from_another_configuration_is_refused(run_dir, tmp_path, cap
     assert main(["eval", str(c)]) == 2
     assert_one_line_error(capsys.readouterr().err, "does not fit its config.json")
     assert np.load(npz_of(c))["rnn.weight_hh_l0"].shape == (64, 64)
+
+
+def test_a_diverged_run_is_called_diverged_not_corrupt(tmp_path, capsys):
+    out = tmp_path / "dv"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)                  # overflow on the way to NaN
+        assert main(["train", "--lr", "10", "--nonlinearity", "relu", "--init", "identity", "--epochs", "2",
+                     "--batches-per-epoch", "3", "--no-guard", "--out", str(out), "--quiet", "--no-report"]) == 0
+    capsys.readouterr()
+    for cmd in ("eval", "analyze"):
+        assert main([cmd, str(out)]) == 2
+        assert_one_line_error(capsys.readouterr().err, "NaN or infinite", "training diverged", "--no-guard")
 
 
 @pytest.fixture(scope="module")

@@ -237,6 +237,21 @@ def test_truncated_state_and_bad_resume_requests(tmp_path, capsys):
     assert "no resumable state" in capsys.readouterr().err
 
 
+def test_a_state_from_another_run_is_refused_before_any_log_is_trimmed(tmp_path, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["train", "--epochs", "3", "--out", str(a), "--quiet", "--no-report"]) == 0
+    assert main(["train", "--epochs", "2", "--hidden", "8", "--out", str(b), "--quiet", "--no-report"]) == 0
+    for f in a.glob("state*"):
+        f.unlink()
+    for f in b.glob("state*"):                              # b's state (epoch 2) into a (3 epochs logged)
+        (a / f.name).write_bytes(f.read_bytes())
+    logs = {f.name: f.read_bytes() for f in a.glob("*.jsonl")}
+    assert main(["train", "--resume", str(a)]) == 2
+    err = capsys.readouterr().err
+    assert "comes from another run" in err and str(a) in err and "Traceback" not in err
+    assert {f.name: f.read_bytes() for f in a.glob("*.jsonl")} == logs          # epoch 3 kept
+
+
 @pytest.mark.parametrize("workers,extra", [("0", []), ("2", []),
                                            ("0", ["--curriculum", "10", "--curriculum-every", "1"])])
 def test_ctrl_c_after_the_last_epoch_is_finished_by_resume(tmp_path, monkeypatch, capsys, workers, extra):

@@ -263,11 +263,16 @@ def resume_trainer(run_dir, task=None, model=None, loss=None) -> Trainer:
     if [r["epoch"] for r in history] != list(range(1, epoch + 1)):
         raise RunDirError(f"{run_dir / 'metrics.jsonl'} does not hold epochs 1-{epoch} of the saved "
                           "state; the run directory is damaged, train it again")
+    trainer = Trainer(task, model, loss, config=cfg)
+    try:
+        restore_trainer(trainer, arrays, meta, history)
+    except InputError as e:                          # before any log is trimmed: nothing is lost
+        raise CheckpointError(f"the training state in {run_dir} does not fit its config.json ({e}); it "
+                              "comes from another run: put this run's own state files back, or train "
+                              "again") from None
     for name, rows in logs.items():
         kept = [r for r in rows if r["epoch"] <= epoch]
         atomic_write_text(run_dir / name, "".join(json.dumps(r) + "\n" for r in kept))
-    trainer = Trainer(task, model, loss, config=cfg)
-    restore_trainer(trainer, arrays, meta, history)
     return trainer
 
 
@@ -312,6 +317,12 @@ def load_run(run_dir):
     if "vocab" in meta and meta["vocab"] != "".join(task.vocab):
         raise CheckpointError(f"the text behind {run_dir} has changed since training (its characters "
                               "differ from the checkpoint's vocabulary); train again on this text")
+    broken = [k for k, v in arrays.items() if np.issubdtype(np.asarray(v).dtype, np.floating)
+              and not np.all(np.isfinite(v))]
+    if broken:
+        raise CheckpointError(f"the weights in {run_dir} are NaN or infinite ({broken[0]} first): its "
+                              "training diverged; train again with the guard on (drop --no-guard) or a "
+                              "lower --lr")
     model = build_model(cfg, task)
     try:
         model.load_state_dict(arrays)
