@@ -1,10 +1,10 @@
 """The command line: a run directory end to end, and bad input -> one sentence, exit 2, no damage."""
 
 import json
-import warnings
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
