@@ -3,6 +3,8 @@
 import json
 import warnings
 
+import pytest
+
 from rnnlab.analysis.doctor import diagnose
 from rnnlab.cli import main
 from rnnlab.config import PRESETS, TrainConfig
@@ -60,3 +62,12 @@ def test_doctor_cli(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["pattern"] in {"healthy", "vanishing", "exploding", "hypersensitive"}
     assert main(["doctor", str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_suggested_clip_follows_the_calm_steps_not_the_blow_up():
+    from rnnlab.analysis.doctor import suggested_clip
+    nan = float("nan")
+    assert suggested_clip([0.1, 0.12, 0.09, 0.11] + [5e11] * 40) == pytest.approx(0.21)
+    assert suggested_clip([0.1, 0.12, 0.09, nan] + [0.5] * 40) == pytest.approx(0.2)
+    assert suggested_clip([800.0, 700.0, 600.0] + [1e16] * 40) == 1.0        # large from the start: 1
+    assert suggested_clip([nan, 1e12]) == 1.0 and suggested_clip([]) == 1.0

@@ -58,6 +58,20 @@ def _finite(xs):
     return [x for x in xs if isinstance(x, (int, float)) and math.isfinite(x)]
 
 
+def suggested_clip(iter_norm) -> float:
+    """A --clip to suggest: twice the median gradient norm of the calm steps before the first
+    blow-up (a non-finite norm, or one over 100x the median before it), at most 1. The whole run's
+    median would follow the blow-up itself (a run whose norms sat at 1e12 after its first epochs
+    was told --clip 1.6e12)."""
+    calm = []
+    for x in iter_norm:
+        if not (isinstance(x, (int, float)) and math.isfinite(x)) or (len(calm) >= 3 and x > 100 * np.median(calm)):
+            break
+        calm.append(x)
+    clip = 2 * float(np.median(calm)) if calm else 1.0
+    return min(clip, 1.0) if clip > 0 else 1.0
+
+
 def diagnose(run_dir) -> Diagnosis:
     run_dir = Path(run_dir)
     cfg = run_model_config(run_dir)
@@ -140,8 +154,9 @@ def diagnose(run_dir) -> Diagnosis:
         if spikes:
             d.findings.append(f"{len(spikes)} step(s) had a gradient norm over 100x the median "
                               f"({median_norm:.3g}), the first at step {spikes[0]}.")
-        clip = median_norm * 2 if math.isfinite(median_norm) and median_norm > 0 else 1.0
-        clip_advice = (f"Clip gradients by norm: --clip {clip:.2g} (about twice the median norm)."
+        clip = suggested_clip(iter_norm)
+        clip_advice = (f"Clip gradients by norm: --clip {clip:.2g} (twice the median norm before any "
+                       "blow-up, at most 1)."
                        if not cfg.clip or clip < cfg.clip else
                        f"Clip tighter: --clip {cfg.clip / 2:.2g} (half the {cfg.clip:.2g} in use).")
         d.advice += [clip_advice,
@@ -201,7 +216,7 @@ def diagnose(run_dir) -> Diagnosis:
                           "of stability, where small changes of the learning rate or seed give very "
                           "different results.")
         d.advice += [f"Lower the learning rate: --lr {cfg.lr / 3:.2g}.",
-                     f"Clip gradients by norm: --clip {2 * median_norm:.2g}." if not cfg.clip else
+                     f"Clip gradients by norm: --clip {suggested_clip(iter_norm):.2g}." if not cfg.clip else
                      f"Clip tighter: --clip {cfg.clip / 2:.2g}.",
                      "Compare a few seeds (--seed) before trusting a single run."]
         d.numbers = n
