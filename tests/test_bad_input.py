@@ -79,7 +79,8 @@ def world(tmp_path_factory):
            "featmismatch": dict(X=X, y=y, X_test=X[:, :, :2], y_test=y), "one": dict(X=X[:1], y=y[:1]),
            "negclass": dict(X=X, y=y - 1), "zerolengths": dict(X=X, y=y, lengths=np.zeros(40, np.int64)),
            "floatlengths": dict(X=X, y=y, lengths=np.full(40, 3.5)), "ok": dict(X=X, y=y),
-           "ytooshort": dict(X=X, y=np.zeros((40, 5), np.int64)), "empty": dict(X=X[:0], y=y[:0])}
+           "ytooshort": dict(X=X, y=np.zeros((40, 5), np.int64)), "empty": dict(X=X[:0], y=y[:0]),
+           "oneclass": dict(X=X, y=np.ones(40, np.int64))}
     for name, arrays in npz.items():
         np.savez(root / f"{name}.npz", **arrays)
         p[f"npz_{name}"] = root / f"{name}.npz"
@@ -190,6 +191,7 @@ CASES = [
     ("train --data {npz_xtestonly}", "only one of X_test and y_test"),
     ("train --data {npz_featmismatch}", "test inputs have 2 features but training inputs 3"),
     ("train --data {npz_one}", "too few to hold some out"),
+    ("train --data {npz_oneclass}", "every training target is class 1"),
     ("train --data {npz_negclass}", "class targets must be 0, 1, 2"),
     ("train --data {npz_zerolengths}", "lengths must lie in [1, 6]"),
     ("train --data {npz_floatlengths}", "lengths must be integers"),

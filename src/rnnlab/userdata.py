@@ -60,8 +60,12 @@ def load_npz_task(path) -> Task:
                 arrays.get("lengths_test"))
         if test[2] is None:
             test = test[:2]
-    return Task.from_arrays(X, _target(arrays["y"]), arrays.get("lengths"), test=test,
-                            name=path.name)
+    task = Task.from_arrays(X, _target(arrays["y"]), arrays.get("lengths"), test=test, name=path.name)
+    if task.targets == "classes" and len(seen := np.unique(task.train.y)) < 2:
+        raise InputError(f"--data {path}: every training target is class {seen[0]}, so there is nothing "
+                         "to tell apart (a model scores perfectly by ignoring its input); give y at least "
+                         "two classes")
+    return task
 
 
 def _as_float(a, name, path):
