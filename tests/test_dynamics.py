@@ -92,3 +92,19 @@ def test_pca_components_are_the_svds_with_the_largest_entry_positive():
     assert (comps[np.arange(3), np.abs(comps).argmax(axis=1)] > 0).all()
     np.testing.assert_allclose(out["explained"], (s ** 2 / (s ** 2).sum())[:3], rtol=1e-10)
     np.testing.assert_allclose(out["projection"].reshape(-1, 3), centred @ comps.T, atol=1e-12)
+
+
+def test_one_cycle_over_the_window_is_a_drift_not_an_oscillation():
+    """A unit whose strongest frequency fits once into the analysed steps (a slow drift over a
+    short window) is not called oscillatory; the same shape repeated three times is."""
+    from rnnlab.analysis.dynamics import assign_roles, unit_signatures
+    T = 6                                                     # a short window, as variable-length data gives
+    t = np.arange(T)
+    rng = np.random.default_rng(0)
+    phases = rng.uniform(0, 2 * np.pi, (40, 1))
+    H = np.stack([0.5 * np.sin(2 * np.pi * k * t / T + phases) for k in (1, 3)], axis=-1)   # (40, T, 2)
+    sigs = unit_signatures(H, None, None)
+    assert [s["cycles_in_window"] for s in sigs] == [1, 3]
+    assert sigs[0]["sign_change_rate"] > 0.25 and sigs[0]["peak_power_fraction"] > 0.5   # the other tests pass
+    roles = assign_roles(sigs)
+    assert roles[0] != "oscillatory" and roles[1] == "oscillatory"

@@ -88,7 +88,8 @@ def unit_signatures(H: np.ndarray, running: np.ndarray | None, impulse: np.ndarr
             persistence = float(r[-1] / r[0]) if r[0] > 1e-12 else (0.0 if r.max() < 1e-12 else 1.0)
         out.append({"unit": u, "std": float(sd[u]), "corr_running_mean": float(corr[u]),
                     "autocorr_decay": int(decay[u]), "sign_change_rate": float(sign_rate[u]),
-                    "dominant_period": (T / peak) if peak else None, "peak_power_fraction": peak_frac,
+                    "dominant_period": (T / peak) if peak else None, "cycles_in_window": peak,
+                    "peak_power_fraction": peak_frac,
                     "impulse_persistence": persistence, "saturated_fraction": float(sat[u])})
     return out
 
@@ -102,8 +103,9 @@ def assign_roles(signatures: list[dict]) -> list[str]:
         elif abs(s["corr_running_mean"]) > 0.6 and s["impulse_persistence"] > 0.3:
             roles.append("accumulator")        # tracks the running mean and keeps an impulse
         elif s["peak_power_fraction"] > 0.5 and s["sign_change_rate"] > 0.25 and s["dominant_period"] \
-                and s["dominant_period"] >= 2:
-            roles.append("oscillatory")        # one frequency dominates its fluctuations
+                and s["dominant_period"] >= 2 and s.get("cycles_in_window", 2) >= 2:
+            roles.append("oscillatory")        # one frequency dominates its fluctuations, repeated: one
+            #                                    cycle over the whole window is a drift, not an oscillation
         elif s["impulse_persistence"] < 0.2 and s["autocorr_decay"] <= 2:
             roles.append("transient")          # reacts to the current input, forgets fast
         else:
