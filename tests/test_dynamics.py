@@ -108,3 +108,20 @@ def test_one_cycle_over_the_window_is_a_drift_not_an_oscillation():
     assert sigs[0]["sign_change_rate"] > 0.25 and sigs[0]["peak_power_fraction"] > 0.5   # the other tests pass
     roles = assign_roles(sigs)
     assert roles[0] != "oscillatory" and roles[1] == "oscillatory"
+
+
+def test_ablation_of_a_group_of_every_unit_has_no_control():
+    """A random group of the same size would be the group itself: no control, said so."""
+    from rnnlab.analysis.analyze import ablate_roles
+    from rnnlab.config import PRESETS
+    from rnnlab.report import render_ablation_rows
+    from rnnlab.tasks import build_task
+    from rnnlab.train import build_model
+    cfg = PRESETS["seed"].replace(hidden=6, layers=1, train_size=40, test_size=40)
+    task = build_task(cfg)
+    model = build_model(cfg, task)
+    every = ablate_roles(model, ["transient"] * 6, task)
+    assert [r["group"] for r in every] == ["none", "transient"] and every[1]["random_same_size_drop"] is None
+    some = ablate_roles(model, ["transient"] * 3 + ["mixed"] * 3, task)
+    assert all(isinstance(r["random_same_size_drop"], float) for r in some)
+    assert "none: the group is every unit" in render_ablation_rows(every, "acc")

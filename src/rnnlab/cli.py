@@ -294,8 +294,11 @@ def cmd_analyze(args) -> int:
     for a in r.get("ablation", [])[1:]:
         m = a["metric"]
         drop = (lambda v: f"{100 * v:.1f} points") if m == "acc" else (lambda v: f"{v:+.4g}")
+        control = a["random_same_size_drop"]
+        versus = ("no control: the group is every unit" if control is None
+                  else f"a random group of that size: {drop(control)}")
         print(f"silencing {a['group']} ({a['units']} units): test {m} {format_metric(m, a['value'])} "
-              f"(worse by {drop(a['drop'])}; a random group of that size: {drop(a['random_same_size_drop'])})")
+              f"(worse by {drop(a['drop'])}; {versus})")
     print(f"PCA: first 3 components explain {', '.join(f'{100 * e:.1f}%' for e in r['pca_explained'])}")
     fp = r.get("fixed_points")
     if fp:

@@ -53,11 +53,20 @@ def _table(rows: list[dict], cols: list[str], fmt=None) -> str:
         cells = []
         for c in cols:
             v = r.get(c, "")
-            text = fmt[c](v) if c in fmt and v not in ("", None) else ("" if v is None else str(v))
+            text = fmt[c](v) if c in fmt and not isinstance(v, str) and v is not None else ("" if v is None else str(v))
             cls = ' class="n"' if isinstance(v, (int, float)) and not isinstance(v, bool) else ""
             cells.append(f"<td{cls}>{html.escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def render_ablation_rows(rows: list[dict], metric: str) -> str:
+    """The ablation table; a group of every unit has no control group, and says so."""
+    fmt = _pct if metric == "acc" else (lambda v: f"{v:.4g}")
+    rows = [dict(r, random_same_size_drop="none: the group is every unit")
+            if r.get("random_same_size_drop", 0.0) is None else r for r in rows]
+    return _table(rows, ["group", "units", "value", "drop", "random_same_size_drop"],
+                  {"value": fmt, "drop": fmt, "random_same_size_drop": fmt})
 
 
 def _pct(v):
@@ -171,13 +180,11 @@ def _analysis_section(analysis: dict, figure, metric: str) -> list[str]:
         {k: (lambda v: f"{v:.3g}") for k in ("corr_running_mean", "impulse_persistence", "sign_change_rate",
                                               "dominant_period", "saturated_fraction", "std")}) + "</details>")
     if "ablation" in analysis:
-        fmt = _pct if metric == "acc" else (lambda v: f"{v:.4g}")
         parts += ["<h3>Ablation: silencing each group at test time</h3>",
                   "<p>A group's units are silenced by zeroing their outgoing weights (the recurrence and the "
                   f"readout stop seeing them); a random group of the same size is the control. <i>drop</i> is "
                   f"how much worse the test {html.escape(metric)} got.</p>",
-                  _table(analysis["ablation"], ["group", "units", "value", "drop", "random_same_size_drop"],
-                         {"value": fmt, "drop": fmt, "random_same_size_drop": fmt})]
+                  render_ablation_rows(analysis["ablation"], metric)]
     ex = analysis["pca_explained"]
     parts += ["<h3>PCA of hidden trajectories</h3>",
               f"<p>The first three components explain {', '.join(_pct(e) for e in ex)} of the variance.</p>",

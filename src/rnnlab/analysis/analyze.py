@@ -276,10 +276,13 @@ def ablate_roles(model, roles, task, seed: int = 0) -> list[dict]:
             continue
         value = evaluate(silenced_copy(model, units), task)[1]
         others = [u for u in range(len(roles)) if roles[u] != role]
-        pool = others if len(others) >= len(units) else list(range(len(roles)))   # the control avoids the group
-        rand = evaluate(silenced_copy(model, rng.choice(pool, len(units), replace=False)), task)[1]
+        control = None                                # a group of every unit has no control group
+        if len(units) < len(roles):
+            pool = others if len(others) >= len(units) else list(range(len(roles)))   # the control avoids the group
+            rand = evaluate(silenced_copy(model, rng.choice(pool, len(units), replace=False)), task)[1]
+            control = sign * (base - rand)
         rows.append({"group": role, "units": len(units), "metric": task.metric, "value": value,
-                     "drop": sign * (base - value), "random_same_size_drop": sign * (base - rand)})
+                     "drop": sign * (base - value), "random_same_size_drop": control})
     return rows
 
 
