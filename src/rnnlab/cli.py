@@ -27,7 +27,9 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         typ = _TYPES[f.type if isinstance(f.type, str) else f.type.__name__]
-        help_ = f"{f.metadata['help']} [seed preset: {getattr(PRESETS['seed'], f.name)}]"
+        preset = "charlm" if f.metadata["help"].startswith("charlm:") else "seed"   # where the flag acts
+        value = getattr(PRESETS[preset], f.name)
+        help_ = f.metadata["help"] + (f" [{preset} preset: {value}]" if value != "" else "")
         if typ is bool:
             g.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_)
         else:
