@@ -121,3 +121,14 @@ def test_batch_larger_than_the_training_set_is_refused_before_training():
     from rnnlab.train import Trainer
     with pytest.raises(rnnlab.InputError, match=r"batch_size \(6000\) is larger than the 5000 training"):
         Trainer(config=TrainConfig(batch_size=6000))
+
+
+def test_unused_fields_follow_task_model_and_optimizer():
+    from rnnlab.config import PRESETS
+    npz = PRESETS["seed"].replace(task="npz", data="x.npz").unused_fields()
+    assert {"train_size", "test_size", "length", "features", "window", "bits"} <= npz and "data" not in npz
+    lm = PRESETS["charlm"].unused_fields()
+    assert {"window", "embed", "forget_bias", "text"}.isdisjoint(lm) and {"train_size", "nonlinearity"} <= lm
+    sgd = PRESETS["seed"].replace(optimizer="sgd", momentum=0.9, nesterov=True, guard=False).unused_fields()
+    assert {"momentum", "nesterov"}.isdisjoint(sgd) and {"spike_factor", "lr_cut"} <= sgd
+    assert {"hidden", "nonlinearity"} <= PRESETS["seed"].replace(model="transformer").unused_fields()

@@ -169,6 +169,23 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def unused_fields(self) -> set[str]:
+        """Fields whose value does nothing in this run (another task's data, another model's,
+        optimizer's or schedule's settings, the guard's when it is off): what a report can leave
+        out of the configuration it shows."""
+        data = {f for entry in TASKS.values() for f in entry.reads} - set(TASKS[self.task].reads)
+        unused = set(data) | ({"embed"} if self.task != "charlm" else set())
+        unused |= {"hidden", "nonlinearity", "bidirectional", "forget_bias"} if self.model == "transformer" \
+            else {"d_model", "heads", "context"}
+        unused |= {"forget_bias"} if self.model != "lstm" else set()
+        unused |= {"nonlinearity"} if self.model != "rnn" else set()
+        unused |= {"momentum"} if self.optimizer not in ("sgd", "rmsprop") else set()
+        unused |= {"nesterov"} if self.optimizer != "sgd" else set()
+        unused |= {"lr_step", "lr_gamma"} if self.schedule != "step" else set()
+        unused |= {"curriculum_every", "curriculum_target"} if not self.curriculum else set()
+        unused |= {"spike_factor", "max_recoveries", "lr_cut"} if not self.guard else set()
+        return unused
+
 
 # Settings that belong to one model, at the values every other model needs (see replace).
 MODEL_ONLY_DEFAULTS = {"forget_bias": 0.0, "nonlinearity": "tanh"}

@@ -132,8 +132,12 @@ def write_report(run_dir) -> Path:
                      "<code>rnnlab report</code> again.</p>")
     else:
         parts += _analysis_section(analysis, figure, m)
-    parts += ["<h2>Configuration</h2>", _table([{"field": k, "value": v} for k, v in cfg.to_dict().items()],
-                                              ["field", "value"])]
+    unused = cfg.unused_fields()
+    parts += ["<h2>Configuration</h2>",
+              _table([{"field": k, "value": v} for k, v in cfg.to_dict().items() if k not in unused],
+                     ["field", "value"]),
+              f"<p class=\"sub\">Not used by this run (another task's, model's or optimizer's settings): "
+              f"{html.escape(', '.join(sorted(unused)))}.</p>" if unused else ""]
     out = run_dir / "report.html"
     atomic_write_text(out, page(f"rnnlab: {run_dir.name}", parts))
     return out

@@ -391,29 +391,35 @@ class TaskEntry:
     name: str
     summary: str
     make: Callable      # make(cfg, length) -> Task; cfg is a TrainConfig (duck-typed here)
+    reads: tuple = ()   # the config's data fields that make() reads (the rest do nothing for this task)
 
 
 def _dtype(cfg):
     return np.dtype(cfg.dtype)
 
 
+_SIZED = ("train_size", "test_size", "length", "data_seed")
+_SIZED_F = _SIZED + ("features",)
+
 TASKS: dict[str, TaskEntry] = {e.name: e for e in [
     TaskEntry("mean-sign", "sign of the mean of all inputs (the seed experiment)",
-              lambda c, T: mean_sign(c.train_size, c.test_size, T, c.features, c.data_seed, _dtype(c))),
+              lambda c, T: mean_sign(c.train_size, c.test_size, T, c.features, c.data_seed, _dtype(c)), _SIZED_F),
     TaskEntry("tagging", "sign of the running mean at every step",
-              lambda c, T: running_mean_sign(c.train_size, c.test_size, T, c.features, c.data_seed, _dtype(c))),
+              lambda c, T: running_mean_sign(c.train_size, c.test_size, T, c.features, c.data_seed, _dtype(c)),
+              _SIZED_F),
     TaskEntry("adding", "sum of two marked numbers (Hochreiter & Schmidhuber 1997)",
-              lambda c, T: adding(c.train_size, c.test_size, T, c.data_seed, _dtype(c))),
+              lambda c, T: adding(c.train_size, c.test_size, T, c.data_seed, _dtype(c)), _SIZED),
     TaskEntry("copy", "recall 10 symbols after T blanks (Arjovsky et al. 2016)",
-              lambda c, T: copy_memory(c.train_size, c.test_size, T, c.data_seed, _dtype(c))),
+              lambda c, T: copy_memory(c.train_size, c.test_size, T, c.data_seed, _dtype(c)), _SIZED),
     TaskEntry("temporal-order", "order of two marked symbols (Hochreiter & Schmidhuber 1997)",
-              lambda c, T: temporal_order(c.train_size, c.test_size, T, c.data_seed, _dtype(c))),
+              lambda c, T: temporal_order(c.train_size, c.test_size, T, c.data_seed, _dtype(c)), _SIZED),
     TaskEntry("flipflop", "K-bit flip-flop memory (Sussillo & Barak 2013)",
-              lambda c, T: flipflop(c.bits, T, c.pulse_prob, min(c.test_size, 500), c.data_seed, _dtype(c))),
+              lambda c, T: flipflop(c.bits, T, c.pulse_prob, min(c.test_size, 500), c.data_seed, _dtype(c)),
+              ("bits", "length", "pulse_prob", "test_size", "data_seed")),
     TaskEntry("charlm", "character-level language model on a text stream",
-              lambda c, T: _text_task(c)),
+              lambda c, T: _text_task(c), ("text", "corpus_chars", "window")),
     TaskEntry("npz", "your own arrays: --data FILE.npz with X, y and optional lengths",
-              lambda c, T: _npz_task(c)),
+              lambda c, T: _npz_task(c), ("data",)),
 ]}
 
 
