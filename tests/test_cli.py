@@ -217,3 +217,17 @@ def test_text_needs_charlm_and_must_exist(tmp_path, capsys):
     f.write_text("hello " * 1000)
     assert main(["train", "--text", str(f)]) == 2
     assert_one_line_error(capsys.readouterr().err, "--text only applies to --task charlm")
+
+
+def test_a_run_written_before_the_model_only_checks_still_opens(tmp_path, capsys):
+    """Older config.json files could record relu for a gated model (--preset better --model lstm):
+    eval/analyze/doctor read them as trained (tanh), not as a flag to drop."""
+    run = tmp_path / "old"
+    assert main(["train", "--preset", "better", "--model", "lstm", "--epochs", "2", "--out", str(run),
+                 "--quiet", "--no-report"]) == 0
+    meta = json.loads((run / "config.json").read_text())
+    meta["config"]["nonlinearity"] = "relu"                       # as the CLI wrote it before
+    (run / "config.json").write_text(json.dumps(meta))
+    capsys.readouterr()
+    for cmd in ("eval", "doctor"):
+        assert main([cmd, str(run)]) == 0, capsys.readouterr().err

@@ -88,7 +88,7 @@ def test_changing_model_drops_the_old_models_own_settings():
     assert lstm.nonlinearity == "tanh" and lstm.init == PRESETS["better"].init
     assert PRESETS["better"].replace(lr=0.5).nonlinearity == "relu"          # same model: kept
     assert lstm.replace(model="rnn", nonlinearity="relu").nonlinearity == "relu"
-    with pytest.raises(rnnlab.InputError, match="nonlinearity applies to the vanilla RNN only"):
+    with pytest.raises(rnnlab.InputError, match="nonlinearity applies to the vanilla RNN"):
         PRESETS["seed"].replace(model="lstm", nonlinearity="relu")
     with pytest.raises(rnnlab.InputError, match="forget_bias applies to the LSTM only"):
         PRESETS["charlm"].replace(model="gru", forget_bias=1.0)

@@ -117,9 +117,9 @@ class TrainConfig:
         if self.forget_bias and self.model != "lstm":
             raise InputError(f"forget_bias applies to the LSTM only (model is {self.model!r}); "
                              "drop --forget-bias or use --model lstm")
-        if self.nonlinearity != "tanh" and self.model != "rnn":
-            raise InputError(f"nonlinearity applies to the vanilla RNN only (model is {self.model!r}, whose "
-                             "gates fix theirs); drop --nonlinearity or use --model rnn")
+        if self.nonlinearity != "tanh" and (self.model != "rnn" or self.task == "charlm"):
+            raise InputError(f"nonlinearity applies to the vanilla RNN outside the char-LM only (here model "
+                             f"{self.model!r}, task {self.task!r}, which keep tanh); drop --nonlinearity")
         if self.bidirectional and self.task == "charlm":
             raise InputError("a character LM predicts each character from the ones before it, so it reads "
                              "left to right only; drop --bidirectional")
@@ -178,7 +178,11 @@ class TrainConfig:
         unused |= {"hidden", "nonlinearity", "bidirectional", "forget_bias"} if self.model == "transformer" \
             else {"d_model", "heads", "context"}
         unused |= {"forget_bias"} if self.model != "lstm" else set()
-        unused |= {"nonlinearity"} if self.model != "rnn" else set()
+        unused |= {"nonlinearity"} if self.model != "rnn" or self.task == "charlm" else set()
+        unused |= {"bidirectional"} if self.task == "charlm" else set()
+        unused |= {"embed", "init"} if self.model == "transformer" else set()
+        if self.batches_per_epoch == 0:                   # one pass over train_size sequences per epoch
+            unused.discard("train_size")
         unused |= {"momentum"} if self.optimizer not in ("sgd", "rmsprop") else set()
         unused |= {"nesterov"} if self.optimizer != "sgd" else set()
         unused |= {"lr_step", "lr_gamma"} if self.schedule != "step" else set()

@@ -90,10 +90,9 @@ def plot_training_curves(history: list[dict], path, title: str = "Training curve
     ax_lr.set_yscale("log")
     ax_lr.set_ylabel("learning rate (dotted)", color="grey")
     ax_lr.tick_params(axis="y", colors="grey")
-    from matplotlib.ticker import MaxNLocator
     for ax in (ax_l, ax_a):
         ax.grid(alpha=0.3)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))      # epochs: no 1.25, 1.5 ticks
+        _integer_ticks(ax.xaxis)                                   # epochs: no 1.25, 1.5 ticks
     ax_l.legend(loc="upper right")
     ax_a.legend(loc="best")                                        # clear of the best-epoch marker
     fig.suptitle(title)

@@ -238,10 +238,24 @@ def read_run_config(run_dir) -> TrainConfig:
                           "--out of a finished rnnlab train")
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
-        return TrainConfig.from_dict(meta["config"])
+        return TrainConfig.from_dict(_as_trained(meta["config"]))
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
         raise RunDirError(f"{path} is unreadable ({e.__class__.__name__}); the run directory is "
                           "damaged, train it again") from None
+
+
+def _as_trained(config: dict) -> dict:
+    """A config.json as today's checks read it: runs written before those checks could record
+    settings their model ignored (relu on a gated model, a bidirectional char-LM); they are set
+    to what was actually trained, so old runs still open."""
+    if not isinstance(config, dict):
+        return config
+    c = dict(config)
+    if c.get("model", "rnn") != "rnn" or c.get("task") == "charlm":
+        c["nonlinearity"] = "tanh"
+    if c.get("task") == "charlm":
+        c["bidirectional"] = False
+    return c
 
 
 def resume_trainer(run_dir, task=None, model=None, loss=None) -> Trainer:
@@ -263,6 +277,12 @@ def resume_trainer(run_dir, task=None, model=None, loss=None) -> Trainer:
     if [r["epoch"] for r in history] != list(range(1, epoch + 1)):
         raise RunDirError(f"{run_dir / 'metrics.jsonl'} does not hold epochs 1-{epoch} of the saved "
                           "state; the run directory is damaged, train it again")
+    broken = [k for k, v in arrays.items() if np.issubdtype(np.asarray(v).dtype, np.floating)
+              and not np.all(np.isfinite(v))]
+    if broken:
+        raise CheckpointError(f"the training state in {run_dir} holds NaN or infinite values ({broken[0]} "
+                              "first): its training diverged; train again with the guard on (drop "
+                              "--no-guard) or a lower --lr")
     trainer = Trainer(task, model, loss, config=cfg)
     try:
         restore_trainer(trainer, arrays, meta, history)

@@ -307,10 +307,11 @@ class Trainer:
         cfg = self.cfg
         for cb in self.callbacks:
             cb.on_train_begin(self)
-        self.kernel_seconds = ready_compiled_cells(self.model)                 # not training time
         start = time.perf_counter() - (self.history[-1]["seconds"] if self.history else 0.0)
         step_hooks = [cb.on_step_end for cb in self.callbacks if hasattr(cb, "on_step_end")]
         try:
+            self.kernel_seconds = ready_compiled_cells(self.model)
+            start += self.kernel_seconds                                    # not training time
             for epoch in range(len(self.history) + 1, cfg.epochs + 1):
                 self.model.train()
                 lr, length = self.optimizer.lr, self.task.seq_length or cfg.window
