@@ -244,6 +244,15 @@ def read_run_config(run_dir) -> TrainConfig:
                           "damaged, train it again") from None
 
 
+def refuse_diverged(arrays: dict, what: str) -> None:
+    """A diverged run's NaN weights are named as such, not as a checkpoint that does not fit."""
+    broken = [k for k, v in arrays.items() if np.issubdtype(np.asarray(v).dtype, np.floating)
+              and not np.all(np.isfinite(v))]
+    if broken:
+        raise CheckpointError(f"{what} holds NaN or infinite values ({broken[0]} first): its training "
+                              "diverged; train again with the guard on (drop --no-guard) or a lower --lr")
+
+
 def _as_trained(config: dict) -> dict:
     """A config.json as today's checks read it: runs written before those checks could record
     settings their model ignored (relu on a gated model, a bidirectional char-LM); they are set
@@ -277,12 +286,7 @@ def resume_trainer(run_dir, task=None, model=None, loss=None) -> Trainer:
     if [r["epoch"] for r in history] != list(range(1, epoch + 1)):
         raise RunDirError(f"{run_dir / 'metrics.jsonl'} does not hold epochs 1-{epoch} of the saved "
                           "state; the run directory is damaged, train it again")
-    broken = [k for k, v in arrays.items() if np.issubdtype(np.asarray(v).dtype, np.floating)
-              and not np.all(np.isfinite(v))]
-    if broken:
-        raise CheckpointError(f"the training state in {run_dir} holds NaN or infinite values ({broken[0]} "
-                              "first): its training diverged; train again with the guard on (drop "
-                              "--no-guard) or a lower --lr")
+    refuse_diverged(arrays, f"the training state in {run_dir}")
     trainer = Trainer(task, model, loss, config=cfg)
     try:
         restore_trainer(trainer, arrays, meta, history)
@@ -337,12 +341,7 @@ def load_run(run_dir):
     if "vocab" in meta and meta["vocab"] != "".join(task.vocab):
         raise CheckpointError(f"the text behind {run_dir} has changed since training (its characters "
                               "differ from the checkpoint's vocabulary); train again on this text")
-    broken = [k for k, v in arrays.items() if np.issubdtype(np.asarray(v).dtype, np.floating)
-              and not np.all(np.isfinite(v))]
-    if broken:
-        raise CheckpointError(f"the weights in {run_dir} are NaN or infinite ({broken[0]} first): its "
-                              "training diverged; train again with the guard on (drop --no-guard) or a "
-                              "lower --lr")
+    refuse_diverged(arrays, f"the weights in {run_dir}")
     model = build_model(cfg, task)
     try:
         model.load_state_dict(arrays)
