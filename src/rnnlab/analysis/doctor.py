@@ -12,6 +12,7 @@ Patterns (the second seed's three, plus health), checked in this order:
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -63,13 +64,18 @@ def suggested_clip(iter_norm) -> float:
     blow-up (a non-finite norm, or one over 100x the median before it), at most 1. The whole run's
     median would follow the blow-up itself (a run whose norms sat at 1e12 after its first epochs
     was told --clip 1.6e12)."""
-    calm = []
+    calm = []                                     # kept sorted: a median per step in O(log n), not a sort
     for x in iter_norm:
-        if not (isinstance(x, (int, float)) and math.isfinite(x)) or (len(calm) >= 3 and x > 100 * np.median(calm)):
+        if not (isinstance(x, (int, float)) and math.isfinite(x)) or (len(calm) >= 3 and x > 100 * _median(calm)):
             break
-        calm.append(x)
-    clip = 2 * float(np.median(calm)) if calm else 1.0
+        bisect.insort(calm, x)
+    clip = 2 * _median(calm) if calm else 1.0
     return min(clip, 1.0) if clip > 0 else 1.0
+
+
+def _median(ordered: list) -> float:
+    n = len(ordered)
+    return float(ordered[n // 2]) if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2.0
 
 
 def diagnose(run_dir) -> Diagnosis:
