@@ -20,8 +20,8 @@ BASE = dict(task="adding", hidden=32, layers=1, dropout=0.0, init="pytorch", opt
 
 def run(job):
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    from rnnlab.config import TrainConfig
-    from rnnlab.train import Trainer
+    from rnnlab.training.config import TrainConfig
+    from rnnlab.training.loop import Trainer
     model, length, lr = job
     s = Trainer(config=TrainConfig(model=model, length=length, lr=lr, **BASE)).fit()
     return model, length, lr, s["final_test_mse"], s["best_test_mse"], s["seconds"]

@@ -30,9 +30,9 @@ SIZES = {"small": dict(H=128, B=32, W=64, LAYERS=1), "large": dict(H=256, B=64, 
 
 
 def corpus_windows(size, steps):
-    from rnnlab.batches import stream_windows
-    from rnnlab.config import PRESETS
-    from rnnlab.tasks import build_task
+    from rnnlab.data.batches import stream_windows
+    from rnnlab.data.tasks import build_task
+    from rnnlab.training.config import PRESETS
     z = SIZES[size]
     B, W = z["B"], z["W"]
     data = build_task(PRESETS["charlm"].replace(corpus_chars=B * (W + 1) * max(steps + 2, 12),
@@ -41,11 +41,11 @@ def corpus_windows(size, steps):
 
 
 def run_rnnlab(size, cell, steps, fused=True):
-    from rnnlab.cells import use_fused
+    from rnnlab.nn.cells import use_fused
     use_fused(fused)                                            # process-wide, before building
-    from rnnlab.batches import Batch
-    from rnnlab.config import PRESETS
-    from rnnlab.train import Trainer
+    from rnnlab.data.batches import Batch
+    from rnnlab.training.config import PRESETS
+    from rnnlab.training.loop import Trainer
     z = SIZES[size]
     data, windows = corpus_windows(size, steps)
     cfg = PRESETS["charlm"].replace(model=cell, forget_bias=1.0 if cell == "lstm" else 0.0,
@@ -113,7 +113,7 @@ def compile_seconds(cache_dir: str) -> float:
     import os
     os.environ["NUMBA_CACHE_DIR"] = cache_dir
     start = time.perf_counter()
-    from rnnlab.cells.fused import warm_up
+    from rnnlab.nn.cells.fused import warm_up
     warm_up()
     return time.perf_counter() - start
 

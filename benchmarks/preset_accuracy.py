@@ -17,8 +17,8 @@ import statistics
 
 def run(job):
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    from rnnlab.config import PRESETS
-    from rnnlab.train import Trainer
+    from rnnlab.training.config import PRESETS
+    from rnnlab.training.loop import Trainer
 
     preset, seed = job
     t = Trainer(config=PRESETS[preset].replace(seed=seed))

@@ -6,8 +6,8 @@
 import argparse
 import statistics
 
-from rnnlab.config import PRESETS
-from rnnlab.train import Trainer
+from rnnlab.training.config import PRESETS
+from rnnlab.training.loop import Trainer
 
 
 def main():

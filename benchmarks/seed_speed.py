@@ -28,9 +28,9 @@ import products
 import torch
 from torch import nn
 
-from rnnlab.config import PRESETS
-from rnnlab.tasks import build_task
-from rnnlab.train import Trainer
+from rnnlab.data.tasks import build_task
+from rnnlab.training.config import PRESETS
+from rnnlab.training.loop import Trainer
 
 CFG = PRESETS["seed"]
 
@@ -110,7 +110,7 @@ def run_rnnlab(data, epochs, seed=0, as_the_cli=False):
     cfg = CFG.replace(epochs=epochs, seed=seed)
     callbacks = []
     if as_the_cli:
-        from rnnlab.rundir import RunWriter
+        from rnnlab.runs.rundir import RunWriter
         cfg = PRESETS["seed"].replace(epochs=epochs, seed=seed)
         callbacks = [RunWriter(tempfile.mkdtemp(), figures=False)]
     trainer = Trainer(config=cfg, task=data, callbacks=callbacks)

@@ -10,12 +10,12 @@ import sys
 import numpy as np
 
 from rnnlab.analysis.analyze import analyze, write_analysis
-from rnnlab.config import TrainConfig
-from rnnlab.models import SequenceClassifier
-from rnnlab.report import write_report
-from rnnlab.rundir import RunWriter, prepare_run_dir
-from rnnlab.tasks import Task
-from rnnlab.train import Trainer
+from rnnlab.data.tasks import Task
+from rnnlab.nn.heads import SequenceClassifier
+from rnnlab.present.report import write_report
+from rnnlab.runs.rundir import RunWriter, prepare_run_dir
+from rnnlab.training.config import TrainConfig
+from rnnlab.training.loop import Trainer
 
 
 def trials(rng, batch_size, length):

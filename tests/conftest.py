@@ -41,7 +41,7 @@ def freeze_dropout():
 def model_gradient_errors(freeze_dropout):
     """Relative errors (params, and the input if given) of a model's backward under ``loss_fn``,
     with dropout masks frozen so every finite-difference forward draws the same ones."""
-    from rnnlab.gradcheck import gradcheck, numerical_gradient, relative_error
+    from rnnlab.nn.gradcheck import gradcheck, numerical_gradient, relative_error
 
     def check(model, x, loss_fn, input_grad=True):
         reset = freeze_dropout(model)
@@ -89,7 +89,7 @@ def pytest_collection_modifyitems(config, items):
 def ctrl_c_after_epoch(monkeypatch):
     """``ctrl_c_after_epoch(n)``: `rnnlab train` gets a KeyboardInterrupt once epoch n is logged
     (as a user's Ctrl-C would land); returns a function that undoes it."""
-    from rnnlab.progress import EpochPrinter
+    from rnnlab.present.progress import EpochPrinter
     original = EpochPrinter.on_epoch_end
 
     def arm(epoch: int):

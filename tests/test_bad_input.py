@@ -53,10 +53,10 @@ def world(tmp_path_factory):
             shutil.copy(f, d / f.name)
     damaged("foreign", foreign)
     # a run of a task made in Python
-    from rnnlab.config import TrainConfig
-    from rnnlab.rundir import RunWriter
-    from rnnlab.tasks import Task
-    from rnnlab.train import Trainer
+    from rnnlab.data.tasks import Task
+    from rnnlab.runs.rundir import RunWriter
+    from rnnlab.training.config import TrainConfig
+    from rnnlab.training.loop import Trainer
     X = np.random.default_rng(0).standard_normal((60, 5, 2)).astype(np.float32)
     task = Task.from_arrays(X, (X.sum(axis=(1, 2)) > 0).astype(np.int64))
     p["pyrun"].mkdir()

@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnnlab.checkpoint import load_checkpoint, save_checkpoint
 from rnnlab.errors import CheckpointError
+from rnnlab.runs.checkpoint import load_checkpoint, save_checkpoint
 
 
 def npz_of(run_dir) -> Path:
@@ -28,7 +28,7 @@ def test_round_trip_and_no_temporary_files(tmp_path):
 
 
 def test_a_crash_before_the_commit_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
-    import rnnlab.checkpoint as ck
+    import rnnlab.runs.checkpoint as ck
     save_checkpoint(tmp_path, {"w": np.ones(3)}, {"epoch": 1})
     real = ck.atomic_write_text
 

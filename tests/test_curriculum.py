@@ -3,8 +3,8 @@
 import pytest
 
 import rnnlab
-from rnnlab.config import PRESETS, TrainConfig
-from rnnlab.train import Trainer
+from rnnlab.training.config import PRESETS, TrainConfig
+from rnnlab.training.loop import Trainer
 
 
 def test_stages_advance_every_n_epochs_and_are_recorded():

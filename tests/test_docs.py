@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["rnnlab.cells.rnn", "rnnlab.cells.lstm", "rnnlab.cells.gru", "rnnlab.recurrent"]
+MODULES = ["rnnlab.nn.cells.rnn", "rnnlab.nn.cells.lstm", "rnnlab.nn.cells.gru", "rnnlab.nn.recurrent"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -7,9 +7,9 @@ import pytest
 
 from rnnlab.analysis.doctor import diagnose
 from rnnlab.cli import main
-from rnnlab.config import PRESETS, TrainConfig
-from rnnlab.rundir import RunWriter
-from rnnlab.train import Trainer
+from rnnlab.runs.rundir import RunWriter
+from rnnlab.training.config import PRESETS, TrainConfig
+from rnnlab.training.loop import Trainer
 
 
 def run(tmp_path, cfg):

@@ -113,10 +113,10 @@ def test_one_cycle_over_the_window_is_a_drift_not_an_oscillation():
 def test_ablation_of_a_group_of_every_unit_has_no_control():
     """A random group of the same size would be the group itself: no control, said so."""
     from rnnlab.analysis.analyze import ablate_roles
-    from rnnlab.config import PRESETS
-    from rnnlab.report import render_ablation_rows
-    from rnnlab.tasks import build_task
-    from rnnlab.train import build_model
+    from rnnlab.data.tasks import build_task
+    from rnnlab.present.report import render_ablation_rows
+    from rnnlab.training.config import PRESETS
+    from rnnlab.training.loop import build_model
     cfg = PRESETS["seed"].replace(hidden=6, layers=1, train_size=40, test_size=40)
     task = build_task(cfg)
     model = build_model(cfg, task)

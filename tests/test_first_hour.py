@@ -9,16 +9,16 @@ import pytest
 
 import rnnlab
 from rnnlab.analysis.doctor import diagnose
-from rnnlab.checkpoint import save_checkpoint
 from rnnlab.cli import main
-from rnnlab.rundir import read_jsonl
+from rnnlab.runs.checkpoint import save_checkpoint
+from rnnlab.runs.rundir import read_jsonl
 
 SHORT = ["--epochs", "2", "--batches-per-epoch", "2", "--quiet", "--no-report"]
 
 
 def _synthetic_run(path, *, clip, norms, losses, events=(), baseline=0.5, test_acc=0.97):
     """A run directory written by hand: what the doctor reads, nothing else."""
-    from rnnlab.config import PRESETS
+    from rnnlab.training.config import PRESETS
     path.mkdir()
     cfg = PRESETS["better"].replace(clip=clip, epochs=len(losses))
     (path / "config.json").write_text(json.dumps({"config": cfg.to_dict()}))
@@ -161,7 +161,7 @@ def test_a_read_only_location_is_one_sentence(tmp_path, capsys, monkeypatch, com
     import errno
     import pathlib
 
-    import rnnlab.checkpoint as ck
+    import rnnlab.runs.checkpoint as ck
     run = tmp_path / "run"
     assert main(["train", "--out", str(run), *SHORT]) == 0
     before = {p: p.read_bytes() for p in run.iterdir()}
@@ -182,9 +182,9 @@ def test_a_stopped_fit_closes_the_progress_bar(monkeypatch):
     import io
     import sys
 
-    from rnnlab.config import PRESETS
-    from rnnlab.progress import EpochPrinter
-    from rnnlab.train import Callback, Trainer
+    from rnnlab.present.progress import EpochPrinter
+    from rnnlab.training.config import PRESETS
+    from rnnlab.training.loop import Callback, Trainer
 
     terminal = io.StringIO()
     terminal.isatty = lambda: True

@@ -10,7 +10,7 @@ import pytest
 
 import rnnlab
 from rnnlab.analysis.fixed_points import StepMap, find_fixed_points, sample_starts, steady_layer_input
-from rnnlab.cells import ElmanCell
+from rnnlab.nn.cells import ElmanCell
 
 H_STAR = 0.9575040240772687          # h = tanh(2 h), h > 0
 
@@ -394,7 +394,7 @@ def test_docstring_example():
 def test_fixed_point_figure_title_counts_points(monkeypatch, tmp_path, n, title):
     from types import SimpleNamespace
 
-    import rnnlab.plots as plots
+    import rnnlab.present.plots as plots
     from rnnlab.analysis import analyze
     from rnnlab.analysis.fixed_points import FixedPoint
     seen = []

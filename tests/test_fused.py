@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 import rnnlab
-from rnnlab import cells
-from rnnlab.cells import GRUCell, LSTMCell
+from rnnlab.nn import cells
+from rnnlab.nn.cells import GRUCell, LSTMCell
 
 pytest.importorskip("numba")
-from rnnlab.cells.fused import FusedGRUCell, FusedLSTMCell  # noqa: E402
+from rnnlab.nn.cells.fused import FusedGRUCell, FusedLSTMCell  # noqa: E402
 
 PAIRS = [(LSTMCell, FusedLSTMCell, 4), (GRUCell, FusedGRUCell, 3)]
 
@@ -97,7 +97,7 @@ def _ulps(got, x):
 
 
 def test_float32_tanh_in_the_kernels_is_within_a_few_ulp_and_keeps_nan_and_inf():
-    from rnnlab.cells.fused import kernels, rational_tanh
+    from rnnlab.nn.cells.fused import kernels, rational_tanh
     x = np.concatenate([np.linspace(-12, 12, 200_001), np.logspace(-9, 1.2, 20_000),
                         -np.logspace(-9, 1.2, 20_000)]).astype(np.float32)
     assert _ulps(rational_tanh(x), x).max() <= 8
@@ -150,7 +150,7 @@ def test_a_second_process_loads_the_kernels_from_the_cache(tmp_path):
     import sys
     script = """
 import json
-from rnnlab.cells.fused import kernels, warm_up
+from rnnlab.nn.cells.fused import kernels, warm_up
 warm_up()
 print(json.dumps({name: sum(k.stats.cache_misses.values()) for name, k in kernels().items()}))
 """
@@ -191,9 +191,9 @@ def test_fit_readies_compiled_cells_before_its_clock(mode, monkeypatch, model, t
     """The kernels are loaded (or compiled) before fit() starts timing, for the model's own
     cells and precision only, and the time is reported apart ("kernel_seconds"), so a gated
     model's "seconds" (compare's time budget) holds no one-off compile or load."""
-    from rnnlab.cells import fused
-    from rnnlab.config import PRESETS
-    from rnnlab.train import Trainer
+    from rnnlab.nn.cells import fused
+    from rnnlab.training.config import PRESETS
+    from rnnlab.training.loop import Trainer
     mode(True)
     calls = []
     import time

@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 
 import rnnlab
-from rnnlab.config import PRESETS, TrainConfig
-from rnnlab.corpus import lm_task, unigram_entropy_bits
-from rnnlab.gradcheck import gradcheck, numerical_gradient, relative_error
-from rnnlab.losses import mse
-from rnnlab.models import CharLM, SequenceRegressor
-from rnnlab.tasks import adding, copy_memory, temporal_order
-from rnnlab.train import Trainer, evaluate_stream
+from rnnlab.data.corpus import lm_task, unigram_entropy_bits
+from rnnlab.data.tasks import adding, copy_memory, temporal_order
+from rnnlab.nn.gradcheck import gradcheck, numerical_gradient, relative_error
+from rnnlab.nn.heads import CharLM, SequenceRegressor
+from rnnlab.nn.losses import mse
+from rnnlab.training.config import PRESETS, TrainConfig
+from rnnlab.training.loop import Trainer, evaluate_stream
 
 TOL = 1e-6
 
@@ -150,7 +150,7 @@ def test_embedding_backward_sums_repeated_ids_like_a_scatter_add():
 
 
 def test_cross_entropy_of_integer_logits_is_computed_in_float64():
-    from rnnlab.losses import softmax_cross_entropy
+    from rnnlab.nn.losses import softmax_cross_entropy
     logits = np.array([[2, 0, -1], [0, 0, 0]])
     loss, d = softmax_cross_entropy(logits, np.array([0, 2]))
     ref, d_ref = softmax_cross_entropy(logits.astype(np.float64), np.array([0, 2]))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import rnnlab
-from rnnlab.gradcheck import gradcheck, numerical_gradient, relative_error
+from rnnlab.nn.gradcheck import gradcheck, numerical_gradient, relative_error
 
 TOL = 1e-6
 
@@ -122,7 +122,7 @@ def test_input_grad_false_skips_dx_but_keeps_parameter_grads():
 
 
 def test_dropout_mask_keeps_the_right_fraction_and_scale():
-    from rnnlab.modules import dropout_mask
+    from rnnlab.nn.modules import dropout_mask
     m = dropout_mask(np.random.default_rng(0), (200, 501), 0.3, np.dtype(np.float32))
     values = np.unique(m)
     assert m.dtype == np.float32 and len(values) == 2 and values[0] == 0.0
@@ -198,8 +198,8 @@ def test_decayed_float32_gradients_are_flushed_not_subnormal():
 def test_bptt_never_produces_subnormal_float32_gradients():
     """dL/dh halves at every step of h = tanh(0.5 h): after ~100 steps it is below 1e-30 and is
     flushed to 0, instead of spending ~25 steps in the slow subnormal range (1e-38..1e-45)."""
-    from rnnlab.cells import ElmanCell
-    from rnnlab.recurrent import scan_backward, scan_forward
+    from rnnlab.nn.cells import ElmanCell
+    from rnnlab.nn.recurrent import scan_backward, scan_forward
     cell, T, B, H = ElmanCell("tanh"), 300, 2, 4
     W, b = (0.5 * np.eye(H)).astype(np.float32), np.zeros(H, np.float32)
     hs, _, caches = scan_forward(cell, W, b, np.zeros((T, B, H), np.float32), (np.zeros((B, H), np.float32),))

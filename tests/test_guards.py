@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from rnnlab.cli import main
-from rnnlab.config import PRESETS
-from rnnlab.guards import TrainingDiverged
-from rnnlab.rundir import RunWriter
-from rnnlab.train import Trainer
+from rnnlab.runs.rundir import RunWriter
+from rnnlab.training.config import PRESETS
+from rnnlab.training.guards import TrainingDiverged
+from rnnlab.training.loop import Trainer
 
 EXPLODING = dict(nonlinearity="relu", init="identity", optimizer="sgd", lr=0.05, epochs=15,
                  max_recoveries=12)

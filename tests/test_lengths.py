@@ -8,9 +8,9 @@ import pytest
 
 import rnnlab
 from conftest import twin_layers
-from rnnlab.gradcheck import gradcheck, numerical_gradient, relative_error
-from rnnlab.losses import mse, softmax_cross_entropy
-from rnnlab.models import CharLM, SequenceClassifier, SequenceRegressor, StepRegressor
+from rnnlab.nn.gradcheck import gradcheck, numerical_gradient, relative_error
+from rnnlab.nn.heads import CharLM, SequenceClassifier, SequenceRegressor, StepRegressor
+from rnnlab.nn.losses import mse, softmax_cross_entropy
 
 TOL = 1e-6
 KINDS = ("RNN", "LSTM", "GRU")

@@ -9,11 +9,11 @@ import pytest
 import rnnlab
 from rnnlab.analysis.analyze import analyze, write_analysis
 from rnnlab.cli import main
-from rnnlab.config import PRESETS, TrainConfig
-from rnnlab.losses import mse
-from rnnlab.models import StepRegressor
-from rnnlab.tasks import Task, flipflop_batch
-from rnnlab.train import Trainer, evaluate
+from rnnlab.data.tasks import Task, flipflop_batch
+from rnnlab.nn.heads import StepRegressor
+from rnnlab.nn.losses import mse
+from rnnlab.training.config import PRESETS, TrainConfig
+from rnnlab.training.loop import Trainer, evaluate
 
 
 def delayed_recall(rng, batch_size, length):

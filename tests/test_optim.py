@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from rnnlab import optim
+from rnnlab.nn import optim
 
 torch = pytest.importorskip("torch")
 

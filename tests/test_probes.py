@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 import rnnlab
-from rnnlab.config import PRESETS
-from rnnlab.probes import recurrent_spectra
-from rnnlab.recurrent import scan_backward, scan_forward, whh_step_contributions
-from rnnlab.train import Trainer
+from rnnlab.nn.recurrent import scan_backward, scan_forward, whh_step_contributions
+from rnnlab.training.config import PRESETS
+from rnnlab.training.loop import Trainer
+from rnnlab.training.probes import recurrent_spectra
 
 torch = pytest.importorskip("torch")
 
@@ -92,7 +92,7 @@ def test_spectra_of_known_matrices():
 
 
 def test_trainer_writes_probes_at_the_interval(tmp_path):
-    from rnnlab.rundir import RunWriter
+    from rnnlab.runs.rundir import RunWriter
     t = Trainer(config=PRESETS["seed"].replace(epochs=2, probe_every=4), callbacks=[RunWriter(tmp_path, figures=False)])
     t.fit()
     import json

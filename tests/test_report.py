@@ -85,7 +85,7 @@ def test_a_figure_is_laid_out_tightly_and_drawn_once(tmp_path, monkeypatch, rect
     import numpy as np
     from PIL import Image
 
-    from rnnlab.plots import pyplot, save_figure
+    from rnnlab.present.plots import pyplot, save_figure
 
     def figure():
         fig, (ax, ax_im) = pyplot().subplots(1, 2, figsize=(6, 3))

@@ -11,11 +11,11 @@ import warnings
 import numpy as np
 import pytest
 
-from rnnlab.checkpoint import load_checkpoint
 from rnnlab.cli import main
-from rnnlab.config import PRESETS
-from rnnlab.rundir import RunWriter, read_jsonl, resume_trainer
-from rnnlab.train import Callback, Trainer
+from rnnlab.runs.checkpoint import load_checkpoint
+from rnnlab.runs.rundir import RunWriter, read_jsonl, resume_trainer
+from rnnlab.training.config import PRESETS
+from rnnlab.training.loop import Callback, Trainer
 
 TIMING = {"seconds"}
 
@@ -93,7 +93,7 @@ class InterruptMidEpoch(Callback):
 def test_states_are_written_at_most_once_per_interval_and_when_training_stops(tmp_path, monkeypatch):
     """The first checkpoint epoch's state is written, the later ones only once the interval has
     passed (here: never), and the last one whenever training ends or stops."""
-    import rnnlab.rundir as rundir
+    import rnnlab.runs.rundir as rundir
     written = []
     save = rundir.save_checkpoint
 
@@ -142,7 +142,7 @@ class ClockJump(Callback):
 def test_a_kept_state_is_written_at_the_first_step_after_the_interval(tmp_path, monkeypatch):
     import types
 
-    import rnnlab.rundir as rundir
+    import rnnlab.runs.rundir as rundir
     offset = [0.0]
     monkeypatch.setattr(rundir, "time", types.SimpleNamespace(
         perf_counter=lambda: time.perf_counter() + offset[0], strftime=time.strftime))
@@ -163,7 +163,7 @@ def test_a_kept_state_is_written_at_the_first_step_after_the_interval(tmp_path, 
 
 
 def test_a_state_that_cannot_be_written_on_ctrl_c_is_a_warning_not_a_new_error(tmp_path, monkeypatch):
-    import rnnlab.rundir as rundir
+    import rnnlab.runs.rundir as rundir
     save = rundir.save_checkpoint
     calls = []
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import rnnlab
-from rnnlab.config import TrainConfig
-from rnnlab.tasks import make_task
+from rnnlab.data.tasks import make_task
+from rnnlab.training.config import TrainConfig
 
 
 def test_mean_sign_labels_and_fixed_split():
@@ -81,7 +81,7 @@ def test_bad_config_values(changes, match):
 def test_changing_model_drops_the_old_models_own_settings():
     """The charlm preset's LSTM forget bias and the better preset's relu go when the model
     changes (CLI --model, sweep grids); set explicitly with the wrong model, they are refused."""
-    from rnnlab.config import PRESETS
+    from rnnlab.training.config import PRESETS
     gru = PRESETS["charlm"].replace(model="gru")
     assert gru.forget_bias == 0.0 and gru.window == PRESETS["charlm"].window
     lstm = PRESETS["better"].replace(model="lstm")
@@ -118,13 +118,13 @@ def test_load_state_dict_mismatch_is_explained():
 
 
 def test_batch_larger_than_the_training_set_is_refused_before_training():
-    from rnnlab.train import Trainer
+    from rnnlab.training.loop import Trainer
     with pytest.raises(rnnlab.InputError, match=r"batch_size \(6000\) is larger than the 5000 training"):
         Trainer(config=TrainConfig(batch_size=6000))
 
 
 def test_unused_fields_follow_task_model_and_optimizer():
-    from rnnlab.config import PRESETS
+    from rnnlab.training.config import PRESETS
     npz = PRESETS["seed"].replace(task="npz", data="x.npz").unused_fields()
     assert {"train_size", "test_size", "length", "features", "window", "bits"} <= npz and "data" not in npz
     lm = PRESETS["charlm"].unused_fields()

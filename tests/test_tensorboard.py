@@ -13,10 +13,10 @@ pytest.importorskip("tensorboard")
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 from tensorboard.plugins.hparams import plugin_data_pb2  # noqa: E402
 
-from rnnlab.config import TrainConfig  # noqa: E402
 from rnnlab.errors import InputError  # noqa: E402
-from rnnlab.tensorboard import HPARAMS_RUN, MISSING, TensorBoardWriter  # noqa: E402
-from rnnlab.train import Trainer  # noqa: E402
+from rnnlab.present.tensorboard import HPARAMS_RUN, MISSING, TensorBoardWriter  # noqa: E402
+from rnnlab.training.config import TrainConfig  # noqa: E402
+from rnnlab.training.loop import Trainer  # noqa: E402
 
 CFG = dict(batches_per_epoch=4, hidden=8, layers=1, dropout=0.0)
 
@@ -158,7 +158,7 @@ def test_bad_arguments_are_refused(tmp_path):
 
 
 def test_a_stopped_fit_closes_the_event_file_with_its_finished_epochs(tmp_path):
-    from rnnlab.train import Callback
+    from rnnlab.training.loop import Callback
 
     class CrashAfterEpoch2(Callback):
         def on_epoch_end(self, trainer, record):

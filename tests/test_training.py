@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from rnnlab.config import PRESETS
-from rnnlab.train import Trainer, evaluate
+from rnnlab.training.config import PRESETS
+from rnnlab.training.loop import Trainer, evaluate
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import rnnlab
-from rnnlab.gradcheck import gradcheck, numerical_gradient, relative_error
-from rnnlab.optim import Adam
-from rnnlab.tasks import make_task
-from rnnlab.transformer import (
+from rnnlab.data.tasks import make_task
+from rnnlab.nn.gradcheck import gradcheck, numerical_gradient, relative_error
+from rnnlab.nn.optim import Adam
+from rnnlab.nn.transformer import (
     MLP,
     Block,
     CausalSelfAttention,

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from rnnlab.cli import main
-from rnnlab.workers import FigurePool
+from rnnlab.present.figure_pool import FigurePool
 
 SHORT = ["--epochs", "3", "--batches-per-epoch", "3", "--train-size", "300", "--test-size", "100", "--quiet"]
 
@@ -78,7 +78,8 @@ def _alive(pid):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="figure workers are forked on Linux only")
 def test_figure_workers_die_with_a_killed_parent():
-    code = ("import time\nfrom rnnlab.workers import FigurePool\npool = FigurePool(2)\nprint('up', flush=True)\n"
+    code = ("import time\nfrom rnnlab.present.figure_pool import FigurePool\n"
+            "pool = FigurePool(2)\nprint('up', flush=True)\n"
             "time.sleep(60)\n")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "up"

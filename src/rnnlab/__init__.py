@@ -2,15 +2,15 @@
 
 __version__ = "0.1.0"
 
-from .config import PRESETS, TrainConfig  # noqa: E402
-from .errors import CheckpointError, InputError, InputTypeError, RnnlabError, RunDirError  # noqa: E402
-from .losses import mse, softmax_cross_entropy  # noqa: E402
-from .models import CharLM, SequenceClassifier, SequenceRegressor, SequenceTagger, StepRegressor  # noqa: E402
-from .modules import Dropout, Embedding, Linear, Module  # noqa: E402
-from .optim import SGD, Adagrad, Adam, CosineLR, RMSprop, StepLR  # noqa: E402
-from .recurrent import GRU, LSTM, RNN, Recurrent  # noqa: E402
-from .tasks import Task  # noqa: E402
-from .train import Trainer  # noqa: E402
+from rnnlab.data.tasks import Task  # noqa: E402
+from rnnlab.errors import CheckpointError, InputError, InputTypeError, RnnlabError, RunDirError  # noqa: E402
+from rnnlab.nn.heads import CharLM, SequenceClassifier, SequenceRegressor, SequenceTagger, StepRegressor  # noqa: E402
+from rnnlab.nn.losses import mse, softmax_cross_entropy  # noqa: E402
+from rnnlab.nn.modules import Dropout, Embedding, Linear, Module  # noqa: E402
+from rnnlab.nn.optim import SGD, Adagrad, Adam, CosineLR, RMSprop, StepLR  # noqa: E402
+from rnnlab.nn.recurrent import GRU, LSTM, RNN, Recurrent  # noqa: E402
+from rnnlab.training.config import PRESETS, TrainConfig  # noqa: E402
+from rnnlab.training.loop import Trainer  # noqa: E402
 
 __all__ = [
     "RNN", "LSTM", "GRU", "Recurrent", "Module", "Linear", "Dropout", "Embedding",

@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from .errors import InputError, InputTypeError
+from rnnlab.errors import InputError, InputTypeError
 
 
 def check_int(name: str, value, *, minimum: int | None = None, owner: str = "") -> int:

@@ -14,9 +14,9 @@ import sys
 import warnings
 from pathlib import Path
 
-from .config import PRESETS, TrainConfig
-from .errors import InputError, RnnlabError, RunDirError
-from .rundir import format_metric
+from rnnlab.errors import InputError, RnnlabError, RunDirError
+from rnnlab.runs.rundir import format_metric
+from rnnlab.training.config import PRESETS, TrainConfig
 
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 
@@ -37,7 +37,7 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _add_fixed_point_flags(p: argparse.ArgumentParser) -> None:
-    from .analysis.analyze import FP_DEFAULTS
+    from rnnlab.analysis.analyze import FP_DEFAULTS
     g = p.add_argument_group("fixed points")
     g.add_argument("--fp-starts", type=int, default=None,
                    help=f"starting states, drawn from visited states (default {FP_DEFAULTS['starts']}, fewer "
@@ -144,9 +144,9 @@ def config_from_args(args) -> TrainConfig:
 
 
 def cmd_resume(args) -> int:
-    from .progress import EpochPrinter
-    from .rundir import resume_trainer, stopped_before_report
-    from .workers import figure_workers_from_env
+    from rnnlab.present.figure_pool import figure_workers_from_env
+    from rnnlab.present.progress import EpochPrinter
+    from rnnlab.runs.rundir import resume_trainer, stopped_before_report
 
     given = [f.name for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None]
     if given or args.preset or args.out or args.force:
@@ -160,7 +160,7 @@ def cmd_resume(args) -> int:
     cfg, done = trainer.cfg, len(trainer.history)
     callbacks = [EpochPrinter(cfg.epochs, quiet=args.quiet)]
     if (Path(args.resume) / "tensorboard").is_dir():           # keep logging where the run began
-        from .tensorboard import TensorBoardWriter
+        from rnnlab.present.tensorboard import TensorBoardWriter
         callbacks.append(TensorBoardWriter(Path(args.resume) / "tensorboard"))
     print(f"rnnlab: resuming {args.resume} after epoch {done} of {cfg.epochs}")
     _finish(trainer, Path(args.resume), args, callbacks, workers, resuming=True)
@@ -197,10 +197,10 @@ def cmd_train(args) -> int:
 
 
 def _cmd_train(args) -> int:
-    from .progress import EpochPrinter
-    from .rundir import default_run_dir, prepare_run_dir
-    from .train import Trainer
-    from .workers import figure_workers_from_env
+    from rnnlab.present.figure_pool import figure_workers_from_env
+    from rnnlab.present.progress import EpochPrinter
+    from rnnlab.runs.rundir import default_run_dir, prepare_run_dir
+    from rnnlab.training.loop import Trainer
 
     if args.resume is not None:
         return cmd_resume(args)
@@ -210,7 +210,7 @@ def _cmd_train(args) -> int:
     out = Path(args.out if args.out else default_run_dir(args.preset))
     extra = []
     if args.tensorboard:                                        # checked before anything is created
-        from .tensorboard import TensorBoardWriter
+        from rnnlab.present.tensorboard import TensorBoardWriter
         extra.append(TensorBoardWriter(out / "tensorboard"))
     out = prepare_run_dir(out, args.force)
     args.run_dir_in_use = out
@@ -228,8 +228,8 @@ def _finish(trainer, out, args, callbacks, figure_workers: int, resuming: bool =
     """Train to the end, say how it went, then analyse once and write the report (a fresh or a
     resumed run ends the same way). Figures are drawn by worker processes that start (and import
     matplotlib) while training runs and draw the training figures while the analysis runs."""
-    from .rundir import RunWriter
-    from .workers import FigurePool
+    from rnnlab.present.figure_pool import FigurePool
+    from rnnlab.runs.rundir import RunWriter
     with FigurePool(figure_workers) as pool:
         trainer.callbacks = [RunWriter(out, resuming=resuming, pool=pool, report=not args.no_report), *callbacks]
         _train_and_report(trainer, out, args, pool)
@@ -238,8 +238,8 @@ def _finish(trainer, out, args, callbacks, figure_workers: int, resuming: bool =
 def _finish_stopped_ending(run: Path, args, figure_workers: int) -> int:
     """Training finished but was stopped before its figures, analysis and report were written
     (Ctrl-C after the last epoch): write them now, from the final weights and the logs."""
-    from .rundir import RunWriter, finished_trainer
-    from .workers import FigurePool
+    from rnnlab.present.figure_pool import FigurePool
+    from rnnlab.runs.rundir import RunWriter, finished_trainer
     if args.no_report:
         raise RunDirError(f"{run} finished training and was stopped before its report; --resume writes "
                           "that report, so drop --no-report")
@@ -272,8 +272,8 @@ def _train_and_report(trainer, out, args, pool) -> None:
 
 
 def _analyse_and_report(trainer, out, args, pool) -> None:
-    from .analysis.analyze import analyze, write_analysis
-    from .report import write_report
+    from rnnlab.analysis.analyze import analyze, write_analysis
+    from rnnlab.present.report import write_report
     with pool.sharing_cores():                                 # the training figures are being drawn
         if hasattr(trainer.model, "rnn"):                      # the dynamics analysis reads recurrent states
             write_analysis(analyze(trainer.model, trainer.task), out, pool)
@@ -282,7 +282,7 @@ def _analyse_and_report(trainer, out, args, pool) -> None:
 
 
 def cmd_analyze(args) -> int:
-    from .analysis.analyze import analyze_run
+    from rnnlab.analysis.analyze import analyze_run
 
     fp_input = None
     if args.fp_input is not None:
@@ -319,14 +319,14 @@ def cmd_analyze(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import write_report
+    from rnnlab.present.report import write_report
 
     print(f"wrote {write_report(args.run_dir)}")
     return 0
 
 
 def cmd_eval(args) -> int:
-    from .rundir import evaluate_run, format_metric, load_run
+    from rnnlab.runs.rundir import evaluate_run, format_metric, load_run
 
     cfg, model, task = load_run(args.run_dir)
     loss, value, m = evaluate_run(cfg, model, task)
@@ -345,7 +345,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_sample(args) -> int:
-    from .rundir import load_run
+    from rnnlab.runs.rundir import load_run
 
     if args.length < 1:
         raise InputError(f"--length must be at least 1, got {args.length}")
@@ -365,8 +365,8 @@ def cmd_sample(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from .analysis.sweep import parse_grid, plan, run_sweep, sweep_dir
-    from .rundir import default_run_dir
+    from rnnlab.experiments.sweep import parse_grid, plan, run_sweep, sweep_dir
+    from rnnlab.runs.rundir import default_run_dir
 
     base = config_from_args(args)
     specs = list(args.grid)
@@ -401,8 +401,8 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from .analysis.compare import TASKS, run_compare
-    from .rundir import default_run_dir, prepare_run_dir
+    from rnnlab.experiments.compare import TASKS, run_compare
+    from rnnlab.runs.rundir import default_run_dir, prepare_run_dir
 
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     unknown = [t for t in tasks if t not in TASKS]
@@ -426,7 +426,7 @@ def cmd_compare(args) -> int:
 
 
 def cmd_doctor(args) -> int:
-    from .analysis.doctor import diagnose
+    from rnnlab.analysis.doctor import diagnose
 
     d = diagnose(args.run_dir)
     print(json.dumps(d.to_dict(), indent=2) if args.json else d.text())
@@ -456,7 +456,7 @@ def main(argv=None) -> int:
         return 2
     except KeyboardInterrupt as e:
         run = getattr(args, "run_dir_in_use", None)
-        from .rundir import stopped_before_report
+        from rnnlab.runs.rundir import stopped_before_report
         resumable = run and (((Path(run) / "state.json").is_file() and not (Path(run) / "summary.json").is_file())
                              or stopped_before_report(run))
         hint = f"; continue it with: rnnlab train --resume {run}" if resumable else ""

@@ -17,10 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checkpoint import atomic_write_text
-from ..checks import check_float, check_int
-from ..errors import InputError
-from .dynamics import (
+from rnnlab.analysis.dynamics import (
     ROLES,
     assign_roles,
     impulse_responses,
@@ -29,7 +26,10 @@ from .dynamics import (
     running_mean_of_input,
     unit_signatures,
 )
-from .fixed_points import StepMap, find_fixed_points, sample_starts, steady_layer_input
+from rnnlab.analysis.fixed_points import StepMap, find_fixed_points, sample_starts, steady_layer_input
+from rnnlab.checks import check_float, check_int
+from rnnlab.errors import InputError
+from rnnlab.runs.checkpoint import atomic_write_text
 
 # Defaults of the fixed-point search (``rnnlab analyze --fp-*`` and ``analyze(fp_*=...)``).
 # Half the starts are visited states plus noise, half lie on segments between two visited states
@@ -240,7 +240,7 @@ def write_analysis(result: dict, out_dir, pool=None) -> dict:
 
 def analyze_run(run_dir, **kwargs) -> dict:
     """Load a saved run (built-in task or ``--data``), analyse it, write its analysis files."""
-    from ..rundir import load_run
+    from rnnlab.runs.rundir import load_run
     _, model, task = load_run(run_dir)
     return write_analysis(analyze(model, task, **kwargs), run_dir)
 
@@ -263,8 +263,8 @@ def silenced_copy(model, units):
 def ablate_roles(model, roles, task, seed: int = 0) -> list[dict]:
     """The task's metric with each role's units silenced, next to a random group of that size;
     ``drop`` is how much worse it got (accuracy points lost, or MSE gained)."""
-    from ..tasks import METRICS
-    from ..train import evaluate
+    from rnnlab.data.tasks import METRICS
+    from rnnlab.training.loop import evaluate
     sign = 1 if METRICS[task.metric].higher_is_better else -1
     base = evaluate(model, task)[1]
     rng = np.random.default_rng(seed)
@@ -293,7 +293,7 @@ TYPE_COLORS = {0: "C2", 1: "C1", 2: "C3", 3: "C4"}
 def draw_figures(run_dir, arrays: dict, pool=None) -> list[str]:
     """Draw the analysis figures (each a function of plain data, so a FigurePool can draw them in
     parallel); return their file names."""
-    from ..workers import drawer
+    from rnnlab.present.figure_pool import drawer
     draw = drawer(pool)
     a = arrays
     draw(plot_unit_roles, run_dir / "unit_roles.png", a["H"], a["roles"], a["sig"])
@@ -307,7 +307,7 @@ def draw_figures(run_dir, arrays: dict, pool=None) -> list[str]:
 
 def plot_unit_roles(path, H, roles, sig) -> None:
     """Role-labelled trajectories of one sequence, and all last-layer units grouped by role."""
-    from ..plots import _integer_ticks, pyplot, save_figure
+    from rnnlab.present.plots import _integer_ticks, pyplot, save_figure
     plt = pyplot()
     colors = {"accumulator": "C0", "transient": "C1", "oscillatory": "C2", "saturated": "C7", "mixed": "C4"}
     T = H.shape[1]
@@ -345,7 +345,7 @@ def plot_pca(path, H, pca, fps, label, fp_json) -> None:
     """PCA of trajectories coloured by label, with the last layer's fixed points in that plane."""
     from matplotlib.collections import LineCollection
 
-    from ..plots import pyplot, save_figure
+    from rnnlab.present.plots import pyplot, save_figure
     plt = pyplot()
     P = pca["projection"]
     fig, ax = plt.subplots(figsize=(7.5, 6))
@@ -387,7 +387,7 @@ def plot_pca(path, H, pca, fps, label, fp_json) -> None:
 
 def plot_fixed_points(path, fps) -> None:
     """Jacobian eigenvalues at each fixed point on the complex plane, one colour per type."""
-    from ..plots import pyplot, save_figure
+    from rnnlab.present.plots import pyplot, save_figure
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 5.5))
     th = np.linspace(0, 2 * np.pi, 200)

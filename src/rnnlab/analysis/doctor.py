@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checkpoint import load_checkpoint
-from ..errors import RunDirError
-from ..probes import early_to_late_gradient
-from ..rundir import read_jsonl, run_model_config
-from ..tasks import METRICS
+from rnnlab.data.tasks import METRICS
+from rnnlab.errors import RunDirError
+from rnnlab.runs.checkpoint import load_checkpoint
+from rnnlab.runs.rundir import read_jsonl, run_model_config
+from rnnlab.training.probes import early_to_late_gradient
 
 
 def check_run_files(run_dir: Path) -> None:

@@ -81,7 +81,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..cells import ElmanCell
+from rnnlab.nn.cells import ElmanCell
 
 __all__ = ["StepMap", "steady_layer_input", "sample_starts", "find_fixed_points",
            "FixedPoint", "FixedPointResult"]
@@ -112,7 +112,7 @@ class StepMap:
     Example::
 
         >>> import numpy as np
-        >>> from rnnlab.cells import ElmanCell
+        >>> from rnnlab.nn.cells import ElmanCell
         >>> F = StepMap(ElmanCell("tanh"), 2 * np.eye(2), None, np.zeros(2))
         >>> np.round(F(np.array([0.5, -1.0])), 4)
         array([ 0.7616, -0.964 ])

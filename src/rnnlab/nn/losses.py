@@ -1,0 +1,69 @@
+"""Losses: each returns (mean loss, dL/d(input)) so heads can start the backward pass."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnlab.errors import InputError
+
+
+def softmax_cross_entropy(logits, targets, mask=None):
+    """Mean cross-entropy of integer ``targets`` (...,) under ``logits`` (..., C).
+
+    ``mask`` (...,) of 0/1 weights excludes positions (padding) from the mean.
+    """
+    C = logits.shape[-1]
+    flat = logits.reshape(-1, C)                                 # (N, C)
+    if not np.issubdtype(flat.dtype, np.floating):
+        flat = flat.astype(np.float64)                           # integer logits: computed in float64
+    t = np.asarray(targets).reshape(-1)
+    if t.shape[0] != flat.shape[0]:
+        raise InputError(f"cross-entropy: {flat.shape[0]} predictions but {t.shape[0]} targets; "
+                         "targets must have the logits' shape without the class axis")
+    if t.size and (t.min() < 0 or t.max() >= C):
+        raise InputError(f"cross-entropy: targets must lie in [0, {C - 1}], "
+                         f"got values from {t.min()} to {t.max()}")
+    # Five passes over the (N, C) block (max, shift, exp, sum, scale) instead of the nine of
+    # log_softmax + exp + scale: for a char-LM's readout this is most of the loss's time.
+    rows = np.arange(flat.shape[0])
+    d = flat - flat.max(axis=-1, keepdims=True)                  # z, shifted: exp(z) <= 1
+    z_t = d[rows, t]
+    np.exp(d, out=d)
+    total = d.sum(axis=-1)                                       # (N,)
+    nll = np.log(total) - z_t                                    # -log softmax(z)_t
+    if mask is None:
+        loss = float(nll.mean())
+        w = np.full(flat.shape[0], 1.0 / flat.shape[0], flat.dtype)
+    else:
+        w = np.asarray(mask, dtype=flat.dtype).reshape(-1)
+        denom = max(float(w.sum()), 1.0)
+        loss = float((nll * w).sum() / denom)
+        w = w / flat.dtype.type(denom)
+    d *= (w / total)[:, None]                                    # softmax, weighted
+    d[rows, t] -= w                                              # d(-log p_t)/d logits = p - onehot
+    return loss, d.reshape(logits.shape)
+
+
+def mse(pred, target, mask=None):
+    """Mean squared error and its gradient: pred and target (..., K).
+
+    ``mask`` (...,) of 0/1 weights over positions (``pred.shape[:-1]``, e.g. (B, T)) excludes
+    positions (padding) as ``softmax_cross_entropy`` does: a masked position's K outputs add
+    nothing to the loss, get zero gradient, and the mean is over the K * sum(mask) valid elements.
+    """
+    if pred.shape != np.shape(target):
+        raise InputError(f"MSE: predictions have shape {pred.shape} but targets {np.shape(target)}; "
+                         "they must match")
+    diff = pred - np.asarray(target, dtype=pred.dtype)
+    if mask is None:
+        return float(np.mean(diff * diff)), diff * pred.dtype.type(2.0 / diff.size)
+    w = np.asarray(mask, dtype=pred.dtype)
+    if w.shape != pred.shape[:-1]:
+        raise InputError(f"MSE: mask has shape {w.shape} but must cover the positions "
+                         f"{pred.shape[:-1]} (the predictions' shape without the last axis); "
+                         "pass one 0/1 weight per position")
+    w = w[..., None]                                             # (..., 1): all K outputs alike
+    diff = np.where(w != 0, diff, 0)                             # padded targets may be anything
+    denom = float(w.sum()) * pred.shape[-1] or 1.0
+    wd = diff * w
+    return float((wd * diff).sum() / denom), wd * pred.dtype.type(2.0 / denom)

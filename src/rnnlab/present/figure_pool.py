@@ -1,0 +1,168 @@
+"""Worker processes that never outlive the process that started them: the sweep's trial pool
+(analysis/sweep.py) and the pool that draws a run's figures while ``rnnlab train`` goes on with
+its analysis (``FigurePool``)."""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import signal
+import sys
+
+from rnnlab.errors import InputError
+
+
+def die_with_parent() -> None:
+    """Make this (worker) process die with its parent: a watchdog thread that sees the parent
+    gone (within half a second) and exits.
+
+    Not the kernel's parent-death signal: it fires when the *thread* that forked the worker
+    ends, and a process pool forks the replacement of a dead worker from its handler thread,
+    which ends at shutdown; such a replacement, killed while waiting on the task queue, took
+    the queue's lock with it and ``Pool.terminate`` waited for it for ever (seen in the test
+    of a worker killed mid-figure)."""
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True, name="die-with-parent").start()
+
+
+def _figure_worker_init(ready) -> None:
+    die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)        # Ctrl-C is the parent's to handle
+    # Pool.terminate() ends a worker with SIGTERM: its default action here, not the handler
+    # `rnnlab train` installs (inherited through fork, it kept a worker alive and terminate()
+    # waiting for it for ever)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.nice(5)          # the parent's training first; not 19, which starves them on a busy machine
+    try:
+        from rnnlab.present.plots import pyplot
+        pyplot()                                        # the slow import, done while the parent trains
+    finally:                                            # ready (or failed: its figures will say why)
+        with ready.get_lock():
+            ready.value += 1
+
+
+def drawer(pool):
+    """``pool.draw``, or drawing right here when there is no pool."""
+    return pool.draw if pool is not None else (lambda fn, *a, **k: fn(*a, **k))
+
+
+MAX_FIGURE_WORKERS = 16     # a run draws at most eight figures; each worker holds its own matplotlib
+
+
+def figure_workers_from_env() -> int:
+    raw = os.environ.get("RNNLAB_FIGURE_WORKERS", "2")
+    try:
+        n = int(raw)
+    except ValueError:
+        n = -1
+    if not 0 <= n <= MAX_FIGURE_WORKERS:
+        raise InputError(f"RNNLAB_FIGURE_WORKERS must be a whole number from 0 to {MAX_FIGURE_WORKERS} (0 draws "
+                         f"figures in this process), got {raw!r}")
+    return n
+
+
+class FigurePool:
+    """Draws figures in worker processes, started (and importing matplotlib) before training, so
+    drawing a run's figures overlaps its analysis instead of following it. ``draw(fn, *args)``
+    takes a module-level function of plain data; ``wait()`` returns once every figure is written
+    and re-raises a drawing error.
+
+    Workers are forked (Linux): a fork copies the loaded modules in milliseconds and, unlike
+    spawn, never re-runs the caller's main script, so a script without an ``if __name__ ==
+    "__main__"`` guard is safe. From its creation until ``poll()`` finds the workers ready (or
+    ``close()``), this process keeps to one BLAS thread. Elsewhere, with 0 workers
+    (``RNNLAB_FIGURE_WORKERS=0``), inside a daemon process, or where processes cannot be
+    started, it draws in this process at once."""
+
+    def __init__(self, workers: int | None = None):
+        workers = figure_workers_from_env() if workers is None else workers
+        self._pool, self._pending, self._workers, self._startup, self._sharing = None, [], workers, None, 0
+        if workers > 0 and sys.platform.startswith("linux") and not mp.current_process().daemon:
+            try:
+                ctx = mp.get_context("fork")
+                self._ready = ctx.Value("i", 0)
+                self._pool = ctx.Pool(workers, initializer=_figure_worker_init, initargs=(self._ready,))
+            except OSError:                              # no semaphores or no processes: draw here
+                self._pool = None
+        if self._pool is not None:
+            # While the workers import matplotlib, one BLAS thread here: a second one spinning
+            # between calls took the core they import on (seed run: 4.3 s -> 3.7 s wall, measured).
+            from threadpoolctl import threadpool_limits
+            self._startup = threadpool_limits(1, user_api="blas")
+
+    def poll(self) -> bool:
+        """Give this process its BLAS threads back once every worker is ready (``rnnlab train``
+        calls it after every step, so a model big enough to gain from them trains at full speed
+        from then on). Returns True once they are back (or were never taken); does nothing inside
+        ``sharing_cores()``, whose exit would otherwise restore the one-thread limit."""
+        if self._startup is not None and not self._sharing and self._ready.value >= self._workers:
+            self._startup.__exit__(None, None, None)
+            self._startup = None
+        return self._startup is None
+
+    def draw(self, fn, *args, **kwargs) -> None:
+        if self._pool is None:
+            fn(*args, **kwargs)
+        else:
+            self._pending.append(self._pool.apply_async(fn, args, kwargs))
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, []
+        workers = list(self._pool._pool) if self._pool is not None else []
+        for result in pending:
+            while not result.ready():                   # a worker killed mid-figure never answers
+                result.wait(0.5)
+                if any(w.exitcode not in (None, 0) for w in workers):
+                    raise RuntimeError("a figure worker died while drawing (killed, or out of memory); draw "
+                                       "the figures in this process with RNNLAB_FIGURE_WORKERS=0")
+            result.get()
+
+    def sharing_cores(self):
+        """A context in which this process keeps to one BLAS thread while workers draw: BLAS
+        threads that spin between calls would otherwise take the cores the workers need."""
+        if self._pool is None:
+            return contextlib.nullcontext()
+        return self._one_blas_thread()
+
+    @contextlib.contextmanager
+    def _one_blas_thread(self):
+        from threadpoolctl import threadpool_limits
+        self._sharing += 1
+        try:
+            with threadpool_limits(1, user_api="blas"):
+                yield
+        finally:
+            self._sharing -= 1
+
+    def close(self) -> None:
+        if self._startup is not None:
+            self._startup.__exit__(None, None, None)
+            self._startup = None
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            if exc[0] is None:
+                self.wait()
+            elif not issubclass(exc[0], KeyboardInterrupt):     # finish the figures already asked for
+                try:
+                    self.wait()
+                except Exception:
+                    pass                                        # the first error is the one to report
+        finally:
+            self.close()

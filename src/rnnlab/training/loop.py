@@ -1,0 +1,391 @@
+"""The one training loop, and building its parts from a config when the user brings none.
+
+``Trainer(task, model, loss, optimizer)`` trains any model on any ``Task``; every argument left
+out is built from ``config`` (a ``TrainConfig``; the seed preset by default). What a run writes
+to disk lives in ``rundir.py``, the saved training state in ``resume.py``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+
+import numpy as np
+
+from rnnlab.data.batches import ArrayBatches, Batch, Curriculum, GeneratorBatches, TextStream
+from rnnlab.data.tasks import METRICS, Task, build_task
+from rnnlab.errors import InputError, InputTypeError
+from rnnlab.nn.heads import CharLM, SequenceClassifier, SequenceRegressor, SequenceTagger, StepRegressor
+from rnnlab.nn.losses import mse, softmax_cross_entropy
+from rnnlab.nn.optim import OPTIMIZERS, CosineLR, Schedule, StepLR, clip_grad_norm, clip_grad_value, global_norm
+from rnnlab.training.allocator import tune_allocator
+from rnnlab.training.config import TrainConfig
+from rnnlab.training.guards import Guard, TrainingDiverged
+from rnnlab.training.probes import probe_record, recurrent_spectra
+
+# ---------------------------------------------------------------- building blocks from a config
+# The head for each (targets, per_step) of a task.
+HEADS = {("classes", False): SequenceClassifier, ("classes", True): SequenceTagger,
+         ("real", False): SequenceRegressor, ("real", True): StepRegressor}
+
+
+def build_model(cfg: TrainConfig, task: Task):
+    common = dict(cell=cfg.model, dropout=cfg.dropout, init=cfg.init,
+                  forget_bias=cfg.forget_bias if cfg.forget_bias else None,
+                  dtype=np.dtype(cfg.dtype), seed=cfg.seed)
+    if cfg.model == "transformer":
+        from rnnlab.nn.transformer import Transformer
+        kind = "lm" if task.targets == "text" else ("per_step" if task.per_step else "classify")
+        need = cfg.window if task.targets == "text" else task.seq_length    # positions it must attend over
+        if cfg.context and cfg.context < need:
+            raise InputError(f"--context {cfg.context} is shorter than the {need} positions the task feeds; "
+                             f"raise --context to at least {need} (0 picks it for you)")
+        context = cfg.context or (max(cfg.window, 100) if task.targets == "text" else need)
+        return Transformer(task.input_size, cfg.d_model, task.output_size, cfg.layers, cfg.heads, context,
+                           kind=kind, vocab=task.vocab, dropout=cfg.dropout, dtype=np.dtype(cfg.dtype),
+                           seed=cfg.seed)
+    if task.targets == "text":
+        return CharLM(task.output_size, cfg.embed, cfg.hidden, cfg.layers, vocab=task.vocab, **common)
+    return HEADS[task.targets, task.per_step](
+        task.input_size, cfg.hidden, task.output_size, cfg.layers,
+        nonlinearity=cfg.nonlinearity, bidirectional=cfg.bidirectional, **common)
+
+
+def default_loss(task: Task):
+    """loss(outputs, targets, mask) -> (mean loss, dL/d outputs): MSE for real values,
+    cross-entropy for classes and text."""
+    return mse if task.targets == "real" else softmax_cross_entropy
+
+
+def build_optimizer(cfg: TrainConfig, model):
+    kw = dict(lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        kw.update(momentum=cfg.momentum, nesterov=cfg.nesterov)
+    elif cfg.optimizer == "rmsprop":
+        kw.update(momentum=cfg.momentum)
+    return OPTIMIZERS[cfg.optimizer](model.params, model.grads, **kw)
+
+
+def build_schedule(cfg: TrainConfig, opt) -> Schedule:
+    if cfg.schedule == "step":
+        return StepLR(opt, cfg.lr_step, cfg.lr_gamma)
+    if cfg.schedule == "cosine":
+        return CosineLR(opt, cfg.epochs)
+    return Schedule(opt)
+
+
+def build_batches(cfg: TrainConfig, task: Task):
+    """The batch source for a task: text windows, generated batches or mini-batches of arrays,
+    behind a length curriculum when the config asks for one."""
+    seed = [cfg.seed, 1]                                         # the batch-order stream
+
+    def source(t: Task):
+        if t.targets == "text":
+            return TextStream(t, cfg.batch_size, cfg.window, cfg.batches_per_epoch)
+        if t.generator is not None:
+            return GeneratorBatches(t, cfg.batch_size, cfg.batches_per_epoch, seed,
+                                    fallback=max(1, cfg.train_size // cfg.batch_size))
+        if cfg.batch_size > len(t.train):
+            raise InputError(f"batch_size ({cfg.batch_size}) is larger than the {len(t.train)} "
+                             "training sequences; lower --batch-size or give more data")
+        return ArrayBatches(t, cfg.batch_size, cfg.batches_per_epoch, seed)
+    if not cfg.curriculum:
+        return source(task)
+    if task.seq_length is not None and cfg.curriculum_lengths[-1] != task.seq_length:
+        raise InputError(f"the curriculum ends at --length {cfg.curriculum_lengths[-1]} but the task's "
+                         f"sequences have {task.seq_length} steps; set --length {task.seq_length}")
+    return Curriculum(task, cfg.curriculum_lengths, source, cfg.curriculum_every,
+                      cfg.curriculum_target, METRICS[task.metric].higher_is_better)
+
+
+# ---------------------------------------------------------------- scoring
+def score(metric: str, out, y, mask=None) -> tuple[float, int]:
+    """(sum, count) whose ratio is the metric over the valid targets: correct predictions for
+    accuracy, squared errors for MSE (bits per character come from the loss instead)."""
+    if mask is not None:
+        out, y = out[mask], y[mask]                              # valid steps only
+    if metric == "mse":
+        return float(((out - y) ** 2).sum()), int(np.size(y))
+    return float((out.argmax(axis=-1) == y).sum()), int(np.size(y))
+
+
+def _forward(model, x, lengths):
+    return model.forward(x) if lengths is None else model.forward(x, lengths=lengths)
+
+
+def ready_compiled_cells(model) -> float:
+    """Make the model's fused cells' compiled kernels ready before the training clock starts (a
+    first run on a machine compiles them, ~2.5 s; later runs load them from Numba's cache, ~0.5 s),
+    so a run's "seconds" is its training alone and compares across models and runs (``rnnlab
+    compare`` gives every model the LSTM's time). Returns the seconds it took, 0 without fused cells."""
+    fused = sys.modules.get("rnnlab.nn.cells.fused")
+    if fused is None or not hasattr(model, "modules"):
+        return 0.0
+    kinds = (fused.FusedLSTMCell, fused.FusedGRUCell)
+    types = {type(m.cell) for m in model.modules() if isinstance(getattr(m, "cell", None), kinds)}
+    if not types:
+        return 0.0
+    start = time.perf_counter()
+    fused.warm_up(types, dtypes=(np.dtype(getattr(model, "dtype", np.float32)).type,))
+    return time.perf_counter() - start
+
+
+def _step_mask(task: Task, batch: Batch):
+    return batch.mask if task.per_step else None
+
+
+def evaluate(model, task: Task, loss=None, batch_size: int = 1000) -> tuple[float, float]:
+    """Mean loss and metric over the task's held-out split, in eval mode (a text stream is
+    read with its state carried; see ``evaluate_stream``)."""
+    if task.targets == "text":
+        return evaluate_stream(model, task.test.X, 32, 100)
+    loss = loss or default_loss(task)
+    was_training = model.training
+    model.eval()
+    total = weight = s = n = 0.0
+    split = task.test
+    for i in range(0, len(split), batch_size):
+        b = Batch(*split.take(slice(i, i + batch_size)))
+        out = _forward(model, b.x, b.lengths)
+        mask = _step_mask(task, b)
+        value, _ = loss(out, b.y, mask)
+        part = score(task.metric, out, b.y, mask)
+        total += value * part[1]
+        weight += part[1]
+        s, n = s + part[0], n + part[1]
+    model.train(was_training)
+    return total / weight, s / n
+
+
+def evaluate_stream(model, ids, rows: int, window: int) -> tuple[float, float]:
+    """Mean cross-entropy (nats) and bits per character of a CharLM over a whole stream,
+    state carried across windows; the model's own training state is left as it was."""
+    from rnnlab.data.batches import stream_windows
+    was_training, saved = model.training, (model.stateful, model.state)
+    model.eval()
+    model.stateful, model.state = True, None
+    total = count = 0.0
+    for x, y in stream_windows(ids, min(rows, max(1, len(ids) // (window + 1))), window):
+        value, _ = softmax_cross_entropy(model.forward(x), y)
+        total += value * y.size
+        count += y.size
+    model.train(was_training)
+    model.stateful, model.state = saved
+    value = total / max(count, 1)
+    return float(value), float(value / np.log(2))
+
+
+# ---------------------------------------------------------------- callbacks
+class Callback:
+    """Hooks into ``Trainer.fit``. A callback may also define ``on_step_end(trainer)``, called
+    after every training step (left out of this base so that callbacks without it cost nothing
+    per step). ``on_train_stopped`` is called instead of ``on_train_end`` when an exception (an
+    error, Ctrl-C) leaves the epoch loop; that exception goes on, and one raised by the hook
+    itself becomes a warning."""
+
+    def on_train_begin(self, trainer: "Trainer") -> None: ...
+    def on_epoch_end(self, trainer: "Trainer", record: dict) -> None: ...
+    def on_train_end(self, trainer: "Trainer", summary: dict) -> None: ...
+    def on_train_stopped(self, trainer: "Trainer") -> None: ...
+
+
+# ---------------------------------------------------------------- the training loop
+class Trainer:
+    """Trains ``model`` on ``task`` with ``loss`` and ``optimizer``; ``fit()`` returns a summary.
+
+    Any of them may be left out and is then built from ``config``: ``Trainer(config=cfg)``
+    trains a built-in task end to end; ``Trainer(my_task, my_model, my_loss)`` trains a user's
+    own. A loss is ``loss(outputs, targets, mask) -> (mean loss, dL/d outputs)``, ``mask``
+    (B, T) marking the valid steps of padded per-step targets (None when all count).
+    """
+
+    def __init__(self, task: Task | None = None, model=None, loss=None, optimizer=None, *,
+                 config: TrainConfig | None = None, callbacks=()):
+        tune_allocator()
+        if config is not None and not isinstance(config, TrainConfig):
+            raise InputTypeError(f"Trainer: config must be a TrainConfig, got {type(config).__name__}; "
+                                 "use TrainConfig(...) or TrainConfig.from_dict(...)")
+        cfg = self.cfg = config if config is not None else TrainConfig()
+        if task is not None and not isinstance(task, Task):
+            raise InputTypeError(f"Trainer: task must be an rnnlab Task, got {type(task).__name__}; "
+                                 "make one with Task.from_arrays or Task.from_generator (a config goes "
+                                 "in config=)")
+        if loss is not None and not callable(loss):
+            raise InputTypeError(f"Trainer: loss must be a function loss(outputs, targets, mask) -> "
+                                 f"(mean, gradient), got {loss!r}; e.g. rnnlab.mse")
+        missing = [a for a in ("params", "grads", "forward", "backward", "zero_grad", "state_dict")
+                   if model is not None and not hasattr(model, a)]
+        if missing:
+            raise InputTypeError(f"Trainer: model lacks {', '.join(missing)}; give an rnnlab head (e.g. "
+                                 "SequenceClassifier) or a module with the same methods")
+        # what a saved run can rebuild from its config alone (else: the user's own objects)
+        self.from_config = {"task": task is None, "model": model is None, "loss": loss is None}
+        task = task if task is not None else build_task(cfg)
+        self.batches = build_batches(cfg, task)
+        self.model = model if model is not None else build_model(cfg, self.batches.task)
+        self.loss = loss if loss is not None else default_loss(task)
+        self.optimizer = optimizer if optimizer is not None else build_optimizer(cfg, self.model)
+        self.schedule = build_schedule(cfg, self.optimizer)
+        self.guard = Guard(cfg.spike_factor, 20, cfg.max_recoveries, cfg.lr_cut) if cfg.guard else None
+        self.metric = task.metric
+        self.higher_is_better = METRICS[self.metric].higher_is_better
+        self.callbacks = list(callbacks)
+        self.history: list[dict] = []
+        self.iteration = 0                                        # steps tried
+        self.accepted = 0                                         # steps applied
+        self.events: list[dict] = []                              # guard events of the last epoch
+        self.stop_requested = False                               # set by a callback to end after this epoch
+        self.probes: list[dict] = []                              # probes.jsonl rows of the last epoch
+        if task.targets == "text":
+            self.model.stateful = True                            # carry state across windows
+
+    @property
+    def task(self) -> Task:
+        """The task being trained on (at the current curriculum stage's length)."""
+        return self.batches.task
+
+    def train_step(self, batch: Batch, record: bool = False) -> dict:
+        """One update: forward -> loss -> backward -> guard -> clip -> step. Returns the step's
+        numbers (with ``record``, also a probes.jsonl row), or ``{"event": ...}`` if the guard
+        refused the step and rolled training back."""
+        model, cfg = self.model, self.cfg
+        if batch.reset_state:
+            model.reset_state()                                   # the text stream started over
+        out = _forward(model, batch.x, batch.lengths)                                  # forward
+        mask = _step_mask(self.task, batch)
+        loss, d_out = self._loss(out, batch.y, mask)                                   # loss
+        model.zero_grad()                                                              # backward
+        steps = model.backward(d_out, input_grad=False, record=True)[1] if record else \
+            model.backward(d_out, input_grad=False)
+        raw_norm = global_norm(model.grads)
+        param_norms = {k: float(np.linalg.norm(g)) for k, g in model.grads.items()} if record else None
+        if self.guard is not None:                                                     # guard
+            problem = self.guard.check(loss, raw_norm)
+            if problem:
+                return {"event": self._recover(problem, loss, raw_norm)}
+        after = raw_norm                                                               # clip
+        if cfg.clip_value:
+            clip_grad_value(model.grads, cfg.clip_value)
+            after = global_norm(model.grads)
+        if cfg.clip:
+            after = clip_grad_norm(model.grads, cfg.clip, after)[1]
+        result = {"loss": loss, "score": score(self.metric, out, batch.y, mask),
+                  "grad_norm": raw_norm, "grad_norm_clipped": after}
+        if record:
+            result["probe"] = probe_record(steps, param_norms, self.iteration, len(self.history) + 1, result)
+        if self.guard is not None:
+            self.guard.accept(loss, raw_norm, self.iteration,
+                              lambda: (model.state_dict(), self.optimizer.state_dict()))
+        self.optimizer.step()                                                          # step
+        return result
+
+    def _loss(self, out, y, mask):
+        result = self.loss(out, y, mask)
+        if not (isinstance(result, tuple) and len(result) == 2 and np.shape(result[1]) == np.shape(out)):
+            raise InputTypeError("the loss must return (mean loss, gradient with the outputs' shape "
+                                 f"{np.shape(out)}), got {type(result).__name__}; see rnnlab.mse for one")
+        return float(result[0]), result[1]
+
+    def _recover(self, problem: str, loss: float, grad_norm: float) -> dict:
+        """Apply the guard's decision: roll back weights and optimizer, cut the learning rate."""
+        rec = self.guard.recover(problem, loss, grad_norm, iteration=self.iteration,
+                                 epoch=len(self.history) + 1, lr=self.optimizer.lr)
+        self.model.load_state_dict(rec.weights)
+        self.optimizer.load_state_dict(rec.optimizer_state)
+        self.schedule.rescale(rec.lr_factor)
+        rec.event["lr_after"] = self.optimizer.lr
+        rec.event["accepted_steps_before"] = self.accepted
+        return rec.event
+
+    def evaluate(self) -> tuple[float, float]:
+        if self.task.targets == "text":
+            return evaluate_stream(self.model, self.task.test.X, self.cfg.batch_size, self.cfg.window)
+        return evaluate(self.model, self.task, self.loss)
+
+    def fit(self) -> dict:
+        cfg = self.cfg
+        for cb in self.callbacks:
+            cb.on_train_begin(self)
+        start = time.perf_counter() - (self.history[-1]["seconds"] if self.history else 0.0)
+        step_hooks = [cb.on_step_end for cb in self.callbacks if hasattr(cb, "on_step_end")]
+        try:
+            self.kernel_seconds = ready_compiled_cells(self.model)
+            start += self.kernel_seconds                                    # not training time
+            for epoch in range(len(self.history) + 1, cfg.epochs + 1):
+                self.model.train()
+                lr, length = self.optimizer.lr, self.task.seq_length or cfg.window
+                steps, self.probes, self.events = [], [], []
+                for batch in self.batches.epoch():                                       # batch
+                    every = cfg.probe_every
+                    step = self.train_step(batch, record=bool(every) and self.iteration % every == 0)
+                    self.iteration += 1
+                    for hook in step_hooks:
+                        hook(self)
+                    if "event" in step:
+                        self.events.append(step["event"])
+                        continue
+                    self.accepted += 1
+                    if "probe" in step:
+                        self.probes.append(step.pop("probe"))
+                    steps.append(step)
+                if not steps:
+                    raise TrainingDiverged(f"no step of epoch {epoch} could be applied; lower --lr "
+                                           f"(now {self.optimizer.lr:.3g}) or set --clip 1")
+                self.schedule.step()
+                test_loss, test_metric = self.evaluate()                                   # log
+                record = self._epoch_record(epoch, length, lr, steps, test_loss, test_metric, start)
+                self.history.append(record)
+                if self.batches.end_epoch(test_metric):
+                    record["next_length"] = self.task.seq_length        # the curriculum moved on
+                for cb in self.callbacks:
+                    cb.on_epoch_end(self, record)
+                if self.stop_requested:                       # a callback's decision (e.g. a time budget)
+                    break
+        except BaseException:                     # Ctrl-C or an error: the callbacks may save what is safe
+            for cb in self.callbacks:
+                try:
+                    getattr(cb, "on_train_stopped", lambda trainer: None)(self)
+                except Exception as e:            # the first problem is the one to report
+                    warnings.warn(f"{type(cb).__name__} could not finish after training stopped: {e}",
+                                  RuntimeWarning, stacklevel=2)
+            raise
+        summary = self.summary(time.perf_counter() - start)
+        for cb in self.callbacks:
+            cb.on_train_end(self, summary)
+        return summary
+
+    def _epoch_record(self, epoch, length, lr, steps, test_loss, test_metric, start) -> dict:
+        m = self.metric
+        train_loss = float(np.mean([s["loss"] for s in steps]))
+        total, count = (sum(s["score"][i] for s in steps) for i in (0, 1))
+        record = {"epoch": epoch, "length": length,
+                  "train_loss": train_loss,
+                  f"train_{m}": train_loss / np.log(2) if m == "bpc" else total / count,
+                  "test_loss": test_loss, f"test_{m}": test_metric, "lr": lr,
+                  "seconds": time.perf_counter() - start,
+                  "iter_loss": [s["loss"] for s in steps],
+                  "iter_grad_norm": [s["grad_norm"] for s in steps]}
+        if self.cfg.clip or self.cfg.clip_value:
+            record["iter_grad_norm_clipped"] = [s["grad_norm_clipped"] for s in steps]
+        if self.events:
+            record["events"] = len(self.events)
+        E = self.cfg.epochs
+        if self.cfg.probe_every and hasattr(self.model, "rnn") and \
+                (epoch in (1, E) or epoch % max(1, E // 10) == 0):
+            record["spectra"] = recurrent_spectra(self.model.rnn)   # ~10 times a run: they drift slowly
+        return record
+
+    def summary(self, seconds: float) -> dict:
+        h, m = self.history, self.metric
+        sign = 1 if self.higher_is_better else -1
+        full = [r for r in h if r.get("length") == h[-1].get("length")] or h   # best at the final length
+        best = max(full, key=lambda r: (sign * r[f"test_{m}"], -r["epoch"]))
+        last = h[-1]
+        return {"params": self.model.parameter_count(), "epochs": last["epoch"], "metric": m,
+                "final_train_loss": last["train_loss"], f"final_train_{m}": last[f"train_{m}"],
+                "final_test_loss": last["test_loss"], f"final_test_{m}": last[f"test_{m}"],
+                f"best_test_{m}": best[f"test_{m}"], "best_epoch": best["epoch"],
+                "baseline": self.task.baseline, "baseline_note": self.task.baseline_note,
+                "final_length": last.get("length"), "seconds": seconds,
+                "kernel_seconds": getattr(self, "kernel_seconds", 0.0)}
