@@ -110,9 +110,9 @@ def run_rnnlab(data, epochs, seed=0, as_the_cli=False):
     cfg = CFG.replace(epochs=epochs, seed=seed)
     callbacks = []
     if as_the_cli:
-        from rnnlab.runs.rundir import RunWriter
+        from rnnlab.runs.writer import RunWriter
         cfg = PRESETS["seed"].replace(epochs=epochs, seed=seed)
-        callbacks = [RunWriter(tempfile.mkdtemp(), figures=False)]
+        callbacks = [RunWriter(tempfile.mkdtemp())]
     trainer = Trainer(config=cfg, task=data, callbacks=callbacks)
     s = trainer.fit()
     return s["seconds"], s["final_test_acc"]

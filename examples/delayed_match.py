@@ -10,10 +10,11 @@ import sys
 import numpy as np
 
 from rnnlab.analysis.analyze import analyze, write_analysis
-from rnnlab.data.tasks import Task
+from rnnlab.data.task import Task
 from rnnlab.nn.heads import SequenceClassifier
 from rnnlab.present.report import write_report
-from rnnlab.runs.rundir import RunWriter, prepare_run_dir
+from rnnlab.runs.files import prepare_run_dir
+from rnnlab.runs.writer import RunWriter
 from rnnlab.training.config import TrainConfig
 from rnnlab.training.loop import Trainer
 

@@ -93,9 +93,9 @@ def ctrl_c_after_epoch(monkeypatch):
     original = EpochPrinter.on_epoch_end
 
     def arm(epoch: int):
-        def interrupt(self, trainer, record):
-            original(self, trainer, record)
-            if record["epoch"] == epoch:
+        def interrupt(self, trainer, result):
+            original(self, trainer, result)
+            if result.record["epoch"] == epoch:
                 raise KeyboardInterrupt
         monkeypatch.setattr(EpochPrinter, "on_epoch_end", interrupt)
         return lambda: monkeypatch.setattr(EpochPrinter, "on_epoch_end", original)

@@ -7,7 +7,7 @@ import pytest
 
 from rnnlab.analysis.doctor import diagnose
 from rnnlab.cli import main
-from rnnlab.runs.rundir import RunWriter
+from rnnlab.runs.writer import RunWriter
 from rnnlab.training.config import PRESETS, TrainConfig
 from rnnlab.training.loop import Trainer
 
@@ -15,7 +15,7 @@ from rnnlab.training.loop import Trainer
 def run(tmp_path, cfg):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        Trainer(config=cfg, callbacks=[RunWriter(tmp_path, figures=False)]).fit()
+        Trainer(config=cfg, callbacks=[RunWriter(tmp_path)]).fit()
     return diagnose(tmp_path)
 
 
@@ -26,14 +26,14 @@ def test_vanishing_run(tmp_path):
     d = run(tmp_path, cfg)
     assert d.pattern == "vanishing"
     assert d.numbers["early_to_late_gradient"] < 1e-2
-    assert "gradient reaching step 1" in d.text() and "--model lstm" in d.text()
+    assert "gradient reaching step 1" in d.text() and "model='lstm'" in d.text()    # a Python run's words
 
 
 def test_exploding_run_with_the_guard(tmp_path):
     d = run(tmp_path, PRESETS["seed"].replace(nonlinearity="relu", init="identity", optimizer="sgd",
                                               lr=0.05, epochs=10, max_recoveries=12))
     assert d.pattern == "exploding"
-    assert "guard recovered" in d.text() and "--clip" in d.text() and "--lr" in d.text()
+    assert "guard recovered" in d.text() and "clip=" in d.text() and "lr=" in d.text()
 
 
 def test_exploding_run_without_the_guard(tmp_path):

@@ -112,16 +112,52 @@ def test_one_cycle_over_the_window_is_a_drift_not_an_oscillation():
 
 def test_ablation_of_a_group_of_every_unit_has_no_control():
     """A random group of the same size would be the group itself: no control, said so."""
-    from rnnlab.analysis.analyze import ablate_roles
+    from rnnlab.analysis.analyze import ablate_roles, silenced_copy
     from rnnlab.data.tasks import build_task
     from rnnlab.present.report import render_ablation_rows
+    from rnnlab.training.build import build_model
     from rnnlab.training.config import PRESETS
-    from rnnlab.training.loop import build_model
+    from rnnlab.training.evaluate import evaluate
     cfg = PRESETS["seed"].replace(hidden=6, layers=1, train_size=40, test_size=40)
     task = build_task(cfg)
     model = build_model(cfg, task)
     every = ablate_roles(model, ["transient"] * 6, task)
     assert [r["group"] for r in every] == ["none", "transient"] and every[1]["random_same_size_drop"] is None
-    some = ablate_roles(model, ["transient"] * 3 + ["mixed"] * 3, task)
-    assert all(isinstance(r["random_same_size_drop"], float) for r in some)
     assert "none: the group is every unit" in render_ablation_rows(every, "acc")
+    # two halves: each one's control group can only be the other half (silenced_copy sorts units)
+    base = evaluate(model, task)[1]
+    silenced = {name: evaluate(silenced_copy(model, units), task)[1]
+                for name, units in (("transient", [0, 1, 2]), ("mixed", [3, 4, 5]))}
+    some = ablate_roles(model, ["transient"] * 3 + ["mixed"] * 3, task)
+    assert [r["group"] for r in some] == ["none", "transient", "mixed"]
+    assert some[0] == {"group": "none", "units": 0, "metric": "acc", "value": base, "drop": 0.0,
+                       "random_same_size_drop": 0.0}
+    for row, other in zip(some[1:], ("mixed", "transient")):
+        assert row["value"] == silenced[row["group"]] and row["drop"] == base - row["value"]
+        assert row["random_same_size_drop"] == base - silenced[other]
+
+
+def test_ablation_control_is_a_seeded_random_group_of_the_same_size():
+    """The control drop is the drop of ``units`` random units drawn with ``seed``: from the
+    other groups' units when there are enough, else from all. An MSE task: drop = value - base."""
+    from rnnlab.analysis.analyze import ablate_roles, silenced_copy
+    from rnnlab.data.tasks import build_task
+    from rnnlab.training.build import build_model
+    from rnnlab.training.config import PRESETS
+    from rnnlab.training.evaluate import evaluate
+    cfg = PRESETS["seed"].replace(task="adding", hidden=6, layers=1, train_size=40, test_size=40, length=10)
+    task = build_task(cfg)
+    model = build_model(cfg, task)
+    rows = ablate_roles(model, ["transient"] * 2 + ["mixed"] * 4, task, seed=3)
+    base = evaluate(model, task)[1]
+    mse_of = lambda units: evaluate(silenced_copy(model, units), task)[1]
+    rng = np.random.default_rng(3)                         # the draws, in ROLES order (transient, mixed)
+    controls = [rng.choice([2, 3, 4, 5], 2, replace=False),   # 2 of the 4 mixed units
+                rng.choice(6, 4, replace=False)]              # only 2 others: 4 of all 6
+    assert [r["group"] for r in rows] == ["none", "transient", "mixed"] and rows[0]["value"] == base
+    for row, units, control in zip(rows[1:], ([0, 1], [2, 3, 4, 5]), controls):
+        assert row["value"] == mse_of(units) and row["drop"] == row["value"] - base
+        assert row["random_same_size_drop"] == mse_of(control) - base
+    # the draw matters: another group of the same size would give another number
+    assert rows[1]["random_same_size_drop"] != mse_of([3, 4]) - base
+    assert rows[1]["random_same_size_drop"] != rows[1]["drop"]

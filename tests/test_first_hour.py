@@ -11,7 +11,7 @@ import rnnlab
 from rnnlab.analysis.doctor import diagnose
 from rnnlab.cli import main
 from rnnlab.runs.checkpoint import save_checkpoint
-from rnnlab.runs.rundir import read_jsonl
+from rnnlab.runs.files import read_jsonl
 
 SHORT = ["--epochs", "2", "--batches-per-epoch", "2", "--quiet", "--no-report"]
 
@@ -192,9 +192,9 @@ def test_a_stopped_fit_closes_the_progress_bar(monkeypatch):
     printer, seen = EpochPrinter(5, quiet=True), []
 
     class StopAfterEpoch2(Callback):
-        def on_epoch_end(self, trainer, record):
+        def on_epoch_end(self, trainer, result):
             seen.append(printer.bar.disable)
-            if record["epoch"] == 2:
+            if result.record["epoch"] == 2:
                 raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):

@@ -394,11 +394,10 @@ def test_docstring_example():
 def test_fixed_point_figure_title_counts_points(monkeypatch, tmp_path, n, title):
     from types import SimpleNamespace
 
-    import rnnlab.present.plots as plots
-    from rnnlab.analysis import analyze
+    import rnnlab.present.analysis_figures as figures
     from rnnlab.analysis.fixed_points import FixedPoint
     seen = []
-    monkeypatch.setattr(plots, "save_figure", lambda fig, path, **kw: seen.append(fig.axes[0].get_title()))
+    monkeypatch.setattr(figures, "save_figure", lambda fig, path, **kw: seen.append(fig.axes[0].get_title()))
     point = FixedPoint(np.zeros(2), 1, 0.0, np.array([0.5 + 0j, 0.2 + 0j]), 0, "stable")
-    analyze.plot_fixed_points(tmp_path / "fp.png", SimpleNamespace(points=[point] * n))
+    figures.plot_fixed_points(tmp_path / "fp.png", SimpleNamespace(points=[point] * n))
     assert seen == [title]

@@ -11,7 +11,8 @@ from rnnlab.nn.gradcheck import gradcheck, numerical_gradient, relative_error
 from rnnlab.nn.heads import CharLM, SequenceRegressor
 from rnnlab.nn.losses import mse
 from rnnlab.training.config import PRESETS, TrainConfig
-from rnnlab.training.loop import Trainer, evaluate_stream
+from rnnlab.training.evaluate import evaluate_stream
+from rnnlab.training.loop import Trainer
 
 TOL = 1e-6
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rnnlab.cli import main
-from rnnlab.runs.rundir import RunWriter
+from rnnlab.experiments.run import finish
 from rnnlab.training.config import PRESETS
 from rnnlab.training.guards import TrainingDiverged
 from rnnlab.training.loop import Trainer
@@ -85,8 +85,8 @@ def test_gives_up_with_a_clear_message(tmp_path, capsys):
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_events_are_written_and_drawn(tmp_path):
-    t = Trainer(config=PRESETS["seed"].replace(**EXPLODING), callbacks=[RunWriter(tmp_path)])
-    t.fit()
+    t = Trainer(config=PRESETS["seed"].replace(**EXPLODING))
+    finish(t, tmp_path, report=False, figure_workers=0)
     events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
     assert len(events) == len(t.guard.events) >= 2
     assert {"iteration", "kind", "loss", "grad_norm", "recent_grad_norms", "lr_before", "lr_after"} <= set(events[0])

@@ -273,6 +273,42 @@ def test_record_returns_the_probe_arrays(lengths):
     assert isinstance(rnn.backward(d_out, None), np.ndarray)             # record=False: dx alone
 
 
+@pytest.mark.parametrize("lengths", [np.array([4, 2, 5]), np.array([3, 1, 2])])   # the second: 2 steps of padding only
+def test_record_with_lengths_counts_each_sequence_at_its_own_steps(lengths):
+    """Padded rows add nothing to the probes. At step t, ||dL/dh_t|| is the norm over the rows
+    still running, each as that sequence run alone at its own length gives it; the hidden-state
+    norms likewise (the mean divides by the whole batch: a padded row counts as 0); a step with one
+    row running has that row's dL/dW_hh share; a step beyond every sequence's length records
+    exactly 0 everywhere. What x and d_output hold at padded steps is never read."""
+    rng = np.random.default_rng(8)
+    B, T = len(lengths), 5
+    rnn = rnnlab.GRU(3, 4, num_layers=2, bidirectional=True, dtype=np.float64)
+    x, d_out = rng.standard_normal((B, T, 3)), rng.standard_normal((B, T, 8))
+    valid = _valid(lengths, T)
+    x[~valid], d_out[~valid] = np.nan, np.nan
+    rnn.forward(x, lengths=lengths)
+    _, batch = rnn.backward(d_out, None, record=True)
+    alone = []
+    for b, n in enumerate(lengths):
+        rnn.forward(x[b:b + 1, :n])
+        alone.append(rnn.backward(d_out[b:b + 1, :n], None, record=True)[1])
+    assert set(batch) == {f"weight_hh_l{k}{s}" for k in (0, 1) for s in ("", "_reverse")}
+    for key, got in batch.items():
+        for t in range(T):
+            rows = [b for b in range(B) if t < lengths[b]]
+            if not rows:                                    # padding in every row
+                assert [got[name][t] for name in sorted(got)] == [0.0] * 4, (key, t)
+                continue
+            g = np.sqrt(sum(alone[b][key]["grad_norm"][t] ** 2 for b in rows))
+            h = [alone[b][key]["hidden_norm_max"][t] for b in rows]
+            np.testing.assert_allclose(got["grad_norm"][t], g, rtol=1e-12, atol=0)
+            np.testing.assert_allclose(got["hidden_norm_max"][t], max(h), rtol=1e-12, atol=0)
+            np.testing.assert_allclose(got["hidden_norm_mean"][t], sum(h) / B, rtol=1e-12, atol=0)
+            if len(rows) == 1:
+                np.testing.assert_allclose(got["whh_share"][t], alone[rows[0]][key]["whh_share"][t],
+                                           rtol=1e-12, atol=0)
+
+
 @pytest.mark.parametrize("head", ["classifier", "tagger", "step", "charlm"])
 def test_heads_forward_record(head):
     rng = np.random.default_rng(9)

@@ -9,11 +9,14 @@ import pytest
 import rnnlab
 from rnnlab.analysis.analyze import analyze, write_analysis
 from rnnlab.cli import main
-from rnnlab.data.tasks import Task, flipflop_batch
+from rnnlab.data.task import Task
+from rnnlab.data.tasks import flipflop_batch
 from rnnlab.nn.heads import StepRegressor
 from rnnlab.nn.losses import mse
+from rnnlab.present.analysis_figures import draw_analysis_figures
 from rnnlab.training.config import PRESETS, TrainConfig
-from rnnlab.training.loop import Trainer, evaluate
+from rnnlab.training.evaluate import evaluate
+from rnnlab.training.loop import Trainer
 
 
 def delayed_recall(rng, batch_size, length):
@@ -81,12 +84,13 @@ def test_analyze_takes_a_model_and_a_task_in_memory(tmp_path):
     task = Task.from_generator(delayed_recall, length=12, test_size=100)
     model = StepRegressor(2, 8, 2, cell="lstm", seed=1)
     r = analyze(model, task, n_sequences=50, fp_starts=32)
-    fp = r["fixed_points"]
+    fp = r.json["fixed_points"]
     assert fp["counts"]["starts"] == 32
     assert fp["counts"]["converged"] + fp["counts"]["dropped_not_converged"] == 32
     assert len(fp["points"][0]["point"]) == 16                     # LSTM state (h, c)
-    write_analysis(r, tmp_path)
+    write_analysis(r, tmp_path, draw_analysis_figures(tmp_path, r.arrays))
     saved = json.loads((tmp_path / "analysis.json").read_text())
+    assert saved["figures"] == ["unit_roles.png", "pca.png", "fixed_points.png"]
     assert saved["fixed_points"]["summary"] == fp["summary"] and (tmp_path / "pca.png").is_file()
 
 
@@ -96,10 +100,10 @@ def test_a_large_state_gets_fewer_fixed_point_starts_unless_asked(monkeypatch):
     task = Task.from_generator(delayed_recall, length=12, test_size=100)
     model = StepRegressor(2, 8, 2, cell="lstm", seed=1)               # state [h, c]: 16 numbers
     monkeypatch.setattr(A, "FP_WORK", 20 * 16 ** 3)                  # as if the state were large
-    fp = analyze(model, task, n_sequences=50)["fixed_points"]
+    fp = analyze(model, task, n_sequences=50).json["fixed_points"]
     assert fp["counts"]["starts"] == 20
     assert any("20 starts instead of 512" in n and "--fp-starts" in n for n in fp["notes"])
-    fp = analyze(model, task, n_sequences=50, fp_starts=24)["fixed_points"]   # asked for: honoured
+    fp = analyze(model, task, n_sequences=50, fp_starts=24).json["fixed_points"]   # asked for: honoured
     assert fp["counts"]["starts"] == 24 and not any("starts instead" in n for n in fp["notes"])
 
 
@@ -171,7 +175,7 @@ def test_flipflop_network_has_all_eight_memories_at_default_settings():
     t = Trainer(config=PRESETS["flipflop"])
     s = t.fit()
     assert s["final_test_mse"] < 0.01                                 # baseline: 1.0
-    fp = analyze(t.model, t.task)["fixed_points"]
+    fp = analyze(t.model, t.task).json["fixed_points"]
     types = fp["counts"]["types"]
     assert types["stable"] == 8
     assert fp["decoded"]["distinct_states"] == 8 == fp["decoded"]["possible_states"]

@@ -92,8 +92,8 @@ def test_spectra_of_known_matrices():
 
 
 def test_trainer_writes_probes_at_the_interval(tmp_path):
-    from rnnlab.runs.rundir import RunWriter
-    t = Trainer(config=PRESETS["seed"].replace(epochs=2, probe_every=4), callbacks=[RunWriter(tmp_path, figures=False)])
+    from rnnlab.runs.writer import RunWriter
+    t = Trainer(config=PRESETS["seed"].replace(epochs=2, probe_every=4), callbacks=[RunWriter(tmp_path)])
     t.fit()
     import json
     rows = [json.loads(line) for line in (tmp_path / "probes.jsonl").read_text().splitlines()]

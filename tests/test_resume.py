@@ -13,7 +13,9 @@ import pytest
 
 from rnnlab.cli import main
 from rnnlab.runs.checkpoint import load_checkpoint
-from rnnlab.runs.rundir import RunWriter, read_jsonl, resume_trainer
+from rnnlab.runs.files import read_jsonl
+from rnnlab.runs.resume import resume_trainer
+from rnnlab.runs.writer import RunWriter
 from rnnlab.training.config import PRESETS
 from rnnlab.training.loop import Callback, Trainer
 
@@ -28,8 +30,8 @@ class CrashAfter(Callback):
     def __init__(self, epoch):
         self.epoch = epoch
 
-    def on_epoch_end(self, trainer, record):
-        if record["epoch"] == self.epoch:
+    def on_epoch_end(self, trainer, result):
+        if result.record["epoch"] == self.epoch:
             raise Crash
 
 
@@ -93,7 +95,7 @@ class InterruptMidEpoch(Callback):
 def test_states_are_written_at_most_once_per_interval_and_when_training_stops(tmp_path, monkeypatch):
     """The first checkpoint epoch's state is written, the later ones only once the interval has
     passed (here: never), and the last one whenever training ends or stops."""
-    import rnnlab.runs.rundir as rundir
+    import rnnlab.runs.writer as rundir
     written = []
     save = rundir.save_checkpoint
 
@@ -105,20 +107,20 @@ def test_states_are_written_at_most_once_per_interval_and_when_training_stops(tm
     cfg = PRESETS["seed"].replace(epochs=6, batches_per_epoch=3, checkpoint_every=1)
     for d in ("ends", "all", "crash", "ctrl-c", "whole"):
         (tmp_path / d).mkdir()
-    Trainer(config=cfg, callbacks=[RunWriter(tmp_path / "ends", figures=False, state_interval=1e9)]).fit()
+    Trainer(config=cfg, callbacks=[RunWriter(tmp_path / "ends", state_interval=1e9)]).fit()
     assert written == [1, 6]
     written.clear()
-    Trainer(config=cfg, callbacks=[RunWriter(tmp_path / "all", figures=False, state_interval=0.0)]).fit()
+    Trainer(config=cfg, callbacks=[RunWriter(tmp_path / "all", state_interval=0.0)]).fit()
     assert written == [1, 2, 3, 4, 5, 6]
     written.clear()
     with pytest.raises(Crash):                                  # an error after epoch 4's logs
-        Trainer(config=cfg, callbacks=[RunWriter(tmp_path / "crash", figures=False, state_interval=1e9),
+        Trainer(config=cfg, callbacks=[RunWriter(tmp_path / "crash", state_interval=1e9),
                                        CrashAfter(4)]).fit()
     assert written == [1, 4] and len(resume_trainer(tmp_path / "crash").history) == 4
     written.clear()
     with pytest.raises(KeyboardInterrupt):                      # Ctrl-C during epoch 5's steps
         Trainer(config=cfg.replace(checkpoint_every=2),
-                callbacks=[RunWriter(tmp_path / "ctrl-c", figures=False, state_interval=1e9),
+                callbacks=[RunWriter(tmp_path / "ctrl-c", state_interval=1e9),
                            InterruptMidEpoch(13)]).fit()
     assert written == [2, 4]                                    # the last whole checkpoint epoch
     t = resume_trainer(tmp_path / "ctrl-c")
@@ -134,15 +136,15 @@ class ClockJump(Callback):
     def __init__(self, epoch, offset):
         self.epoch, self.offset = epoch, offset
 
-    def on_epoch_end(self, trainer, record):
-        if record["epoch"] == self.epoch:
+    def on_epoch_end(self, trainer, result):
+        if result.record["epoch"] == self.epoch:
             self.offset[0] += 10.0
 
 
 def test_a_kept_state_is_written_at_the_first_step_after_the_interval(tmp_path, monkeypatch):
     import types
 
-    import rnnlab.runs.rundir as rundir
+    import rnnlab.runs.writer as rundir
     offset = [0.0]
     monkeypatch.setattr(rundir, "time", types.SimpleNamespace(
         perf_counter=lambda: time.perf_counter() + offset[0], strftime=time.strftime))
@@ -156,14 +158,14 @@ def test_a_kept_state_is_written_at_the_first_step_after_the_interval(tmp_path, 
     monkeypatch.setattr(rundir, "save_checkpoint", counted)
     cfg = PRESETS["seed"].replace(epochs=6, batches_per_epoch=3, checkpoint_every=1)
     (tmp_path / "r").mkdir()
-    Trainer(config=cfg, callbacks=[RunWriter(tmp_path / "r", figures=False, state_interval=5.0),
+    Trainer(config=cfg, callbacks=[RunWriter(tmp_path / "r", state_interval=5.0),
                                    ClockJump(3, offset)]).fit()
     # state 3 was kept at its epoch's end, then written during epoch 4 (with 3 log rows on disk)
     assert written == [(1, 1), (3, 3), (6, 6)]
 
 
 def test_a_state_that_cannot_be_written_on_ctrl_c_is_a_warning_not_a_new_error(tmp_path, monkeypatch):
-    import rnnlab.runs.rundir as rundir
+    import rnnlab.runs.writer as rundir
     save = rundir.save_checkpoint
     calls = []
 
@@ -177,7 +179,7 @@ def test_a_state_that_cannot_be_written_on_ctrl_c_is_a_warning_not_a_new_error(t
     (tmp_path / "r").mkdir()
     with pytest.warns(RuntimeWarning, match="RunWriter could not finish after training stopped: .*No space"):
         with pytest.raises(KeyboardInterrupt):
-            Trainer(config=cfg, callbacks=[RunWriter(tmp_path / "r", figures=False, state_interval=1e9),
+            Trainer(config=cfg, callbacks=[RunWriter(tmp_path / "r", state_interval=1e9),
                                            InterruptMidEpoch(10)]).fit()
     assert calls == [1, 3]                                      # state 3 tried once, on the way out
     assert len(resume_trainer(tmp_path / "r").history) == 1     # the state on disk is still epoch 1's
@@ -258,7 +260,7 @@ def test_ctrl_c_after_the_last_epoch_is_finished_by_resume(tmp_path, monkeypatch
     """Stopped during the analysis: the hint names --resume, and --resume writes the figures,
     analysis and report a finished run has, without training again (a curriculum run at the
     length it ended on)."""
-    import rnnlab.analysis.analyze as an
+    import rnnlab.experiments.run as an
     monkeypatch.setenv("RNNLAB_FIGURE_WORKERS", workers)
     short = ["--epochs", "2", "--batches-per-epoch", "3", "--train-size", "300", "--test-size", "100", "--quiet",
              *extra]
@@ -290,7 +292,7 @@ def test_ctrl_c_after_the_last_epoch_is_finished_by_resume(tmp_path, monkeypatch
 
 
 def test_no_report_runs_stay_finished_and_resume_refuses_no_report_on_a_stopped_one(tmp_path, monkeypatch, capsys):
-    import rnnlab.analysis.analyze as an
+    import rnnlab.experiments.run as an
     short = ["--epochs", "1", "--batches-per-epoch", "2", "--train-size", "200", "--test-size", "50", "--quiet"]
     plain = tmp_path / "plain"
     assert main(["train", "--out", str(plain), *short, "--no-report"]) == 0

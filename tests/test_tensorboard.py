@@ -16,7 +16,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2  # noqa: E402
 from rnnlab.errors import InputError  # noqa: E402
 from rnnlab.present.tensorboard import HPARAMS_RUN, MISSING, TensorBoardWriter  # noqa: E402
 from rnnlab.training.config import TrainConfig  # noqa: E402
-from rnnlab.training.loop import Trainer  # noqa: E402
+from rnnlab.training.loop import EpochResult, Trainer  # noqa: E402
 
 CFG = dict(batches_per_epoch=4, hidden=8, layers=1, dropout=0.0)
 
@@ -114,7 +114,7 @@ def test_non_finite_numbers_never_crash_the_writer(tmp_path):
     tb.on_train_begin(trainer)
     record = {"epoch": 1, "train_loss": float("nan"), "train_mse": np.float32(np.inf), "test_loss": 1.0,
               "test_mse": None, "lr": 0.1, "iter_loss": [1.0, float("nan")], "iter_grad_norm": [np.inf, 2.0]}
-    tb.on_epoch_end(trainer, record)
+    tb.on_epoch_end(trainer, EpochResult(record))
     tb.on_train_end(trainer, {"metric": "mse", "epochs": 1, "final_test_mse": float("nan"),
                               "best_test_mse": 0.5, "final_test_loss": 1.0})
     acc = read(tmp_path / "tb")
@@ -161,8 +161,8 @@ def test_a_stopped_fit_closes_the_event_file_with_its_finished_epochs(tmp_path):
     from rnnlab.training.loop import Callback
 
     class CrashAfterEpoch2(Callback):
-        def on_epoch_end(self, trainer, record):
-            if record["epoch"] == 2:
+        def on_epoch_end(self, trainer, result):
+            if result.record["epoch"] == 2:
                 raise KeyboardInterrupt
 
     tb = TensorBoardWriter(tmp_path / "tb")

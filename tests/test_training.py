@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from rnnlab.training.config import PRESETS
-from rnnlab.training.loop import Trainer, evaluate
+from rnnlab.training.evaluate import evaluate
+from rnnlab.training.loop import Trainer
 
 
 @pytest.fixture(scope="module")

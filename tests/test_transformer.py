@@ -90,7 +90,7 @@ def test_block_gradients_with_dropout(freeze_dropout):
     assert max(errors.values()) < TOL, errors
 
 
-@pytest.mark.parametrize("kind", ["classify", "per_step", "lm"])
+@pytest.mark.parametrize("kind", ["classify", "tag", "lm"])
 def test_model_gradients(kind, model_gradient_errors):
     rng = np.random.default_rng(4)
     model = small(kind, dropout=0.1)
@@ -102,13 +102,13 @@ def test_model_gradients(kind, model_gradient_errors):
     assert all(np.abs(g).sum() > 0 for g in model.grads.values())   # every parameter is used
 
 
-@pytest.mark.parametrize("kind", ["classify", "per_step"])
+@pytest.mark.parametrize("kind", ["classify", "tag"])
 def test_model_gradients_with_lengths(kind):
     rng = np.random.default_rng(5)
     model = small(kind)
     x, lengths = inputs(kind, rng), np.array([T, 2])
     R = rng.standard_normal((B, K) if kind == "classify" else (B, T, K))
-    if kind == "per_step":
+    if kind == "tag":
         R[1, 2:] = 0                                                 # a masked loss: padding counts for nothing
 
     def loss():
@@ -166,7 +166,7 @@ def torch_reference(model):
     return ref
 
 
-@pytest.mark.parametrize("kind", ["classify", "per_step", "lm"])
+@pytest.mark.parametrize("kind", ["classify", "tag", "lm"])
 def test_matches_torch_outputs_and_every_gradient(kind):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(6)
@@ -203,7 +203,7 @@ def test_loads_a_torch_reference_through_the_inverse_mapping():
 
 
 # ---------------------------------------------------------------- causality, cache, padding
-@pytest.mark.parametrize("kind", ["per_step", "lm"])
+@pytest.mark.parametrize("kind", ["tag", "lm"])
 def test_changing_position_t_never_changes_earlier_outputs(kind):
     rng = np.random.default_rng(8)
     model = small(kind).eval()
@@ -217,7 +217,7 @@ def test_changing_position_t_never_changes_earlier_outputs(kind):
         assert np.abs(after[:, t] - before[:, t]).max() > 1e-6          # ... but does change t
 
 
-@pytest.mark.parametrize("kind", ["classify", "per_step", "lm"])
+@pytest.mark.parametrize("kind", ["classify", "tag", "lm"])
 def test_kv_cache_steps_equal_the_full_forward(kind):
     rng = np.random.default_rng(10)
     model = small(kind, dropout=0.3)                     # step runs in eval mode, as forward below
@@ -245,7 +245,7 @@ def test_generate_returns_the_requested_length_from_the_vocab():
     assert model.state is None and model.generate("abc", 20, temperature=0.8, top_k=3, seed=1) == text
 
 
-@pytest.mark.parametrize("kind", ["classify", "per_step"])
+@pytest.mark.parametrize("kind", ["classify", "tag"])
 def test_padded_batch_equals_each_sequence_truncated(kind):
     rng = np.random.default_rng(11)
     model = small(kind)
@@ -299,7 +299,7 @@ def test_bad_input_says_how_to_fix_it():
 
 
 def test_float32_stays_float32_and_record_returns_no_probes():
-    model = Transformer(D, d, K, heads=2, context=T, kind="per_step")
+    model = Transformer(D, d, K, heads=2, context=T, kind="tag")
     x = np.random.default_rng(13).standard_normal((B, T, D)).astype(np.float32)
     out = model.forward(x)
     dx, probes = model.backward(np.ones_like(out), record=True)

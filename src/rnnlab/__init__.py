@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-from rnnlab.data.tasks import Task  # noqa: E402
+from rnnlab.data.task import Task  # noqa: E402
 from rnnlab.errors import CheckpointError, InputError, InputTypeError, RnnlabError, RunDirError  # noqa: E402
 from rnnlab.nn.heads import CharLM, SequenceClassifier, SequenceRegressor, SequenceTagger, StepRegressor  # noqa: E402
 from rnnlab.nn.losses import mse, softmax_cross_entropy  # noqa: E402

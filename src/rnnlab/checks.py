@@ -8,6 +8,28 @@ import numpy as np
 
 from rnnlab.errors import InputError, InputTypeError
 
+# A task's kind: what its targets are, and so which readout a model needs. The one vocabulary of
+# Task.kind (data), the Transformer's readout (nn) and the heads built for a task (training).
+KINDS = ("classify", "tag", "regress", "regress-steps", "lm")
+PER_STEP_KINDS = ("tag", "regress-steps")                 # one target per step
+
+# Whom advice and errors speak to: the command line's flags (``--lr 0.003``) or a Python user's
+# arguments (``lr=0.003``). Set once by the entry point (``rnnlab.cli.main``), never by an object.
+_VOICE = {"cli": False}
+
+
+def speak_to_the_command_line() -> None:
+    _VOICE["cli"] = True
+
+
+def setting(name: str, value=..., *, cli: bool | None = None) -> str:
+    """A config setting as its user writes it: ``--batch-size 32`` on the command line,
+    ``batch_size=32`` in Python. ``cli`` overrides the process's voice (a run's own record says
+    whether it was made on the command line)."""
+    if _VOICE["cli"] if cli is None else cli:
+        return f"--{name.replace('_', '-')}" + ("" if value is ... else f" {value}")
+    return name + ("" if value is ... else f"={value!r}" if isinstance(value, str) else f"={value}")
+
 
 def check_int(name: str, value, *, minimum: int | None = None, owner: str = "") -> int:
     prefix = f"{owner}: " if owner else ""

@@ -10,13 +10,29 @@ import contextlib
 import dataclasses
 import json
 import os
+import signal
 import sys
+import threading
 import warnings
 from pathlib import Path
 
+from rnnlab.analysis.doctor import diagnose
+from rnnlab.analysis.fixed_points import FP_DEFAULTS
+from rnnlab.checks import speak_to_the_command_line
+from rnnlab.data.metrics import METRICS
 from rnnlab.errors import InputError, RnnlabError, RunDirError
-from rnnlab.runs.rundir import format_metric
+from rnnlab.experiments.compare import TASKS as COMPARE_TASKS
+from rnnlab.experiments.compare import run_compare
+from rnnlab.experiments.run import analyse_saved_run, finish, finish_stopped_ending, report_run
+from rnnlab.experiments.sweep import parse_grid, plan, run_sweep, sweep_dir
+from rnnlab.present.figure_pool import figure_workers_from_env
+from rnnlab.present.progress import EpochPrinter
+from rnnlab.present.tensorboard import TensorBoardWriter
+from rnnlab.runs.files import REPORT, default_run_dir, prepare_run_dir
+from rnnlab.runs.load import evaluate_run, load_run
+from rnnlab.runs.resume import resume_trainer, stopped_before_report
 from rnnlab.training.config import PRESETS, TrainConfig
+from rnnlab.training.loop import Trainer
 
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 
@@ -37,7 +53,6 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _add_fixed_point_flags(p: argparse.ArgumentParser) -> None:
-    from rnnlab.analysis.analyze import FP_DEFAULTS
     g = p.add_argument_group("fixed points")
     g.add_argument("--fp-starts", type=int, default=None,
                    help=f"starting states, drawn from visited states (default {FP_DEFAULTS['starts']}, fewer "
@@ -144,23 +159,26 @@ def config_from_args(args) -> TrainConfig:
 
 
 def cmd_resume(args) -> int:
-    from rnnlab.present.figure_pool import figure_workers_from_env
-    from rnnlab.present.progress import EpochPrinter
-    from rnnlab.runs.rundir import resume_trainer, stopped_before_report
-
     given = [f.name for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None]
     if given or args.preset or args.out or args.force:
         extra = ", ".join("--" + g.replace("_", "-") for g in given) or "--preset/--out/--force"
         raise RunDirError(f"--resume continues a run with its own saved config; drop {extra}")
     workers = figure_workers_from_env()
     if stopped_before_report(args.resume):
-        return _finish_stopped_ending(Path(args.resume), args, workers)
+        if args.no_report:
+            raise RunDirError(f"{args.resume} finished training and was stopped before its report; --resume "
+                              "writes that report, so drop --no-report")
+        args.run_dir_in_use = args.resume
+        print(f"rnnlab: {args.resume} finished training before it was stopped; writing its figures, analysis "
+              "and report")
+        finish_stopped_ending(args.resume, workers)
+        print(f"report: {Path(args.resume) / REPORT}")
+        return 0
     trainer = resume_trainer(args.resume)
     args.run_dir_in_use = args.resume
     cfg, done = trainer.cfg, len(trainer.history)
     callbacks = [EpochPrinter(cfg.epochs, quiet=args.quiet)]
     if (Path(args.resume) / "tensorboard").is_dir():           # keep logging where the run began
-        from rnnlab.present.tensorboard import TensorBoardWriter
         callbacks.append(TensorBoardWriter(Path(args.resume) / "tensorboard"))
     print(f"rnnlab: resuming {args.resume} after epoch {done} of {cfg.epochs}")
     _finish(trainer, Path(args.resume), args, callbacks, workers, resuming=True)
@@ -175,9 +193,6 @@ class Terminated(KeyboardInterrupt):
 @contextlib.contextmanager
 def _sigterm_as_ctrl_c():
     """A context in which SIGTERM raises ``Terminated`` (main thread only; restored after)."""
-    import signal
-    import threading
-
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -197,11 +212,6 @@ def cmd_train(args) -> int:
 
 
 def _cmd_train(args) -> int:
-    from rnnlab.present.figure_pool import figure_workers_from_env
-    from rnnlab.present.progress import EpochPrinter
-    from rnnlab.runs.rundir import default_run_dir, prepare_run_dir
-    from rnnlab.training.loop import Trainer
-
     if args.resume is not None:
         return cmd_resume(args)
     cfg = config_from_args(args)
@@ -210,46 +220,34 @@ def _cmd_train(args) -> int:
     out = Path(args.out if args.out else default_run_dir(args.preset))
     extra = []
     if args.tensorboard:                                        # checked before anything is created
-        from rnnlab.present.tensorboard import TensorBoardWriter
         extra.append(TensorBoardWriter(out / "tensorboard"))
     out = prepare_run_dir(out, args.force)
     args.run_dir_in_use = out
-    task = trainer.task
+    task, metric = trainer.task, METRICS[trainer.metric]
     print(f"rnnlab: training {cfg.model} ({trainer.model.parameter_count():,} parameters) on "
           f"{task.name}; run directory {out}")
     if task.baseline is not None:
-        print(f"memoryless baseline: {format_metric(trainer.metric, task.baseline)} {trainer.metric} "
-              f"({task.baseline_note})")
+        print(f"memoryless baseline: {metric.format(task.baseline)} {trainer.metric} ({task.baseline_note})")
     _finish(trainer, out, args, [EpochPrinter(cfg.epochs, quiet=args.quiet), *extra], workers)
     return 0
 
 
 def _finish(trainer, out, args, callbacks, figure_workers: int, resuming: bool = False) -> None:
-    """Train to the end, say how it went, then analyse once and write the report (a fresh or a
-    resumed run ends the same way). Figures are drawn by worker processes that start (and import
-    matplotlib) while training runs and draw the training figures while the analysis runs."""
-    from rnnlab.present.figure_pool import FigurePool
-    from rnnlab.runs.rundir import RunWriter
-    with FigurePool(figure_workers) as pool:
-        trainer.callbacks = [RunWriter(out, resuming=resuming, pool=pool, report=not args.no_report), *callbacks]
-        _train_and_report(trainer, out, args, pool)
+    """Train to the end, say how it went, then draw, diagnose, analyse and report."""
+    cfg = trainer.cfg
 
-
-def _finish_stopped_ending(run: Path, args, figure_workers: int) -> int:
-    """Training finished but was stopped before its figures, analysis and report were written
-    (Ctrl-C after the last epoch): write them now, from the final weights and the logs."""
-    from rnnlab.present.figure_pool import FigurePool
-    from rnnlab.runs.rundir import RunWriter, finished_trainer
-    if args.no_report:
-        raise RunDirError(f"{run} finished training and was stopped before its report; --resume writes "
-                          "that report, so drop --no-report")
-    trainer = finished_trainer(run)
-    args.run_dir_in_use = run
-    print(f"rnnlab: {run} finished training before it was stopped; writing its figures, analysis and report")
-    with FigurePool(figure_workers) as pool:
-        RunWriter(run, resuming=True, pool=pool).draw_training_figures(trainer)
-        _analyse_and_report(trainer, run, args, pool)
-    return 0
+    def say_how_it_went(s):
+        m = METRICS[s["metric"]]
+        print(f"final test {m.name} {m.format(s[f'final_test_{m.name}'])} (loss {s['final_test_loss']:.4f}), "
+              f"best {m.format(s[f'best_test_{m.name}'])} at epoch {s['best_epoch']}, "
+              f"{s['seconds']:.2f} s{_kernel_note(s)}; wrote {out}")
+        if cfg.curriculum and s["final_length"] != cfg.length:
+            print(f"note: the curriculum never reached --length {cfg.length}; these results are at length "
+                  f"{s['final_length']} (rnnlab eval scores the final weights at length {cfg.length})")
+    finish(trainer, out, callbacks=callbacks, report=not args.no_report, resuming=resuming, interface="cli",
+           figure_workers=figure_workers, on_trained=say_how_it_went)
+    if not args.no_report:
+        print(f"report: {Path(out) / REPORT}")
 
 
 def _kernel_note(summary) -> str:
@@ -257,50 +255,23 @@ def _kernel_note(summary) -> str:
     return f" (+{k:.2f} s to load the compiled cells)" if k >= 0.01 else ""
 
 
-def _train_and_report(trainer, out, args, pool) -> None:
-    cfg = trainer.cfg
-    s = trainer.fit()
-    m = s["metric"]
-    print(f"final test {m} {format_metric(m, s[f'final_test_{m}'])} (loss {s['final_test_loss']:.4f}), "
-          f"best {format_metric(m, s[f'best_test_{m}'])} at epoch {s['best_epoch']}, "
-          f"{s['seconds']:.2f} s{_kernel_note(s)}; wrote {out}")
-    if cfg.curriculum and s["final_length"] != cfg.length:
-        print(f"note: the curriculum never reached --length {cfg.length}; these results are at length "
-              f"{s['final_length']} (rnnlab eval scores the final weights at length {cfg.length})")
-    if not args.no_report:
-        _analyse_and_report(trainer, out, args, pool)
-
-
-def _analyse_and_report(trainer, out, args, pool) -> None:
-    from rnnlab.analysis.analyze import analyze, write_analysis
-    from rnnlab.present.report import write_report
-    with pool.sharing_cores():                                 # the training figures are being drawn
-        if hasattr(trainer.model, "rnn"):                      # the dynamics analysis reads recurrent states
-            write_analysis(analyze(trainer.model, trainer.task), out, pool)
-        pool.wait()                                            # the report shows every figure
-    print(f"report: {write_report(out)}")
-
-
 def cmd_analyze(args) -> int:
-    from rnnlab.analysis.analyze import analyze_run
-
     fp_input = None
     if args.fp_input is not None:
         try:
             fp_input = [float(v) for v in args.fp_input.split(",")]
         except ValueError:
             raise InputError(f"--fp-input must be comma-separated numbers, got {args.fp_input!r}") from None
-    r = analyze_run(args.run_dir, fp_starts=args.fp_starts, fp_tol=args.fp_tol, fp_input=fp_input,
-                    fp_layer=args.fp_layer)
+    r = analyse_saved_run(args.run_dir, fp_starts=args.fp_starts, fp_tol=args.fp_tol, fp_input=fp_input,
+                          fp_layer=args.fp_layer)
     print(f"unit roles: {', '.join(f'{k} {v}' for k, v in r['role_counts'].items() if v)}")
     for a in r.get("ablation", [])[1:]:
-        m = a["metric"]
-        drop = (lambda v: f"{100 * v:.1f} points") if m == "acc" else (lambda v: f"{v:+.4g}")
+        m = METRICS[a["metric"]]
         control = a["random_same_size_drop"]
         versus = ("no control: the group is every unit" if control is None
-                  else f"a random group of that size: {drop(control)}")
-        print(f"silencing {a['group']} ({a['units']} units): test {m} {format_metric(m, a['value'])} "
-              f"(worse by {drop(a['drop'])}; {versus})")
+                  else f"a random group of that size: {m.format_change(control)}")
+        print(f"silencing {a['group']} ({a['units']} units): test {m.name} {m.format(a['value'])} "
+              f"(worse by {m.format_change(a['drop'])}; {versus})")
     print(f"PCA: first 3 components explain {', '.join(f'{100 * e:.1f}%' for e in r['pca_explained'])}")
     fp = r.get("fixed_points")
     if fp:
@@ -319,33 +290,29 @@ def cmd_analyze(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from rnnlab.present.report import write_report
-
-    print(f"wrote {write_report(args.run_dir)}")
+    print(f"wrote {report_run(args.run_dir)}")
     return 0
 
 
 def cmd_eval(args) -> int:
-    from rnnlab.runs.rundir import evaluate_run, format_metric, load_run
 
     cfg, model, task = load_run(args.run_dir)
     loss, value, m = evaluate_run(cfg, model, task)
     what = (f"{len(task.test):,} characters" if task.kind == "lm" else
             f"{len(task.test):,} sequences of {task.seq_length} steps")
-    print(f"{args.run_dir}: test loss {loss:.4f}, test {m} {format_metric(m, value)} "
+    print(f"{args.run_dir}: test loss {loss:.4f}, test {m} {METRICS[m].format(value)} "
           f"on {what} ({model.parameter_count():,} parameters)")
     summary = Path(args.run_dir) / "summary.json"
     if summary.is_file():
         try:
             saved = json.loads(summary.read_text())[f"final_test_{m}"]
-            print(f"recorded at the end of training: test {m} {format_metric(m, saved)}")
+            print(f"recorded at the end of training: test {m} {METRICS[m].format(saved)}")
         except (ValueError, KeyError, TypeError):
             pass
     return 0
 
 
 def cmd_sample(args) -> int:
-    from rnnlab.runs.rundir import load_run
 
     if args.length < 1:
         raise InputError(f"--length must be at least 1, got {args.length}")
@@ -365,8 +332,6 @@ def cmd_sample(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from rnnlab.experiments.sweep import parse_grid, plan, run_sweep, sweep_dir
-    from rnnlab.runs.rundir import default_run_dir
 
     base = config_from_args(args)
     specs = list(args.grid)
@@ -391,7 +356,7 @@ def cmd_sweep(args) -> int:
     print(f"rnnlab: sweeping {what} x {args.seeds} seed(s) = {len(jobs)} trials on the {args.backend} backend"
           + (f" ({done} already finished)" if done else "") + f"; writing {out}")
     def progress(name, row):
-        value = "-" if row["final"] is None else format_metric(row["metric"], row["final"])
+        value = "-" if row["final"] is None else METRICS[row["metric"]].format(row["final"])
         print(f"  {name}: {row['status']}, final test {row['metric']} {value}", flush=True)
     run_sweep(base, grid, args.seeds, out, jobs=args.jobs, backend=args.backend, address=args.address,
               tensorboard=args.tensorboard, on_trial=progress)
@@ -401,13 +366,12 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from rnnlab.experiments.compare import TASKS, run_compare
-    from rnnlab.runs.rundir import default_run_dir, prepare_run_dir
 
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    unknown = [t for t in tasks if t not in TASKS]
+    unknown = [t for t in tasks if t not in COMPARE_TASKS]
     if unknown or not tasks:
-        raise InputError(f"--tasks: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(TASKS)}")
+        raise InputError(f"--tasks: unknown {', '.join(unknown) or '(none given)'}; choose from "
+                         f"{', '.join(COMPARE_TASKS)}")
     if args.seeds < 1 or args.params < 100:
         raise InputError("--seeds must be at least 1 and --params at least 100")
     out = prepare_run_dir(args.out if args.out else default_run_dir("compare"), args.force)
@@ -415,7 +379,7 @@ def cmd_compare(args) -> int:
           f"{', '.join(tasks)} x {args.seeds} seed(s); writing {out}")
 
     def progress(r):
-        fmt = (lambda v: "-" if v is None else format_metric(r["metric"], v))
+        fmt = (lambda v: "-" if v is None else METRICS[r["metric"]].format(v))
         print(f"  {r['task']} {r['model']} ({r['params']:,} params) seed {r['seed']}: equal updates "
               f"{fmt(r['equal_updates'])}, equal time {fmt(r['equal_time'])}", flush=True)
     run_compare(tasks, args.seeds, args.params, out, scale=0.1 if args.quick else 1.0,
@@ -426,7 +390,6 @@ def cmd_compare(args) -> int:
 
 
 def cmd_doctor(args) -> int:
-    from rnnlab.analysis.doctor import diagnose
 
     d = diagnose(args.run_dir)
     print(json.dumps(d.to_dict(), indent=2) if args.json else d.text())
@@ -443,6 +406,7 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 def main(argv=None) -> int:
     warnings.showwarning = _one_line_warning        # a warning is a sentence, not a source listing
+    speak_to_the_command_line()                     # advice and errors name flags, not arguments
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
@@ -456,7 +420,6 @@ def main(argv=None) -> int:
         return 2
     except KeyboardInterrupt as e:
         run = getattr(args, "run_dir_in_use", None)
-        from rnnlab.runs.rundir import stopped_before_report
         resumable = run and (((Path(run) / "state.json").is_file() and not (Path(run) / "summary.json").is_file())
                              or stopped_before_report(run))
         hint = f"; continue it with: rnnlab train --resume {run}" if resumable else ""

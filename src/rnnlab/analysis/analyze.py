@@ -1,10 +1,11 @@
-"""The dynamics of a trained model as numbers and figures.
+"""The dynamics of a trained model, measured.
 
 ``analyze(model, task)`` works on any trained model in memory and any task, built-in or not:
 unit roles with their scores, the ablation table, PCA of hidden trajectories, and fixed points of
 one recurrent layer (any cell) with their types and, for the last layer, what the readout makes
-of each. ``write_analysis(result, out_dir)`` writes ``analysis.json`` and the figures;
-``analyze_run(run_dir)`` only loads a saved run and calls both.
+of each. It returns an ``Analysis``: ``json`` (what ``analysis.json`` holds, written by
+``write_analysis``) and ``arrays`` (what the figures are drawn from, by
+``rnnlab.present.analysis_figures``). ``analyze_run(run_dir)`` loads a saved run and analyses it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import copy
 import json
 import time
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,18 +28,14 @@ from rnnlab.analysis.dynamics import (
     running_mean_of_input,
     unit_signatures,
 )
-from rnnlab.analysis.fixed_points import StepMap, find_fixed_points, sample_starts, steady_layer_input
+from rnnlab.analysis.fixed_points import FP_DEFAULTS, StepMap, find_fixed_points, sample_starts, steady_layer_input
 from rnnlab.checks import check_float, check_int
+from rnnlab.data.metrics import METRICS
 from rnnlab.errors import InputError
 from rnnlab.runs.checkpoint import atomic_write_text
-
-# Defaults of the fixed-point search (``rnnlab analyze --fp-*`` and ``analyze(fp_*=...)``).
-# Half the starts are visited states plus noise, half lie on segments between two visited states
-# (where saddles live). Measured on trained 3-bit flip-flops (tanh RNN, 64 units): visited states
-# alone find the 8 stable points and 1 saddle; the mix finds all 27 (8 stable, 12 + 6 + 1 saddles
-# of index 1, 2, 3) -- with 256 starts 10-12 of the 12 edge saddles over 4 seeds, with 512 all 12
-# for every seed, in about 1 s of analysis.
-FP_DEFAULTS = {"starts": 512, "tol": 1e-12, "noise": 0.01, "between": 0.5}
+from rnnlab.runs.files import ANALYSIS
+from rnnlab.runs.load import load_run
+from rnnlab.training.evaluate import evaluate
 
 # The solver's work per iteration grows as starts x S^3 (a Jacobian and a solve per start, S the
 # layer's state size) and its memory as starts x S^2. Unless starts are asked for, a large state
@@ -176,11 +174,18 @@ def fixed_point_analysis(model, task, states, *, starts=None, tol=FP_DEFAULTS["t
     return out, result
 
 
+@dataclass
+class Analysis:
+    """What ``analyze`` measured: ``json``, the numbers (``analysis.json``), and ``arrays``, the
+    states, roles, PCA and fixed points the figures are drawn from."""
+    json: dict
+    arrays: dict = field(default_factory=dict, repr=False)
+
+
 def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: int | None = None,
-            fp_tol: float = FP_DEFAULTS["tol"], fp_input=None, fp_layer: int = -1) -> dict:
+            fp_tol: float = FP_DEFAULTS["tol"], fp_input=None, fp_layer: int = -1) -> Analysis:
     """Measure a trained model's dynamics on a task's held-out data (any model with an ``rnn``
-    stack, any task). Returns a JSON-ready dict; arrays for the figures ride along under
-    ``"_arrays"`` and are dropped by ``write_analysis``."""
+    stack, any task)."""
     t0 = time.perf_counter()
     if not hasattr(model, "rnn"):
         raise InputError(f"the dynamics analysis reads the hidden states of a recurrent stack (.rnn), which a "
@@ -222,27 +227,22 @@ def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: in
         result["line_attractor"] = line_attractor_verdict(fps.points)
     result["seconds"] = time.perf_counter() - t0
     label = task.test.y[:len(pca["projection"])] if task.kind == "classify" else None
-    result["_arrays"] = {"H": H, "roles": roles, "sig": sig, "pca": pca, "fps": fps, "label": label,
-                         "fp_json": fp_json}
-    return result
+    arrays = {"H": H, "roles": roles, "role_names": ROLES, "sig": sig, "pca": pca, "fps": fps, "label": label,
+              "fp_json": fp_json}
+    return Analysis(result, arrays)
 
 
-def write_analysis(result: dict, out_dir, pool=None) -> dict:
-    """Write ``analysis.json`` and the analysis figures into ``out_dir`` (drawn here, or on ``pool``,
-    a ``workers.FigurePool``: the caller waits); return the JSON part."""
-    out_dir = Path(out_dir)
-    arrays = result.pop("_arrays", None)
-    if arrays is not None:
-        result["figures"] = draw_figures(out_dir, arrays, pool)
-    atomic_write_text(out_dir / "analysis.json", json.dumps(result, indent=2, default=float))
-    return result
+def write_analysis(analysis: Analysis, out_dir, figures: list[str] = ()) -> dict:
+    """Write ``analysis.json`` into ``out_dir``, naming the ``figures`` drawn beside it; return its content."""
+    data = {**analysis.json, "figures": list(figures)}
+    atomic_write_text(Path(out_dir) / ANALYSIS, json.dumps(data, indent=2, default=float))
+    return data
 
 
-def analyze_run(run_dir, **kwargs) -> dict:
-    """Load a saved run (built-in task or ``--data``), analyse it, write its analysis files."""
-    from rnnlab.runs.rundir import load_run
+def analyze_run(run_dir, **kwargs) -> Analysis:
+    """Load a saved run (built-in task or ``--data``) and analyse it."""
     _, model, task = load_run(run_dir)
-    return write_analysis(analyze(model, task, **kwargs), run_dir)
+    return analyze(model, task, **kwargs)
 
 
 # ---------------------------------------------------------------- ablation
@@ -263,9 +263,7 @@ def silenced_copy(model, units):
 def ablate_roles(model, roles, task, seed: int = 0) -> list[dict]:
     """The task's metric with each role's units silenced, next to a random group of that size;
     ``drop`` is how much worse it got (accuracy points lost, or MSE gained)."""
-    from rnnlab.data.tasks import METRICS
-    from rnnlab.training.loop import evaluate
-    sign = 1 if METRICS[task.metric].higher_is_better else -1
+    metric = METRICS[task.metric]
     base = evaluate(model, task)[1]
     rng = np.random.default_rng(seed)
     rows = [{"group": "none", "units": 0, "metric": task.metric, "value": base, "drop": 0.0,
@@ -280,129 +278,7 @@ def ablate_roles(model, roles, task, seed: int = 0) -> list[dict]:
         if len(units) < len(roles):
             pool = others if len(others) >= len(units) else list(range(len(roles)))   # the control avoids the group
             rand = evaluate(silenced_copy(model, rng.choice(pool, len(units), replace=False)), task)[1]
-            control = sign * (base - rand)
+            control = metric.worse_by(base, rand)
         rows.append({"group": role, "units": len(units), "metric": task.metric, "value": value,
-                     "drop": sign * (base - value), "random_same_size_drop": control})
+                     "drop": metric.worse_by(base, value), "random_same_size_drop": control})
     return rows
-
-
-# ---------------------------------------------------------------- figures
-TYPE_COLORS = {0: "C2", 1: "C1", 2: "C3", 3: "C4"}
-
-
-def draw_figures(run_dir, arrays: dict, pool=None) -> list[str]:
-    """Draw the analysis figures (each a function of plain data, so a FigurePool can draw them in
-    parallel); return their file names."""
-    from rnnlab.present.figure_pool import drawer
-    draw = drawer(pool)
-    a = arrays
-    draw(plot_unit_roles, run_dir / "unit_roles.png", a["H"], a["roles"], a["sig"])
-    draw(plot_pca, run_dir / "pca.png", a["H"], a["pca"], a["fps"], a["label"], a["fp_json"])
-    names = ["unit_roles.png", "pca.png"]
-    if a["fps"].points:
-        draw(plot_fixed_points, run_dir / "fixed_points.png", a["fps"])
-        names.append("fixed_points.png")
-    return names
-
-
-def plot_unit_roles(path, H, roles, sig) -> None:
-    """Role-labelled trajectories of one sequence, and all last-layer units grouped by role."""
-    from rnnlab.present.plots import _integer_ticks, pyplot, save_figure
-    plt = pyplot()
-    colors = {"accumulator": "C0", "transient": "C1", "oscillatory": "C2", "saturated": "C7", "mixed": "C4"}
-    T = H.shape[1]
-    t = np.arange(1, T + 1)
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 7.5), height_ratios=[1, 1.3])
-    shown = set()
-    for role in ROLES:
-        units = [u for u, r in enumerate(roles) if r == role]
-        for u in sorted(units, key=lambda u: -sig[u]["std"])[:3]:
-            ax1.plot(t, H[0, :, u], color=colors[role], lw=1.4, marker=".",
-                     label=role if role not in shown else None)
-            shown.add(role)
-    ax1.set(xlabel="time step", ylabel="activation", title="Up to 3 units of each role, test sequence 0")
-    ax1.legend(ncol=5, fontsize=8)
-    ax1.grid(alpha=0.3)
-    order = sorted(range(len(roles)), key=lambda u: (ROLES.index(roles[u]), -abs(sig[u]["corr_running_mean"])))
-    lim = max(1e-6, float(np.abs(H[0]).max()))
-    im = ax2.imshow(H[0][:, order].T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim,
-                    extent=(0.5, T + 0.5, len(order) - 0.5, -0.5), interpolation="nearest")
-    fig.colorbar(im, ax=ax2, label="activation", pad=0.12)
-    y = 0
-    for role in ROLES:
-        n = roles.count(role)
-        if n:
-            ax2.axhline(y - 0.5, color="black", lw=0.8)
-            ax2.text(T + 0.8, y + n / 2 - 0.5, f"{role} ({n})", va="center", fontsize=8, color=colors[role])
-            y += n
-    ax2.set(xlabel="time step", ylabel="unit (grouped by role)", title="All last-layer units")
-    for ax in (ax1, ax2):
-        _integer_ticks(ax.xaxis)                                 # time steps are whole numbers
-    save_figure(fig, path)
-
-
-def plot_pca(path, H, pca, fps, label, fp_json) -> None:
-    """PCA of trajectories coloured by label, with the last layer's fixed points in that plane."""
-    from matplotlib.collections import LineCollection
-
-    from rnnlab.present.plots import pyplot, save_figure
-    plt = pyplot()
-    P = pca["projection"]
-    fig, ax = plt.subplots(figsize=(7.5, 6))
-    if label is not None:                           # one legend entry per class
-        for k in sorted(set(int(v) for v in label[:150])):
-            ax.plot([], [], color=f"C{k % 10}", label=f"label {k}")
-    shown = P[:150]
-    cols = [f"C{int(v) % 10}" for v in label[:len(shown)]] if label is not None else ["grey"] * len(shown)
-    ax.add_collection(LineCollection(shown[:, :, :2], colors=cols, linewidths=0.6, alpha=0.35))   # one artist
-    ax.scatter(shown[:, -1, 0], shown[:, -1, 1], c=cols, s=6, alpha=0.6)
-    ax.autoscale_view()
-    last_layer = bool(fp_json["points"]) and "readout" in fp_json["points"][0]
-    if last_layer and fps.points:
-        Hn = H.shape[-1]
-        pts = np.array([p.point[:Hn] for p in fps.points])
-        proj = (pts - pca["mean"]) @ pca["components"][:2].T
-        seen = set()
-        for p, xy, pj in zip(fps.points, proj, fp_json["points"]):
-            k = p.n_unstable
-            name = "stable" if k == 0 else f"saddle, index {k}"
-            ax.scatter(*xy, s=90 if k == 0 else 45, marker="o" if k == 0 else "X",
-                       color=TYPE_COLORS.get(k, "C5"), edgecolor="black", lw=0.6, zorder=5,
-                       label=name if name not in seen else None)
-            seen.add(name)
-            if k == 0 and "decoded" in pj:
-                ax.annotate(pj["decoded"], xy, textcoords="offset points", xytext=(6, 6), fontsize=9,
-                            family="monospace", weight="bold", zorder=6,
-                            bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85))
-    if label is not None or (last_layer and fps.points):
-        ax.legend(fontsize=8, loc="best")
-    ex = pca["explained"]
-    ax.set(xlabel=f"PC1 ({100 * ex[0]:.0f}% of variance)", ylabel=f"PC2 ({100 * ex[1]:.0f}%)",
-           title="Hidden trajectories (dots: final states)" + ("; colour = label" if label is not None else "")
-           + ("\nfixed points of the last layer" + ("; labels: the state the readout decodes"
-                                                      if "decoded" in fp_json else "") if last_layer else ""))
-    ax.grid(alpha=0.3)
-    save_figure(fig, path)
-
-
-def plot_fixed_points(path, fps) -> None:
-    """Jacobian eigenvalues at each fixed point on the complex plane, one colour per type."""
-    from rnnlab.present.plots import pyplot, save_figure
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5.5, 5.5))
-    th = np.linspace(0, 2 * np.pi, 200)
-    ax.plot(np.cos(th), np.sin(th), color="black", lw=0.8, label="unit circle")
-    seen = set()
-    for p in fps.points:
-        k = p.n_unstable
-        name = "stable" if k == 0 else f"saddle, index {k}"
-        e = p.eigenvalues
-        ax.scatter(e.real, e.imag, s=10, alpha=0.5, color=TYPE_COLORS.get(k, "C5"),
-                   label=name if name not in seen else None)
-        seen.add(name)
-    n = len(fps.points)
-    ax.set(xlabel="Re", ylabel="Im", title=f"Jacobian eigenvalues at {n} fixed point{'' if n == 1 else 's'}",
-           aspect="equal")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower left")
-    save_figure(fig, path)

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnlab.data.tasks import METRICS
+from rnnlab.data.metrics import METRICS
 from rnnlab.errors import RunDirError
 from rnnlab.runs.checkpoint import load_checkpoint
-from rnnlab.runs.rundir import read_jsonl, run_model_config
+from rnnlab.runs.files import DIAGNOSIS, EVENTS_LOG, METRICS_LOG, PROBES_LOG, SUMMARY, read_json, read_jsonl, write_json
+from rnnlab.runs.record import read_record
 from rnnlab.training.probes import early_to_late_gradient
 
 
@@ -80,11 +81,15 @@ def _median(ordered: list) -> float:
 
 def diagnose(run_dir) -> Diagnosis:
     run_dir = Path(run_dir)
-    cfg = run_model_config(run_dir)
+    rec = read_record(run_dir)
+    cfg, s = rec.config, rec.setting
+    model = rec.model
+    cell, nonlinearity = rec.cell, model.get("nonlinearity", "tanh")
+    lr = rec.lr
     check_run_files(run_dir)
-    metrics = read_jsonl(run_dir / "metrics.jsonl")
-    probes = read_jsonl(run_dir / "probes.jsonl")
-    events = read_jsonl(run_dir / "events.jsonl")
+    metrics = read_jsonl(run_dir / METRICS_LOG)
+    probes = read_jsonl(run_dir / PROBES_LOG)
+    events = read_jsonl(run_dir / EVENTS_LOG)
     n = {"epochs_done": len(metrics), "epochs_planned": cfg.epochs}
     d = Diagnosis("healthy")
     if not metrics:
@@ -112,11 +117,11 @@ def diagnose(run_dir) -> Diagnosis:
 
     # ---- saturation (tanh units pinned at +-1: ||h|| near sqrt(H)); kills gradients whatever T is
     saturation = None
-    if probes and cfg.model == "rnn" and cfg.nonlinearity == "tanh":
+    if probes and cell == "rnn" and nonlinearity == "tanh" and model.get("hidden"):
         top = sorted(probes[-1]["steps"])[-1]
         h = _finite(probes[-1]["steps"][top]["hidden_norm_mean"])
         if h:
-            saturation = float(np.mean(h)) / math.sqrt(cfg.hidden)
+            saturation = float(np.mean(h)) / math.sqrt(model["hidden"])
             n["hidden_norm_over_max"] = saturation
 
     # ---- exploding
@@ -161,16 +166,17 @@ def diagnose(run_dir) -> Diagnosis:
             d.findings.append(f"{len(spikes)} step(s) had a gradient norm over 100x the median "
                               f"({median_norm:.3g}), the first at step {spikes[0]}.")
         clip = suggested_clip(iter_norm)
-        clip_advice = (f"Clip gradients by norm: --clip {clip:.2g} (twice the median norm before any "
+        clip_advice = (f"Clip gradients by norm: {s('clip', float(f'{clip:.2g}'))} (twice the median norm before any "
                        "blow-up, at most 1)."
                        if not cfg.clip or clip < cfg.clip else
-                       f"Clip tighter: --clip {cfg.clip / 2:.2g} (half the {cfg.clip:.2g} in use).")
+                       f"Clip tighter: {s('clip', float(f'{cfg.clip / 2:.2g}'))} (half the {cfg.clip:.2g} in use).")
         d.advice += [clip_advice,
-                     f"Lower the learning rate: --lr {cfg.lr / 4:.2g} (a quarter of {cfg.lr:.2g})."]
-        if cfg.model == "rnn" and cfg.nonlinearity == "relu":
-            d.advice.append("ReLU recurrences are unbounded: use --nonlinearity tanh or a gated --model lstm/gru.")
-        if cfg.optimizer == "sgd" and cfg.momentum:
-            d.advice.append("Turn momentum off until plain SGD is stable (--momentum 0).")
+                     f"Lower the learning rate: {s('lr', float(f'{lr / 4:.2g}'))} (a quarter of {lr:.2g})."]
+        if cell == "rnn" and nonlinearity == "relu":
+            d.advice.append(f"ReLU recurrences are unbounded: use {s('nonlinearity', 'tanh')} or a gated cell "
+                            f"({s('model', 'lstm')} or {s('model', 'gru')}).")
+        if rec.optimizer.get("class") == "SGD" and rec.optimizer.get("momentum"):
+            d.advice.append(f"Turn momentum off until plain SGD is stable ({s('momentum', 0)}).")
         d.numbers = n
         return d
 
@@ -190,20 +196,21 @@ def diagnose(run_dir) -> Diagnosis:
             d.findings.append(f"The hidden units are saturated: ||h_t|| averages {100 * saturation:.0f}% of its "
                               f"maximum sqrt(H), so tanh' is near 0 at most units; this usually comes from "
                               "weights grown too large by too high a learning rate.")
-            d.advice.append(f"First lower the learning rate: --lr {cfg.lr / 10:.2g} (a tenth of {cfg.lr:.2g}).")
+            d.advice.append(f"First lower the learning rate: {s('lr', float(f'{lr / 10:.2g}'))} (a tenth of {lr:.2g}).")
         d.findings.append(f"The gradient reaching step 1 is {ratio:.1e} of the gradient at step {T} "
                           f"(median over the second half of training): early inputs barely move the weights.")
         d.findings.append(f"The training loss went from {first:.4g} to {last:.4g}"
                           + (f" and the test {metric} is {METRICS[metric].format(metrics[-1][f'test_{metric}'])} "
                              f"against a memoryless baseline of {METRICS[metric].format(baseline)}."
                              if baseline is not None else "."))
-        if cfg.model == "rnn":
-            d.advice.append("Use a gated cell: --model lstm (with --forget-bias 1) or --model gru.")
-            if cfg.init not in ("orthogonal", "identity"):
-                d.advice.append("Start the recurrence norm-preserving: --init orthogonal (tanh) or "
-                                "--init identity --nonlinearity relu (IRNN).")
-        d.advice.append(f"Train on shorter sequences first: --curriculum {max(1, T // 4)},{max(2, T // 2)} "
-                        "--curriculum-target <a metric you reach at that length>.")
+        if cell == "rnn":
+            d.advice.append(f"Use a gated cell: {s('model', 'lstm')} (with {s('forget_bias', 1.0)}) or "
+                            f"{s('model', 'gru')}.")
+            if model.get("init") not in ("orthogonal", "identity"):
+                d.advice.append(f"Start the recurrence norm-preserving: {s('init', 'orthogonal')} (tanh) or "
+                                f"{s('init', 'identity')} {s('nonlinearity', 'relu')} (IRNN).")
+        d.advice.append(f"Train on shorter sequences first: {s('curriculum', f'{max(1, T // 4)},{max(2, T // 2)}')} "
+                        f"{s('curriculum_target')} <a metric you reach at that length>.")
         d.numbers = n
         return d
 
@@ -221,10 +228,10 @@ def diagnose(run_dir) -> Diagnosis:
                           f"{min(losses):.4g} against {first:.4g} at the start. The run sits on the edge "
                           "of stability, where small changes of the learning rate or seed give very "
                           "different results.")
-        d.advice += [f"Lower the learning rate: --lr {cfg.lr / 3:.2g}.",
-                     f"Clip gradients by norm: --clip {suggested_clip(iter_norm):.2g}." if not cfg.clip else
-                     f"Clip tighter: --clip {cfg.clip / 2:.2g}.",
-                     "Compare a few seeds (--seed) before trusting a single run."]
+        d.advice += [f"Lower the learning rate: {s('lr', float(f'{lr / 3:.2g}'))}.",
+                     f"Clip gradients by norm: {s('clip', float(f'{suggested_clip(iter_norm):.2g}'))}."
+                     if not cfg.clip else f"Clip tighter: {s('clip', float(f'{cfg.clip / 2:.2g}'))}.",
+                     f"Compare a few seeds ({s('seed')}) before trusting a single run."]
         d.numbers = n
         return d
 
@@ -235,9 +242,9 @@ def diagnose(run_dir) -> Diagnosis:
         d.pattern = "not learning"
         d.findings.append(f"The final test {metric} is {fmt(final_metric)}, no better than the memoryless "
                           f"baseline ({fmt(baseline)}); the training loss went from {first:.4g} to {last:.4g}.")
-        d.advice += [f"Train longer or with a larger learning rate (--lr {cfg.lr * 3:.2g}); a plateau at "
+        d.advice += [f"Train longer or with a larger learning rate ({s('lr', float(f'{lr * 3:.2g}'))}); a plateau at "
                      "the baseline is often left suddenly.",
-                     "Try a gated cell (--model gru or lstm) or more units (--hidden).",
+                     f"Try a gated cell ({s('model', 'gru')} or lstm) or more units ({s('hidden')}).",
                      "Check that the targets can be predicted from the inputs (labels shuffled or "
                      "misaligned give exactly this)."]
         d.numbers = n
@@ -259,11 +266,12 @@ def diagnose(run_dir) -> Diagnosis:
 
 
 def _baseline(run_dir):
-    import json
-    p = Path(run_dir) / "summary.json"
-    if p.is_file():
-        try:
-            return json.loads(p.read_text()).get("baseline")
-        except ValueError:
-            return None
-    return None
+    summary = read_json(Path(run_dir) / SUMMARY)
+    return summary.get("baseline") if isinstance(summary, dict) else None
+
+
+def write_diagnosis(run_dir) -> Diagnosis:
+    """Diagnose a finished run and write ``diagnosis.json`` (what its report shows)."""
+    d = diagnose(run_dir)
+    write_json(Path(run_dir) / DIAGNOSIS, d.to_dict())
+    return d

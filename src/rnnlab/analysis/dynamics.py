@@ -137,3 +137,22 @@ def pca_trajectories(H: np.ndarray, k: int = 3) -> dict:
     proj = (centred @ vt[:k].T).reshape(N, T, -1)
     return {"projection": proj, "explained": explained[:k].tolist(),
             "components": vt[:k], "mean": mean}
+
+
+def hidden_state_view(model, data, index: int = 0) -> dict:
+    """What the hidden-states figure (``present.plots.plot_hidden_states``) draws, computed where
+    the model is: the last recurrent layer's states over one test sequence (or the first 60
+    held-out characters), and what to label them with."""
+    x = data.X_test[None, :60] if data.kind == "lm" else data.X_test[index:index + 1]
+    if data.kind != "lm" and data.test.lengths is not None:
+        x = x[:, :data.test.lengths[index]]                       # its valid steps only
+    hs = last_layer_states(model, x, both_directions=True)[0]    # (T, dirs*H)
+    T = hs.shape[0]
+    view = {"hs": hs, "index": index, "running": None, "chars": None, "label": None}
+    if data.name in ("mean-sign", "tagging"):                    # what these tasks integrate
+        view["running"] = np.cumsum(x[0].sum(axis=1)) / (np.arange(1, T + 1) * x.shape[2])
+    if data.kind == "lm":
+        view["chars"] = "".join(data.vocab[i] for i in x[0])
+    else:
+        view["label"] = np.asarray(data.y_test[index])
+    return view

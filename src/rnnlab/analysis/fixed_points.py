@@ -83,8 +83,16 @@ import numpy as np
 
 from rnnlab.nn.cells import ElmanCell
 
-__all__ = ["StepMap", "steady_layer_input", "sample_starts", "find_fixed_points",
+__all__ = ["FP_DEFAULTS", "StepMap", "steady_layer_input", "sample_starts", "find_fixed_points",
            "FixedPoint", "FixedPointResult"]
+
+# Defaults of the fixed-point search, the one place they are set (``rnnlab analyze --fp-*``,
+# ``analyze(fp_*=...)``, ``find_fixed_points``). Half the starts are visited states plus noise, half
+# lie on segments between two visited states (where saddles live). Measured on trained 3-bit
+# flip-flops (tanh RNN, 64 units): visited states alone find the 8 stable points and 1 saddle; the
+# mix finds all 27 (8 stable, 12 + 6 + 1 saddles of index 1, 2, 3) -- with 256 starts 10-12 of the
+# 12 edge saddles over 4 seeds, with 512 all 12 for every seed, in about 1 s of analysis.
+FP_DEFAULTS = {"starts": 512, "tol": 1e-12, "noise": 0.01, "between": 0.5}
 
 _CHUNK_ROWS = 1 << 15          # rows per batched forward/backward call (bounds memory)
 _LM_CHUNK_BYTES = 2 << 20      # one (starts, S, S) float64 array of the solver (it holds a few): ~L2
@@ -478,7 +486,7 @@ def _solve_in_chunks(F, s, tol, max_iters, step_tol):
     return tuple(np.concatenate([p[i] for p in parts]) for i in range(4))
 
 
-def find_fixed_points(F, starts, *, tol: float = 1e-12, max_iters: int = 200,
+def find_fixed_points(F, starts, *, tol: float = FP_DEFAULTS["tol"], max_iters: int = 200,
                       unique_tol: float | None = None, outlier_distance: float | None = None,
                       outlier_scale: float = 3.0, unstable_margin: float = 0.0,
                       step_tol: float = 1e-12, polish_iters: int = 5) -> FixedPointResult:

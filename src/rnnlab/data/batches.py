@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnlab.data.tasks import Task
+from rnnlab.data.task import Task
 
 
 @dataclass

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnlab.data.tasks import Split, Task
+from rnnlab.data.task import Split, Task
 from rnnlab.errors import InputError
 
 

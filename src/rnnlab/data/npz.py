@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnlab.data.tasks import Task
+from rnnlab.data.task import Task
 from rnnlab.errors import InputError
 
 KNOWN = ("X", "y", "lengths", "X_test", "y_test", "lengths_test")

@@ -20,10 +20,17 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnlab.data.tasks import METRICS, build_task
+from rnnlab.data.batches import Batch
+from rnnlab.data.metrics import METRICS
+from rnnlab.data.task import Split, Task
+from rnnlab.data.tasks import build_task
+from rnnlab.experiments.sweep import markdown_table
+from rnnlab.present.html import image, page, table
+from rnnlab.present.plots import pyplot, save_figure
 from rnnlab.runs.checkpoint import atomic_write_text
+from rnnlab.training.build import build_model
 from rnnlab.training.config import PRESETS, TrainConfig
-from rnnlab.training.loop import Callback, Trainer, build_model
+from rnnlab.training.loop import Callback, Trainer
 
 MODELS = ("rnn", "lstm", "gru", "transformer")
 
@@ -63,8 +70,8 @@ class TimeBudget(Callback):
     def __init__(self, seconds: float):
         self.seconds = seconds
 
-    def on_epoch_end(self, trainer, record):
-        if record["seconds"] >= self.seconds:
+    def on_epoch_end(self, trainer, result):
+        if result.record["seconds"] >= self.seconds:
             trainer.stop_requested = True
 
 
@@ -108,7 +115,6 @@ def compare_tasks(names, seeds: int, target: int, scale: float = 1.0, on_cell=No
 # ---------------------------------------------------------------- costs
 def throughput(lengths, target: int, batch: int = 32, steps: int = 5) -> list[dict]:
     """Training sequences per second at each sequence length (adding problem, equal parameters)."""
-    from rnnlab.data.batches import Batch
     out = []
     for T in lengths:
         base = TrainConfig.from_dict({**PRESETS["seed"].to_dict(), **COMMON, "task": "adding", "length": T,
@@ -137,7 +143,6 @@ def _state_bytes(state) -> int:
 def streaming(positions, target: int, vocab: int = 64, repeats: int = 5) -> list[dict]:
     """Time per generated token and bytes of state at each position, language models of equal size:
     recurrent cells (carry), the Transformer with a KV cache, and without one (recompute)."""
-    from rnnlab.data.tasks import Split, Task
     ids = np.arange(vocab)
     task = Task("stream", "text", True, vocab, vocab, Split(ids, ids), Split(ids, ids), vocab=tuple(map(chr, ids + 48)))
     L = max(positions)
@@ -212,32 +217,34 @@ def write_outputs(rows, thr, stream, out_dir: Path) -> None:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    lines = ["| task | model | params | equal updates | equal wall time (updates done) | train s |",
-             "|---|---|---|---|---|---|"]
-    for s in summ:
-        lines.append(f"| {s['task']} ({s['metric']}) | {s['model']} | {s['params']:,} | "
-                     f"{_fmt(s['metric'], s['equal_updates'], s['equal_updates_sd'])} | "
-                     f"{_fmt(s['metric'], s['equal_time'], s['equal_time_sd'])} ({s['updates_in_time']:.0f}) | "
-                     f"{s['seconds']:.2f} |")
-    lines += ["", "| model | " + " | ".join(f"T={T} seq/s" for T in sorted({r['length'] for r in thr})) + " |",
-              "|---|" + "---|" * len({r['length'] for r in thr})]
-    for m in MODELS:
-        lines.append(f"| {m} | " + " | ".join(f"{r['sequences_per_s']:,.0f}" for r in thr if r["model"] == m) + " |")
-    lines += ["", "| streaming | " + " | ".join(f"t={p}: us/token, state bytes" for p in
-                                               sorted({r['position'] for r in stream})) + " |",
-              "|---|" + "---|" * len({r['position'] for r in stream})]
-    for name in dict.fromkeys(r["model"] for r in stream):
-        lines.append(f"| {name} | " + " | ".join(f"{r['us_per_token']:,.0f} us, {r['state_bytes']:,} B"
-                                                for r in stream if r["model"] == name) + " |")
+    tabs = tables(summ, thr, stream)
+    lines = [ln for i, t in enumerate(tabs) for ln in ([""] if i else []) + markdown_table(*t)]
     (out_dir / "compare.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     atomic_write_text(out_dir / "compare.json", json.dumps({"summary": summ, "throughput": thr, "streaming": stream},
                                                            indent=2))
     figures = plot(summ, thr, stream, out_dir)
-    write_page(out_dir, lines, figures)
+    write_page(out_dir, tabs, figures)
+
+
+def tables(summ, thr, stream) -> list[tuple[list[str], list[dict]]]:
+    """The three tables (results, throughput, streaming) as (column headers, one dict of cell
+    text per row): made once, so compare.md and compare.html show the very same cells."""
+    cols = ["task", "model", "params", "equal updates", "equal wall time (updates done)", "train s"]
+    results = [dict(zip(cols, [f"{s['task']} ({s['metric']})", s["model"], f"{s['params']:,}",
+                               _fmt(s["metric"], s["equal_updates"], s["equal_updates_sd"]),
+                               f"{_fmt(s['metric'], s['equal_time'], s['equal_time_sd'])} "
+                               f"({s['updates_in_time']:.0f})", f"{s['seconds']:.2f}"])) for s in summ]
+    speed = {T: f"T={T} seq/s" for T in sorted({r["length"] for r in thr})}
+    thr_rows = [{"model": m, **{speed[r["length"]]: f"{r['sequences_per_s']:,.0f}" for r in thr if r["model"] == m}}
+                for m in MODELS]
+    at = {p: f"t={p}: us/token, state bytes" for p in sorted({r["position"] for r in stream})}
+    stream_rows = [{"streaming": name, **{at[r["position"]]: f"{r['us_per_token']:,.0f} us, {r['state_bytes']:,} B"
+                                          for r in stream if r["model"] == name}}
+                   for name in dict.fromkeys(r["model"] for r in stream)]
+    return [(cols, results), (["model", *speed.values()], thr_rows), (["streaming", *at.values()], stream_rows)]
 
 
 def plot(summ, thr, stream, out_dir: Path) -> list[str]:
-    from rnnlab.present.plots import pyplot, save_figure
     plt = pyplot()
     names = []
     tasks = list(dict.fromkeys(s["task"] for s in summ))
@@ -296,15 +303,15 @@ def plot(summ, thr, stream, out_dir: Path) -> list[str]:
     return names
 
 
-def write_page(out_dir: Path, lines, figures) -> None:
-    from rnnlab.present.report import _img, markdown_tables, page
-    tables = markdown_tables(lines)
+def write_page(out_dir: Path, tabs, figures) -> None:
+    """compare.html: the three tables (the cells of ``tables``) with their figures, self-contained."""
+    html_tables = [table(rows, cols, headers={}) for cols, rows in tabs]
     parts = ["<h1>rnnlab compare: RNN, LSTM, GRU, Transformer</h1>",
              "<p>Equal parameter counts (stated), equal training budgets: the same updates, and the same wall "
-             "time (the LSTM's under equal updates).</p>", "<h2>Results</h2>", tables[0],
-             _img(out_dir / figures[0], figures[0]), "<h2>Training throughput</h2>", tables[1],
-             _img(out_dir / figures[1], figures[1]), "<h2>Streaming inference</h2>", tables[2],
-             _img(out_dir / figures[2], figures[2])]
+             "time (the LSTM's under equal updates).</p>", "<h2>Results</h2>", html_tables[0],
+             image(out_dir / figures[0], figures[0]), "<h2>Training throughput</h2>", html_tables[1],
+             image(out_dir / figures[1], figures[1]), "<h2>Streaming inference</h2>", html_tables[2],
+             image(out_dir / figures[2], figures[2])]
     atomic_write_text(out_dir / "compare.html", page("rnnlab compare", parts))
 
 

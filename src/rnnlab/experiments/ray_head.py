@@ -18,6 +18,7 @@ machine, leaves gcs_server, raylet and the agents running.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -31,7 +32,6 @@ GRACE_SECONDS = 5.0
 
 def _prctl(option: int, value: int) -> bool:
     try:
-        import ctypes
         return ctypes.CDLL("libc.so.6", use_errno=True).prctl(option, value) == 0
     except (OSError, AttributeError):
         return False

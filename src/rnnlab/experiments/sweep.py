@@ -19,19 +19,31 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import html
 import json
 import multiprocessing as mp
 import os
 import shutil
+import socket
 import statistics
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
-from rnnlab.data.tasks import METRICS
-from rnnlab.errors import InputError
-from rnnlab.present.figure_pool import die_with_parent
+from rnnlab.data.metrics import METRICS
+from rnnlab.errors import InputError, RunDirError
+from rnnlab.present.html import image, page, table
+from rnnlab.present.plots import pyplot, save_figure
+from rnnlab.present.tensorboard import TensorBoardWriter
+from rnnlab.processes import die_with_parent
 from rnnlab.runs.checkpoint import atomic_write_text
+from rnnlab.runs.files import prepare_run_dir
+from rnnlab.runs.writer import RunWriter
 from rnnlab.training.config import TrainConfig
+from rnnlab.training.loop import Trainer
+from rnnlab.training.probes import early_to_late_gradient
 
 # A trial "learns" when it beats the memoryless baseline by this much (stated in every verdict).
 LEARN_MARGIN = {"acc": ("at least 10 points above", lambda v, b: v >= b + 0.10),
@@ -103,15 +115,12 @@ def plan(base: TrainConfig, grid: dict, seeds: int) -> list[dict]:
 def run_trial(job: dict, tensorboard: bool = False) -> dict:
     """Train one trial in a scratch directory; return its result row and its run directory's
     files (so the driver can write them wherever it is: no shared file system needed)."""
-    from rnnlab.runs.rundir import RunWriter, read_jsonl
-    from rnnlab.training.loop import Trainer
-    from rnnlab.training.probes import early_to_late_gradient
     cfg = TrainConfig.from_dict(job["config"])
     with tempfile.TemporaryDirectory(prefix="rnnlab-trial-") as tmp:
         run_dir = Path(tmp)
-        callbacks = [RunWriter(run_dir, figures=False)]
+        writer = RunWriter(run_dir)
+        callbacks = [writer]
         if tensorboard:
-            from rnnlab.present.tensorboard import TensorBoardWriter
             callbacks.append(TensorBoardWriter(run_dir / "tensorboard",
                                                hparams=dict(job["setting"], seed=job["seed"])))
         trainer = Trainer(config=cfg, callbacks=callbacks)
@@ -124,10 +133,10 @@ def run_trial(job: dict, tensorboard: bool = False) -> dict:
         row = {**job["setting"], "seed": job["seed"], "status": status, "metric": m,
                "final": s.get(f"final_test_{m}"), "best": s.get(f"best_test_{m}"),
                "baseline": trainer.task.baseline,
-               "early_to_late_gradient": early_to_late_gradient(read_jsonl(run_dir / "probes.jsonl")),
+               "early_to_late_gradient": early_to_late_gradient(writer.probes),
                "seconds": s.get("seconds")}
         files = {str(p.relative_to(run_dir)): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
-    return {"name": job["name"], "row": row, "files": files}
+    return {"name": job["name"], "row": row, "files": files, "config": job["config"]}
 
 
 def _local_worker_init() -> None:
@@ -157,9 +166,6 @@ def _start_local_ray(cpus: int):
     """A local Ray head owned by this driver, behind a keeper process (analysis/ray_head.py) that
     stops every Ray process when the driver exits or dies, even by kill -9. (``ray.init()`` alone
     leaves its agents running after a killed driver.) Returns (keeper process, address)."""
-    import socket
-    import subprocess
-    import sys
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -170,9 +176,8 @@ def _start_local_ray(cpus: int):
 
 def _run_ray(jobs, address: str | None, tensorboard: bool, cpus: int):
     """Yield results as trials finish, each a Ray task with one CPU."""
-    import time
     try:
-        import ray
+        import ray  # optional extra: rnnlab[ray]
     except ImportError:
         raise InputError("--backend ray needs the optional extra: pip install 'rnnlab[ray]'") from None
     head = None
@@ -207,8 +212,6 @@ def sweep_dir(out, base: TrainConfig, grid: dict, seeds: int, force: bool = Fals
     """The sweep directory, and how many of its trials are already finished: a new or empty one,
     or one holding this same sweep (it is continued). ``force`` starts over, removing only what
     rnnlab wrote there (its files and its trials' run directories)."""
-    from rnnlab.errors import RunDirError
-    from rnnlab.runs.rundir import prepare_run_dir
     out = Path(out)
     plan_file = out / "sweep_plan.json"
     same = False
@@ -278,8 +281,7 @@ def _store(run_dir: Path, res: dict) -> dict:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
     row = dict(res["row"], trial=res["name"], run_dir=str(run_dir))
-    config = json.loads(res["files"]["config.json"])["config"]
-    atomic_write_text(run_dir / "result.json", json.dumps({"row": row, "config": config}, indent=2))
+    atomic_write_text(run_dir / "result.json", json.dumps({"row": row, "config": res["config"]}, indent=2))
     return row
 
 
@@ -368,27 +370,39 @@ def report(rows, grid: dict, out_dir: Path) -> None:
     agg = aggregate(rows, grid)
     metric = rows[0]["metric"] if rows else "acc"
     baseline = next((r["baseline"] for r in rows if r["baseline"] is not None), None)
-    lines = ["| " + " | ".join(fields) + f" | runs | final test {metric} (mean ± sd) | seeds that learn | "
-             "gradient at step 1 / step T |", "|" + "---|" * (len(fields) + 4)]
+    cols, cells = results_table(agg, fields, metric)
+    sentences = verdict(agg, grid, baseline)
+    (out_dir / "sweep.md").write_text("\n".join(markdown_table(cols, cells)) + "\n\n"
+                                      + "\n".join(f"- {s}" for s in sentences) + "\n", encoding="utf-8")
+    atomic_write_text(out_dir / "sweep.json", json.dumps({"grid": grid, "settings": agg, "verdict": sentences},
+                                                         indent=2))
+    figures = plot_sweep(agg, grid, out_dir)
+    write_page(out_dir, cols, cells, sentences, figures)
+
+
+def results_table(agg: list[dict], fields: list[str], metric: str) -> tuple[list[str], list[dict]]:
+    """The results table as (column headers, one dict of cell text per setting): made once, so
+    sweep.md and sweep.html show the very same cells."""
+    cols = fields + ["runs", f"final test {metric} (mean ± sd)", "seeds that learn", "gradient at step 1 / step T"]
+    rows = []
     for a in agg:
         val = "failed" if a["final"] is None else (
             f"{100 * a['final']:.1f} ± {100 * a['final_sd']:.1f}%" if metric == "acc"
             else f"{a['final']:.4f} ± {a['final_sd']:.4f}")
         grad = ("n/a" if a["gradient"] is None else
                 "0 (below float range: underflow)" if a["gradient"] == 0 else f"{a['gradient']:.1e}")
-        lines.append("| " + " | ".join(str(a[k]) for k in fields) +
-                     f" | {a['runs']} | {val} | {a['learned']}/{a['runs']} | {grad} |")
-    sentences = verdict(agg, grid, baseline)
-    (out_dir / "sweep.md").write_text("\n".join(lines) + "\n\n" + "\n".join(f"- {s}" for s in sentences) + "\n",
-                                      encoding="utf-8")
-    atomic_write_text(out_dir / "sweep.json", json.dumps({"grid": grid, "settings": agg, "verdict": sentences},
-                                                         indent=2))
-    figures = plot_sweep(agg, grid, out_dir)
-    write_page(out_dir, lines, sentences, figures)
+        rows.append(dict(zip(cols, [str(a[k]) for k in fields]
+                             + [str(a["runs"]), val, f"{a['learned']}/{a['runs']}", grad])))
+    return cols, rows
+
+
+def markdown_table(cols: list[str], rows: list[dict]) -> list[str]:
+    """The lines of a Markdown table of cell text (what the CLI prints and the .md files hold)."""
+    return (["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+            + ["| " + " | ".join(r.get(c, "") for c in cols) + " |" for r in rows])
 
 
 def plot_sweep(agg, grid: dict, out_dir: Path) -> list[str]:
-    from rnnlab.present.plots import pyplot, save_figure
     plt = pyplot()
 
     if not agg:
@@ -468,13 +482,12 @@ def plot_sweep(agg, grid: dict, out_dir: Path) -> list[str]:
     return names
 
 
-def write_page(out_dir: Path, table_lines: list[str], sentences: list[str], figures: list[str]) -> None:
-    """sweep.html in the report's style: the verdict, the table and the figures, self-contained."""
-    import html
+def write_page(out_dir: Path, cols: list[str], rows: list[dict], sentences: list[str], figures: list[str]) -> None:
+    """sweep.html in the report's style: the verdict, the table (the cells of ``results_table``)
+    and the figures, self-contained."""
 
-    from rnnlab.present.report import _img, markdown_tables, page
     parts = [f"<h1>rnnlab sweep: {html.escape(out_dir.name)}</h1>", "<h2>Sensitivity</h2>",
              '<div class="verdict"><ul>' + "".join(f"<li>{html.escape(s)}</li>" for s in sentences) +
-             "</ul></div>", "<h2>Results</h2>", *markdown_tables(table_lines), "<h2>Figures</h2>"]
-    parts += [_img(out_dir / f, f) for f in figures]
+             "</ul></div>", "<h2>Results</h2>", table(rows, cols, headers={}), "<h2>Figures</h2>"]
+    parts += [image(out_dir / f, f) for f in figures]
     atomic_write_text(out_dir / "sweep.html", page("rnnlab sweep", parts))

@@ -56,6 +56,16 @@ class _Head(Module):
                                            dtype=dtype))
         self.flatten_parameters()
 
+    def describe(self) -> dict:
+        """The model as built: its recurrent stack (cell, sizes, init applied), dropout, readout."""
+        rnn = self.rnn.describe()
+        out = {**super().describe(), **{k: v for k, v in rnn.items() if k not in ("class", "params", "dtype")},
+               "dropout": self.drop.p, "output_size": self.output_size}
+        if hasattr(self, "embedding"):
+            out["embed"] = self.embedding.params["weight"].shape[1]
+            out["input_size"] = self.embedding.params["weight"].shape[0]
+        return out
+
 
 class SequenceClassifier(_Head):
     """Many-to-one: outputs from the last layer's final hidden state (both directions if any).

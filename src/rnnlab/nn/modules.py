@@ -85,6 +85,11 @@ class Module:
     def parameter_count(self) -> int:
         return int(sum(p.size for p in self.params.values()))
 
+    def describe(self) -> dict:
+        """JSON facts about the module as built (a run's record is made of these, not of the
+        config that may or may not have built it); subclasses add their own."""
+        return {"class": type(self).__name__, "params": self.parameter_count(), "dtype": np.dtype(self.dtype).name}
+
     def state_dict(self) -> dict[str, np.ndarray]:
         return {k: v.copy() for k, v in self.params.items()}
 

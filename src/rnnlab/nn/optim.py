@@ -55,6 +55,12 @@ class Optimizer:
     def _update(self, k, p, g, s):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def describe(self) -> dict:
+        """The optimizer as built: its class and every hyperparameter (a run's record)."""
+        skip = {"params", "grads", "state", "steps", "_groups"}
+        return {"class": type(self).__name__,
+                **{k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(self).items() if k not in skip}}
+
     def state_dict(self) -> dict:
         """Plain arrays and numbers (saved with checkpoints for exact resume)."""
         return {"lr": self.lr, "steps": self.steps,
@@ -161,10 +167,24 @@ class Schedule:
     def lr_at(self, epoch: int) -> float:
         return self.base_lr
 
+    def describe(self) -> dict:
+        """The schedule as built: its class and settings (the starting lr is the optimizer's)."""
+        return {"class": type(self).__name__,
+                **{k: v for k, v in vars(self).items() if k not in ("optimizer", "base_lr", "epoch")}}
+
     def rescale(self, factor: float) -> None:
         """Scale the whole schedule (it keeps its shape) and the current learning rate."""
+        self.optimizer.lr = self.rescaled_lr(factor)
         self.base_lr *= factor
-        self.optimizer.lr = self.lr_at(self.epoch)
+
+    def rescaled_lr(self, factor: float) -> float:
+        """The learning rate ``rescale(factor)`` sets now, without setting it (a guard's event
+        records it before the loop applies the decision)."""
+        base, self.base_lr = self.base_lr, self.base_lr * factor
+        try:
+            return self.lr_at(self.epoch)
+        finally:
+            self.base_lr = base
 
     def state_dict(self) -> dict:
         return {"base_lr": self.base_lr, "epoch": self.epoch}

@@ -339,6 +339,17 @@ class Recurrent(Module):
             dx = d_out.transpose(1, 0, 2) if self.batch_first else d_out
         return (dx, probes) if record else dx
 
+    def describe(self) -> dict:
+        """The stack as built: cell, sizes, the init actually applied, and the cell's own settings."""
+        out = {**super().describe(), "cell": type(self).__name__.lower(), "input_size": self.input_size,
+               "hidden": self.hidden_size, "layers": self.num_layers, "bidirectional": self.bidirectional,
+               "layer_dropout": self.dropout, "init": self.init}
+        if hasattr(self, "nonlinearity"):
+            out["nonlinearity"] = self.nonlinearity
+        if hasattr(self, "forget_bias"):
+            out["forget_bias"] = self.forget_bias
+        return out
+
 
 class RNN(Recurrent):
     """Elman RNN layer stack with ``torch.nn.RNN``'s arguments, shapes and state dict.

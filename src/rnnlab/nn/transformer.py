@@ -8,9 +8,10 @@ Pre-LN blocks (GPT-2 style)::
 
 ``attn`` is multi-head causal self-attention: position t attends to positions <= t only, so
 output t never depends on inputs after t. ``mlp`` is Linear(d, 4d) -> GELU (tanh form) ->
-Linear(4d, d). ``kind`` picks the readout: ``"classify"`` (many-to-one, (B, K) read at each
-sequence's last valid position; also the regressor), ``"per_step"`` ((B, T, K): tagger, step
-regressor) or ``"lm"`` (token ids (B, T) -> logits (B, T, V), with ``step``/``generate``).
+Linear(4d, d). ``kind`` is the task's kind (``Task.kind``, ``rnnlab.checks.KINDS``) and picks the
+readout: ``"classify"``/``"regress"`` (many-to-one, (B, K) read at each sequence's last valid
+position), ``"tag"``/``"regress-steps"`` ((B, T, K) at every step) or ``"lm"`` (token ids (B, T) ->
+logits (B, T, V), with ``step``/``generate``).
 
 Letters: B batch, T positions, D input features, d = d_model, h heads of width d/h, K outputs,
 V vocabulary. Parameter names map to a reference built from ``torch.nn`` modules through
@@ -23,12 +24,11 @@ import math
 
 import numpy as np
 
-from rnnlab.checks import check_array, check_choice, check_int, check_lengths
+from rnnlab.checks import KINDS, PER_STEP_KINDS, check_array, check_choice, check_int, check_lengths
 from rnnlab.errors import InputError
 from rnnlab.nn.heads import check_generate, encode_text, sample_next
 from rnnlab.nn.modules import Dropout, Embedding, Linear, Module
 
-KINDS = ("classify", "per_step", "lm")
 _GELU_C = math.sqrt(2.0 / math.pi)        # Python floats keep float32 arrays float32 (NEP 50)
 
 
@@ -225,9 +225,9 @@ class Transformer(Module):
     Transformer(input_size, d_model, output_size, num_layers=2, heads=4, context=512, *,
     kind="classify", vocab=(), dropout=0.0, dtype=np.float32, seed=0)
 
-    - ``kind="classify"``: forward(x (B, T, D), lengths=None) -> (B, K), read at position
-      lengths-1 (T-1 without lengths): a classifier, or a regressor under ``mse``.
-    - ``kind="per_step"``: forward(x (B, T, D), lengths=None) -> (B, T, K).
+    - ``kind="classify"`` or ``"regress"``: forward(x (B, T, D), lengths=None) -> (B, K), read at
+      position lengths-1 (T-1 without lengths).
+    - ``kind="tag"`` or ``"regress-steps"``: forward(x (B, T, D), lengths=None) -> (B, T, K).
     - ``kind="lm"``: forward(ids (B, T)) -> logits (B, T, V); ``input_size`` is V (the
       embedding replaces the input projection). ``stateful``/``state``/``reset_state()`` exist for
       the Trainer but carry nothing: the model sees one window of at most ``context`` tokens,
@@ -248,6 +248,7 @@ class Transformer(Module):
         super().__init__(dtype)
         owner = "Transformer"
         self.kind = check_choice("kind", kind, KINDS, owner=owner)
+        self.reads_last = kind not in PER_STEP_KINDS and kind != "lm"     # many-to-one: (B, K)
         self.input_size = check_int("input_size", input_size, minimum=1, owner=owner)
         self.d_model = check_int("d_model", d_model, minimum=1, owner=owner)
         self.output_size = check_int("output_size", output_size, minimum=1, owner=owner)
@@ -282,6 +283,12 @@ class Transformer(Module):
     def reset_state(self):
         """Nothing to reset: each forward sees only its own window."""
         self.state = None
+
+    def describe(self) -> dict:
+        """The model as built (a run's record is made of this)."""
+        return {**super().describe(), "kind": self.kind, "input_size": self.input_size, "d_model": self.d_model,
+                "layers": self.num_layers, "heads": self.heads, "context": self.context,
+                "dropout": self.drop.p, "output_size": self.output_size}
 
     # ---- the forward pass shared by forward (training) and step (cache)
     def _check(self, x, lengths, P=0):
@@ -328,7 +335,7 @@ class Transformer(Module):
     def forward(self, x, lengths=None):
         """x (B, T, D) or ids (B, T) -> (B, K) for ``classify``, else (B, T, K)."""
         feat, _ = self._run(x, lengths)
-        if self.kind == "classify":
+        if self.reads_last:
             B, T = feat.shape[:2]
             last = np.full(B, T - 1) if self._cache[2] is None else self._cache[2] - 1
             feat = feat[np.arange(B), last]                      # (B, d) at each last valid position
@@ -339,15 +346,15 @@ class Transformer(Module):
         if self._cache is None:
             raise RuntimeError("backward() called before forward()")
         B, T, lengths, keep = self._cache
-        want = (B, self.output_size) if self.kind == "classify" else (B, T, self.output_size)
+        want = (B, self.output_size) if self.reads_last else (B, T, self.output_size)
         if np.shape(d_out) != want:
             raise InputError(f"Transformer.backward: expected d_out of shape {want}, got "
                              f"{np.shape(d_out)}; pass the loss gradient of forward's output")
         d_out = np.asarray(d_out, dtype=self.dtype)
-        if keep is not None and self.kind != "classify":
+        if keep is not None and not self.reads_last:
             d_out = d_out * keep                                 # padded positions' outputs are ignored
         d_feat = self.drop.backward(self.fc.backward(d_out))     # through fc and dropout
-        if self.kind == "classify":
+        if self.reads_last:
             last = np.full(B, T - 1) if lengths is None else lengths - 1
             d_all = np.zeros((B, T, self.d_model), dtype=self.dtype)
             d_all[np.arange(B), last] = d_feat                   # through the read at position len-1

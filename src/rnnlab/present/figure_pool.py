@@ -10,28 +10,19 @@ import os
 import signal
 import sys
 
+from threadpoolctl import threadpool_limits
+
 from rnnlab.errors import InputError
+from rnnlab.processes import die_with_parent
 
 
-def die_with_parent() -> None:
-    """Make this (worker) process die with its parent: a watchdog thread that sees the parent
-    gone (within half a second) and exits.
-
-    Not the kernel's parent-death signal: it fires when the *thread* that forked the worker
-    ends, and a process pool forks the replacement of a dead worker from its handler thread,
-    which ends at shutdown; such a replacement, killed while waiting on the task queue, took
-    the queue's lock with it and ``Pool.terminate`` waited for it for ever (seen in the test
-    of a worker killed mid-figure)."""
-    import threading
-    import time
-
-    parent = os.getppid()
-
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-    threading.Thread(target=watch, daemon=True, name="die-with-parent").start()
+def pyplot():
+    """matplotlib.pyplot on the Agg backend, imported on first use (the import alone takes about
+    0.3 s, which ``rnnlab train`` spends in its figure workers while it trains)."""
+    import matplotlib  # start-up time: 0.3 s, paid where figures are drawn
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # start-up time: with matplotlib
+    return plt
 
 
 def _figure_worker_init(ready) -> None:
@@ -43,7 +34,6 @@ def _figure_worker_init(ready) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.nice(5)          # the parent's training first; not 19, which starves them on a busy machine
     try:
-        from rnnlab.present.plots import pyplot
         pyplot()                                        # the slow import, done while the parent trains
     finally:                                            # ready (or failed: its figures will say why)
         with ready.get_lock():
@@ -96,7 +86,6 @@ class FigurePool:
         if self._pool is not None:
             # While the workers import matplotlib, one BLAS thread here: a second one spinning
             # between calls took the core they import on (seed run: 4.3 s -> 3.7 s wall, measured).
-            from threadpoolctl import threadpool_limits
             self._startup = threadpool_limits(1, user_api="blas")
 
     def poll(self) -> bool:
@@ -135,7 +124,6 @@ class FigurePool:
 
     @contextlib.contextmanager
     def _one_blas_thread(self):
-        from threadpoolctl import threadpool_limits
         self._sharing += 1
         try:
             with threadpool_limits(1, user_api="blas"):

@@ -1,23 +1,21 @@
 """Matplotlib figures for a run (Agg backend: works with no display).
 
 Each figure is a function of plain data (lists, arrays) and a path, so that it can be drawn in
-another process (``workers.FigurePool``); matplotlib is imported on first use, in whichever
+another process (``figure_pool.FigurePool``); matplotlib is imported on first use, in whichever
 process draws.
 """
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import numpy as np
 
-
-def pyplot():
-    """matplotlib.pyplot on the Agg backend, imported on first use (the import alone takes about
-    0.3 s, which ``rnnlab train`` spends in its figure workers while it trains)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
+from rnnlab.data.metrics import METRICS
+from rnnlab.present.figure_pool import drawer, pyplot
+from rnnlab.runs import checkpoint
+from rnnlab.runs.files import TRAINING_FIGURES
 
 DPI = 110                                  # every figure's resolution (dots per inch)
 
@@ -31,12 +29,10 @@ def save_figure(fig, path, rect=None) -> None:
     more, unrendered, before drawing it, which was a sixth of the CPU time of a run's eight
     figures. The PNG holds RGB, not RGBA, when every pixel is opaque (as on the white background
     of every figure here), at zlib level 3: a third less time encoding, and smaller files."""
-    import io
 
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from PIL import Image
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # start-up time: matplotlib on first use
+    from PIL import Image  # start-up time: with matplotlib
 
-    from rnnlab.runs.checkpoint import atomic_write_bytes
     plt = pyplot()
     fig.set_dpi(DPI)
     fig.tight_layout(rect=rect)
@@ -49,22 +45,21 @@ def save_figure(fig, path, rect=None) -> None:
     plt.close(fig)
     png = io.BytesIO()
     image.save(png, format="png", compress_level=3, dpi=(DPI, DPI))
-    atomic_write_bytes(path, png.getvalue())      # a drawing cut short never leaves a half-written PNG
+    checkpoint.atomic_write_bytes(path, png.getvalue())      # a drawing cut short never leaves a half-written PNG
 
 
-def _integer_ticks(axis) -> None:
-    from matplotlib.ticker import MaxNLocator
+def integer_ticks(axis) -> None:
+    """Whole-number ticks (epochs, time steps): no 1.25, 1.5."""
+    from matplotlib.ticker import MaxNLocator  # start-up time: matplotlib loads on first use
     axis.set_major_locator(MaxNLocator(integer=True))
 
-METRIC_LABELS = {"acc": ("accuracy (%)", "Accuracy", 100.0, True),
-                 "mse": ("mean squared error", "MSE", 1.0, False),
-                 "bpc": ("bits per character", "Bits per character", 1.0, False)}
 
 
 def plot_training_curves(history: list[dict], path, title: str = "Training curves",
                          metric: str = "acc", baseline: float | None = None):
     ep = [r["epoch"] for r in history]
-    label, name, scale, higher = METRIC_LABELS[metric]
+    m = METRICS[metric]
+    scale = m.scale
     plt = pyplot()
     fig, (ax_l, ax_a) = plt.subplots(1, 2, figsize=(11, 4))
     mk = "o" if len(ep) < 4 else None                 # a run of one or two epochs is still visible
@@ -73,18 +68,16 @@ def plot_training_curves(history: list[dict], path, title: str = "Training curve
     ax_l.set(xlabel="epoch", ylabel="loss", title="Loss")
     ax_a.plot(ep, [scale * r[f"train_{metric}"] for r in history], label="train", marker=mk)
     ax_a.plot(ep, [scale * r[f"test_{metric}"] for r in history], label="test", marker=mk)
-    sign = 1 if higher else -1
+    sign = 1 if m.higher_is_better else -1
     best = max(history, key=lambda r: (sign * r[f"test_{metric}"], -r["epoch"]))
-    unit = "%" if metric == "acc" else ""
     ax_a.scatter([best["epoch"]], [scale * best[f"test_{metric}"]], color="C3", zorder=3,
-                 label=f"best test {scale * best[f'test_{metric}']:.{1 if unit else 4}f}{unit} "
-                       f"(epoch {best['epoch']})")
+                 label=f"best test {m.format_short(best[f'test_{metric}'])} (epoch {best['epoch']})")
     if baseline is not None:
         ax_a.axhline(scale * baseline, color="black", lw=1, ls="--",
-                     label=f"memoryless baseline {scale * baseline:.{1 if unit else 3}f}{unit}")
-    if metric == "mse":
+                     label=f"memoryless baseline {m.format_short(baseline)}")
+    if m.log_axis:
         ax_a.set_yscale("log")
-    ax_a.set(xlabel="epoch", ylabel=label, title=name)
+    ax_a.set(xlabel="epoch", ylabel=m.axis_label, title=m.title)
     ax_lr = ax_l.twinx()
     ax_lr.plot(ep, [r["lr"] for r in history], color="grey", lw=1, ls=":", label="learning rate")
     ax_lr.set_yscale("log")
@@ -92,30 +85,11 @@ def plot_training_curves(history: list[dict], path, title: str = "Training curve
     ax_lr.tick_params(axis="y", colors="grey")
     for ax in (ax_l, ax_a):
         ax.grid(alpha=0.3)
-        _integer_ticks(ax.xaxis)                                   # epochs: no 1.25, 1.5 ticks
+        integer_ticks(ax.xaxis)                                   # epochs: no 1.25, 1.5 ticks
     ax_l.legend(loc="upper right")
     ax_a.legend(loc="best")                                        # clear of the best-epoch marker
     fig.suptitle(title)
     save_figure(fig, path)
-
-
-def hidden_state_view(model, data, index: int = 0) -> dict:
-    """What ``plot_hidden_states`` draws, computed where the model is: the last recurrent layer's
-    states over one test sequence (or the first 60 held-out characters), and what to label them with."""
-    from rnnlab.analysis.dynamics import last_layer_states
-    x = data.X_test[None, :60] if data.kind == "lm" else data.X_test[index:index + 1]
-    if data.kind != "lm" and data.test.lengths is not None:
-        x = x[:, :data.test.lengths[index]]                       # its valid steps only
-    hs = last_layer_states(model, x, both_directions=True)[0]    # (T, dirs*H)
-    T = hs.shape[0]
-    view = {"hs": hs, "index": index, "running": None, "chars": None, "label": None}
-    if data.name in ("mean-sign", "tagging"):                    # what these tasks integrate
-        view["running"] = np.cumsum(x[0].sum(axis=1)) / (np.arange(1, T + 1) * x.shape[2])
-    if data.kind == "lm":
-        view["chars"] = "".join(data.vocab[i] for i in x[0])
-    else:
-        view["label"] = np.asarray(data.y_test[index])
-    return view
 
 
 def plot_hidden_states(view: dict, path, n_units: int = 8):
@@ -139,7 +113,7 @@ def plot_hidden_states(view: dict, path, n_units: int = 8):
     a_lim = 1.05 * max(1e-6, float(np.abs(hs[:, units]).max()))
     ax_tr.set(xlabel="time step", ylabel="activation", xlim=(0.5, T + 0.5), ylim=(-a_lim, a_lim),
               title=f"{len(units)} most active hidden units (last layer)")
-    _integer_ticks(ax_tr.xaxis)
+    integer_ticks(ax_tr.xaxis)
     handles = ax_tr.get_legend_handles_labels()[0] + (
         ax_in.get_legend_handles_labels()[0] if ax_in is not None else [])
     ax_tr.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.08, 1.0), fontsize=8)
@@ -149,7 +123,7 @@ def plot_hidden_states(view: dict, path, n_units: int = 8):
                       extent=(0.5, T + 0.5, hs.shape[1] - 0.5, -0.5), interpolation="nearest")
     ax_hm.set(xlabel="time step", ylabel="hidden unit (sorted by final value)",
               title="All hidden units over time")
-    _integer_ticks(ax_hm.xaxis)
+    integer_ticks(ax_hm.xaxis)
     fig.colorbar(im, ax=ax_hm, label="activation")
     if view["chars"] is not None:
         shown = view["chars"]
@@ -191,7 +165,7 @@ def plot_gradient_flow(probes: list[dict], path):
         ratio = np.median(g[0, full] / np.maximum(g[-1, full], 1e-30))
         ax.set(xlabel="training iteration", ylabel="time step t",
                title=f"{_layer_label(name)}: step 1 gets {ratio:.1e} x step {T}")
-        _integer_ticks(ax.yaxis)
+        integer_ticks(ax.yaxis)
     fig.suptitle("Gradient flow through time\n(median ratio of the first to the last step in each title)")
     save_figure(fig, path)
 
@@ -209,7 +183,7 @@ def plot_hidden_norms(probes: list[dict], path):
             ax.plot(t, s["hidden_norm_mean"], color=f"C{k}", label=f"iteration {probes[i]['iteration']}: mean")
             ax.plot(t, s["hidden_norm_max"], color=f"C{k}", ls="--", lw=1, label="max")
         ax.set(xlabel="time step t", ylabel="||h_t||", title=_layer_label(name))
-        _integer_ticks(ax.xaxis)
+        integer_ticks(ax.xaxis)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, ncol=2)
     fig.suptitle("Hidden-state norm over time\n(per sequence; mean and max over the batch)")
@@ -250,3 +224,25 @@ def plot_grad_norm_trace(history: list[dict], path, clip: float = 0.0, events=()
         # beside the axes, not over the trace (the trace fills the whole width)
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     save_figure(fig, path)
+
+
+def draw_training_figures(run_dir, history: list[dict], probes: list[dict], events: list[dict], *,
+                          metric: str, baseline: float | None, clip: float = 0.0,
+                          hidden_view: dict | None = None, pool=None) -> list[str]:
+    """The figures of a finished training run, from its logs as they are in memory: curves,
+    gradient norms, the hidden states of one sequence (``hidden_view``, from
+    ``analysis.dynamics.hidden_state_view``; None for a model without a recurrent stack) and,
+    when per-step probes exist, gradient flow and hidden-state norms. Drawn here or on ``pool``
+    (a ``FigurePool``: the caller waits); returns the file names."""
+    draw, d, f = drawer(pool), Path(run_dir), TRAINING_FIGURES
+    names = [f["training_curves"], f["grad_norm"]]
+    draw(plot_training_curves, history, d / f["training_curves"], metric=metric, baseline=baseline)
+    draw(plot_grad_norm_trace, history, d / f["grad_norm"], clip, events)
+    if hidden_view is not None:
+        names.append(f["hidden_states"])
+        draw(plot_hidden_states, hidden_view, d / f["hidden_states"])
+    if probes and probes[0]["steps"]:                 # per-step probes exist for recurrent layers
+        names += [f["gradient_flow"], f["hidden_norms"]]
+        draw(plot_gradient_flow, probes, d / f["gradient_flow"])
+        draw(plot_hidden_norms, probes, d / f["hidden_norms"])
+    return names

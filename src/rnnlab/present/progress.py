@@ -6,7 +6,7 @@ import sys
 
 from tqdm import tqdm
 
-from rnnlab.runs.rundir import format_metric
+from rnnlab.data.metrics import METRICS
 from rnnlab.training.loop import Callback
 
 
@@ -20,16 +20,17 @@ class EpochPrinter(Callback):
         self.bar = tqdm(total=self.epochs, initial=len(trainer.history), unit="epoch", leave=False,
                         file=sys.stderr, disable=not sys.stderr.isatty())
 
-    def on_epoch_end(self, trainer, r):
-        m = trainer.metric
-        name = {"acc": "Acc", "mse": "MSE", "bpc": "BPC"}[m]
+    def on_epoch_end(self, trainer, result):
+        r, m = result.record, trainer.metric
+        metric = METRICS[m]
+        name = metric.short
         self.bar.update(1)
-        self.bar.set_postfix({f"test_{m}": format_metric(m, r[f"test_{m}"])})
+        self.bar.set_postfix({f"test_{m}": metric.format(r[f"test_{m}"])})
         if not self.quiet:
             w = len(str(self.epochs))
             tqdm.write(f"Epoch {r['epoch']:>{w}}/{self.epochs} | Train Loss: {r['train_loss']:.4f} | "
-                       f"Train {name}: {format_metric(m, r[f'train_{m}'])} | Test Loss: "
-                       f"{r['test_loss']:.4f} | Test {name}: {format_metric(m, r[f'test_{m}'])} | "
+                       f"Train {name}: {metric.format(r[f'train_{m}'])} | Test Loss: "
+                       f"{r['test_loss']:.4f} | Test {name}: {metric.format(r[f'test_{m}'])} | "
                        f"LR: {r['lr']:.2e}" + (f" | Length: {r['length']}" if trainer.cfg.curriculum else ""),
                        file=self.stream)
         if "next_length" in r:

@@ -64,7 +64,7 @@ class TensorBoardWriter(Callback):
 
     def __init__(self, log_dir, hparams: dict | None = None, histograms_every: int = 1):
         try:
-            from tensorboardX import SummaryWriter
+            from tensorboardX import SummaryWriter  # optional extra: rnnlab[tensorboard]
         except ImportError:
             raise InputError(MISSING) from None
         if hparams is not None and not isinstance(hparams, dict):
@@ -91,7 +91,8 @@ class TensorBoardWriter(Callback):
         # a resumed trainer arrives with the earlier epochs' history: count on from their steps
         self.step = sum(len(r.get("iter_loss") or ()) for r in trainer.history)
 
-    def on_epoch_end(self, trainer, record):
+    def on_epoch_end(self, trainer, result):
+        record = result.record
         w, epoch, m = self.writer, int(record["epoch"]), trainer.metric
         for key in ("train_loss", "test_loss", f"train_{m}", f"test_{m}", "lr"):
             self._scalar(f"epoch/{key}", record.get(key), epoch)

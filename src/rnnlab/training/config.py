@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field, fields
 
-from rnnlab.checks import check_choice, check_float, check_int
+from rnnlab.checks import check_choice, check_float, check_int, setting
 from rnnlab.data.tasks import TASKS
 from rnnlab.errors import InputError
 from rnnlab.nn.init import INIT_SCHEMES
@@ -86,8 +86,6 @@ class TrainConfig:
         if self.model == "transformer" and self.d_model % self.heads:
             raise InputError(f"--heads ({self.heads}) must divide --d-model ({self.d_model}); e.g. --heads 4 "
                              "with --d-model 64")
-        if self.model == "transformer" and self.bidirectional:
-            raise InputError("a causal transformer reads left to right only; drop --bidirectional")
         check_float("pulse_prob", self.pulse_prob, low=0.0, low_open=True, high=1.0)
         check_choice("model", self.model, MODELS)
         check_choice("nonlinearity", self.nonlinearity, ("tanh", "relu"))
@@ -114,15 +112,10 @@ class TrainConfig:
         check_float("clip", self.clip, low=0.0)
         check_float("clip_value", self.clip_value, low=0.0)
         check_float("forget_bias", self.forget_bias)
-        if self.forget_bias and self.model != "lstm":
-            raise InputError(f"forget_bias applies to the LSTM only (model is {self.model!r}); "
-                             "drop --forget-bias or use --model lstm")
-        if self.nonlinearity != "tanh" and (self.model != "rnn" or self.task == "charlm"):
-            raise InputError(f"nonlinearity applies to the vanilla RNN outside the char-LM only (here model "
-                             f"{self.model!r}, task {self.task!r}, which keep tanh); drop --nonlinearity")
-        if self.bidirectional and self.task == "charlm":
-            raise InputError("a character LM predicts each character from the ones before it, so it reads "
-                             "left to right only; drop --bidirectional")
+        pointless = [f for f in REFUSED_WHEN_UNUSED if f in self.unused_fields()
+                     and getattr(self, f) != DEFAULTS[f]]
+        if pointless:
+            raise InputError(REFUSED_WHEN_UNUSED[pointless[0]](self))
         if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
             raise InputError("nesterov needs optimizer 'sgd' with momentum > 0; set --momentum "
                              "or drop --nesterov")
@@ -169,26 +162,71 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def unused_fields(self) -> set[str]:
-        """Fields whose value does nothing in this run (another task's data, another model's,
-        optimizer's or schedule's settings, the guard's when it is off): what a report can leave
-        out of the configuration it shows."""
-        data = {f for entry in TASKS.values() for f in entry.reads} - set(TASKS[self.task].reads)
-        unused = set(data) | ({"embed"} if self.task != "charlm" else set())
-        unused |= {"hidden", "nonlinearity", "bidirectional", "forget_bias"} if self.model == "transformer" \
+    def unused_fields(self, own=(), task: dict | None = None) -> set[str]:
+        """Fields whose value does nothing in this run (see ``unused_fields``)."""
+        return unused_fields(self.to_dict(), own, task)
+
+
+DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
+MODEL_FIELDS = {"model", "hidden", "layers", "nonlinearity", "bidirectional", "d_model", "heads", "context",
+                "dropout", "init", "forget_bias", "embed"}
+OPTIMIZER_FIELDS = {"optimizer", "lr", "momentum", "nesterov", "weight_decay"}
+
+
+def unused_fields(values: dict, own=(), task: dict | None = None) -> set[str]:
+    """The one predicate for "this setting does nothing in this run": another task's data, another
+    model's, optimizer's or schedule's settings, the guard's when it is off, and everything that
+    built a part the user brought (``own``: any of "task", "model", "optimizer"). ``task``, the
+    trained task's description (``Task.describe()``), tells a task made in Python apart. A run's
+    record keeps only the other fields; the config refuses a few of these when set (see
+    ``REFUSED_WHEN_UNUSED``)."""
+    v = {**DEFAULTS, **values}
+    name = v["task"] if v["task"] in TASKS else None
+    text = (task or {}).get("kind") == "lm" if "task" in own or name is None else name == "charlm"
+    every_data = {f for entry in TASKS.values() for f in entry.reads} | {"text", "data"}
+    unused = set(every_data) - (set() if "task" in own else set(TASKS[name].reads if name else ()))
+    if "task" in own:
+        unused |= {"task", "dtype"} if "model" in own else {"task"}
+        if v["curriculum"]:
+            unused.discard("length")                      # the curriculum ends at the task's length
+        if text:
+            unused.discard("window")
+        if (task or {}).get("source") == "generator" and v["batches_per_epoch"] == 0:
+            unused.discard("train_size")                  # a generator's epoch: train_size sequences
+    if v["batches_per_epoch"] == 0 and "task" not in own:
+        unused.discard("train_size")                      # one pass over train_size sequences per epoch
+    if "model" in own:
+        unused |= MODEL_FIELDS
+    else:
+        transformer = v["model"] == "transformer"
+        unused |= {"hidden", "nonlinearity", "bidirectional", "forget_bias", "embed", "init"} if transformer \
             else {"d_model", "heads", "context"}
-        unused |= {"forget_bias"} if self.model != "lstm" else set()
-        unused |= {"nonlinearity"} if self.model != "rnn" or self.task == "charlm" else set()
-        unused |= {"bidirectional"} if self.task == "charlm" else set()
-        unused |= {"embed", "init"} if self.model == "transformer" else set()
-        if self.batches_per_epoch == 0:                   # one pass over train_size sequences per epoch
-            unused.discard("train_size")
-        unused |= {"momentum"} if self.optimizer not in ("sgd", "rmsprop") else set()
-        unused |= {"nesterov"} if self.optimizer != "sgd" else set()
-        unused |= {"lr_step", "lr_gamma"} if self.schedule != "step" else set()
-        unused |= {"curriculum_every", "curriculum_target"} if not self.curriculum else set()
-        unused |= {"spike_factor", "max_recoveries", "lr_cut"} if not self.guard else set()
-        return unused
+        unused |= {"embed"} if not text else set()
+        unused |= {"forget_bias"} if v["model"] != "lstm" else set()
+        unused |= {"nonlinearity"} if v["model"] != "rnn" or text else set()
+        unused |= {"bidirectional"} if text else set()
+    if "optimizer" in own:
+        unused |= OPTIMIZER_FIELDS
+    else:
+        unused |= {"momentum"} if v["optimizer"] not in ("sgd", "rmsprop") else set()
+        unused |= {"nesterov"} if v["optimizer"] != "sgd" else set()
+    unused |= {"lr_step", "lr_gamma"} if v["schedule"] != "step" else set()
+    unused |= {"curriculum_every", "curriculum_target"} if not v["curriculum"] else set()
+    unused |= {"spike_factor", "max_recoveries", "lr_cut"} if not v["guard"] else set()
+    return unused
+
+
+# Settings a config refuses when they would do nothing (a user who sets them expects an effect),
+# with the sentence that says so; the others are only left out of the run's record.
+REFUSED_WHEN_UNUSED = {
+    "forget_bias": lambda c: f"forget_bias applies to the LSTM only (model is {c.model!r}); drop "
+                             f"{setting('forget_bias')} or use {setting('model', 'lstm')}",
+    "nonlinearity": lambda c: f"nonlinearity applies to the vanilla RNN outside the char-LM only (here model "
+                              f"{c.model!r}, task {c.task!r}, which keep tanh); drop {setting('nonlinearity')}",
+    "bidirectional": lambda c: ("a causal transformer" if c.model == "transformer" else
+                                "a character LM predicts each character from the ones before it, so it")
+    + f" reads left to right only; drop {setting('bidirectional')}",
+}
 
 
 # Settings that belong to one model, at the values every other model needs (see replace).

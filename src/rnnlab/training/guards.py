@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnlab.errors import RnnlabError
+from rnnlab.nn.optim import Schedule
 
 
 class TrainingDiverged(RnnlabError):
@@ -78,9 +79,14 @@ class Guard:
         self.since_snapshot += 1
 
     def recover(self, problem: str, loss: float, grad_norm: float, *, iteration: int, epoch: int,
-                lr: float) -> Recovery:
+                accepted: int, schedule: Schedule) -> Recovery:
         """Decide the rollback (to the older snapshot: the newer may hold the damage) and the
-        learning-rate cut, record the event; raise after too many recoveries."""
+        learning-rate cut, record the whole event; raise after too many recoveries.
+
+        ``accepted``: the steps applied so far; ``schedule``: the learning-rate schedule the loop
+        will ``rescale(lr_factor)`` (read, not changed: the event's ``lr_before`` is its
+        optimizer's rate now, ``lr_after`` the rate that rescale will set)."""
+        lr = schedule.optimizer.lr
         it, weights, opt_state = self.snapshots[0]
         while len(self.snapshots) > 1:
             self.snapshots.pop()
@@ -98,6 +104,8 @@ class Guard:
                 f"training failed {len(self.events)} times (last: {problem} at iteration "
                 f"{iteration}, loss {event['loss']}, gradient norm {event['grad_norm']}); "
                 f"lower --lr (it was {lr:.3g}), set --clip 1, or try a gated --model")
+        event["lr_after"] = schedule.rescaled_lr(self.lr_cut)
+        event["accepted_steps_before"] = accepted
         return Recovery(weights, opt_state, self.lr_cut, event)
 
     def state_dict(self) -> dict:

@@ -1,179 +1,47 @@
-"""The one training loop, and building its parts from a config when the user brings none.
+"""The one training loop.
 
 ``Trainer(task, model, loss, optimizer)`` trains any model on any ``Task``; every argument left
-out is built from ``config`` (a ``TrainConfig``; the seed preset by default). What a run writes
-to disk lives in ``rundir.py``, the saved training state in ``resume.py``.
+out is built from ``config`` (a ``TrainConfig``; the seed preset by default; see ``build.py``).
+Each epoch ends with an ``EpochResult`` handed to every callback. What a run writes to disk is
+``rnnlab.runs``'s; a complete run (training, analysis, figures, report) is ``rnnlab.train``.
 """
 
 from __future__ import annotations
 
-import sys
 import time
 import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from rnnlab.data.batches import ArrayBatches, Batch, Curriculum, GeneratorBatches, TextStream
-from rnnlab.data.tasks import METRICS, Task, build_task
-from rnnlab.errors import InputError, InputTypeError
-from rnnlab.nn.heads import CharLM, SequenceClassifier, SequenceRegressor, SequenceTagger, StepRegressor
-from rnnlab.nn.losses import mse, softmax_cross_entropy
-from rnnlab.nn.optim import OPTIMIZERS, CosineLR, Schedule, StepLR, clip_grad_norm, clip_grad_value, global_norm
+from rnnlab.data.batches import Batch
+from rnnlab.data.metrics import METRICS
+from rnnlab.data.task import Task
+from rnnlab.data.tasks import build_task
+from rnnlab.errors import InputTypeError
+from rnnlab.nn.optim import clip_grad_norm, clip_grad_value, global_norm
 from rnnlab.training.allocator import tune_allocator
+from rnnlab.training.build import (
+    build_batches,
+    build_model,
+    build_optimizer,
+    build_schedule,
+    default_loss,
+    ready_compiled_cells,
+)
 from rnnlab.training.config import TrainConfig
+from rnnlab.training.evaluate import evaluate, forward, score, step_mask
 from rnnlab.training.guards import Guard, TrainingDiverged
 from rnnlab.training.probes import probe_record, recurrent_spectra
 
-# ---------------------------------------------------------------- building blocks from a config
-# The head for each (targets, per_step) of a task.
-HEADS = {("classes", False): SequenceClassifier, ("classes", True): SequenceTagger,
-         ("real", False): SequenceRegressor, ("real", True): StepRegressor}
 
-
-def build_model(cfg: TrainConfig, task: Task):
-    common = dict(cell=cfg.model, dropout=cfg.dropout, init=cfg.init,
-                  forget_bias=cfg.forget_bias if cfg.forget_bias else None,
-                  dtype=np.dtype(cfg.dtype), seed=cfg.seed)
-    if cfg.model == "transformer":
-        from rnnlab.nn.transformer import Transformer
-        kind = "lm" if task.targets == "text" else ("per_step" if task.per_step else "classify")
-        need = cfg.window if task.targets == "text" else task.seq_length    # positions it must attend over
-        if cfg.context and cfg.context < need:
-            raise InputError(f"--context {cfg.context} is shorter than the {need} positions the task feeds; "
-                             f"raise --context to at least {need} (0 picks it for you)")
-        context = cfg.context or (max(cfg.window, 100) if task.targets == "text" else need)
-        return Transformer(task.input_size, cfg.d_model, task.output_size, cfg.layers, cfg.heads, context,
-                           kind=kind, vocab=task.vocab, dropout=cfg.dropout, dtype=np.dtype(cfg.dtype),
-                           seed=cfg.seed)
-    if task.targets == "text":
-        return CharLM(task.output_size, cfg.embed, cfg.hidden, cfg.layers, vocab=task.vocab, **common)
-    return HEADS[task.targets, task.per_step](
-        task.input_size, cfg.hidden, task.output_size, cfg.layers,
-        nonlinearity=cfg.nonlinearity, bidirectional=cfg.bidirectional, **common)
-
-
-def default_loss(task: Task):
-    """loss(outputs, targets, mask) -> (mean loss, dL/d outputs): MSE for real values,
-    cross-entropy for classes and text."""
-    return mse if task.targets == "real" else softmax_cross_entropy
-
-
-def build_optimizer(cfg: TrainConfig, model):
-    kw = dict(lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "sgd":
-        kw.update(momentum=cfg.momentum, nesterov=cfg.nesterov)
-    elif cfg.optimizer == "rmsprop":
-        kw.update(momentum=cfg.momentum)
-    return OPTIMIZERS[cfg.optimizer](model.params, model.grads, **kw)
-
-
-def build_schedule(cfg: TrainConfig, opt) -> Schedule:
-    if cfg.schedule == "step":
-        return StepLR(opt, cfg.lr_step, cfg.lr_gamma)
-    if cfg.schedule == "cosine":
-        return CosineLR(opt, cfg.epochs)
-    return Schedule(opt)
-
-
-def build_batches(cfg: TrainConfig, task: Task):
-    """The batch source for a task: text windows, generated batches or mini-batches of arrays,
-    behind a length curriculum when the config asks for one."""
-    seed = [cfg.seed, 1]                                         # the batch-order stream
-
-    def source(t: Task):
-        if t.targets == "text":
-            return TextStream(t, cfg.batch_size, cfg.window, cfg.batches_per_epoch)
-        if t.generator is not None:
-            return GeneratorBatches(t, cfg.batch_size, cfg.batches_per_epoch, seed,
-                                    fallback=max(1, cfg.train_size // cfg.batch_size))
-        if cfg.batch_size > len(t.train):
-            raise InputError(f"batch_size ({cfg.batch_size}) is larger than the {len(t.train)} "
-                             "training sequences; lower --batch-size or give more data")
-        return ArrayBatches(t, cfg.batch_size, cfg.batches_per_epoch, seed)
-    if not cfg.curriculum:
-        return source(task)
-    if task.seq_length is not None and cfg.curriculum_lengths[-1] != task.seq_length:
-        raise InputError(f"the curriculum ends at --length {cfg.curriculum_lengths[-1]} but the task's "
-                         f"sequences have {task.seq_length} steps; set --length {task.seq_length}")
-    return Curriculum(task, cfg.curriculum_lengths, source, cfg.curriculum_every,
-                      cfg.curriculum_target, METRICS[task.metric].higher_is_better)
-
-
-# ---------------------------------------------------------------- scoring
-def score(metric: str, out, y, mask=None) -> tuple[float, int]:
-    """(sum, count) whose ratio is the metric over the valid targets: correct predictions for
-    accuracy, squared errors for MSE (bits per character come from the loss instead)."""
-    if mask is not None:
-        out, y = out[mask], y[mask]                              # valid steps only
-    if metric == "mse":
-        return float(((out - y) ** 2).sum()), int(np.size(y))
-    return float((out.argmax(axis=-1) == y).sum()), int(np.size(y))
-
-
-def _forward(model, x, lengths):
-    return model.forward(x) if lengths is None else model.forward(x, lengths=lengths)
-
-
-def ready_compiled_cells(model) -> float:
-    """Make the model's fused cells' compiled kernels ready before the training clock starts (a
-    first run on a machine compiles them, ~2.5 s; later runs load them from Numba's cache, ~0.5 s),
-    so a run's "seconds" is its training alone and compares across models and runs (``rnnlab
-    compare`` gives every model the LSTM's time). Returns the seconds it took, 0 without fused cells."""
-    fused = sys.modules.get("rnnlab.nn.cells.fused")
-    if fused is None or not hasattr(model, "modules"):
-        return 0.0
-    kinds = (fused.FusedLSTMCell, fused.FusedGRUCell)
-    types = {type(m.cell) for m in model.modules() if isinstance(getattr(m, "cell", None), kinds)}
-    if not types:
-        return 0.0
-    start = time.perf_counter()
-    fused.warm_up(types, dtypes=(np.dtype(getattr(model, "dtype", np.float32)).type,))
-    return time.perf_counter() - start
-
-
-def _step_mask(task: Task, batch: Batch):
-    return batch.mask if task.per_step else None
-
-
-def evaluate(model, task: Task, loss=None, batch_size: int = 1000) -> tuple[float, float]:
-    """Mean loss and metric over the task's held-out split, in eval mode (a text stream is
-    read with its state carried; see ``evaluate_stream``)."""
-    if task.targets == "text":
-        return evaluate_stream(model, task.test.X, 32, 100)
-    loss = loss or default_loss(task)
-    was_training = model.training
-    model.eval()
-    total = weight = s = n = 0.0
-    split = task.test
-    for i in range(0, len(split), batch_size):
-        b = Batch(*split.take(slice(i, i + batch_size)))
-        out = _forward(model, b.x, b.lengths)
-        mask = _step_mask(task, b)
-        value, _ = loss(out, b.y, mask)
-        part = score(task.metric, out, b.y, mask)
-        total += value * part[1]
-        weight += part[1]
-        s, n = s + part[0], n + part[1]
-    model.train(was_training)
-    return total / weight, s / n
-
-
-def evaluate_stream(model, ids, rows: int, window: int) -> tuple[float, float]:
-    """Mean cross-entropy (nats) and bits per character of a CharLM over a whole stream,
-    state carried across windows; the model's own training state is left as it was."""
-    from rnnlab.data.batches import stream_windows
-    was_training, saved = model.training, (model.stateful, model.state)
-    model.eval()
-    model.stateful, model.state = True, None
-    total = count = 0.0
-    for x, y in stream_windows(ids, min(rows, max(1, len(ids) // (window + 1))), window):
-        value, _ = softmax_cross_entropy(model.forward(x), y)
-        total += value * y.size
-        count += y.size
-    model.train(was_training)
-    model.stateful, model.state = saved
-    value = total / max(count, 1)
-    return float(value), float(value / np.log(2))
+@dataclass
+class EpochResult:
+    """What one epoch produced, handed to every callback: its metrics.jsonl row, the probes.jsonl
+    rows recorded during it and the guard's events (each a whole events.jsonl row)."""
+    record: dict
+    probes: list[dict] = field(default_factory=list)
+    events: list[dict] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- callbacks
@@ -185,7 +53,7 @@ class Callback:
     itself becomes a warning."""
 
     def on_train_begin(self, trainer: "Trainer") -> None: ...
-    def on_epoch_end(self, trainer: "Trainer", record: dict) -> None: ...
+    def on_epoch_end(self, trainer: "Trainer", result: EpochResult) -> None: ...
     def on_train_end(self, trainer: "Trainer", summary: dict) -> None: ...
     def on_train_stopped(self, trainer: "Trainer") -> None: ...
 
@@ -234,9 +102,7 @@ class Trainer:
         self.history: list[dict] = []
         self.iteration = 0                                        # steps tried
         self.accepted = 0                                         # steps applied
-        self.events: list[dict] = []                              # guard events of the last epoch
         self.stop_requested = False                               # set by a callback to end after this epoch
-        self.probes: list[dict] = []                              # probes.jsonl rows of the last epoch
         if task.targets == "text":
             self.model.stateful = True                            # carry state across windows
 
@@ -252,8 +118,8 @@ class Trainer:
         model, cfg = self.model, self.cfg
         if batch.reset_state:
             model.reset_state()                                   # the text stream started over
-        out = _forward(model, batch.x, batch.lengths)                                  # forward
-        mask = _step_mask(self.task, batch)
+        out = forward(model, batch.x, batch.lengths)                                  # forward
+        mask = step_mask(self.task, batch)
         loss, d_out = self._loss(out, batch.y, mask)                                   # loss
         model.zero_grad()                                                              # backward
         steps = model.backward(d_out, input_grad=False, record=True)[1] if record else \
@@ -290,18 +156,15 @@ class Trainer:
     def _recover(self, problem: str, loss: float, grad_norm: float) -> dict:
         """Apply the guard's decision: roll back weights and optimizer, cut the learning rate."""
         rec = self.guard.recover(problem, loss, grad_norm, iteration=self.iteration,
-                                 epoch=len(self.history) + 1, lr=self.optimizer.lr)
+                                 epoch=len(self.history) + 1, accepted=self.accepted,
+                                 schedule=self.schedule)
         self.model.load_state_dict(rec.weights)
         self.optimizer.load_state_dict(rec.optimizer_state)
         self.schedule.rescale(rec.lr_factor)
-        rec.event["lr_after"] = self.optimizer.lr
-        rec.event["accepted_steps_before"] = self.accepted
         return rec.event
 
     def evaluate(self) -> tuple[float, float]:
-        if self.task.targets == "text":
-            return evaluate_stream(self.model, self.task.test.X, self.cfg.batch_size, self.cfg.window)
-        return evaluate(self.model, self.task, self.loss)
+        return evaluate(self.model, self.task, self.loss, streams=self.cfg.batch_size, window=self.cfg.window)
 
     def fit(self) -> dict:
         cfg = self.cfg
@@ -315,7 +178,7 @@ class Trainer:
             for epoch in range(len(self.history) + 1, cfg.epochs + 1):
                 self.model.train()
                 lr, length = self.optimizer.lr, self.task.seq_length or cfg.window
-                steps, self.probes, self.events = [], [], []
+                steps, probes, events = [], [], []
                 for batch in self.batches.epoch():                                       # batch
                     every = cfg.probe_every
                     step = self.train_step(batch, record=bool(every) and self.iteration % every == 0)
@@ -323,23 +186,24 @@ class Trainer:
                     for hook in step_hooks:
                         hook(self)
                     if "event" in step:
-                        self.events.append(step["event"])
+                        events.append(step["event"])
                         continue
                     self.accepted += 1
                     if "probe" in step:
-                        self.probes.append(step.pop("probe"))
+                        probes.append(step.pop("probe"))
                     steps.append(step)
                 if not steps:
                     raise TrainingDiverged(f"no step of epoch {epoch} could be applied; lower --lr "
                                            f"(now {self.optimizer.lr:.3g}) or set --clip 1")
                 self.schedule.step()
                 test_loss, test_metric = self.evaluate()                                   # log
-                record = self._epoch_record(epoch, length, lr, steps, test_loss, test_metric, start)
+                record = self._epoch_record(epoch, length, lr, steps, test_loss, test_metric, start, events)
                 self.history.append(record)
                 if self.batches.end_epoch(test_metric):
                     record["next_length"] = self.task.seq_length        # the curriculum moved on
+                result = EpochResult(record, probes, events)
                 for cb in self.callbacks:
-                    cb.on_epoch_end(self, record)
+                    cb.on_epoch_end(self, result)
                 if self.stop_requested:                       # a callback's decision (e.g. a time budget)
                     break
         except BaseException:                     # Ctrl-C or an error: the callbacks may save what is safe
@@ -355,21 +219,21 @@ class Trainer:
             cb.on_train_end(self, summary)
         return summary
 
-    def _epoch_record(self, epoch, length, lr, steps, test_loss, test_metric, start) -> dict:
-        m = self.metric
+    def _epoch_record(self, epoch, length, lr, steps, test_loss, test_metric, start, events) -> dict:
+        m, from_loss = self.metric, METRICS[self.metric].from_loss
         train_loss = float(np.mean([s["loss"] for s in steps]))
         total, count = (sum(s["score"][i] for s in steps) for i in (0, 1))
         record = {"epoch": epoch, "length": length,
                   "train_loss": train_loss,
-                  f"train_{m}": train_loss / np.log(2) if m == "bpc" else total / count,
+                  f"train_{m}": from_loss(train_loss) if from_loss else total / count,
                   "test_loss": test_loss, f"test_{m}": test_metric, "lr": lr,
                   "seconds": time.perf_counter() - start,
                   "iter_loss": [s["loss"] for s in steps],
                   "iter_grad_norm": [s["grad_norm"] for s in steps]}
         if self.cfg.clip or self.cfg.clip_value:
             record["iter_grad_norm_clipped"] = [s["grad_norm_clipped"] for s in steps]
-        if self.events:
-            record["events"] = len(self.events)
+        if events:
+            record["events"] = len(events)
         E = self.cfg.epochs
         if self.cfg.probe_every and hasattr(self.model, "rnn") and \
                 (epoch in (1, E) or epoch % max(1, E // 10) == 0):

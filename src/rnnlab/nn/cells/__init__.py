@@ -47,13 +47,13 @@ def use_fused(on: bool = True) -> bool:
 
 def lstm_cell() -> LSTMCell:
     if _FUSED:
-        from rnnlab.nn.cells.fused import FusedLSTMCell
+        from rnnlab.nn.cells.fused import FusedLSTMCell  # start-up time: Numba loads only for a fused cell
         return FusedLSTMCell()
     return LSTMCell()
 
 
 def gru_cell() -> GRUCell:
     if _FUSED:
-        from rnnlab.nn.cells.fused import FusedGRUCell
+        from rnnlab.nn.cells.fused import FusedGRUCell  # start-up time: Numba loads only for a fused cell
         return FusedGRUCell()
     return GRUCell()

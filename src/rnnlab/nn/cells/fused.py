@@ -76,7 +76,7 @@ def kernels():
 
 
 def _compile():
-    import numba
+    import numba  # start-up time: 0.3 s, paid by the first fused cell only
 
     # Contraction to FMA and reciprocals may change the last bit; no 'nnan'/'ninf', so a NaN or an
     # inf still reaches the loss and the guards. error_model="numpy": a division is a vector

@@ -1,0 +1,92 @@
+"""One complete run: train, then write everything ``rnnlab train`` writes -- the record, logs,
+checkpoints, summary, training figures, the diagnosis, the dynamics analysis with its figures,
+and the report -- so ``rnnlab eval | analyze | report | doctor DIR`` work on it, whether it was
+started on the command line or in Python::
+
+    summary = rnnlab.train(task, model, config=cfg, run_dir="runs/mine")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rnnlab.analysis.analyze import analyze, analyze_run, write_analysis
+from rnnlab.analysis.doctor import write_diagnosis
+from rnnlab.analysis.dynamics import hidden_state_view
+from rnnlab.present.analysis_figures import draw_analysis_figures
+from rnnlab.present.figure_pool import FigurePool
+from rnnlab.present.plots import draw_training_figures
+from rnnlab.present.report import write_report
+from rnnlab.runs.files import DIAGNOSIS, EVENTS_LOG, PROBES_LOG, default_run_dir, prepare_run_dir, read_jsonl
+from rnnlab.runs.load import finished_trainer
+from rnnlab.runs.writer import RunWriter
+from rnnlab.training.loop import Trainer
+
+
+def train(task=None, model=None, loss=None, optimizer=None, *, config=None, run_dir=None, callbacks=(),
+          report: bool = True, force: bool = False, figure_workers: int | None = None) -> dict:
+    """Train like ``Trainer(task, model, loss, optimizer, config=config).fit()`` and write a complete
+    run directory at ``run_dir`` (default ``runs/run-TIMESTAMP``; an existing non-empty one only
+    with ``force``); returns the summary. ``report=False`` leaves out the analysis and report."""
+    trainer = Trainer(task, model, loss, optimizer, config=config)
+    out = prepare_run_dir(run_dir if run_dir is not None else default_run_dir("run"), force)
+    return finish(trainer, out, callbacks=callbacks, report=report, figure_workers=figure_workers)
+
+
+def finish(trainer: Trainer, out, *, callbacks=(), report: bool = True, resuming: bool = False,
+           interface: str = "python", figure_workers: int | None = None, on_trained=None) -> dict:
+    """Train ``trainer`` to the end writing ``out``, then draw, diagnose, analyse and report (a
+    fresh or a resumed run ends the same way); ``on_trained(summary)`` is called in between.
+    Figures are drawn by worker processes that start (and import matplotlib) while training runs
+    and draw while the analysis runs (``FigurePool``)."""
+    out = Path(out)
+    with FigurePool(figure_workers) as pool:
+        writer = RunWriter(out, resuming=resuming, pool=pool, report=report, interface=interface)
+        trainer.callbacks = [writer, *callbacks]
+        summary = trainer.fit()
+        if on_trained is not None:
+            on_trained(summary)
+        write_ending(trainer, out, writer.probes, writer.events, pool, report=report)
+    return summary
+
+
+def write_ending(trainer: Trainer, out: Path, probes: list[dict], events: list[dict], pool,
+                 report: bool = True) -> None:
+    """What follows training: the training figures from the logs in memory, the diagnosis, and
+    (with ``report``) the analysis and its figures, then the report, which only reads files."""
+    recurrent = hasattr(trainer.model, "rnn")
+    draw_training_figures(out, trainer.history, probes, events, metric=trainer.metric,
+                          baseline=trainer.task.baseline, clip=trainer.cfg.clip, pool=pool,
+                          hidden_view=hidden_state_view(trainer.model, trainer.task) if recurrent else None)
+    write_diagnosis(out)
+    if not report:
+        return
+    with pool.sharing_cores():                                 # the training figures are being drawn
+        if recurrent:                                          # the dynamics analysis reads recurrent states
+            analysis = analyze(trainer.model, trainer.task)
+            write_analysis(analysis, out, draw_analysis_figures(out, analysis.arrays, pool))
+        pool.wait()                                            # the report shows every figure
+    write_report(out)
+
+
+def finish_stopped_ending(run_dir, figure_workers: int | None = None) -> None:
+    """Training finished but was stopped before its figures, analysis and report were written
+    (Ctrl-C after the last epoch): write them now, from the final weights and the logs."""
+    run_dir = Path(run_dir)
+    trainer = finished_trainer(run_dir)
+    with FigurePool(figure_workers) as pool:
+        write_ending(trainer, run_dir, read_jsonl(run_dir / PROBES_LOG), read_jsonl(run_dir / EVENTS_LOG), pool)
+
+
+def analyse_saved_run(run_dir, **kwargs) -> dict:
+    """``rnnlab analyze``: analyse a saved run, draw its analysis figures, write analysis.json."""
+    analysis = analyze_run(run_dir, **kwargs)
+    return write_analysis(analysis, run_dir, draw_analysis_figures(run_dir, analysis.arrays))
+
+
+def report_run(run_dir) -> Path:
+    """``rnnlab report``: the report of a run directory, diagnosing it first if it never was (a run
+    written by a bare ``RunWriter``, or before diagnoses were kept)."""
+    if not (Path(run_dir) / DIAGNOSIS).is_file():
+        write_diagnosis(run_dir)
+    return write_report(run_dir)

@@ -1,0 +1,109 @@
+"""Building a run's parts from a ``TrainConfig`` when the user brings none: the model for a task's
+kind, its default loss, the optimizer, the learning-rate schedule and the batch source."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+from rnnlab.data.batches import ArrayBatches, Curriculum, GeneratorBatches, TextStream
+from rnnlab.data.metrics import METRICS
+from rnnlab.data.task import Task
+from rnnlab.errors import InputError
+from rnnlab.nn.heads import CharLM, SequenceClassifier, SequenceRegressor, SequenceTagger, StepRegressor
+from rnnlab.nn.losses import mse, softmax_cross_entropy
+from rnnlab.nn.optim import OPTIMIZERS, CosineLR, Schedule, StepLR
+from rnnlab.nn.transformer import Transformer
+from rnnlab.training.config import TrainConfig
+
+# The head for each kind of task (rnnlab.checks.KINDS).
+HEADS = {"classify": SequenceClassifier, "tag": SequenceTagger, "regress": SequenceRegressor,
+         "regress-steps": StepRegressor, "lm": CharLM}
+
+
+def build_model(cfg: TrainConfig, task: Task):
+    common = dict(cell=cfg.model, dropout=cfg.dropout, init=cfg.init,
+                  forget_bias=cfg.forget_bias if cfg.forget_bias else None,
+                  dtype=np.dtype(cfg.dtype), seed=cfg.seed)
+    if cfg.model == "transformer":
+        need = cfg.window if task.targets == "text" else task.seq_length    # positions it must attend over
+        if cfg.context and cfg.context < need:
+            raise InputError(f"--context {cfg.context} is shorter than the {need} positions the task feeds; "
+                             f"raise --context to at least {need} (0 picks it for you)")
+        context = cfg.context or (max(cfg.window, 100) if task.targets == "text" else need)
+        return Transformer(task.input_size, cfg.d_model, task.output_size, cfg.layers, cfg.heads, context,
+                           kind=task.kind, vocab=task.vocab, dropout=cfg.dropout, dtype=np.dtype(cfg.dtype),
+                           seed=cfg.seed)
+    if task.kind == "lm":
+        return HEADS["lm"](task.output_size, cfg.embed, cfg.hidden, cfg.layers, vocab=task.vocab, **common)
+    return HEADS[task.kind](
+        task.input_size, cfg.hidden, task.output_size, cfg.layers,
+        nonlinearity=cfg.nonlinearity, bidirectional=cfg.bidirectional, **common)
+
+
+def default_loss(task: Task):
+    """loss(outputs, targets, mask) -> (mean loss, dL/d outputs): MSE for real values,
+    cross-entropy for classes and text."""
+    return mse if task.targets == "real" else softmax_cross_entropy
+
+
+def build_optimizer(cfg: TrainConfig, model):
+    kw = dict(lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        kw.update(momentum=cfg.momentum, nesterov=cfg.nesterov)
+    elif cfg.optimizer == "rmsprop":
+        kw.update(momentum=cfg.momentum)
+    return OPTIMIZERS[cfg.optimizer](model.params, model.grads, **kw)
+
+
+def build_schedule(cfg: TrainConfig, opt) -> Schedule:
+    if cfg.schedule == "step":
+        return StepLR(opt, cfg.lr_step, cfg.lr_gamma)
+    if cfg.schedule == "cosine":
+        return CosineLR(opt, cfg.epochs)
+    return Schedule(opt)
+
+
+def build_batches(cfg: TrainConfig, task: Task):
+    """The batch source for a task: text windows, generated batches or mini-batches of arrays,
+    behind a length curriculum when the config asks for one."""
+    seed = [cfg.seed, 1]                                         # the batch-order stream
+
+    def source(t: Task):
+        if t.targets == "text":
+            return TextStream(t, cfg.batch_size, cfg.window, cfg.batches_per_epoch)
+        if t.generator is not None:
+            return GeneratorBatches(t, cfg.batch_size, cfg.batches_per_epoch, seed,
+                                    fallback=max(1, cfg.train_size // cfg.batch_size))
+        if cfg.batch_size > len(t.train):
+            raise InputError(f"batch_size ({cfg.batch_size}) is larger than the {len(t.train)} "
+                             "training sequences; lower --batch-size or give more data")
+        return ArrayBatches(t, cfg.batch_size, cfg.batches_per_epoch, seed)
+    if not cfg.curriculum:
+        return source(task)
+    if task.seq_length is not None and cfg.curriculum_lengths[-1] != task.seq_length:
+        raise InputError(f"the curriculum ends at --length {cfg.curriculum_lengths[-1]} but the task's "
+                         f"sequences have {task.seq_length} steps; set --length {task.seq_length}")
+    return Curriculum(task, cfg.curriculum_lengths, source, cfg.curriculum_every,
+                      cfg.curriculum_target, METRICS[task.metric].higher_is_better)
+
+
+def ready_compiled_cells(model) -> float:
+    """Make the model's fused cells' compiled kernels ready before the training clock starts (a
+    first run on a machine compiles them, ~2.5 s; later runs load them from Numba's cache, ~0.5 s),
+    so a run's "seconds" is its training alone and compares across models and runs (``rnnlab
+    compare`` gives every model the LSTM's time). Returns the seconds it took, 0 without fused cells."""
+    fused = sys.modules.get("rnnlab.nn.cells.fused")
+    if fused is None or not hasattr(model, "modules"):
+        return 0.0
+    kinds = (fused.FusedLSTMCell, fused.FusedGRUCell)
+    types = {type(m.cell) for m in model.modules() if isinstance(getattr(m, "cell", None), kinds)}
+    if not types:
+        return 0.0
+    start = time.perf_counter()
+    fused.warm_up(types, dtypes=(np.dtype(getattr(model, "dtype", np.float32)).type,))
+    return time.perf_counter() - start
+
+
