@@ -1,4 +1,6 @@
+import json
 import os
+from pathlib import Path
 
 # The suite runs in parallel worker processes (pytest-xdist, "-n auto" in pyproject.toml): one
 # BLAS thread per worker, set before NumPy loads, so the workers do not oversubscribe the cores.
@@ -100,3 +102,8 @@ def ctrl_c_after_epoch(monkeypatch):
         monkeypatch.setattr(EpochPrinter, "on_epoch_end", interrupt)
         return lambda: monkeypatch.setattr(EpochPrinter, "on_epoch_end", original)
     return arm
+
+
+def npz_of(run_dir) -> Path:
+    """The .npz file a run directory's checkpoint.json points at."""
+    return Path(run_dir) / json.loads((Path(run_dir) / "checkpoint.json").read_text())["file"]

@@ -9,8 +9,8 @@ import warnings
 import numpy as np
 import pytest
 
+from conftest import npz_of
 from rnnlab.cli import main
-from test_checkpoint import npz_of
 
 SHORT = ["--epochs", "2", "--quiet"]
 

@@ -208,7 +208,7 @@ def summarize(rows) -> list[dict]:
 def _fmt(metric, v, sd):
     if v is None:
         return "-"
-    return f"{100 * v:.1f} ± {100 * sd:.1f}%" if metric == "acc" else f"{v:.4f} ± {sd:.4f}"
+    return METRICS[metric].format_spread(v, sd)
 
 
 def write_outputs(rows, thr, stream, out_dir: Path) -> None:
@@ -256,7 +256,8 @@ def plot(summ, thr, stream, out_dir: Path) -> list[str]:
     for ax, task in zip(axes.flat, tasks):
         g = [s for s in summ if s["task"] == task]
         metric = g[0]["metric"]
-        scale = 100 if metric == "acc" else 1
+        m = METRICS[metric]
+        scale = m.scale
         x = np.arange(len(g))
         ax.bar(x - 0.2, [scale * (s["equal_updates"] or 0) for s in g], 0.4,
                yerr=[scale * (s["equal_updates_sd"] or 0) for s in g], label="equal updates")
@@ -265,10 +266,9 @@ def plot(summ, thr, stream, out_dir: Path) -> list[str]:
         if g[0]["baseline"] is not None:
             ax.axhline(scale * g[0]["baseline"], color="black", ls="--", lw=1, label="memoryless")
         ax.set_xticks(x, [s["model"] for s in g], rotation=30)
-        ax.set_title(f"{task}\n({'higher' if METRICS[metric].higher_is_better else 'lower'} is better)",
-                     fontsize=9)
-        ax.set_ylabel(metric + (" (%)" if metric == "acc" else ""))
-        if metric == "mse":
+        ax.set_title(f"{task}\n({'higher' if m.higher_is_better else 'lower'} is better)", fontsize=9)
+        ax.set_ylabel(metric + (" (%)" if m.percent else ""))
+        if m.log_axis:
             ax.set_yscale("log")
     fig.legend(*axes.flat[0].get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=8)  # off the bars
     save_figure(fig, out_dir / "compare_tasks.png", rect=(0, 0.06, 1, 1))

@@ -386,9 +386,7 @@ def results_table(agg: list[dict], fields: list[str], metric: str) -> tuple[list
     cols = fields + ["runs", f"final test {metric} (mean ± sd)", "seeds that learn", "gradient at step 1 / step T"]
     rows = []
     for a in agg:
-        val = "failed" if a["final"] is None else (
-            f"{100 * a['final']:.1f} ± {100 * a['final_sd']:.1f}%" if metric == "acc"
-            else f"{a['final']:.4f} ± {a['final_sd']:.4f}")
+        val = "failed" if a["final"] is None else METRICS[metric].format_spread(a["final"], a["final_sd"])
         grad = ("n/a" if a["gradient"] is None else
                 "0 (below float range: underflow)" if a["gradient"] == 0 else f"{a['gradient']:.1e}")
         rows.append(dict(zip(cols, [str(a[k]) for k in fields]
@@ -408,7 +406,8 @@ def plot_sweep(agg, grid: dict, out_dir: Path) -> list[str]:
     if not agg:
         return []
     metric = agg[0]["metric"]
-    scale = 100 if metric == "acc" else 1
+    m = METRICS[metric]
+    scale = m.scale
     names = []
     fields = list(grid)
     for field in fields:
@@ -430,11 +429,11 @@ def plot_sweep(agg, grid: dict, out_dir: Path) -> list[str]:
             ax.minorticks_off()
         else:
             ax.set_xticks(range(len(values)), [str(v) for v in values])
-        if metric == "mse":
+        if m.log_axis:
             ax.set_yscale("log")
-        higher = METRICS[metric].higher_is_better
-        ax.set(xlabel=field, ylabel=f"final test {metric}" + (" (%)" if metric == "acc" else ""),
-               title=f"Result vs {field} (mean ± sd over seeds; {'higher' if higher else 'lower'} is better)")
+        ax.set(xlabel=field, ylabel=f"final test {metric}" + (" (%)" if m.percent else ""),
+               title=f"Result vs {field} (mean ± sd over seeds; {'higher' if m.higher_is_better else 'lower'} "
+                     "is better)")
         ax.grid(alpha=0.3)
         if others:
             ax.legend(fontsize=8)

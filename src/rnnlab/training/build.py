@@ -107,3 +107,21 @@ def ready_compiled_cells(model) -> float:
     return time.perf_counter() - start
 
 
+
+
+def model_from_description(d: dict, vocab=()):
+    """An rnnlab model rebuilt from its own ``describe()`` (as a run's record holds it), to load its
+    weights into; None for a class rnnlab does not know (a user's own)."""
+    dtype, cls = np.dtype(d.get("dtype", "float32")), d.get("class")
+    if cls == "Transformer":
+        return Transformer(d["input_size"], d["d_model"], d["output_size"], d["layers"], d["heads"], d["context"],
+                           kind=d["kind"], vocab=vocab, dropout=d["dropout"], dtype=dtype)
+    heads = {h.__name__: h for h in HEADS.values()}
+    if cls not in heads or "cell" not in d:
+        return None
+    common = dict(cell=d["cell"], dropout=d["dropout"], init=d["init"], forget_bias=d.get("forget_bias"),
+                  dtype=dtype)
+    if cls == "CharLM":
+        return CharLM(d["input_size"], d["embed"], d["hidden"], d["layers"], vocab=vocab, **common)
+    return heads[cls](d["input_size"], d["hidden"], d["output_size"], d["layers"], bidirectional=d["bidirectional"],
+                      nonlinearity=d.get("nonlinearity", "tanh"), **common)

@@ -3,14 +3,11 @@ import json
 from pathlib import Path
 
 import numpy as np
+from conftest import npz_of
 import pytest
 
 from rnnlab.errors import CheckpointError
 from rnnlab.runs.checkpoint import load_checkpoint, save_checkpoint
-
-
-def npz_of(run_dir) -> Path:
-    return Path(run_dir) / json.loads((Path(run_dir) / "checkpoint.json").read_text())["file"]
 
 
 def test_round_trip_and_no_temporary_files(tmp_path):

@@ -1,0 +1,87 @@
+"""A run built in Python: one call writes what `rnnlab train` writes, its record tells what was
+trained (not what a config would have built), and the commands work on it."""
+
+import json
+
+import numpy as np
+import pytest
+
+import rnnlab
+from rnnlab.cli import main
+
+
+def sine_waves(rng, batch_size, length):
+    """A constant input level picks the frequency; the target is the sine at that frequency."""
+    level = rng.uniform(0.1, 0.5, (batch_size, 1, 1))
+    t = np.arange(length)[None, :, None]
+    x = np.broadcast_to(level, (batch_size, length, 1)).astype(np.float32)
+    return x, np.sin(2 * np.pi * level * t / 4).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def python_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("py") / "sine"
+    task = rnnlab.Task.from_generator(sine_waves, length=30, test_size=64, name="sine")
+    model = rnnlab.StepRegressor(1, 16, 1, seed=3)                    # PyTorch-style init, its default
+    cfg = rnnlab.PRESETS["flipflop"].replace(epochs=3, batches_per_epoch=5, batch_size=16)
+    summary = rnnlab.train(task, model, config=cfg, run_dir=run, figure_workers=0)
+    return run, summary
+
+
+def test_one_call_writes_a_complete_run_directory(python_run):
+    run, summary = python_run
+    names = {p.name for p in run.iterdir()}
+    assert {"config.json", "metrics.jsonl", "probes.jsonl", "summary.json", "checkpoint.json", "state.json",
+            "analysis.json", "diagnosis.json", "report.html", "heldout.npz", "training_curves.png",
+            "hidden_states.png", "gradient_flow.png", "unit_roles.png", "pca.png"} <= names
+    assert json.loads((run / "summary.json").read_text())["final_test_mse"] == summary["final_test_mse"]
+
+
+def test_the_record_describes_the_objects_trained(python_run):
+    run, _ = python_run
+    record = json.loads((run / "config.json").read_text())
+    assert record["interface"] == "python"
+    assert record["from_config"] == {"task": False, "model": False, "loss": True}
+    assert record["model"]["class"] == "StepRegressor" and record["model"]["init"] == "pytorch"   # not orthogonal
+    assert record["model"]["hidden"] == 16 and record["model"]["cell"] == "rnn"
+    task = record["task"]
+    assert task["name"] == "sine" and task["source"] == "generator" and task["kind"] == "regress-steps"
+    assert task["generator"].endswith("sine_waves") and task["settings"] == {}
+    # nothing the run did not apply is recorded as its setting
+    config = record["config"]
+    assert not {"task", "bits", "pulse_prob", "init", "hidden", "model", "length", "test_size"} & set(config)
+    assert {"lr", "optimizer", "clip", "epochs", "batch_size", "seed"} <= set(config)
+    page = (run / "report.html").read_text()
+    assert "flipflop" not in page and "orthogonal" not in page and "pulse_prob" not in page
+
+
+def test_the_commands_work_on_it(python_run, capsys):
+    run, summary = python_run
+    assert main(["eval", str(run)]) == 0
+    out = capsys.readouterr().out
+    evaluated, recorded = (line.split("test mse ")[1].split()[0] for line in out.splitlines()[:2])
+    assert evaluated == recorded == f"{summary['final_test_mse']:.4f}"
+    assert main(["analyze", str(run), "--fp-starts", "32"]) == 0
+    assert main(["report", str(run)]) == 0
+    assert main(["doctor", str(run)]) == 0
+    capsys.readouterr()
+
+
+def test_advice_speaks_the_users_language(python_run, tmp_path, capsys):
+    from rnnlab.runs.record import read_record
+    assert read_record(python_run[0]).setting("lr", 0.003) == "lr=0.003"
+    assert main(["train", "--out", str(tmp_path / "cli"), "--epochs", "1", "--batches-per-epoch", "2",
+                 "--train-size", "100", "--test-size", "50", "--no-report", "--quiet"]) == 0
+    capsys.readouterr()
+    assert read_record(tmp_path / "cli").setting("lr", 0.003) == "--lr 0.003"
+
+
+def test_a_model_of_the_users_own_class_is_named_when_it_cannot_be_rebuilt(tmp_path, capsys):
+    class Mine(rnnlab.SequenceClassifier):
+        pass
+    task = rnnlab.Task.from_arrays(np.random.default_rng(0).standard_normal((40, 5, 2)).astype(np.float32),
+                                   np.arange(40) % 2)
+    rnnlab.train(task, Mine(2, 4, 2), config=rnnlab.TrainConfig(epochs=1, batch_size=8), run_dir=tmp_path / "r",
+                 report=False, figure_workers=0)
+    assert main(["eval", str(tmp_path / "r")]) == 2
+    assert "a Mine of your own" in capsys.readouterr().err
