@@ -102,7 +102,7 @@ def test_a_large_state_gets_fewer_fixed_point_starts_unless_asked(monkeypatch):
     monkeypatch.setattr(A, "FP_WORK", 20 * 16 ** 3)                  # as if the state were large
     fp = analyze(model, task, n_sequences=50).json["fixed_points"]
     assert fp["counts"]["starts"] == 20
-    assert any("20 starts instead of 512" in n and "--fp-starts" in n for n in fp["notes"])
+    assert any("20 starts instead of 512" in n and "fp_starts" in n for n in fp["notes"])   # a Python call: an argument
     fp = analyze(model, task, n_sequences=50, fp_starts=24).json["fixed_points"]   # asked for: honoured
     assert fp["counts"]["starts"] == 24 and not any("starts instead" in n for n in fp["notes"])
 

@@ -30,7 +30,7 @@ def test_transformer_language_model_samples(tmp_path, capsys):
 
 def test_transformer_settings_are_checked(tmp_path, capsys):
     assert main(["train", "--model", "transformer", "--heads", "3", "--out", str(tmp_path / "x")]) == 2
-    assert "--heads (3) must divide --d-model (64)" in capsys.readouterr().err
+    assert "heads (3) must divide d_model (64); e.g. --heads 4 with --d-model 64" in capsys.readouterr().err
     assert main(["train", "--model", "transformer", "--context", "5", "--out", str(tmp_path / "y")]) == 2
-    assert "raise --context" in capsys.readouterr().err
+    assert "raise it to --context 20 or more" in capsys.readouterr().err
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

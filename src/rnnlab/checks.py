@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 
 import numpy as np
@@ -14,12 +15,20 @@ KINDS = ("classify", "tag", "regress", "regress-steps", "lm")
 PER_STEP_KINDS = ("tag", "regress-steps")                 # one target per step
 
 # Whom advice and errors speak to: the command line's flags (``--lr 0.003``) or a Python user's
-# arguments (``lr=0.003``). Set once by the entry point (``rnnlab.cli.main``), never by an object.
+# arguments (``lr=0.003``). Set by the entry point (``rnnlab.cli.main``) for the command it runs,
+# never by an object.
 _VOICE = {"cli": False}
 
 
-def speak_to_the_command_line() -> None:
-    _VOICE["cli"] = True
+@contextlib.contextmanager
+def command_line_voice():
+    """Within it, advice and errors name flags; the voice before is restored after (``main``
+    may be called from Python, as the tests do)."""
+    before, _VOICE["cli"] = _VOICE["cli"], True
+    try:
+        yield
+    finally:
+        _VOICE["cli"] = before
 
 
 def setting(name: str, value=..., *, cli: bool | None = None) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from rnnlab.analysis.doctor import diagnose
 from rnnlab.analysis.fixed_points import FP_DEFAULTS
-from rnnlab.checks import speak_to_the_command_line
+from rnnlab.checks import command_line_voice
 from rnnlab.data.metrics import METRICS
 from rnnlab.errors import InputError, RnnlabError, RunDirError
 from rnnlab.experiments.compare import TASKS as COMPARE_TASKS
@@ -28,7 +28,7 @@ from rnnlab.experiments.sweep import parse_grid, plan, run_sweep, sweep_dir
 from rnnlab.present.figure_pool import figure_workers_from_env
 from rnnlab.present.progress import EpochPrinter
 from rnnlab.present.tensorboard import TensorBoardWriter
-from rnnlab.runs.files import REPORT, default_run_dir, prepare_run_dir
+from rnnlab.runs.files import REPORT, STATE, SUMMARY, default_run_dir, prepare_run_dir
 from rnnlab.runs.load import evaluate_run, load_run
 from rnnlab.runs.resume import resume_trainer, stopped_before_report
 from rnnlab.training.config import PRESETS, TrainConfig
@@ -406,10 +406,10 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 def main(argv=None) -> int:
     warnings.showwarning = _one_line_warning        # a warning is a sentence, not a source listing
-    speak_to_the_command_line()                     # advice and errors name flags, not arguments
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        with command_line_voice():                  # advice and errors name flags, not arguments
+            return COMMANDS[args.command](args)
     except RnnlabError as e:
         print(f"rnnlab: error: {e}", file=sys.stderr)
         return 2
@@ -420,7 +420,7 @@ def main(argv=None) -> int:
         return 2
     except KeyboardInterrupt as e:
         run = getattr(args, "run_dir_in_use", None)
-        resumable = run and (((Path(run) / "state.json").is_file() and not (Path(run) / "summary.json").is_file())
+        resumable = run and (((Path(run) / f"{STATE}.json").is_file() and not (Path(run) / SUMMARY).is_file())
                              or stopped_before_report(run))
         hint = f"; continue it with: rnnlab train --resume {run}" if resumable else ""
         terminated = isinstance(e, Terminated)

@@ -274,7 +274,7 @@ def test_padded_batch_equals_each_sequence_truncated(kind):
 def test_bad_input_says_how_to_fix_it():
     model = small("classify")
     rng = np.random.default_rng(12)
-    with pytest.raises(rnnlab.InputError, match="exceed the model's context of 7; raise --context"):
+    with pytest.raises(rnnlab.InputError, match="exceed the model's context of 7; raise context"):
         model.forward(rng.standard_normal((1, 8, D)))
     with pytest.raises(rnnlab.InputError, match=r"shape \(B, T, 3\).*input_size=5"):
         model.forward(rng.standard_normal((1, 4, 5)))

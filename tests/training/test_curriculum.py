@@ -30,9 +30,9 @@ def test_curriculum_solves_adding_at_100_where_the_same_budget_does_not():
 @pytest.mark.parametrize("changes,match", [
     (dict(curriculum="10,x"), "comma-separated lengths"),
     (dict(curriculum="10,5", curriculum_every=1), "rise strictly"),
-    (dict(curriculum="10,20", curriculum_every=1), "below --length"),
-    (dict(curriculum="5,10"), "needs --curriculum-every"),
-    (dict(task="charlm", curriculum="5", curriculum_every=1), "vary --window"),
+    (dict(curriculum="10,20", curriculum_every=1), "below length"),
+    (dict(curriculum="5,10"), "needs curriculum_every N"),
+    (dict(task="charlm", curriculum="5", curriculum_every=1), "vary window"),
 ])
 def test_bad_curricula(changes, match):
     with pytest.raises(rnnlab.InputError, match=match):

@@ -162,7 +162,7 @@ def test_after_max_recoveries_it_raises_training_diverged():
         schedule.rescale(rec.lr_factor)                    # as the loop does
     assert [e["lr_after"] for e in g.events] == [0.05, 0.025]
     with pytest.raises(TrainingDiverged, match=r"training failed 3 times \(last: loss spike at iteration 30, "
-                                               r"loss 99\.0, gradient norm 7\.0\); lower --lr \(it was 0\.025\)"):
+                                               r"loss 99\.0, gradient norm 7\.0\); lower lr \(it was 0\.025\)"):
         _recover(g, "loss spike", 99.0, 7.0, schedule=schedule, iteration=30)
     assert len(g.events) == 3                              # the last event is kept, with no cut applied
     assert g.events[-1]["kind"] == "loss spike" and g.events[-1]["lr_before"] == 0.025

@@ -73,7 +73,7 @@ def test_huge_learning_rate_recovers_with_the_guard_and_not_without():
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_gives_up_with_a_clear_message(tmp_path, capsys):
-    with pytest.raises(TrainingDiverged, match="training failed 3 times .* lower --lr"):
+    with pytest.raises(TrainingDiverged, match="training failed 3 times .* lower lr"):
         Trainer(config=PRESETS["seed"].replace(**dict(EXPLODING, lr=1.0, max_recoveries=2))).fit()
     args = ["train", "--nonlinearity", "relu", "--init", "identity", "--optimizer", "sgd",
             "--lr", "1", "--max-recoveries", "2", "--epochs", "5", "--out", str(tmp_path / "r")]

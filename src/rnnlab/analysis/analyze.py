@@ -29,7 +29,7 @@ from rnnlab.analysis.dynamics import (
     unit_signatures,
 )
 from rnnlab.analysis.fixed_points import FP_DEFAULTS, StepMap, find_fixed_points, sample_starts, steady_layer_input
-from rnnlab.checks import check_float, check_int
+from rnnlab.checks import check_float, check_int, setting
 from rnnlab.data.metrics import METRICS
 from rnnlab.errors import InputError
 from rnnlab.runs.checkpoint import atomic_write_text
@@ -152,7 +152,7 @@ def fixed_point_analysis(model, task, states, *, starts=None, tol=FP_DEFAULTS["t
         if starts < FP_DEFAULTS["starts"]:
             notes.append(f"{starts} starts instead of {FP_DEFAULTS['starts']}: the search's work grows as starts x "
                          f"(state size)^3 and this layer's state has {F.size} numbers; ask for more with "
-                         f"--fp-starts (rnnlab analyze) or fp_starts=")
+                         f"{setting('fp_starts')}")
     rng = np.random.default_rng(seed)
     result = find_fixed_points(F, draw_starts(states, starts, noise, FP_DEFAULTS["between"], rng), tol=tol)
     out = result.to_json()

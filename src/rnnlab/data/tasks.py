@@ -35,7 +35,7 @@ from typing import Callable
 
 import numpy as np
 
-from rnnlab.checks import check_choice, check_int
+from rnnlab.checks import check_choice, check_int, setting
 from rnnlab.data.corpus import default_corpus, lm_task, read_text
 from rnnlab.data.npz import load_npz_task
 from rnnlab.data.task import Split, Task
@@ -195,7 +195,8 @@ def _npz_task(cfg) -> Task:
 def build_task(cfg, length: int | None = None) -> Task:
     """The task a config names (``cfg.task``, an entry of ``TASKS``) at ``length`` steps."""
     if cfg.text and cfg.task != "charlm":
-        raise InputError("--text only applies to --task charlm; drop it or set --task charlm")
+        raise InputError(f"{setting('text')} only applies to {setting('task', 'charlm')}; drop it or set "
+                         f"{setting('task', 'charlm')}")
     check_choice("task", cfg.task, tuple(TASKS))
     entry = TASKS[cfg.task]
     task = entry.make(cfg, length or cfg.length)

@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from rnnlab.checks import KINDS, PER_STEP_KINDS, check_array, check_choice, check_int, check_lengths
+from rnnlab.checks import KINDS, PER_STEP_KINDS, check_array, check_choice, check_int, check_lengths, setting
 from rnnlab.errors import InputError
 from rnnlab.nn.heads import check_generate, encode_text, sample_next
 from rnnlab.nn.modules import Dropout, Embedding, Linear, Module
@@ -308,7 +308,7 @@ class Transformer(Module):
             raise InputError(f"{owner}: input has {T} positions and batch size {B}; both must be at least 1")
         if P + T > self.context:
             raise InputError(f"{owner}: {P + T} positions exceed the model's context of {self.context}; "
-                             "raise --context (context=) or feed shorter windows")
+                             f"raise {setting('context')} or feed shorter windows")
         return x, check_lengths(lengths, B, T, owner=owner)
 
     def _run(self, x, lengths=None, past=None):
@@ -393,7 +393,7 @@ class Transformer(Module):
         """Run x (1, T, ...) after ``cache`` in eval mode -> (outputs at the last position, cache)."""
         if cache is not None and cache[0][0].shape[2] + x.shape[1] > self.context:
             raise InputError(f"Transformer.step: the cache already holds {cache[0][0].shape[2]} of the "
-                             f"model's {self.context} positions; start a new cache or raise --context")
+                             f"model's {self.context} positions; start a new cache or raise {setting('context')}")
         was = self.training
         self.eval()
         try:

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 
+from rnnlab.checks import setting
 from rnnlab.data.batches import ArrayBatches, Curriculum, GeneratorBatches, TextStream
 from rnnlab.data.metrics import METRICS
 from rnnlab.data.task import Task
@@ -30,8 +31,8 @@ def build_model(cfg: TrainConfig, task: Task):
     if cfg.model == "transformer":
         need = cfg.window if task.targets == "text" else task.seq_length    # positions it must attend over
         if cfg.context and cfg.context < need:
-            raise InputError(f"--context {cfg.context} is shorter than the {need} positions the task feeds; "
-                             f"raise --context to at least {need} (0 picks it for you)")
+            raise InputError(f"{setting('context', cfg.context)} is shorter than the {need} positions the task "
+                             f"feeds; raise it to {setting('context', need)} or more (0 picks it for you)")
         context = cfg.context or (max(cfg.window, 100) if task.targets == "text" else need)
         return Transformer(task.input_size, cfg.d_model, task.output_size, cfg.layers, cfg.heads, context,
                            kind=task.kind, vocab=task.vocab, dropout=cfg.dropout, dtype=np.dtype(cfg.dtype),
@@ -79,13 +80,13 @@ def build_batches(cfg: TrainConfig, task: Task):
                                     fallback=max(1, cfg.train_size // cfg.batch_size))
         if cfg.batch_size > len(t.train):
             raise InputError(f"batch_size ({cfg.batch_size}) is larger than the {len(t.train)} "
-                             "training sequences; lower --batch-size or give more data")
+                             f"training sequences; lower {setting('batch_size')} or give more data")
         return ArrayBatches(t, cfg.batch_size, cfg.batches_per_epoch, seed)
     if not cfg.curriculum:
         return source(task)
     if task.seq_length is not None and cfg.curriculum_lengths[-1] != task.seq_length:
-        raise InputError(f"the curriculum ends at --length {cfg.curriculum_lengths[-1]} but the task's "
-                         f"sequences have {task.seq_length} steps; set --length {task.seq_length}")
+        raise InputError(f"the curriculum ends at {setting('length', cfg.curriculum_lengths[-1])} but the task's "
+                         f"sequences have {task.seq_length} steps; set {setting('length', task.seq_length)}")
     return Curriculum(task, cfg.curriculum_lengths, source, cfg.curriculum_every,
                       cfg.curriculum_target, METRICS[task.metric].higher_is_better)
 

@@ -75,17 +75,18 @@ class TrainConfig:
     def __post_init__(self):
         check_choice("task", self.task, tuple(TASKS))
         if self.data and self.task != "npz":
-            raise InputError(f"--data trains on your own arrays, so --task must be 'npz' (or left out), "
+            raise InputError(f"{setting('data')} trains on your own arrays, so {setting('task')} must be 'npz' "
+                             "(or left out), "
                              f"got {self.task!r}")
         if self.task == "npz" and not self.data:
-            raise InputError("--task npz needs --data FILE.npz holding arrays X and y")
+            raise InputError(f"{setting('task', 'npz')} needs {setting('data', 'FILE.npz')} holding arrays X and y")
         check_int("bits", self.bits, minimum=1)
         for name in ("d_model", "heads"):
             check_int(name, getattr(self, name), minimum=1)
         check_int("context", self.context, minimum=0)
         if self.model == "transformer" and self.d_model % self.heads:
-            raise InputError(f"--heads ({self.heads}) must divide --d-model ({self.d_model}); e.g. --heads 4 "
-                             "with --d-model 64")
+            raise InputError(f"heads ({self.heads}) must divide d_model ({self.d_model}); e.g. {setting('heads', 4)} "
+                             f"with {setting('d_model', 64)}")
         check_float("pulse_prob", self.pulse_prob, low=0.0, low_open=True, high=1.0)
         check_choice("model", self.model, MODELS)
         check_choice("nonlinearity", self.nonlinearity, ("tanh", "relu"))
@@ -117,8 +118,8 @@ class TrainConfig:
         if pointless:
             raise InputError(REFUSED_WHEN_UNUSED[pointless[0]](self))
         if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
-            raise InputError("nesterov needs optimizer 'sgd' with momentum > 0; set --momentum "
-                             "or drop --nesterov")
+            raise InputError(f"nesterov needs optimizer 'sgd' with momentum > 0; set {setting('momentum')} "
+                             f"or drop {setting('nesterov')}")
         if self.curriculum:
             try:
                 lengths = [int(v) for v in self.curriculum.split(",")]
@@ -126,13 +127,14 @@ class TrainConfig:
                 raise InputError(f"curriculum must be comma-separated lengths like '10,20', got "
                                  f"{self.curriculum!r}") from None
             if self.task == "charlm":
-                raise InputError("curriculum applies to sequence tasks; for charlm vary --window instead")
+                raise InputError(f"curriculum applies to sequence tasks; for charlm vary {setting('window')} instead")
             if lengths != sorted(set(lengths)) or lengths[0] < 1 or lengths[-1] >= self.length:
-                raise InputError(f"curriculum lengths must rise strictly from 1 to below --length "
+                raise InputError(f"curriculum lengths must rise strictly from 1 to below {setting('length')} "
                                  f"({self.length}), got {self.curriculum!r}")
             check_int("curriculum_every", self.curriculum_every, minimum=0)
             if not self.curriculum_every and not self.curriculum_target:
-                raise InputError("a curriculum needs --curriculum-every N or --curriculum-target X "
+                raise InputError(f"a curriculum needs {setting('curriculum_every')} N or "
+                                 f"{setting('curriculum_target')} X "
                                  "to know when to lengthen the sequences")
 
     @classmethod

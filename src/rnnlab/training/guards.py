@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rnnlab.checks import setting
 from rnnlab.errors import RnnlabError
 from rnnlab.nn.optim import Schedule
 
@@ -103,7 +104,7 @@ class Guard:
             raise TrainingDiverged(
                 f"training failed {len(self.events)} times (last: {problem} at iteration "
                 f"{iteration}, loss {event['loss']}, gradient norm {event['grad_norm']}); "
-                f"lower --lr (it was {lr:.3g}), set --clip 1, or try a gated --model")
+                f"lower {setting('lr')} (it was {lr:.3g}), set {setting('clip', 1)}, or try a gated {setting('model')}")
         event["lr_after"] = schedule.rescaled_lr(self.lr_cut)
         event["accepted_steps_before"] = accepted
         return Recovery(weights, opt_state, self.lr_cut, event)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rnnlab.checks import setting
 from rnnlab.data.batches import Batch
 from rnnlab.data.metrics import METRICS
 from rnnlab.data.task import Task
@@ -193,8 +194,8 @@ class Trainer:
                         probes.append(step.pop("probe"))
                     steps.append(step)
                 if not steps:
-                    raise TrainingDiverged(f"no step of epoch {epoch} could be applied; lower --lr "
-                                           f"(now {self.optimizer.lr:.3g}) or set --clip 1")
+                    raise TrainingDiverged(f"no step of epoch {epoch} could be applied; lower {setting('lr')} "
+                                           f"(now {self.optimizer.lr:.3g}) or set {setting('clip', 1)}")
                 self.schedule.step()
                 test_loss, test_metric = self.evaluate()                                   # log
                 record = self._epoch_record(epoch, length, lr, steps, test_loss, test_metric, start, events)
