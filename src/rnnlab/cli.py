@@ -21,10 +21,7 @@ from rnnlab.analysis.fixed_points import FP_DEFAULTS
 from rnnlab.checks import command_line_voice
 from rnnlab.data.metrics import METRICS
 from rnnlab.errors import InputError, RnnlabError, RunDirError
-from rnnlab.experiments.compare import TASKS as COMPARE_TASKS
-from rnnlab.experiments.compare import run_compare
 from rnnlab.experiments.run import analyse_saved_run, finish, finish_stopped_ending, report_run
-from rnnlab.experiments.sweep import parse_grid, plan, run_sweep, sweep_dir
 from rnnlab.present.figure_pool import figure_workers_from_env
 from rnnlab.present.progress import EpochPrinter
 from rnnlab.present.tensorboard import TensorBoardWriter
@@ -332,6 +329,8 @@ def cmd_sample(args) -> int:
 
 
 def cmd_sweep(args) -> int:
+    from rnnlab.experiments.sweep import parse_grid, plan, run_sweep, sweep_dir  # start-up time: sweep only
+
 
     base = config_from_args(args)
     specs = list(args.grid)
@@ -366,6 +365,9 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_compare(args) -> int:
+    from rnnlab.experiments.compare import TASKS as COMPARE_TASKS  # start-up time: compare only
+    from rnnlab.experiments.compare import run_compare  # start-up time: compare only
+
 
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     unknown = [t for t in tasks if t not in COMPARE_TASKS]
