@@ -5,18 +5,13 @@ if the probe matches the first stimulus. Trials have different lengths (padded, 
 
     python examples/delayed_match.py [OUT_DIR]
 """
+import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
-from rnnlab.analysis.analyze import analyze, write_analysis
-from rnnlab.data.task import Task
-from rnnlab.nn.heads import SequenceClassifier
-from rnnlab.present.report import write_report
-from rnnlab.runs.files import prepare_run_dir
-from rnnlab.runs.writer import RunWriter
-from rnnlab.training.config import TrainConfig
-from rnnlab.training.loop import Trainer
+import rnnlab
 
 
 def trials(rng, batch_size, length):
@@ -32,11 +27,11 @@ def trials(rng, batch_size, length):
     return x, match.astype(np.int64), lengths
 
 
-task = Task.from_generator(trials, length=12, test_size=1000, name="delayed match-to-sample")
-model = SequenceClassifier(5, 32, 2, cell="gru", seed=0)
-out = prepare_run_dir(sys.argv[1] if len(sys.argv) > 1 else "runs/delayed-match", force=True)
-cfg = TrainConfig(epochs=30, batches_per_epoch=25, batch_size=64, lr=1e-2, dropout=0.0, clip=1.0)
-summary = Trainer(task, model, config=cfg, callbacks=[RunWriter(out)]).fit()
+task = rnnlab.Task.from_generator(trials, length=12, test_size=1000, name="delayed match-to-sample")
+model = rnnlab.SequenceClassifier(5, 32, 2, cell="gru", seed=0)
+out = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/delayed-match")
+cfg = rnnlab.TrainConfig(epochs=30, batches_per_epoch=25, batch_size=64, lr=1e-2, dropout=0.0, clip=1.0)
+summary = rnnlab.train(task, model, config=cfg, run_dir=out, force=True)     # the whole run directory
 print(f"test accuracy {100 * summary['final_test_acc']:.1f}% (chance {100 * task.baseline:.0f}%)")
-print("fixed points:", write_analysis(analyze(model, task), out)["fixed_points"]["summary"])
-print("report:", write_report(out))
+print("fixed points:", json.loads((out / "analysis.json").read_text())["fixed_points"]["summary"])
+print("report:", out / "report.html")
