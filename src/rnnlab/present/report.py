@@ -109,7 +109,7 @@ def write_report(run_dir) -> Path:
               "<p>What was trained, as the objects describe themselves:</p>",
               table(_described({k: getattr(record, k) for k in ("task", "model", "optimizer", "schedule", "loss")}),
                     ["part", "field", "value"]),
-              "<p>The settings this run applied" + (f" (its {', '.join(own)} made in Python)" if own else "")
+              "<p>The settings this run applied" + (f" (its {' and '.join(own)} made in Python)" if own else "")
               + ":</p>",
               table([{"field": k, "value": v} for k, v in record.applied.items()], ["field", "value"])]
     out = run_dir / REPORT
