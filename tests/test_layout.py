@@ -85,14 +85,22 @@ def test_no_import_cycle():
 
 
 def test_no_private_name_is_used_across_modules():
+    """Neither ``from rnnlab.x import _name`` nor ``module._name`` on an rnnlab module imported by name."""
+    names = {module_name(p) for p in MODULES}
     used = []
     for path in MODULES:
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("rnnlab"):
+        tree = ast.parse(path.read_text())
+        modules = {"rnnlab"}                                   # local names bound to rnnlab modules
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                modules |= {a.asname or a.name.split(".")[0] for a in node.names if a.name.startswith("rnnlab")}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("rnnlab"):
+                modules |= {a.asname or a.name for a in node.names if f"{node.module}.{a.name}" in names}
                 used += [f"{module_name(path)}: {node.module}.{a.name}" for a in node.names
                          if a.name.startswith("_") and not a.name.startswith("__")]
+        for node in ast.walk(tree):
             if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__") \
-                    and isinstance(node.value, ast.Name) and node.value.id in ("rnnlab", "plots", "report"):
+                    and isinstance(node.value, ast.Name) and node.value.id in modules:
                 used.append(f"{module_name(path)}: {node.value.id}.{node.attr}")
     assert used == []
 

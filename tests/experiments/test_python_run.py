@@ -85,3 +85,24 @@ def test_a_model_of_the_users_own_class_is_named_when_it_cannot_be_rebuilt(tmp_p
                  report=False, figure_workers=0)
     assert main(["eval", str(tmp_path / "r")]) == 2
     assert "a Mine of your own" in capsys.readouterr().err
+
+
+def test_a_python_run_resumes_in_python_and_the_command_line_says_how(tmp_path, capsys):
+    from rnnlab.runs.resume import resume_trainer
+    task = rnnlab.Task.from_generator(sine_waves, length=20, test_size=32, name="sine")
+    cfg = rnnlab.TrainConfig(epochs=4, batches_per_epoch=3, batch_size=8, dropout=0.0)
+    whole = rnnlab.train(task, rnnlab.StepRegressor(1, 8, 1, seed=2), config=cfg, run_dir=tmp_path / "whole",
+                         report=False, figure_workers=0)
+    cut = tmp_path / "cut"
+    rnnlab.train(task, rnnlab.StepRegressor(1, 8, 1, seed=2), config=cfg.replace(epochs=2), run_dir=cut,
+                 report=False, figure_workers=0)
+    record = json.loads((cut / "config.json").read_text())            # as if it had been asked for 4 epochs
+    record["config"]["epochs"] = 4
+    (cut / "config.json").write_text(json.dumps(record))
+    for name in ("summary.json", "checkpoint.json"):                    # what a kill before the end leaves
+        (cut / name).unlink()
+    assert main(["train", "--resume", str(cut)]) == 2
+    assert "resume_trainer(run_dir, model=model, task=task)" in capsys.readouterr().err
+    trainer = resume_trainer(cut, task, rnnlab.StepRegressor(1, 8, 1, seed=2))
+    assert len(trainer.history) == 2
+    assert trainer.fit()["final_test_mse"] == whole["final_test_mse"]    # bit for bit
