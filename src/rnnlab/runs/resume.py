@@ -1,0 +1,66 @@
+"""Resuming an interrupted run exactly where its last saved training state left it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rnnlab.errors import CheckpointError, InputError, RunDirError
+from rnnlab.runs.checkpoint import atomic_write_text, load_checkpoint
+from rnnlab.runs.files import CONFIG, LOGS, METRICS_LOG, REPORT, STATE, SUMMARY, read_jsonl
+from rnnlab.runs.load import refuse_diverged
+from rnnlab.runs.record import read_record
+from rnnlab.runs.state import restore_trainer
+from rnnlab.training.loop import Trainer
+
+
+def resume_trainer(run_dir, task=None, model=None, loss=None) -> Trainer:
+    """A Trainer positioned exactly where the run's last state checkpoint left it; log rows of
+    later epochs (written before a crash) are dropped so they are not duplicated. A run of a
+    user's own task and model is resumed by passing them again."""
+    run_dir = Path(run_dir)
+    record = read_record(run_dir)
+    cfg = record.config
+    given = {"task": task, "model": model, "loss": loss}
+    missing = sorted(part for part in record.own if given.get(part) is None)
+    if missing:
+        what = " and ".join(missing)
+        raise RunDirError(f"{run_dir} was trained on a {what} made in Python, which its record cannot rebuild "
+                          f"for training; resume it in Python: rnnlab.runs.resume.resume_trainer(run_dir, "
+                          f"{', '.join(f'{m}={m}' for m in missing)}).fit()")
+    if not (run_dir / f"{STATE}.json").is_file():
+        raise RunDirError(f"{run_dir} has no resumable state (no epoch finished, or it was trained "
+                          "with --checkpoint-every 0); train it again")
+    arrays, meta = load_checkpoint(run_dir, STATE)
+    epoch = meta["epoch"]
+    if epoch >= cfg.epochs and (run_dir / SUMMARY).is_file():
+        raise RunDirError(f"{run_dir} already finished all {cfg.epochs} epochs; nothing to resume (to "
+                          "train longer, start a new run with a larger --epochs)")
+    logs = {name: read_jsonl(run_dir / name) for name in LOGS}
+    history = [r for r in logs[METRICS_LOG] if r["epoch"] <= epoch]
+    if [r["epoch"] for r in history] != list(range(1, epoch + 1)):
+        raise RunDirError(f"{run_dir / METRICS_LOG} does not hold epochs 1-{epoch} of the saved "
+                          "state; the run directory is damaged, train it again")
+    refuse_diverged(arrays, f"the training state in {run_dir}")
+    trainer = Trainer(task, model, loss, config=cfg)
+    try:
+        restore_trainer(trainer, arrays, meta, history)
+    except InputError as e:                          # before any log is trimmed: nothing is lost
+        raise CheckpointError(f"the training state in {run_dir} does not fit its config.json ({e}); it "
+                              "comes from another run: put this run's own state files back, or train "
+                              "again") from None
+    for name, rows in logs.items():
+        kept = [r for r in rows if r["epoch"] <= epoch]
+        atomic_write_text(run_dir / name, "".join(json.dumps(r) + "\n" for r in kept))
+    return trainer
+
+
+def stopped_before_report(run_dir) -> bool:
+    """Training finished, a report was asked for, and the run was stopped before writing it."""
+    run_dir = Path(run_dir)
+    if not (run_dir / SUMMARY).is_file() or (run_dir / REPORT).is_file():
+        return False
+    try:
+        return json.loads((run_dir / CONFIG).read_text(encoding="utf-8")).get("report") is True
+    except (OSError, ValueError):
+        return False                                  # resume_trainer says what is wrong with it
