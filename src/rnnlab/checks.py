@@ -31,13 +31,20 @@ def command_line_voice():
         _VOICE["cli"] = before
 
 
+def in_voice(flag: str, argument: str, *, cli: bool | None = None) -> str:
+    """Words for the command line or for Python: ``in_voice("--out", "run_dir")``."""
+    return flag if (_VOICE["cli"] if cli is None else cli) else argument
+
+
 def setting(name: str, value=..., *, cli: bool | None = None) -> str:
     """A config setting as its user writes it: ``--batch-size 32`` on the command line,
     ``batch_size=32`` in Python. ``cli`` overrides the process's voice (a run's own record says
     whether it was made on the command line)."""
+    placeholder = isinstance(value, str) and value.startswith("<")        # "<a metric>": shown bare
     if _VOICE["cli"] if cli is None else cli:
         return f"--{name.replace('_', '-')}" + ("" if value is ... else f" {value}")
-    return name + ("" if value is ... else f"={value!r}" if isinstance(value, str) else f"={value}")
+    return name + ("" if value is ... else f"={value!r}" if isinstance(value, str) and not placeholder
+                   else f"={value}")
 
 
 def check_int(name: str, value, *, minimum: int | None = None, owner: str = "") -> int:

@@ -23,7 +23,7 @@ def python_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("py") / "sine"
     task = rnnlab.Task.from_generator(sine_waves, length=30, test_size=64, name="sine")
     model = rnnlab.StepRegressor(1, 16, 1, seed=3)                    # PyTorch-style init, its default
-    cfg = rnnlab.PRESETS["flipflop"].replace(epochs=3, batches_per_epoch=5, batch_size=16)
+    cfg = rnnlab.TrainConfig(epochs=3, batches_per_epoch=5, batch_size=16, lr=1e-2, schedule="cosine", clip=1.0)
     summary = rnnlab.train(task, model, config=cfg, run_dir=run, figure_workers=0)
     return run, summary
 
@@ -90,7 +90,7 @@ def test_a_model_of_the_users_own_class_is_named_when_it_cannot_be_rebuilt(tmp_p
 def test_a_python_run_resumes_in_python_and_the_command_line_says_how(tmp_path, capsys):
     from rnnlab.runs.resume import resume_trainer
     task = rnnlab.Task.from_generator(sine_waves, length=20, test_size=32, name="sine")
-    cfg = rnnlab.TrainConfig(epochs=4, batches_per_epoch=3, batch_size=8, dropout=0.0)
+    cfg = rnnlab.TrainConfig(epochs=4, batches_per_epoch=3, batch_size=8)
     whole = rnnlab.train(task, rnnlab.StepRegressor(1, 8, 1, seed=2), config=cfg, run_dir=tmp_path / "whole",
                          report=False, figure_workers=0)
     cut = tmp_path / "cut"
@@ -102,7 +102,46 @@ def test_a_python_run_resumes_in_python_and_the_command_line_says_how(tmp_path, 
     for name in ("summary.json", "checkpoint.json"):                    # what a kill before the end leaves
         (cut / name).unlink()
     assert main(["train", "--resume", str(cut)]) == 2
-    assert "resume_trainer(run_dir, model=model, task=task)" in capsys.readouterr().err
-    trainer = resume_trainer(cut, task, rnnlab.StepRegressor(1, 8, 1, seed=2))
-    assert len(trainer.history) == 2
-    assert trainer.fit()["final_test_mse"] == whole["final_test_mse"]    # bit for bit
+    assert f"rnnlab.resume({str(cut)!r}, model=model, task=task)" in capsys.readouterr().err
+    assert main(["eval", str(cut)]) == 2                                # no final weights: how to go on
+    assert f"continue it with: rnnlab.resume({str(cut)!r}, model=model, task=task)" in capsys.readouterr().err
+    assert len(resume_trainer(cut, task, rnnlab.StepRegressor(1, 8, 1, seed=2)).history) == 2
+    summary = rnnlab.resume(cut, task, rnnlab.StepRegressor(1, 8, 1, seed=2), figure_workers=0)
+    assert summary["final_test_mse"] == whole["final_test_mse"]          # bit for bit
+    assert len((cut / "metrics.jsonl").read_text().splitlines()) == 4
+    written = {p.name for p in cut.iterdir()}
+    assert {"summary.json", "checkpoint.json", "diagnosis.json", "training_curves.png"} <= written
+
+
+def test_settings_a_python_part_makes_pointless_are_named(recwarn):
+    task = rnnlab.Task.from_generator(sine_waves, length=10, test_size=16)
+    rnnlab.Trainer(task, rnnlab.StepRegressor(1, 8, 1), config=rnnlab.PRESETS["flipflop"])
+    messages = [str(w.message) for w in recwarn.list if issubclass(w.category, UserWarning)]
+    assert len(messages) == 1
+    assert messages[0].startswith("dropout=0.0, init='orthogonal', layers=1, length=100, task='flipflop'")
+    assert "model and task were made in Python" in messages[0]
+    recwarn.clear()
+    rnnlab.Trainer(task, rnnlab.StepRegressor(1, 8, 1), config=rnnlab.TrainConfig(lr=1e-2))   # all applied
+    assert not [w for w in recwarn.list if issubclass(w.category, UserWarning)]
+
+
+def test_a_callback_is_any_object_with_the_hooks_it_needs():
+    seen = []
+
+    class Rows:
+        def on_epoch_end(self, trainer, result):
+            seen.append((result.record["epoch"], len(result.probes), result.events))
+    cfg = rnnlab.TrainConfig(epochs=2, batches_per_epoch=3, train_size=100, test_size=20, probe_every=1)
+    rnnlab.Trainer(config=cfg, callbacks=[Rows()]).fit()
+    assert seen == [(1, 3, []), (2, 3, [])]
+
+
+def test_a_damaged_heldout_split_is_one_sentence(python_run, tmp_path, capsys):
+    import shutil
+    run = tmp_path / "copy"
+    shutil.copytree(python_run[0], run)
+    data = (run / "heldout.npz").read_bytes()
+    (run / "heldout.npz").write_bytes(data[:300])                      # cut short
+    assert main(["eval", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "heldout.npz is unreadable" in err and "Traceback" not in err

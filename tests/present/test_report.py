@@ -122,3 +122,18 @@ def test_a_figure_is_laid_out_tightly_and_drawn_once(tmp_path, monkeypatch, rect
     fig.patch.set_alpha(0.0)
     save_figure(fig, tmp_path / "clear.png")
     assert Image.open(tmp_path / "clear.png").mode == "RGBA"
+
+
+def test_an_unfinished_run_and_a_model_without_recurrence_are_reported_as_they_are(tmp_path, capsys):
+    short = ["--epochs", "2", "--batches-per-epoch", "2", "--train-size", "100", "--test-size", "20", "--quiet"]
+    cut = tmp_path / "cut"
+    assert main(["train", "--out", str(cut), *short, "--no-report"]) == 0
+    (cut / "summary.json").unlink()                                   # as a kill before the end leaves it
+    assert main(["report", str(cut)]) == 0
+    page = (cut / "report.html").read_text(encoding="utf-8")
+    assert "13,314 parameters, unfinished: 2 of 2 epochs logged" in page
+    tf = tmp_path / "tf"
+    assert main(["train", "--out", str(tf), "--model", "transformer", "--d-model", "16", "--heads", "2", *short]) == 0
+    page = (tf / "report.html").read_text(encoding="utf-8")
+    assert "which a Transformer has not" in page and "No analysis yet" not in page
+    capsys.readouterr()

@@ -1,11 +1,10 @@
 import io
 import json
-from pathlib import Path
 
 import numpy as np
-from conftest import npz_of
 import pytest
 
+from conftest import npz_of
 from rnnlab.errors import CheckpointError
 from rnnlab.runs.checkpoint import load_checkpoint, save_checkpoint
 

@@ -207,10 +207,12 @@ def diagnose(run_dir) -> Diagnosis:
             d.advice.append(f"Use a gated cell: {s('model', 'lstm')} (with {s('forget_bias', 1.0)}) or "
                             f"{s('model', 'gru')}.")
             if model.get("init") not in ("orthogonal", "identity"):
+                both = " " if rec.interface == "cli" else ", "
                 d.advice.append(f"Start the recurrence norm-preserving: {s('init', 'orthogonal')} (tanh) or "
-                                f"{s('init', 'identity')} {s('nonlinearity', 'relu')} (IRNN).")
-        d.advice.append(f"Train on shorter sequences first: {s('curriculum', f'{max(1, T // 4)},{max(2, T // 2)}')} "
-                        f"{s('curriculum_target')} <a metric you reach at that length>.")
+                                f"{s('init', 'identity')}{both}{s('nonlinearity', 'relu')} (IRNN).")
+        both = " " if rec.interface == "cli" else ", "
+        d.advice.append(f"Train on shorter sequences first: {s('curriculum', f'{max(1, T // 4)},{max(2, T // 2)}')}"
+                        f"{both}{s('curriculum_target', '<a metric you reach at that length>')}.")
         d.numbers = n
         return d
 

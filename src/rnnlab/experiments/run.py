@@ -4,6 +4,7 @@ and the report -- so ``rnnlab eval | analyze | report | doctor DIR`` work on it,
 started on the command line or in Python::
 
     summary = rnnlab.train(task, model, config=cfg, run_dir="runs/mine")
+    summary = rnnlab.resume("runs/mine", task, model)        # after an interruption
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from rnnlab.present.plots import draw_training_figures
 from rnnlab.present.report import write_report
 from rnnlab.runs.files import DIAGNOSIS, EVENTS_LOG, PROBES_LOG, default_run_dir, prepare_run_dir, read_jsonl
 from rnnlab.runs.load import finished_trainer
+from rnnlab.runs.record import read_record
+from rnnlab.runs.resume import resume_trainer
 from rnnlab.runs.writer import RunWriter
 from rnnlab.training.loop import Trainer
 
@@ -31,6 +34,16 @@ def train(task=None, model=None, loss=None, optimizer=None, *, config=None, run_
     trainer = Trainer(task, model, loss, optimizer, config=config)
     out = prepare_run_dir(run_dir if run_dir is not None else default_run_dir("run"), force)
     return finish(trainer, out, callbacks=callbacks, report=report, figure_workers=figure_workers)
+
+
+def resume(run_dir, task=None, model=None, loss=None, *, callbacks=(), figure_workers: int | None = None) -> dict:
+    """Continue an interrupted run where its last saved state left it and end it as ``train``
+    does (logs appended, figures, diagnosis, analysis, report); a task, model or loss made in
+    Python is passed again. Returns the summary."""
+    trainer = resume_trainer(run_dir, task, model, loss)
+    record = read_record(run_dir)
+    return finish(trainer, run_dir, callbacks=callbacks, report=record.report is not False, resuming=True,
+                  interface=record.interface, figure_workers=figure_workers)
 
 
 def finish(trainer: Trainer, out, *, callbacks=(), report: bool = True, resuming: bool = False,

@@ -163,7 +163,7 @@ def _trial_with_tb(job):
 
 
 def _start_local_ray(cpus: int):
-    """A local Ray head owned by this driver, behind a keeper process (analysis/ray_head.py) that
+    """A local Ray head owned by this driver, behind a keeper process (experiments/ray_head.py) that
     stops every Ray process when the driver exits or dies, even by kill -9. (``ray.init()`` alone
     leaves its agents running after a killed driver.) Returns (keeper process, address)."""
     with socket.socket() as s:

@@ -1,6 +1,6 @@
-"""Worker processes that never outlive the process that started them: the sweep's trial pool
-(analysis/sweep.py) and the pool that draws a run's figures while ``rnnlab train`` goes on with
-its analysis (``FigurePool``)."""
+"""Where figures are drawn: ``FigurePool``, worker processes that draw a run's figures while
+``rnnlab train`` goes on with its analysis (they die with the process that started them, see
+``rnnlab.processes``), and ``pyplot()``, matplotlib on the Agg backend, loaded on first use."""
 
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ from rnnlab.runs.files import (
     ANALYSIS_FIGURES,
     DIAGNOSIS,
     EVENTS_LOG,
+    METRICS_LOG,
     REPORT,
     SUMMARY,
     TRAINING_FIGURES,
@@ -59,10 +60,16 @@ def write_report(run_dir) -> Path:
     m = summary.get("metric") or record.task.get("metric") or "acc"
     fmt_metric = METRICS[m].format
     task_name = record.task.get("name", record.config.task)
+    params = summary.get("params", record.model.get("params", 0))
+    if summary:
+        done = f"{summary.get('epochs', '?')} epochs, {summary.get('seconds', 0):.1f} s of training"
+    else:                                            # interrupted, or still training: say so
+        rows = read_jsonl(run_dir / METRICS_LOG)
+        done = (f"unfinished: {len(rows)} of {record.config.epochs} epochs logged"
+                + (f", {rows[-1].get('seconds', 0):.1f} s of training" if rows else ""))
     parts = [f"<h1>rnnlab run: {html.escape(run_dir.name)}</h1>",
              f'<p class="sub">{html.escape(record.cell.upper())} on {html.escape(task_name)}, '
-             f"{summary.get('params', 0):,} parameters, {summary.get('epochs', '?')} epochs, "
-             f"{summary.get('seconds', 0):.1f} s of training</p>"]
+             f"{params:,} parameters, {html.escape(done)}</p>"]
     if summary:
         cards = [("final test " + m, fmt_metric(summary[f"final_test_{m}"])),
                  ("best test " + m, f"{fmt_metric(summary[f'best_test_{m}'])} (epoch {summary['best_epoch']})")]
@@ -99,7 +106,10 @@ def write_report(run_dir) -> Path:
 
     parts += ["<h2>Hidden-state dynamics</h2>",
               figure("hidden_states", "The last layer's units on one test sequence")]
-    if analysis is None:
+    if analysis is None and "cell" not in record.model and record.model:
+        parts.append(f"<p>The dynamics analysis reads the hidden states of a recurrent stack, which a "
+                     f"{html.escape(str(record.model.get('class', 'model')))} has not.</p>")
+    elif analysis is None:
         parts.append("<p>No analysis yet: run <code>rnnlab analyze</code> on this run directory, then "
                      "<code>rnnlab report</code> again.</p>")
     else:

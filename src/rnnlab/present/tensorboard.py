@@ -1,6 +1,6 @@
 """TensorBoard logging: a ``Callback`` that mirrors a run's numbers into TensorBoard event files.
 
-The run directory (``rundir.py``) stays the record of a run; this writer exists so runs can be
+The run directory (``rnnlab.runs``) stays the record of a run; this writer exists so runs can be
 watched live and compared side by side in TensorBoard, which people already have open.
 ``tensorboardX`` writes the files (it needs no TensorFlow or torch); it is an optional extra,
 imported only when a ``TensorBoardWriter`` is made.

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnlab.checks import in_voice
 from rnnlab.errors import RunDirError
 from rnnlab.runs.checkpoint import atomic_write_text
 
@@ -52,10 +53,10 @@ def prepare_run_dir(out, force: bool = False) -> Path:
     files an earlier run wrote there (and nothing else)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise RunDirError(f"--out {out} exists and is a file; choose a directory path")
+        raise RunDirError(f"{in_voice('--out', 'run_dir')} {out} exists and is a file; choose a directory path")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise RunDirError(f"output directory {out} already exists and is not empty; choose another "
-                          "--out or pass --force to overwrite it")
+                          f"{in_voice('--out', 'run_dir')} or pass {in_voice('--force', 'force=True')} to overwrite it")
     out.mkdir(parents=True, exist_ok=True)
     if force:
         old = [out / n for n in RUN_FILES] + [p for pat in RUN_PATTERNS for p in out.glob(pat)]

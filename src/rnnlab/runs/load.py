@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +46,8 @@ def heldout_task(run_dir, description: dict) -> Task:
     evaluate and analyse the trained model (it trains no further)."""
     path = Path(run_dir) / HELDOUT
     if not path.is_file():
-        raise RunDirError(f"{run_dir} was trained on a task made in Python and holds no {HELDOUT} (written "
-                          "before runs kept it); in Python, load the weights with "
+        raise RunDirError(f"{run_dir} was trained on a task made in Python and holds no {HELDOUT} (deleted, or "
+                          "written before runs kept it); in Python, load the weights with "
                           "rnnlab.runs.load.load_weights(run_dir, model), then call "
                           "rnnlab.analysis.analyze.analyze(model, task)")
     try:
@@ -56,7 +57,7 @@ def heldout_task(run_dir, description: dict) -> Task:
         d = description
         return Task(d["name"], d["targets"], d["per_step"], d["input_size"], d["output_size"], split, split,
                     baseline=d.get("baseline"), baseline_note=d.get("baseline_note", ""), vocab=vocab)
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as e:
         raise RunDirError(f"{path} is unreadable ({e.__class__.__name__}); the run directory is damaged") from None
 
 
@@ -68,7 +69,7 @@ def load_run(run_dir):
     cfg = record.config
     if not (Path(run_dir) / f"{CHECKPOINT}.json").is_file() and (Path(run_dir) / f"{STATE}.json").is_file():
         raise RunDirError(f"{run_dir} was interrupted before training finished, so it has no final "
-                          f"weights yet; continue it with: rnnlab train --resume {run_dir}")
+                          f"weights yet; continue it with: {record.resume_hint()}")
     arrays, meta = load_checkpoint(run_dir)
     task = heldout_task(run_dir, record.task) if "task" in record.own else build_task(cfg)
     if "vocab" in meta and meta["vocab"] != "".join(task.vocab):

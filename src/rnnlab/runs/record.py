@@ -27,7 +27,7 @@ PARTS = ("task", "model", "loss", "optimizer")       # what a user may bring ins
 
 
 def rnnlab_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version    # start-up time: 15 ms, for a run's record only
+    from importlib.metadata import PackageNotFoundError, version  # start-up time: 15 ms, for a run's record only
     try:
         return version("rnnlab")
     except PackageNotFoundError:                     # run from a source tree without installing
@@ -62,7 +62,8 @@ def run_record(trainer, *, interface: str = "python", report: bool | None = None
     """config.json's content for a trainer about to train."""
     task = trained_task(trainer).describe()
     own = own_parts(trainer.from_config)
-    config = {k: v for k, v in trainer.cfg.to_dict().items() if k not in unused_fields(trainer.cfg.to_dict(), own, task)}
+    unused = unused_fields(trainer.cfg.to_dict(), own, task)
+    config = {k: v for k, v in trainer.cfg.to_dict().items() if k not in unused}
     record = {"config": config, "task": task, "model": trainer.model.describe(),
               "optimizer": trainer.optimizer.describe(), "schedule": trainer.schedule.describe(),
               "loss": describe_loss(trainer.loss), "from_config": dict(trainer.from_config),
@@ -103,7 +104,16 @@ class RunRecord:
     def setting(self, name: str, value=...) -> str:
         """Advice in the run's own language: a flag for a command-line run, an argument for a
         Python one."""
-        return setting(name, value, cli=self.interface == "cli")
+        cli = self.interface == "cli"
+        if name == "model" and "model" in self.own and not cli:
+            name = "cell"                              # the argument of the head the user built
+        return setting(name, value, cli=cli)
+
+    def resume_hint(self) -> str:
+        """How to continue this run, in its own language."""
+        if self.interface == "cli" or not self.own - {"loss"}:
+            return f"rnnlab train --resume {self.run_dir}"
+        return (f"rnnlab.resume({str(self.run_dir)!r}, " + ", ".join(f"{p}={p}" for p in sorted(self.own)) + ")")
 
     @property
     def lr(self) -> float:
@@ -120,14 +130,15 @@ class RunRecord:
 def read_record(run_dir) -> RunRecord:
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
-        raise RunDirError(f"{run_dir} is a file, not a run directory; pass the --out directory of an "
-                          "rnnlab train")
+        raise RunDirError(f"{run_dir} is a file, not a run directory; pass the directory a run wrote "
+                          "(rnnlab train --out, rnnlab.train's run_dir)")
     if not run_dir.is_dir():
-        raise RunDirError(f"run directory {run_dir} does not exist; pass the --out of a finished rnnlab train")
+        raise RunDirError(f"run directory {run_dir} does not exist; pass the directory a run wrote "
+                          "(rnnlab train --out, rnnlab.train's run_dir)")
     path = run_dir / CONFIG
     if not path.is_file():
-        raise RunDirError(f"{run_dir} is not an rnnlab run directory (no config.json); pass the "
-                          "--out of a finished rnnlab train")
+        raise RunDirError(f"{run_dir} is not an rnnlab run directory (no config.json); pass the directory "
+                          "a run wrote (rnnlab train --out, rnnlab.train's run_dir)")
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
         raw, from_config = meta["config"], meta.get("from_config") or {}

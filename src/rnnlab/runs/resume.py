@@ -26,8 +26,8 @@ def resume_trainer(run_dir, task=None, model=None, loss=None) -> Trainer:
     if missing:
         what = " and ".join(missing)
         raise RunDirError(f"{run_dir} was trained on a {what} made in Python, which its record cannot rebuild "
-                          f"for training; resume it in Python: rnnlab.runs.resume.resume_trainer(run_dir, "
-                          f"{', '.join(f'{m}={m}' for m in missing)}).fit()")
+                          f"for training; resume it in Python with the same {what}: "
+                          f"rnnlab.resume({str(run_dir)!r}, {', '.join(f'{m}={m}' for m in missing)})")
     if not (run_dir / f"{STATE}.json").is_file():
         raise RunDirError(f"{run_dir} has no resumable state (no epoch finished, or it was trained "
                           "with --checkpoint-every 0); train it again")

@@ -30,7 +30,7 @@ from rnnlab.training.build import (
     default_loss,
     ready_compiled_cells,
 )
-from rnnlab.training.config import TrainConfig
+from rnnlab.training.config import DEFAULTS, TrainConfig, unused_fields
 from rnnlab.training.evaluate import evaluate, forward, score, step_mask
 from rnnlab.training.guards import Guard, TrainingDiverged
 from rnnlab.training.probes import probe_record, recurrent_spectra
@@ -45,7 +45,30 @@ class EpochResult:
     events: list[dict] = field(default_factory=list)
 
 
+def warn_pointless_settings(cfg: TrainConfig, from_config: dict, task: Task) -> None:
+    """Say which config settings a part made in Python makes pointless (a model's own arguments
+    set its size and init, a task's own data its length): set, yet doing nothing, they would
+    otherwise look like settings of the run."""
+    own = {k for k, built in from_config.items() if not built}
+    if not own:
+        return
+    values = cfg.to_dict()
+    pointless = sorted(f for f in unused_fields(values, own, task.describe()) - unused_fields(values)
+                       if values[f] != DEFAULTS[f])
+    if pointless:
+        what = " and ".join(sorted(own & {"task", "model", "optimizer"}))
+        warnings.warn(f"{', '.join(setting(f, values[f]) for f in pointless)}: "
+                      f"{'does' if len(pointless) == 1 else 'do'} nothing in this run, whose {what} "
+                      f"{'was' if ' and ' not in what else 'were'} made in Python (their own arguments "
+                      "decide); drop them from the config", UserWarning, stacklevel=3)
+
+
 # ---------------------------------------------------------------- callbacks
+def _nothing(*args) -> None:
+    """What a callback without a hook does there: callbacks are duck-typed, any object with the
+    hooks it needs will do (``Callback`` is a base that has them all)."""
+
+
 class Callback:
     """Hooks into ``Trainer.fit``. A callback may also define ``on_step_end(trainer)``, called
     after every training step (left out of this base so that callbacks without it cost nothing
@@ -97,6 +120,7 @@ class Trainer:
         self.optimizer = optimizer if optimizer is not None else build_optimizer(cfg, self.model)
         self.schedule = build_schedule(cfg, self.optimizer)
         self.guard = Guard(cfg.spike_factor, 20, cfg.max_recoveries, cfg.lr_cut) if cfg.guard else None
+        warn_pointless_settings(cfg, self.from_config, task)
         self.metric = task.metric
         self.higher_is_better = METRICS[self.metric].higher_is_better
         self.callbacks = list(callbacks)
@@ -170,7 +194,7 @@ class Trainer:
     def fit(self) -> dict:
         cfg = self.cfg
         for cb in self.callbacks:
-            cb.on_train_begin(self)
+            getattr(cb, "on_train_begin", _nothing)(self)
         start = time.perf_counter() - (self.history[-1]["seconds"] if self.history else 0.0)
         step_hooks = [cb.on_step_end for cb in self.callbacks if hasattr(cb, "on_step_end")]
         try:
@@ -204,20 +228,20 @@ class Trainer:
                     record["next_length"] = self.task.seq_length        # the curriculum moved on
                 result = EpochResult(record, probes, events)
                 for cb in self.callbacks:
-                    cb.on_epoch_end(self, result)
+                    getattr(cb, "on_epoch_end", _nothing)(self, result)
                 if self.stop_requested:                       # a callback's decision (e.g. a time budget)
                     break
         except BaseException:                     # Ctrl-C or an error: the callbacks may save what is safe
             for cb in self.callbacks:
                 try:
-                    getattr(cb, "on_train_stopped", lambda trainer: None)(self)
+                    getattr(cb, "on_train_stopped", _nothing)(self)
                 except Exception as e:            # the first problem is the one to report
                     warnings.warn(f"{type(cb).__name__} could not finish after training stopped: {e}",
                                   RuntimeWarning, stacklevel=2)
             raise
         summary = self.summary(time.perf_counter() - start)
         for cb in self.callbacks:
-            cb.on_train_end(self, summary)
+            getattr(cb, "on_train_end", _nothing)(self, summary)
         return summary
 
     def _epoch_record(self, epoch, length, lr, steps, test_loss, test_metric, start, events) -> dict:
