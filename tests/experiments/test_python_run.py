@@ -145,3 +145,20 @@ def test_a_damaged_heldout_split_is_one_sentence(python_run, tmp_path, capsys):
     assert main(["eval", str(run)]) == 2
     err = capsys.readouterr().err
     assert "heldout.npz is unreadable" in err and "Traceback" not in err
+
+
+def test_a_run_that_fails_before_its_first_epoch_leaves_nothing_in_the_way(tmp_path):
+    task = rnnlab.Task.from_generator(sine_waves, length=10, test_size=16)
+    run = tmp_path / "r"
+    with pytest.raises(rnnlab.InputError, match="expected input of shape"):
+        rnnlab.train(task, rnnlab.StepRegressor(3, 8, 1), run_dir=run, figure_workers=0)   # 3 inputs, not 1
+    assert not run.exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(rnnlab.InputError):
+        rnnlab.train(task, rnnlab.StepRegressor(3, 8, 1), run_dir=mine, force=True, figure_workers=0)
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]              # the user's file stays
+    rnnlab.train(task, rnnlab.StepRegressor(1, 8, 1), config=rnnlab.TrainConfig(epochs=1), run_dir=run,
+                 report=False, figure_workers=0)
+    assert (run / "summary.json").is_file()

@@ -18,7 +18,15 @@ from rnnlab.present.analysis_figures import draw_analysis_figures
 from rnnlab.present.figure_pool import FigurePool
 from rnnlab.present.plots import draw_training_figures
 from rnnlab.present.report import write_report
-from rnnlab.runs.files import DIAGNOSIS, EVENTS_LOG, PROBES_LOG, default_run_dir, prepare_run_dir, read_jsonl
+from rnnlab.runs.files import (
+    DIAGNOSIS,
+    EVENTS_LOG,
+    PROBES_LOG,
+    default_run_dir,
+    prepare_run_dir,
+    read_jsonl,
+    remove_run_files,
+)
 from rnnlab.runs.load import finished_trainer
 from rnnlab.runs.record import read_record
 from rnnlab.runs.resume import resume_trainer
@@ -33,7 +41,14 @@ def train(task=None, model=None, loss=None, optimizer=None, *, config=None, run_
     with ``force``); returns the summary. ``report=False`` leaves out the analysis and report."""
     trainer = Trainer(task, model, loss, optimizer, config=config)
     out = prepare_run_dir(run_dir if run_dir is not None else default_run_dir("run"), force)
-    return finish(trainer, out, callbacks=callbacks, report=report, figure_workers=figure_workers)
+    try:
+        return finish(trainer, out, callbacks=callbacks, report=report, figure_workers=figure_workers)
+    except BaseException:
+        if not trainer.history:              # nothing to resume: leave no half-written run in the way of a retry
+            remove_run_files(out)
+            if not any(out.iterdir()):
+                out.rmdir()
+        raise
 
 
 def resume(run_dir, task=None, model=None, loss=None, *, callbacks=(), figure_workers: int | None = None) -> dict:

@@ -59,11 +59,16 @@ def prepare_run_dir(out, force: bool = False) -> Path:
                           f"{in_voice('--out', 'run_dir')} or pass {in_voice('--force', 'force=True')} to overwrite it")
     out.mkdir(parents=True, exist_ok=True)
     if force:
-        old = [out / n for n in RUN_FILES] + [p for pat in RUN_PATTERNS for p in out.glob(pat)]
-        for path in old:
-            if path.is_file():
-                path.unlink()
+        remove_run_files(out)
     return out
+
+
+def remove_run_files(out: Path) -> None:
+    """Remove the files a run writes (and nothing else) from ``out``."""
+    old = [out / n for n in RUN_FILES] + [p for pat in RUN_PATTERNS for p in out.glob(pat)]
+    for path in old:
+        if path.is_file():
+            path.unlink()
 
 
 def default_run_dir(name: str, root: str | Path = "runs") -> Path:
