@@ -38,7 +38,7 @@ def test_user_generator_task_trains_with_a_user_model_and_loss():
     def loss(out, y, mask):                                          # the user's own loss
         calls.append(out.shape)
         return mse(out, y, mask)
-    cfg = TrainConfig(epochs=12, batches_per_epoch=20, batch_size=32, lr=1e-2, dropout=0.0)
+    cfg = TrainConfig(epochs=12, batches_per_epoch=20, batch_size=32, lr=1e-2)
     t = Trainer(task, model, loss, config=cfg)
     assert t.model is model
     s = t.fit()
