@@ -17,7 +17,7 @@ Built-in tasks are entries of the same type, made by ``build_task(cfg)`` from ``
   MSE 1/6 ~ 0.167; "solved" is MSE < 0.01.
 - ``copy`` (Arjovsky et al. 2016): 10 symbols from 1..8, then T blanks with a delimiter (9) at
   the 10th-last step; reproduce the 10 symbols in the last 10 steps, blanks (0) elsewhere.
-  Memoryless baseline cross-entropy: 10 ln(8) / (T + 20).
+  Memoryless baseline: always answering blank scores (T + 10) / (T + 20) accuracy (75% at T = 20).
 - ``temporal-order`` (Hochreiter & Schmidhuber 1997, task 6a): random distractors a-d, with X or
   Y at one step in [0.1T, 0.2T) and one in [0.5T, 0.6T); classify XX, XY, YX, YY (chance 25%).
 - ``flipflop`` (Sussillo & Barak 2013): K channels of sparse +-1 pulses; K outputs that each hold
@@ -97,8 +97,8 @@ def copy_memory(n_train=10000, n_test=1000, length=50, seed=0, dtype=np.float32)
         y = np.zeros((n, total), dtype=np.int64)
         y[:, -10:] = sym[:, :10]
         return np.eye(10, dtype=dtype)[sym], y                   # one-hot inputs (n, T+20, 10)
-    return _fixed("copy", make, n_train, n_test, seed, "classes", True, 10, 10 * np.log(8) / total,
-                  "cross-entropy of a memoryless predictor")
+    return _fixed("copy", make, n_train, n_test, seed, "classes", True, 10, (length + 10) / total,
+                  "accuracy of always answering blank")
 
 
 def temporal_order(n_train=10000, n_test=1000, length=100, seed=0, dtype=np.float32):
