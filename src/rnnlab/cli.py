@@ -27,6 +27,8 @@ from rnnlab.present.progress import EpochPrinter
 from rnnlab.present.tensorboard import TensorBoardWriter
 from rnnlab.runs.files import REPORT, STATE, SUMMARY, default_run_dir, prepare_run_dir
 from rnnlab.runs.load import evaluate_run, load_run
+from rnnlab.runs.lock import RunLock
+from rnnlab.runs.record import read_record
 from rnnlab.runs.resume import resume_trainer, stopped_before_report
 from rnnlab.training.config import PRESETS, TrainConfig
 from rnnlab.training.loop import Trainer
@@ -171,14 +173,16 @@ def cmd_resume(args) -> int:
         finish_stopped_ending(args.resume, workers)
         print(f"report: {Path(args.resume) / REPORT}")
         return 0
-    trainer = resume_trainer(args.resume)
-    args.run_dir_in_use = args.resume
-    cfg, done = trainer.cfg, len(trainer.history)
-    callbacks = [EpochPrinter(cfg.epochs, quiet=args.quiet)]
-    if (Path(args.resume) / "tensorboard").is_dir():           # keep logging where the run began
-        callbacks.append(TensorBoardWriter(Path(args.resume) / "tensorboard"))
-    print(f"rnnlab: resuming {args.resume} after epoch {done} of {cfg.epochs}")
-    _finish(trainer, Path(args.resume), args, callbacks, workers, resuming=True)
+    read_record(args.resume)                                   # a run directory at all, before locking it
+    with RunLock(args.resume):                                 # before the logs are trimmed to the state
+        trainer = resume_trainer(args.resume)
+        args.run_dir_in_use = args.resume
+        cfg, done = trainer.cfg, len(trainer.history)
+        callbacks = [EpochPrinter(cfg.epochs, quiet=args.quiet)]
+        if (Path(args.resume) / "tensorboard").is_dir():       # keep logging where the run began
+            callbacks.append(TensorBoardWriter(Path(args.resume) / "tensorboard"))
+        print(f"rnnlab: resuming {args.resume} after epoch {done} of {cfg.epochs}")
+        _finish(trainer, Path(args.resume), args, callbacks, workers, resuming=True)
     return 0
 
 

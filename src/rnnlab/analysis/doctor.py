@@ -23,6 +23,7 @@ from rnnlab.data.metrics import METRICS
 from rnnlab.errors import RunDirError
 from rnnlab.runs.checkpoint import load_checkpoint
 from rnnlab.runs.files import DIAGNOSIS, EVENTS_LOG, METRICS_LOG, PROBES_LOG, SUMMARY, read_json, read_jsonl, write_json
+from rnnlab.runs.lock import writer_of
 from rnnlab.runs.record import read_record
 from rnnlab.training.probes import early_to_late_gradient
 
@@ -92,9 +93,19 @@ def diagnose(run_dir) -> Diagnosis:
     events = read_jsonl(run_dir / EVENTS_LOG)
     n = {"epochs_done": len(metrics), "epochs_planned": cfg.epochs}
     d = Diagnosis("healthy")
+    writer, finished = writer_of(run_dir), (run_dir / SUMMARY).is_file()
+    if writer is not None:
+        d.findings.append(f"The run is still training{writer}: this reads the {len(metrics)} of {cfg.epochs} "
+                          "epochs logged so far, not a final result.")
+    elif not finished:
+        d.findings.append(f"The run stopped after {len(metrics)} of {cfg.epochs} epochs (it has no summary.json): "
+                          f"it was interrupted; {rec.resume_hint()} continues it.")
+    last_word = "final" if finished and writer is None else "latest"
+    n.update(still_training=writer is not None, finished=finished)
     if not metrics:
-        d.pattern = "exploding" if events else "healthy"
-        d.findings.append("The run finished no epoch, so there is little to read.")
+        d.pattern = "exploding" if events else "unfinished"
+        d.findings.append("The run finished no epoch, so there is nothing to judge yet.")
+        d.numbers = n
         return d
     metric = next(k[len("test_"):] for k in metrics[0] if k.startswith("test_") and k != "test_loss")
     higher = METRICS[metric].higher_is_better
@@ -128,9 +139,14 @@ def diagnose(run_dir) -> Diagnosis:
     nonfinite = sum(1 for x in iter_loss if not (isinstance(x, (int, float)) and math.isfinite(x)))
     spikes = [i for i, x in enumerate(iter_norm) if isinstance(x, (int, float)) and fin_norm
               and (not math.isfinite(x) or x > 100 * median_norm)]
-    # a loss jump: an epoch's loss over 3x the best loss before it
+    # a loss jump: an epoch's loss over 3x the best loss before it at the same sequence length (a
+    # curriculum's step to longer sequences raises the loss by design)
+    lengths = [r.get("length") for r in metrics]
+
+    def best_before(i):
+        return min(_finite([losses[j] for j in range(i) if lengths[j] == lengths[i]]) or [math.inf])
     jump_at = next((i for i in range(1, len(losses)) if math.isfinite(losses[i])
-                    and losses[i] > 3 * min(_finite(losses[:i]) or [math.inf])), None)
+                    and losses[i] > 3 * best_before(i)), None)
     diverged = jump_at is not None
     # a run that recovered once or twice and then trained to a good end is healthy: the guard did its job
     ended_well = (math.isfinite(last) and last < 0.5 * first and not nonfinite and not diverged)
@@ -148,7 +164,7 @@ def diagnose(run_dir) -> Diagnosis:
             before = _finite(metrics[jump_at - 1]["iter_grad_norm"])
             at = _finite(metrics[jump_at]["iter_grad_norm"])
             d.findings.append(f"The training loss jumped in epoch {jump_at + 1} to {losses[jump_at]:.4g}, over "
-                              f"3x its best before ({min(_finite(losses[:jump_at])):.4g}); the gradient norm "
+                              f"3x its best before ({best_before(jump_at):.4g}); the gradient norm "
                               f"peaked at {max(at or [float('nan')]):.3g} there, after "
                               f"{max(before or [float('nan')]):.3g} the epoch before. Final loss {last:.4g}.")
         if events:
@@ -219,8 +235,8 @@ def diagnose(run_dir) -> Diagnosis:
     # ---- hypersensitive / erratic
     # (only jumps that matter against where training started: a converged model's tiny losses
     # are heavy-tailed without being unstable)
-    late_losses = [x for x in losses[len(losses) // 2:] if math.isfinite(x)]
-    jumps = sum(1 for a, b in zip(late_losses, late_losses[1:]) if b > 1.5 * a and b > 0.25 * first)
+    late = [(x, L) for x, L in zip(losses[len(losses) // 2:], lengths[len(losses) // 2:]) if math.isfinite(x)]
+    jumps = sum(1 for (a, la), (b, lb) in zip(late, late[1:]) if la == lb and b > 1.5 * a and b > 0.25 * first)
     progress = (first - min(losses)) / first if first > 0 else 0.0
     n.update(late_loss_jumps=jumps, loss_progress=progress)
     if jumps >= 2:
@@ -239,10 +255,40 @@ def diagnose(run_dir) -> Diagnosis:
 
     fmt = METRICS[metric].format
     final_metric = metrics[-1][f"test_{metric}"]
+    # ---- worse at the end (the last epochs undid what the best one had), or clipped throughout
+    # with nothing to show for it (the clip, not the learning rate, set every step)
+    clipped = [x > cfg.clip for x in _finite(iter_norm)] if cfg.clip else []
+    n["clipped_fraction"] = sum(clipped) / len(clipped) if clipped else 0.0
+    over_clipped = bool(clipped) and n["clipped_fraction"] >= 0.9
+    clip_finding = (f"{100 * n['clipped_fraction']:.0f}% of the steps had a gradient norm over the clip ({cfg.clip:g}; "
+                    f"median norm {median_norm:.3g}), so every step was cut to the same length: the clip, not "
+                    "the learning rate, set the step size.")
+    clip_advice = (f"Clip where only the outliers are cut: {s('clip', float(f'{2 * median_norm:.2g}'))} (twice the "
+                   f"median norm), or lower the learning rate: {s('lr', float(f'{lr / 3:.2g}'))}.")
+    best_metric = (max if higher else min)(r[f"test_{metric}"] for r in metrics)
+    slipped = (best_metric - final_metric > 0.05) if higher else (final_metric > 3 * best_metric)
+    if slipped and len(losses) > 2:
+        best_epoch = next(r["epoch"] for r in metrics if r[f"test_{metric}"] == best_metric)
+        d.pattern = "worse at the end"
+        d.findings.append(f"The {last_word} test {metric} is {fmt(final_metric)}, against {fmt(best_metric)} at "
+                          f"epoch {best_epoch}: training went on past its best and lost it.")
+        d.findings += [clip_finding] if over_clipped else []
+        d.advice += ([clip_advice] if over_clipped else []) + [
+            f"Lower the learning rate ({s('lr', float(f'{lr / 3:.2g}'))}) or let it decay ({s('schedule', 'cosine')}).",
+            f"Train about as long as the best epoch ({s('epochs', best_epoch)})."]
+        d.numbers = n
+        return d
+    if over_clipped and at_baseline and len(losses) > 1:
+        d.pattern = "clipped throughout"
+        d.findings += [clip_finding, f"The {last_word} test {metric} is {fmt(final_metric)}, no better than the "
+                                     f"memoryless baseline ({fmt(baseline)})."]
+        d.advice.append(clip_advice)
+        d.numbers = n
+        return d
     if at_baseline and len(losses) > 1:
         # ---- not learning: no pattern above, yet no better than a memoryless answer
         d.pattern = "not learning"
-        d.findings.append(f"The final test {metric} is {fmt(final_metric)}, no better than the memoryless "
+        d.findings.append(f"The {last_word} test {metric} is {fmt(final_metric)}, no better than the memoryless "
                           f"baseline ({fmt(baseline)}); the training loss went from {first:.4g} to {last:.4g}.")
         d.advice += [f"Train longer or with a larger learning rate ({s('lr', float(f'{lr * 3:.2g}'))}); a plateau at "
                      "the baseline is often left suddenly.",
@@ -254,12 +300,15 @@ def diagnose(run_dir) -> Diagnosis:
     if len(losses) == 1:
         d.findings.append("Only one epoch was trained: too short to judge the trend; train longer "
                           "before reading the diagnosis.")
-    d.findings.append(f"The training loss went from {first:.4g} to {last:.4g}; the final test {metric} "
+    d.findings.append(f"The training loss went from {first:.4g} to {last:.4g}; the {last_word} test {metric} "
                       f"is {fmt(final_metric)}"
                       + (f" (memoryless baseline {fmt(baseline)})." if baseline is not None else "."))
     if ratio is not None:
         d.findings.append(f"For information: the gradient reaching step 1 of the top layer is {ratio:.1e} of "
                           f"the last step's; the run learns regardless.")
+    if over_clipped:
+        d.findings.append(f"For information: {100 * n['clipped_fraction']:.0f}% of the steps were clipped at "
+                          f"{cfg.clip:g}; the run learns regardless.")
     d.findings.append(("Apart from that, the" if caught else "No guard recoveries; the") +
                       f" gradient norm stayed within 100x of its median "
                       f"({median_norm:.3g}).")

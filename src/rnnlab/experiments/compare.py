@@ -28,6 +28,7 @@ from rnnlab.experiments.sweep import markdown_table
 from rnnlab.present.html import image, page, table
 from rnnlab.present.plots import pyplot, save_figure
 from rnnlab.runs.checkpoint import atomic_write_text
+from rnnlab.runs.files import COMPARE_FILES, record_written
 from rnnlab.training.build import build_model
 from rnnlab.training.config import PRESETS, TrainConfig
 from rnnlab.training.loop import Callback, Trainer
@@ -224,6 +225,7 @@ def write_outputs(rows, thr, stream, out_dir: Path) -> None:
                                                            indent=2))
     figures = plot(summ, thr, stream, out_dir)
     write_page(out_dir, tabs, figures)
+    record_written(out_dir, [*COMPARE_FILES, *figures])
 
 
 def tables(summ, thr, stream) -> list[tuple[list[str], list[dict]]]:

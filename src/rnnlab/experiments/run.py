@@ -19,15 +19,22 @@ from rnnlab.present.figure_pool import FigurePool
 from rnnlab.present.plots import draw_training_figures
 from rnnlab.present.report import write_report
 from rnnlab.runs.files import (
+    ANALYSIS,
     DIAGNOSIS,
     EVENTS_LOG,
+    LOCK,
+    MANIFEST,
     PROBES_LOG,
+    REPORT,
+    TENSORBOARD_FILES,
     default_run_dir,
     prepare_run_dir,
     read_jsonl,
+    record_written,
     remove_run_files,
 )
 from rnnlab.runs.load import finished_trainer
+from rnnlab.runs.lock import RunLock, refuse_while_written
 from rnnlab.runs.record import read_record
 from rnnlab.runs.resume import resume_trainer
 from rnnlab.runs.writer import RunWriter
@@ -46,6 +53,8 @@ def train(task=None, model=None, loss=None, optimizer=None, *, config=None, run_
     except BaseException:
         if not trainer.history:              # nothing to resume: leave no half-written run in the way of a retry
             remove_run_files(out)
+            for name in (MANIFEST, LOCK):
+                (out / name).unlink(missing_ok=True)
             if not any(out.iterdir()):
                 out.rmdir()
         raise
@@ -55,10 +64,11 @@ def resume(run_dir, task=None, model=None, loss=None, *, callbacks=(), figure_wo
     """Continue an interrupted run where its last saved state left it and end it as ``train``
     does (logs appended, figures, diagnosis, analysis, report); a task, model or loss made in
     Python is passed again. Returns the summary."""
-    trainer = resume_trainer(run_dir, task, model, loss)
-    record = read_record(run_dir)
-    return finish(trainer, run_dir, callbacks=callbacks, report=record.report is not False, resuming=True,
-                  interface=record.interface, figure_workers=figure_workers)
+    record = read_record(run_dir)                              # a run directory at all, before locking it
+    with RunLock(run_dir):                                     # before the logs are trimmed to the state
+        trainer = resume_trainer(run_dir, task, model, loss)
+        return finish(trainer, run_dir, callbacks=callbacks, report=record.report is not False, resuming=True,
+                      interface=record.interface, figure_workers=figure_workers)
 
 
 def finish(trainer: Trainer, out, *, callbacks=(), report: bool = True, resuming: bool = False,
@@ -68,10 +78,11 @@ def finish(trainer: Trainer, out, *, callbacks=(), report: bool = True, resuming
     Figures are drawn by worker processes that start (and import matplotlib) while training runs
     and draw while the analysis runs (``FigurePool``)."""
     out = Path(out)
-    with FigurePool(figure_workers) as pool:
+    with RunLock(out), FigurePool(figure_workers) as pool:
         writer = RunWriter(out, resuming=resuming, pool=pool, report=report, interface=interface)
         trainer.callbacks = [writer, *callbacks]
         summary = trainer.fit()
+        record_written(out, TENSORBOARD_FILES)
         if on_trained is not None:
             on_trained(summary)
         write_ending(trainer, out, writer.probes, writer.events, pool, report=report)
@@ -83,17 +94,21 @@ def write_ending(trainer: Trainer, out: Path, probes: list[dict], events: list[d
     """What follows training: the training figures from the logs in memory, the diagnosis, and
     (with ``report``) the analysis and its figures, then the report, which only reads files."""
     recurrent = hasattr(trainer.model, "rnn")
-    draw_training_figures(out, trainer.history, probes, events, metric=trainer.metric,
-                          baseline=trainer.task.baseline, clip=trainer.cfg.clip, pool=pool,
-                          hidden_view=hidden_state_view(trainer.model, trainer.task) if recurrent else None)
+    figures = draw_training_figures(out, trainer.history, probes, events, metric=trainer.metric,
+                                    baseline=trainer.task.baseline, clip=trainer.cfg.clip, pool=pool,
+                                    hidden_view=hidden_state_view(trainer.model, trainer.task) if recurrent else None)
+    record_written(out, [*figures, DIAGNOSIS])
     write_diagnosis(out)
     if not report:
         return
     with pool.sharing_cores():                                 # the training figures are being drawn
         if recurrent:                                          # the dynamics analysis reads recurrent states
             analysis = analyze(trainer.model, trainer.task)
-            write_analysis(analysis, out, draw_analysis_figures(out, analysis.arrays, pool))
+            names = draw_analysis_figures(out, analysis.arrays, pool)
+            record_written(out, [*names, ANALYSIS])
+            write_analysis(analysis, out, names)
         pool.wait()                                            # the report shows every figure
+    record_written(out, [REPORT])
     write_report(out)
 
 
@@ -101,20 +116,28 @@ def finish_stopped_ending(run_dir, figure_workers: int | None = None) -> None:
     """Training finished but was stopped before its figures, analysis and report were written
     (Ctrl-C after the last epoch): write them now, from the final weights and the logs."""
     run_dir = Path(run_dir)
-    trainer = finished_trainer(run_dir)
-    with FigurePool(figure_workers) as pool:
+    with RunLock(run_dir), FigurePool(figure_workers) as pool:
+        trainer = finished_trainer(run_dir)
         write_ending(trainer, run_dir, read_jsonl(run_dir / PROBES_LOG), read_jsonl(run_dir / EVENTS_LOG), pool)
 
 
 def analyse_saved_run(run_dir, **kwargs) -> dict:
     """``rnnlab analyze``: analyse a saved run, draw its analysis figures, write analysis.json."""
     analysis = analyze_run(run_dir, **kwargs)
-    return write_analysis(analysis, run_dir, draw_analysis_figures(run_dir, analysis.arrays))
+    with RunLock(run_dir):
+        names = draw_analysis_figures(run_dir, analysis.arrays)
+        record_written(run_dir, [*names, ANALYSIS])
+        return write_analysis(analysis, run_dir, names)
 
 
 def report_run(run_dir) -> Path:
     """``rnnlab report``: the report of a run directory, diagnosing it first if it never was (a run
     written by a bare ``RunWriter``, or before diagnoses were kept)."""
-    if not (Path(run_dir) / DIAGNOSIS).is_file():
-        write_diagnosis(run_dir)
-    return write_report(run_dir)
+    read_record(run_dir)                                       # a run directory at all, before locking it
+    refuse_while_written(run_dir, "report it")
+    with RunLock(run_dir):
+        if not (Path(run_dir) / DIAGNOSIS).is_file():
+            record_written(run_dir, [DIAGNOSIS])
+            write_diagnosis(run_dir)
+        record_written(run_dir, [REPORT])
+        return write_report(run_dir)

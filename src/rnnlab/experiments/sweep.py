@@ -39,7 +39,7 @@ from rnnlab.present.plots import pyplot, save_figure
 from rnnlab.present.tensorboard import TensorBoardWriter
 from rnnlab.processes import die_with_parent
 from rnnlab.runs.checkpoint import atomic_write_text
-from rnnlab.runs.files import prepare_run_dir
+from rnnlab.runs.files import SWEEP_FILES, TENSORBOARD_FILES, prepare_run_dir, record_written
 from rnnlab.runs.writer import RunWriter
 from rnnlab.training.config import TrainConfig
 from rnnlab.training.loop import Trainer
@@ -249,6 +249,7 @@ def run_sweep(base: TrainConfig, grid: dict, seeds: int, out_dir, *, jobs: int =
             todo.append(job)
         else:
             rows.append(row)
+    record_written(out_dir, ["sweep_plan.json"])
     atomic_write_text(out_dir / "sweep_plan.json", json.dumps(
         {"grid": grid, "seeds": seeds, "base": base.to_dict(), "backend": backend}, indent=2))
     results = (_run_ray(todo, address, tensorboard, jobs) if backend == "ray" else
@@ -378,6 +379,7 @@ def report(rows, grid: dict, out_dir: Path) -> None:
                                                          indent=2))
     figures = plot_sweep(agg, grid, out_dir)
     write_page(out_dir, cols, cells, sentences, figures)
+    record_written(out_dir, [*SWEEP_FILES, *figures, *TENSORBOARD_FILES])
 
 
 def results_table(agg: list[dict], fields: list[str], metric: str) -> tuple[list[str], list[dict]]:

@@ -6,8 +6,8 @@ exactly these (and never a file of the user's).
 
 from __future__ import annotations
 
+import fnmatch
 import json
-import math
 import time
 from pathlib import Path
 
@@ -29,6 +29,8 @@ DIAGNOSIS = "diagnosis.json"      # the doctor's verdict, written when training 
 HELDOUT = "heldout.npz"           # a task made in Python: its held-out split, so eval and analyze can reopen it
 REPORT = "report.html"
 LOGS = (METRICS_LOG, PROBES_LOG, EVENTS_LOG)
+LOCK = ".rnnlab.lock"              # held while a process writes the run (runs/lock.py)
+MANIFEST = ".rnnlab-files.json"   # every file rnnlab wrote here, recorded as it writes it: all --force removes
 
 # Figures, by what they show.
 TRAINING_FIGURES = {"training_curves": "training_curves.png", "grad_norm": "grad_norm.png",
@@ -44,13 +46,15 @@ COMPARE_FILES = ("compare.csv", "compare.md", "compare.json", "compare.html")
 # old run is left for the new one to be confused with, and no file of the user's is touched.
 RUN_FILES = (CONFIG, METRICS_LOG, PROBES_LOG, EVENTS_LOG, SUMMARY, f"{CHECKPOINT}.json", f"{STATE}.json", ANALYSIS,
              DIAGNOSIS, HELDOUT, REPORT, *TRAINING_FIGURES.values(), *ANALYSIS_FIGURES.values(), *SWEEP_FILES)
+TENSORBOARD_FILES = ("tensorboard/events.out.tfevents.*", "tensorboard/hparams/events.out.tfevents.*")
 RUN_PATTERNS = (f"{CHECKPOINT}-*.npz", f"{STATE}-*.npz", ".*.tmp*", "metric_vs_*.png", "heatmap_*.png",
-                "tensorboard/events.out.tfevents.*", "tensorboard/hparams/events.out.tfevents.*")
+                *TENSORBOARD_FILES)
 
 
 def prepare_run_dir(out, force: bool = False) -> Path:
     """Create ``out``; refuse a non-empty existing directory unless ``force``, which removes the
-    files an earlier run wrote there (and nothing else)."""
+    files rnnlab recorded writing there (``MANIFEST``) and nothing else: a file of the user's that
+    a run would write over is refused by name, never removed."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise RunDirError(f"{in_voice('--out', 'run_dir')} {out} exists and is a file; choose a directory path")
@@ -60,15 +64,70 @@ def prepare_run_dir(out, force: bool = False) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     if force:
         remove_run_files(out)
+        clash = sorted(p for p in _files(out) if _named_like_run_output(p))
+        if clash:
+            raise RunDirError(f"{out / clash[0]} was not written by rnnlab here (it is not in {MANIFEST}) and a run "
+                              f"would write over it; move it away or choose another {in_voice('--out', 'run_dir')}")
+    _write_manifest(out, {"written": []})
     return out
 
 
 def remove_run_files(out: Path) -> None:
-    """Remove the files a run writes (and nothing else) from ``out``."""
-    old = [out / n for n in RUN_FILES] + [p for pat in RUN_PATTERNS for p in out.glob(pat)]
+    """Remove the files rnnlab recorded writing in ``out`` (and nothing else). A run directory from
+    before the record was kept (a config.json or sweep_plan.json, no manifest) is cleared by the
+    run file names, as it always was."""
+    manifest = _read_manifest(out)
+    if manifest is not None:
+        old = [out / rel for rel in manifest["written"]]
+    elif (out / CONFIG).is_file() or (out / "sweep_plan.json").is_file():
+        old = [out / n for n in RUN_FILES] + [p for pat in RUN_PATTERNS for p in out.glob(pat)]
+    else:
+        old = []
     for path in old:
-        if path.is_file():
+        if path.is_file() and not path.is_symlink():
             path.unlink()
+    if manifest is not None:
+        _write_manifest(out, {"written": []})
+
+
+def record_written(out, names) -> None:
+    """Add ``names`` (paths relative to ``out``, or glob patterns there) to the files rnnlab wrote in
+    ``out``: what a later ``--force`` may remove. Writers call it as they write."""
+    out = Path(out)
+    found = set()
+    for name in names:
+        found |= ({str(p.relative_to(out)) for p in out.glob(name) if p.is_file()} if "*" in name
+                  else {name})
+    manifest = _read_manifest(out) or {"written": []}
+    written = sorted(set(manifest["written"]) | found)
+    if written != manifest["written"]:
+        _write_manifest(out, {"written": written})
+
+
+def _read_manifest(out: Path) -> dict | None:
+    path = Path(out) / MANIFEST
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None                                   # missing or damaged: nothing is known to be ours
+    ok = isinstance(data, dict) and isinstance(data.get("written"), list)
+    return {"written": [str(w) for w in data["written"] if isinstance(w, str) and ".." not in w]} if ok else None
+
+
+def _write_manifest(out: Path, data: dict) -> None:
+    atomic_write_text(Path(out) / MANIFEST, json.dumps(data, indent=1))
+
+
+def _files(out: Path) -> list[str]:
+    return [str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.name not in (MANIFEST, LOCK)]
+
+
+def _named_like_run_output(rel: str) -> bool:
+    """A name a run writes at the top of its directory (or under tensorboard/)."""
+    patterns = [pat for pat in RUN_PATTERNS if not pat.startswith(".")]
+    if "/" in rel:
+        return rel.startswith("tensorboard/") and any(fnmatch.fnmatch(rel, pat) for pat in patterns)
+    return rel in RUN_FILES or any(fnmatch.fnmatch(rel, pat) for pat in patterns if "/" not in pat)
 
 
 def default_run_dir(name: str, root: str | Path = "runs") -> Path:
@@ -129,6 +188,3 @@ def write_json(path, obj) -> None:
     """Atomically write ``obj`` as indented JSON (NumPy numbers as plain ones)."""
     atomic_write_text(path, json.dumps(obj, indent=2, default=_plain))
 
-
-def is_finite_number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)

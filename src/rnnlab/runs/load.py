@@ -14,6 +14,7 @@ from rnnlab.data.tasks import build_task
 from rnnlab.errors import CheckpointError, InputError, RunDirError
 from rnnlab.runs.checkpoint import atomic_write_bytes, load_checkpoint
 from rnnlab.runs.files import CHECKPOINT, HELDOUT, METRICS_LOG, STATE, SUMMARY, read_jsonl
+from rnnlab.runs.lock import refuse_while_written
 from rnnlab.runs.record import read_record
 from rnnlab.training.build import build_model, model_from_description
 from rnnlab.training.evaluate import evaluate
@@ -67,6 +68,7 @@ def load_run(run_dir):
     own description (an rnnlab model; a class of the user's own cannot be rebuilt here)."""
     record = read_record(run_dir)
     cfg = record.config
+    refuse_while_written(run_dir, "open it")
     if not (Path(run_dir) / f"{CHECKPOINT}.json").is_file() and (Path(run_dir) / f"{STATE}.json").is_file():
         raise RunDirError(f"{run_dir} was interrupted before training finished, so it has no final "
                           f"weights yet; continue it with: {record.resume_hint()}")

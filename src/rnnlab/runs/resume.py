@@ -9,6 +9,7 @@ from rnnlab.errors import CheckpointError, InputError, RunDirError
 from rnnlab.runs.checkpoint import atomic_write_text, load_checkpoint
 from rnnlab.runs.files import CONFIG, LOGS, METRICS_LOG, REPORT, STATE, SUMMARY, read_jsonl
 from rnnlab.runs.load import refuse_diverged
+from rnnlab.runs.lock import refuse_while_written
 from rnnlab.runs.record import read_record
 from rnnlab.runs.state import restore_trainer
 from rnnlab.training.loop import Trainer
@@ -21,6 +22,7 @@ def resume_trainer(run_dir, task=None, model=None, loss=None) -> Trainer:
     run_dir = Path(run_dir)
     record = read_record(run_dir)
     cfg = record.config
+    refuse_while_written(run_dir, "resume it")
     given = {"task": task, "model": model, "loss": loss}
     missing = sorted(part for part in record.own if given.get(part) is None)
     if missing:

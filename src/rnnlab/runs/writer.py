@@ -8,7 +8,19 @@ import time
 from pathlib import Path
 
 from rnnlab.runs.checkpoint import save_checkpoint
-from rnnlab.runs.files import EVENTS_LOG, METRICS_LOG, PROBES_LOG, STATE, SUMMARY, read_jsonl, write_json
+from rnnlab.runs.files import (
+    CHECKPOINT,
+    CONFIG,
+    EVENTS_LOG,
+    HELDOUT,
+    METRICS_LOG,
+    PROBES_LOG,
+    STATE,
+    SUMMARY,
+    read_jsonl,
+    record_written,
+    write_json,
+)
 from rnnlab.runs.load import save_heldout
 from rnnlab.runs.record import run_record, trained_task, write_record
 from rnnlab.runs.state import trainer_state
@@ -50,6 +62,7 @@ class RunWriter(Callback):
         if self.resuming:
             self.probes, self.events = read_jsonl(self.run_dir / PROBES_LOG), read_jsonl(self.run_dir / EVENTS_LOG)
             return
+        record_written(self.run_dir, [CONFIG, METRICS_LOG, PROBES_LOG, HELDOUT])    # recorded before writing
         write_record(self.run_dir, run_record(trainer, interface=self.interface, report=self.report))
         if not trainer.from_config["task"]:
             save_heldout(self.run_dir, trained_task(trainer))
@@ -71,6 +84,8 @@ class RunWriter(Callback):
                 f.writelines(json.dumps(p) + "\n" for p in result.probes)
             self.probes += result.probes
         if result.events:
+            if not self.events:
+                record_written(self.run_dir, [EVENTS_LOG])
             with open(self.run_dir / EVENTS_LOG, "a", encoding="utf-8") as f:
                 f.writelines(json.dumps(e) + "\n" for e in result.events)
             self.events += result.events
@@ -88,6 +103,7 @@ class RunWriter(Callback):
         state, self._unsaved_state = self._unsaved_state, None     # a write that fails is not retried
         if state is not None:
             save_checkpoint(self.run_dir, *state, name=STATE)
+            record_written(self.run_dir, [f"{STATE}.json", f"{STATE}-*.npz"])
             self._state_written_at = time.perf_counter()
 
     def on_train_stopped(self, trainer):
@@ -100,3 +116,4 @@ class RunWriter(Callback):
             meta["vocab"] = "".join(trainer.task.vocab)
         save_checkpoint(self.run_dir, trainer.model.state_dict(), meta)
         write_json(self.run_dir / SUMMARY, summary)
+        record_written(self.run_dir, [f"{CHECKPOINT}.json", f"{CHECKPOINT}-*.npz", SUMMARY])

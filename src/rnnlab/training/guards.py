@@ -67,6 +67,13 @@ class Guard:
                 return "loss spike"
         return None
 
+    def new_stage(self) -> None:
+        """The sequences changed length (a curriculum moved on): the loss level changes by design,
+        so spikes are judged against the new stage's own losses, not the old ones."""
+        self.recent_loss.clear()
+        self.recent_norm.clear()
+        self.initial_level = None
+
     def accept(self, loss: float, grad_norm: float, iteration: int, snapshot) -> None:
         """A checked step is about to be applied: remember it, and when a snapshot is due call
         ``snapshot()`` -> (weights, optimizer state), taken before the update."""

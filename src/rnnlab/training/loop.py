@@ -226,6 +226,8 @@ class Trainer:
                 self.history.append(record)
                 if self.batches.end_epoch(test_metric):
                     record["next_length"] = self.task.seq_length        # the curriculum moved on
+                    if self.guard is not None:
+                        self.guard.new_stage()
                 result = EpochResult(record, probes, events)
                 for cb in self.callbacks:
                     getattr(cb, "on_epoch_end", _nothing)(self, result)
