@@ -25,7 +25,7 @@ from rnnlab.experiments.run import analyse_saved_run, finish, finish_stopped_end
 from rnnlab.present.figure_pool import figure_workers_from_env
 from rnnlab.present.progress import EpochPrinter
 from rnnlab.present.tensorboard import TensorBoardWriter
-from rnnlab.runs.files import REPORT, STATE, SUMMARY, default_run_dir, prepare_run_dir
+from rnnlab.runs.files import COMPARE_FILES, REPORT, STATE, SUMMARY, default_run_dir, prepare_run_dir
 from rnnlab.runs.load import evaluate_run, load_run
 from rnnlab.runs.lock import RunLock
 from rnnlab.runs.record import read_record
@@ -380,7 +380,7 @@ def cmd_compare(args) -> int:
                          f"{', '.join(COMPARE_TASKS)}")
     if args.seeds < 1 or args.params < 100:
         raise InputError("--seeds must be at least 1 and --params at least 100")
-    out = prepare_run_dir(args.out if args.out else default_run_dir("compare"), args.force)
+    out = prepare_run_dir(args.out if args.out else default_run_dir("compare"), args.force, writes=COMPARE_FILES)
     print(f"rnnlab: comparing rnn, lstm, gru, transformer (~{args.params:,} parameters each) on "
           f"{', '.join(tasks)} x {args.seeds} seed(s); writing {out}")
 

@@ -39,7 +39,7 @@ from rnnlab.present.plots import pyplot, save_figure
 from rnnlab.present.tensorboard import TensorBoardWriter
 from rnnlab.processes import die_with_parent
 from rnnlab.runs.checkpoint import atomic_write_text
-from rnnlab.runs.files import SWEEP_FILES, TENSORBOARD_FILES, prepare_run_dir, record_written
+from rnnlab.runs.files import SWEEP_FILES, SWEEP_OUTPUTS, TENSORBOARD_FILES, prepare_run_dir, record_written
 from rnnlab.runs.writer import RunWriter
 from rnnlab.training.config import TrainConfig
 from rnnlab.training.loop import Trainer
@@ -234,7 +234,7 @@ def sweep_dir(out, base: TrainConfig, grid: dict, seeds: int, force: bool = Fals
                 shutil.rmtree(trial)
         if not any((out / "runs").iterdir()):
             (out / "runs").rmdir()
-    return prepare_run_dir(out, force), 0
+    return prepare_run_dir(out, force, writes=SWEEP_OUTPUTS), 0
 
 
 # ---------------------------------------------------------------- the driver (runs the trials)

@@ -47,11 +47,16 @@ COMPARE_FILES = ("compare.csv", "compare.md", "compare.json", "compare.html")
 RUN_FILES = (CONFIG, METRICS_LOG, PROBES_LOG, EVENTS_LOG, SUMMARY, f"{CHECKPOINT}.json", f"{STATE}.json", ANALYSIS,
              DIAGNOSIS, HELDOUT, REPORT, *TRAINING_FIGURES.values(), *ANALYSIS_FIGURES.values(), *SWEEP_FILES)
 TENSORBOARD_FILES = ("tensorboard/events.out.tfevents.*", "tensorboard/hparams/events.out.tfevents.*")
+# What each kind of run writes: a --force over a file of the user's with one of these names is refused.
+RUN_OUTPUTS = (CONFIG, METRICS_LOG, PROBES_LOG, EVENTS_LOG, SUMMARY, f"{CHECKPOINT}.json", f"{CHECKPOINT}-*.npz",
+               f"{STATE}.json", f"{STATE}-*.npz", ANALYSIS, DIAGNOSIS, HELDOUT, REPORT, *TRAINING_FIGURES.values(),
+               *ANALYSIS_FIGURES.values(), *TENSORBOARD_FILES)
+SWEEP_OUTPUTS = (*SWEEP_FILES, "metric_vs_*.png", "heatmap_*.png")
 RUN_PATTERNS = (f"{CHECKPOINT}-*.npz", f"{STATE}-*.npz", ".*.tmp*", "metric_vs_*.png", "heatmap_*.png",
                 *TENSORBOARD_FILES)
 
 
-def prepare_run_dir(out, force: bool = False) -> Path:
+def prepare_run_dir(out, force: bool = False, writes=None) -> Path:
     """Create ``out``; refuse a non-empty existing directory unless ``force``, which removes the
     files rnnlab recorded writing there (``MANIFEST``) and nothing else: a file of the user's that
     a run would write over is refused by name, never removed."""
@@ -64,7 +69,7 @@ def prepare_run_dir(out, force: bool = False) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     if force:
         remove_run_files(out)
-        clash = sorted(p for p in _files(out) if _named_like_run_output(p))
+        clash = sorted(p for p in _files(out) if _named_like(p, RUN_OUTPUTS if writes is None else writes))
         if clash:
             raise RunDirError(f"{out / clash[0]} was not written by rnnlab here (it is not in {MANIFEST}) and a run "
                               f"would write over it; move it away or choose another {in_voice('--out', 'run_dir')}")
@@ -122,12 +127,9 @@ def _files(out: Path) -> list[str]:
     return [str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.name not in (MANIFEST, LOCK)]
 
 
-def _named_like_run_output(rel: str) -> bool:
-    """A name a run writes at the top of its directory (or under tensorboard/)."""
-    patterns = [pat for pat in RUN_PATTERNS if not pat.startswith(".")]
-    if "/" in rel:
-        return rel.startswith("tensorboard/") and any(fnmatch.fnmatch(rel, pat) for pat in patterns)
-    return rel in RUN_FILES or any(fnmatch.fnmatch(rel, pat) for pat in patterns if "/" not in pat)
+def _named_like(rel: str, names) -> bool:
+    """Whether ``rel`` is one of ``names`` (file names or glob patterns relative to the directory)."""
+    return any(fnmatch.fnmatch(rel, name) if "*" in name else rel == name for name in names)
 
 
 def default_run_dir(name: str, root: str | Path = "runs") -> Path:
