@@ -11,7 +11,6 @@ of each. It returns an ``Analysis``: ``json`` (what ``analysis.json`` holds, wri
 from __future__ import annotations
 
 import copy
-import json
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -32,8 +31,7 @@ from rnnlab.analysis.fixed_points import FP_DEFAULTS, StepMap, find_fixed_points
 from rnnlab.checks import check_float, check_int, setting
 from rnnlab.data.metrics import METRICS
 from rnnlab.errors import InputError
-from rnnlab.runs.checkpoint import atomic_write_text
-from rnnlab.runs.files import ANALYSIS
+from rnnlab.runs.files import ANALYSIS, write_json
 from rnnlab.runs.load import load_run
 from rnnlab.training.evaluate import evaluate
 
@@ -235,7 +233,7 @@ def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: in
 def write_analysis(analysis: Analysis, out_dir, figures: list[str] = ()) -> dict:
     """Write ``analysis.json`` into ``out_dir``, naming the ``figures`` drawn beside it; return its content."""
     data = {**analysis.json, "figures": list(figures)}
-    atomic_write_text(Path(out_dir) / ANALYSIS, json.dumps(data, indent=2, default=float))
+    write_json(Path(out_dir) / ANALYSIS, data)
     return data
 
 

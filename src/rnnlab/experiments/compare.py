@@ -13,7 +13,6 @@ Writes ``compare.md``/``compare.json``/``compare.csv``, figures and ``compare.ht
 from __future__ import annotations
 
 import csv
-import json
 import statistics
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ from rnnlab.experiments.sweep import markdown_table
 from rnnlab.present.html import image, page, table
 from rnnlab.present.plots import pyplot, save_figure
 from rnnlab.runs.checkpoint import atomic_write_text
-from rnnlab.runs.files import COMPARE_FILES, record_written
+from rnnlab.runs.files import COMPARE_FILES, dumps, record_written
 from rnnlab.training.build import build_model
 from rnnlab.training.config import PRESETS, TrainConfig
 from rnnlab.training.loop import Callback, Trainer
@@ -221,7 +220,7 @@ def write_outputs(rows, thr, stream, out_dir: Path) -> None:
     tabs = tables(summ, thr, stream)
     lines = [ln for i, t in enumerate(tabs) for ln in ([""] if i else []) + markdown_table(*t)]
     (out_dir / "compare.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    atomic_write_text(out_dir / "compare.json", json.dumps({"summary": summ, "throughput": thr, "streaming": stream},
+    atomic_write_text(out_dir / "compare.json", dumps({"summary": summ, "throughput": thr, "streaming": stream},
                                                            indent=2))
     figures = plot(summ, thr, stream, out_dir)
     write_page(out_dir, tabs, figures)

@@ -39,7 +39,7 @@ from rnnlab.present.plots import pyplot, save_figure
 from rnnlab.present.tensorboard import TensorBoardWriter
 from rnnlab.processes import die_with_parent
 from rnnlab.runs.checkpoint import atomic_write_text
-from rnnlab.runs.files import SWEEP_FILES, SWEEP_OUTPUTS, TENSORBOARD_FILES, prepare_run_dir, record_written
+from rnnlab.runs.files import SWEEP_FILES, SWEEP_OUTPUTS, TENSORBOARD_FILES, dumps, prepare_run_dir, record_written
 from rnnlab.runs.writer import RunWriter
 from rnnlab.training.config import TrainConfig
 from rnnlab.training.loop import Trainer
@@ -218,7 +218,7 @@ def sweep_dir(out, base: TrainConfig, grid: dict, seeds: int, force: bool = Fals
     if plan_file.is_file():
         try:
             old = json.loads(plan_file.read_text(encoding="utf-8"))
-            same = (old.get("grid") == json.loads(json.dumps(grid)) and old.get("seeds") == seeds
+            same = (old.get("grid") == json.loads(dumps(grid)) and old.get("seeds") == seeds
                     and old.get("base") == base.to_dict())
         except ValueError:
             same = False
@@ -250,7 +250,7 @@ def run_sweep(base: TrainConfig, grid: dict, seeds: int, out_dir, *, jobs: int =
         else:
             rows.append(row)
     record_written(out_dir, ["sweep_plan.json"])
-    atomic_write_text(out_dir / "sweep_plan.json", json.dumps(
+    atomic_write_text(out_dir / "sweep_plan.json", dumps(
         {"grid": grid, "seeds": seeds, "base": base.to_dict(), "backend": backend}, indent=2))
     results = (_run_ray(todo, address, tensorboard, jobs) if backend == "ray" else
                _run_local(todo, jobs, tensorboard))
@@ -282,7 +282,7 @@ def _store(run_dir: Path, res: dict) -> dict:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
     row = dict(res["row"], trial=res["name"], run_dir=str(run_dir))
-    atomic_write_text(run_dir / "result.json", json.dumps({"row": row, "config": res["config"]}, indent=2))
+    atomic_write_text(run_dir / "result.json", dumps({"row": row, "config": res["config"]}))
     return row
 
 
@@ -375,7 +375,7 @@ def report(rows, grid: dict, out_dir: Path) -> None:
     sentences = verdict(agg, grid, baseline)
     (out_dir / "sweep.md").write_text("\n".join(markdown_table(cols, cells)) + "\n\n"
                                       + "\n".join(f"- {s}" for s in sentences) + "\n", encoding="utf-8")
-    atomic_write_text(out_dir / "sweep.json", json.dumps({"grid": grid, "settings": agg, "verdict": sentences},
+    atomic_write_text(out_dir / "sweep.json", dumps({"grid": grid, "settings": agg, "verdict": sentences},
                                                          indent=2))
     figures = plot_sweep(agg, grid, out_dir)
     write_page(out_dir, cols, cells, sentences, figures)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import math
 import time
 from pathlib import Path
 
@@ -177,16 +178,33 @@ def read_json(path):
         return None
 
 
-def _plain(value):
-    """NumPy scalars and arrays as Python numbers and lists."""
-    if isinstance(value, np.generic):
-        return value.item()
+def plain(value):
+    """``value`` as strict JSON holds it: NumPy scalars and arrays as Python numbers and lists,
+    tuples as lists, NaN and infinities as None (null; bare NaN is not JSON, and strict parsers
+    reject it), anything else unknown as its text."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
     if isinstance(value, np.ndarray):
-        return value.tolist()
-    return float(value) if isinstance(value, (int, float)) else str(value)
+        return plain(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    return str(value)
+
+
+def dumps(obj, indent: int | None = 2) -> str:
+    """The one JSON writer of a run's records (config, summary, diagnosis, analysis, sweep and
+    compare results): strict JSON, see ``plain``. (The logs, *.jsonl, keep Python's NaN so a
+    resumed run reads back exactly the numbers it wrote.)"""
+    return json.dumps(plain(obj), indent=indent, allow_nan=False)
 
 
 def write_json(path, obj) -> None:
-    """Atomically write ``obj`` as indented JSON (NumPy numbers as plain ones)."""
-    atomic_write_text(path, json.dumps(obj, indent=2, default=_plain))
+    """Atomically write ``obj`` as strict, indented JSON."""
+    atomic_write_text(path, dumps(obj))
 
