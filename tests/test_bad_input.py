@@ -41,6 +41,10 @@ def world(tmp_path_factory):
     damaged("nonpz", lambda d: [f.unlink() for f in d.glob("checkpoint-*.npz")])
     damaged("nockptjson", lambda d: (d / "checkpoint.json").unlink())
     damaged("badcfg", lambda d: (d / "config.json").write_text("\x00\x01garbage"))
+    damaged("sumtext", lambda d: (d / "summary.json").write_text('{"final_test_acc": "x"}'))
+    damaged("sumlist", lambda d: (d / "summary.json").write_text("[]"))
+    damaged("badroles", lambda d: (d / "analysis.json").write_text('{"role_counts": 5}'))
+    damaged("badevent", lambda d: (d / "events.jsonl").write_text('{"epoch": 1}\n'))
     damaged("badmetrics", lambda d: (d / "metrics.jsonl").write_text(
         (d / "metrics.jsonl").read_text().replace("\n", "\n{cut\n", 1)))
 
@@ -241,6 +245,10 @@ CASES = [
     ("report {missing}", "does not exist"),
     ("report {file}", "is a file, not a run directory"),
     ("report {badcfg}", "is unreadable"),
+    ("report {sumtext}", "summary.json is damaged"),
+    ("report {sumlist}", "summary.json is damaged"),
+    ("report {badroles}", "analysis.json is damaged"),
+    ("doctor {sumlist}", "summary.json is damaged"),
     ("doctor {missing}", "does not exist"),
     ("doctor {trunc}", "does not match the checksum"),
     ("doctor {garbage}", "is not valid JSON"),
@@ -248,6 +256,7 @@ CASES = [
     ("doctor {nockptjson}", "checkpoint.json is missing"),
     ("doctor {badmetrics}", "line 2 is not valid JSON"),
     ("doctor {badcfg}", "is unreadable"),
+    ("doctor {badevent}", "are damaged (KeyError"),
     # ---- sweep
     ("sweep lengths --lengths a,b", "--lengths must be comma-separated integers"),
     ("sweep lengths --lengths 0", "length must be at least 1"),

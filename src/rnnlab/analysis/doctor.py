@@ -81,7 +81,15 @@ def _median(ordered: list) -> float:
 
 
 def diagnose(run_dir) -> Diagnosis:
-    run_dir = Path(run_dir)
+    """Which failure pattern a run's logs show, with the numbers behind it."""
+    try:
+        return _diagnose(Path(run_dir))
+    except (KeyError, TypeError, AttributeError, IndexError, StopIteration) as e:
+        raise RunDirError(f"the logs of {run_dir} are damaged ({type(e).__name__}: {e}; not what a run writes); "
+                          "train it again") from None
+
+
+def _diagnose(run_dir: Path) -> Diagnosis:
     rec = read_record(run_dir)
     cfg, s = rec.config, rec.setting
     model = rec.model
@@ -318,7 +326,11 @@ def diagnose(run_dir) -> Diagnosis:
 
 def _baseline(run_dir):
     summary = read_json(Path(run_dir) / SUMMARY)
-    return summary.get("baseline") if isinstance(summary, dict) else None
+    numbers = isinstance(summary, dict) and isinstance(summary.get("baseline"), (int, float, type(None)))
+    if summary is not None and not numbers:
+        raise RunDirError(f"{Path(run_dir) / SUMMARY} is damaged (not the numbers a run writes there); train the run "
+                          "again")
+    return summary.get("baseline") if summary else None
 
 
 def write_diagnosis(run_dir) -> Diagnosis:

@@ -126,8 +126,9 @@ def analyse_saved_run(run_dir, **kwargs) -> dict:
     analysis = analyze_run(run_dir, **kwargs)
     with RunLock(run_dir):
         names = draw_analysis_figures(run_dir, analysis.arrays)
-        record_written(run_dir, [*names, ANALYSIS])
-        return write_analysis(analysis, run_dir, names)
+        data = write_analysis(analysis, run_dir, names)
+        record_written(run_dir, [*names, ANALYSIS])                # once written: a refused write changes nothing
+        return data
 
 
 def report_run(run_dir) -> Path:
@@ -137,7 +138,8 @@ def report_run(run_dir) -> Path:
     refuse_while_written(run_dir, "report it")
     with RunLock(run_dir):
         if not (Path(run_dir) / DIAGNOSIS).is_file():
-            record_written(run_dir, [DIAGNOSIS])
             write_diagnosis(run_dir)
-        record_written(run_dir, [REPORT])
-        return write_report(run_dir)
+            record_written(run_dir, [DIAGNOSIS])
+        path = write_report(run_dir)
+        record_written(run_dir, [REPORT])                          # once written: a refused report changes nothing
+        return path

@@ -8,6 +8,7 @@ import html
 from pathlib import Path
 
 from rnnlab.data.metrics import METRICS
+from rnnlab.errors import RunDirError
 from rnnlab.present.html import image, page, table
 from rnnlab.runs.checkpoint import atomic_write_text
 from rnnlab.runs.files import (
@@ -54,10 +55,17 @@ def write_report(run_dir) -> Path:
     diagnosis, ``rnnlab analyze`` the analysis the report shows)."""
     run_dir = Path(run_dir)
     record = read_record(run_dir)
-    summary = read_json(run_dir / SUMMARY) or {}
+    summary = read_json(run_dir / SUMMARY)
+    summary = {} if summary is None else summary
     analysis = read_json(run_dir / ANALYSIS)
+    m = summary.get("metric") if isinstance(summary, dict) else None
+    m = m if m in METRICS else record.task.get("metric") if record.task.get("metric") in METRICS else "acc"
+    numbers = [summary.get(k) for k in (f"final_test_{m}", f"best_test_{m}", "params", "seconds", "best_epoch")] \
+        if isinstance(summary, dict) else [None]
+    if not isinstance(summary, dict) or (summary and not all(isinstance(v, (int, float)) for v in numbers)):
+        raise RunDirError(f"{run_dir / SUMMARY} is damaged (not the numbers a run writes there); train the run "
+                          "again, or delete the file to report the run as unfinished")
     diagnosis = read_json(run_dir / DIAGNOSIS)
-    m = summary.get("metric") or record.task.get("metric") or "acc"
     fmt_metric = METRICS[m].format
     task_name = record.task.get("name", record.config.task)
     params = summary.get("params", record.model.get("params", 0))
@@ -113,7 +121,11 @@ def write_report(run_dir) -> Path:
         parts.append("<p>No analysis yet: run <code>rnnlab analyze</code> on this run directory, then "
                      "<code>rnnlab report</code> again.</p>")
     else:
-        parts += _analysis_section(analysis, figure, m)
+        try:
+            parts += _analysis_section(analysis, figure, m)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+            raise RunDirError(f"{run_dir / ANALYSIS} is damaged (not what rnnlab analyze writes); run rnnlab analyze "
+                              "on the run again") from None
     own = sorted(record.own)
     parts += ["<h2>Configuration</h2>",
               "<p>What was trained, as the objects describe themselves:</p>",
