@@ -151,6 +151,9 @@ def config_from_args(args) -> TrainConfig:
                  if getattr(args, f.name) is not None}
     if overrides.get("data") and "task" not in overrides:
         overrides["task"] = "npz"                               # the arrays decide the task
+    for name in ("data", "text"):                               # so eval and resume work from another directory
+        if overrides.get(name):
+            overrides[name] = str(Path(overrides[name]).absolute())
     if args.preset is None:                                     # a task's own preset, if it has one
         task = overrides.get("task", "seed")
         args.preset = task if task in PRESETS else "seed"

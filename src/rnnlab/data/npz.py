@@ -8,6 +8,7 @@ the sequences are held out. Read with ``allow_pickle=False``: a file of Python o
 
 from __future__ import annotations
 
+import hashlib
 import zipfile
 from pathlib import Path
 
@@ -40,6 +41,10 @@ def load_npz_task(path) -> Task:
                 raise InputError(f"--data {path} holds unknown array(s) {', '.join(unknown)}; "
                                  f"the known names are {', '.join(KNOWN)}")
             arrays = {k: f[k] for k in names}
+        plain = sorted(k for k, a in arrays.items() if not isinstance(a, np.ndarray))
+        if plain:
+            raise InputError(f"--data {path}: its member {plain[0]} is not a NumPy array (plain text or bytes in "
+                             "the archive); save the arrays with np.savez(path, X=inputs, y=targets)")
     except InputError:
         raise
     except ValueError as e:
@@ -66,6 +71,15 @@ def load_npz_task(path) -> Task:
                          "to tell apart (a model scores perfectly by ignoring its input); give y at least "
                          "two classes")
     return task
+
+
+def file_sha256(path) -> str:
+    """The checksum a run records of its --data file, to tell when the file has changed since."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _as_float(a, name, path):

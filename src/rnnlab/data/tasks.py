@@ -37,7 +37,7 @@ import numpy as np
 
 from rnnlab.checks import check_choice, check_int, setting
 from rnnlab.data.corpus import default_corpus, lm_task, read_text
-from rnnlab.data.npz import load_npz_task
+from rnnlab.data.npz import file_sha256, load_npz_task
 from rnnlab.data.task import Split, Task
 from rnnlab.errors import InputError
 
@@ -203,6 +203,8 @@ def build_task(cfg, length: int | None = None) -> Task:
     if task.targets != "text" and task.remake is None and cfg.task != "npz":
         task = dataclasses.replace(task, remake=lambda T: build_task(cfg, T))
     settings = {"task": cfg.task, **{f: getattr(cfg, f) for f in entry.reads}}
+    if cfg.task == "npz":
+        settings["data_sha256"] = file_sha256(cfg.data)      # eval refuses the file once it has changed
     if length is not None and "length" in settings:
         settings["length"] = length
     return dataclasses.replace(task, settings=settings)

@@ -62,6 +62,11 @@ def prepare_run_dir(out, force: bool = False, writes=None) -> Path:
     files rnnlab recorded writing there (``MANIFEST``) and nothing else: a file of the user's that
     a run would write over is refused by name, never removed."""
     out = Path(out)
+    try:
+        str(out.absolute()).encode("utf-8")
+    except UnicodeEncodeError:
+        raise RunDirError(f"{in_voice('--out', 'run_dir')} {str(out)!r} is not valid UTF-8 text, which the run's "
+                          "records and report must hold; choose a name of plain characters") from None
     if out.exists() and not out.is_dir():
         raise RunDirError(f"{in_voice('--out', 'run_dir')} {out} exists and is a file; choose a directory path")
     if out.is_dir() and any(out.iterdir()) and not force:

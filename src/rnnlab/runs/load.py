@@ -62,6 +62,14 @@ def heldout_task(run_dir, description: dict) -> Task:
         raise RunDirError(f"{path} is unreadable ({e.__class__.__name__}); the run directory is damaged") from None
 
 
+def refuse_changed_data(record, task: Task) -> None:
+    """A run trained on a --data file is not reopened on other data that happens to fit."""
+    recorded = (record.task.get("settings") or {}).get("data_sha256")
+    if recorded and task.settings.get("data_sha256") != recorded:
+        raise CheckpointError(f"the data in {record.config.data} has changed since {record.run_dir} was trained on "
+                              "it (its checksum differs); put the original file back, or train again on this data")
+
+
 def load_run(run_dir):
     """Rebuild a saved run's model (weights from its checkpoint) and its task: (cfg, model, task).
     A task made in Python comes back from its saved held-out split, a model made in Python from its
@@ -74,6 +82,7 @@ def load_run(run_dir):
                           f"weights yet; continue it with: {record.resume_hint()}")
     arrays, meta = load_checkpoint(run_dir)
     task = heldout_task(run_dir, record.task) if "task" in record.own else build_task(cfg)
+    refuse_changed_data(record, task)
     if "vocab" in meta and meta["vocab"] != "".join(task.vocab):
         raise CheckpointError(f"the text behind {run_dir} has changed since training (its characters "
                               "differ from the checkpoint's vocabulary); train again on this text")

@@ -8,7 +8,7 @@ from pathlib import Path
 from rnnlab.errors import CheckpointError, InputError, RunDirError
 from rnnlab.runs.checkpoint import atomic_write_text, load_checkpoint
 from rnnlab.runs.files import CONFIG, LOGS, METRICS_LOG, REPORT, STATE, SUMMARY, read_jsonl
-from rnnlab.runs.load import refuse_diverged
+from rnnlab.runs.load import refuse_changed_data, refuse_diverged
 from rnnlab.runs.lock import refuse_while_written
 from rnnlab.runs.record import read_record
 from rnnlab.runs.state import restore_trainer
@@ -45,6 +45,7 @@ def resume_trainer(run_dir, task=None, model=None, loss=None) -> Trainer:
                           "state; the run directory is damaged, train it again")
     refuse_diverged(arrays, f"the training state in {run_dir}")
     trainer = Trainer(task, model, loss, config=cfg)
+    refuse_changed_data(record, trainer.task)
     try:
         restore_trainer(trainer, arrays, meta, history)
     except InputError as e:                          # before any log is trimmed: nothing is lost
