@@ -263,6 +263,9 @@ CASES = [
     ("sweep lengths --models rnn,foo", "model must be one of"),
     ("sweep lengths --seeds 0", "--seeds and --jobs must be at least 1"),
     ("sweep lengths --jobs 0", "--seeds and --jobs must be at least 1"),
+    ("sweep --backend ray --address 127.0.0.1:1 --grid lr=1e-3 --out {root}/rayout", "cannot reach a Ray cluster at"),
+    ("sweep --backend ray --address nowhere --grid lr=1e-3 --out {root}/rayout", "--address must be HOST:PORT"),
+    ("compare --params 1000000000000 --quick --out {root}/cmpout", "--params from 100 to 2,000,000"),
     ("sweep lengths --out {run}", "already exists and is not empty"),
     ("sweep volumes", "invalid choice: 'volumes'"),
     # ---- the command itself

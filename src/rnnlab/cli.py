@@ -33,6 +33,7 @@ from rnnlab.runs.resume import resume_trainer, stopped_before_report
 from rnnlab.training.config import PRESETS, TrainConfig
 from rnnlab.training.loop import Trainer
 
+MAX_COMPARE_PARAMS = 2_000_000
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 
 
@@ -336,7 +337,7 @@ def cmd_sample(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from rnnlab.experiments.sweep import parse_grid, plan, run_sweep, sweep_dir  # start-up time: sweep only
+    from rnnlab.experiments.sweep import parse_grid, plan, reachable, run_sweep, sweep_dir  # start-up time: sweep only
 
 
     base = config_from_args(args)
@@ -355,6 +356,8 @@ def cmd_sweep(args) -> int:
     if args.seeds < 1 or args.jobs < 1:
         raise InputError("--seeds and --jobs must be at least 1")
     jobs = plan(base, grid, args.seeds)                         # every combination checked up front
+    if args.backend == "ray" and args.address:
+        reachable(args.address)                                 # before the sweep directory is made
     out, done = sweep_dir(args.out if args.out else default_run_dir("sweep"), base, grid, args.seeds,
                           force=args.force)
     args.run_dir_in_use = None
@@ -381,8 +384,10 @@ def cmd_compare(args) -> int:
     if unknown or not tasks:
         raise InputError(f"--tasks: unknown {', '.join(unknown) or '(none given)'}; choose from "
                          f"{', '.join(COMPARE_TASKS)}")
-    if args.seeds < 1 or args.params < 100:
-        raise InputError("--seeds must be at least 1 and --params at least 100")
+    if args.seeds < 1 or not 100 <= args.params <= MAX_COMPARE_PARAMS:
+        raise InputError(f"--seeds must be at least 1 and --params from 100 to {MAX_COMPARE_PARAMS:,} (every model "
+                         f"of every task and seed trains on this CPU; the default 20,000 takes minutes), got "
+                         f"--seeds {args.seeds} --params {args.params:,}")
     out = prepare_run_dir(args.out if args.out else default_run_dir("compare"), args.force, writes=COMPARE_FILES)
     print(f"rnnlab: comparing rnn, lstm, gru, transformer (~{args.params:,} parameters each) on "
           f"{', '.join(tasks)} x {args.seeds} seed(s); writing {out}")

@@ -173,3 +173,16 @@ def test_ray_backend_gives_the_local_results_and_dies_with_its_driver(tmp_path):
         assert (out / "runs" / "lr=0.01,seed=1" / "result.json").is_file()
     assert rows["ray"] == rows["local"]
     _kill_driver_and_check(tmp_path, "ray", wait_for=4)
+
+
+def test_jobs_are_capped_at_the_trials_and_the_cores(tmp_path, monkeypatch, capsys):
+    import rnnlab.experiments.sweep as sweep
+    asked = []
+
+    def inline(jobs, jobs_at_once, tensorboard):
+        asked.append(jobs_at_once)
+        return [sweep.run_trial(job) for job in jobs]
+    monkeypatch.setattr(sweep, "_run_local", inline)
+    assert main(["sweep", "--grid", "lr=1e-3,1e-2", "--jobs", "100000", "--out", str(tmp_path / "s"), *TINY]) == 0
+    assert asked == [min(2, os.cpu_count() or 1)]
+    capsys.readouterr()

@@ -174,6 +174,18 @@ def _start_local_ray(cpus: int):
     return keeper, f"127.0.0.1:{port}"
 
 
+def reachable(address: str, timeout: float = 5.0) -> None:
+    """Refuse a Ray address nothing listens at, in seconds, with a sentence."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise InputError(f"--address must be HOST:PORT of a Ray head (e.g. 127.0.0.1:6379), got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise InputError(f"cannot reach a Ray cluster at {address} ({e.strerror or e}); start one with "
+                         "'ray start --head' or drop --address") from None
+
+
 def _run_ray(jobs, address: str | None, tensorboard: bool, cpus: int):
     """Yield results as trials finish, each a Ray task with one CPU."""
     try:
@@ -183,6 +195,8 @@ def _run_ray(jobs, address: str | None, tensorboard: bool, cpus: int):
     head = None
     if address is None:
         head, address = _start_local_ray(cpus)
+    else:
+        reachable(address)                                      # ray.init alone retries for minutes
     try:
         for attempt in range(120):                              # the head takes a few seconds to start
             try:
@@ -253,7 +267,7 @@ def run_sweep(base: TrainConfig, grid: dict, seeds: int, out_dir, *, jobs: int =
     atomic_write_text(out_dir / "sweep_plan.json", dumps(
         {"grid": grid, "seeds": seeds, "base": base.to_dict(), "backend": backend}, indent=2))
     results = (_run_ray(todo, address, tensorboard, jobs) if backend == "ray" else
-               _run_local(todo, jobs, tensorboard))
+               _run_local(todo, min(jobs, len(todo), os.cpu_count() or 1), tensorboard))   # no idle processes
     for res in results:
         rows.append(_store(out_dir / "runs" / res["name"], res))
         if on_trial is not None:
