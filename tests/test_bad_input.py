@@ -2,6 +2,7 @@
 names the problem, no traceback, and every file that existed before is byte-identical after
 (nothing created, changed or removed)."""
 
+import io
 import json
 import pathlib
 import shutil
@@ -85,10 +86,23 @@ def world(tmp_path_factory):
            "negclass": dict(X=X, y=y - 1), "zerolengths": dict(X=X, y=y, lengths=np.zeros(40, np.int64)),
            "floatlengths": dict(X=X, y=y, lengths=np.full(40, 3.5)), "ok": dict(X=X, y=y),
            "ytooshort": dict(X=X, y=np.zeros((40, 5), np.int64)), "empty": dict(X=X[:0], y=y[:0]),
-           "oneclass": dict(X=X, y=np.ones(40, np.int64))}
+           "oneclass": dict(X=X, y=np.ones(40, np.int64)),
+           "hugeclass": dict(X=X, y=np.where(np.arange(40) == 0, 10**9, y))}
     for name, arrays in npz.items():
         np.savez(root / f"{name}.npz", **arrays)
         p[f"npz_{name}"] = root / f"{name}.npz"
+    header = np.lib.format.header_data_from_array_1_0(X)          # an .npy header claiming 10^9 x 100 x 10
+    header["shape"] = (10**9, 100, 10)
+    claim = io.BytesIO()
+    np.lib.format.write_array_header_1_0(claim, header)
+    with zipfile.ZipFile(root / "claims.npz", "w") as z:
+        z.writestr("X.npy", claim.getvalue() + X.tobytes())
+        z.writestr("y.npy", _npy(y))
+    p["npz_claims"] = root / "claims.npz"
+    with zipfile.ZipFile(root / "plaintext.npz", "w") as z:           # members that are not .npy at all
+        z.writestr("X.npy", "hello")
+        z.writestr("y.npy", "world")
+    p["npz_plaintext"] = root / "plaintext.npz"
     (root / "text.npz").write_text("hello")
     p["npz_text"] = root / "text.npz"
     whole = (root / "ok.npz").read_bytes()
@@ -182,6 +196,12 @@ CASES = [
     ("train --resume {badcfg}", "is unreadable"),
     # ---- train: a user's arrays
     ("train --data {npz_noy}", "has no array y"),
+    ("train --data {npz_claims}", "array X of shape (1000000000, 100, 10) would need about"),
+    ("train --data {npz_plaintext}", "its member X is not a NumPy array"),
+    ("train --data {npz_hugeclass}", "1,000,000,001 outputs) would need about"),
+    ("train --hidden 200000", "would need about"),
+    ("train --length 100000000", "would need about"),
+    ("analyze {run} --fp-starts 1000000000", "fixed-point starts of"),
     ("train --data {npz_x2d}", "X must have shape (N, T, D)"),
     ("train --data {npz_mismatch}", "X has 40 sequences but y has 30"),
     ("train --data {npz_object}", "holds Python objects"),
@@ -308,3 +328,9 @@ def test_force_replaces_an_old_run_and_keeps_the_users_files(tmp_path):
     assert len(list(run.glob("checkpoint-*.npz"))) == 1 and len(list(run.glob("state-*.npz"))) == 1
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["config"]["epochs"] == 2
+
+
+def _npy(a) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, a)
+    return buf.getvalue()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import numbers
+import os
 
 import numpy as np
 
@@ -45,6 +46,38 @@ def setting(name: str, value=..., *, cli: bool | None = None) -> str:
         return f"--{name.replace('_', '-')}" + ("" if value is ... else f" {value}")
     return name + ("" if value is ... else f"={value!r}" if isinstance(value, str) and not placeholder
                    else f"={value}")
+
+
+def available_memory() -> int:
+    """Bytes of memory this machine can still give (Linux: MemAvailable), else its physical memory."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62                                    # unknown: no refusal
+
+
+def check_memory(need: float, what: str, fix: str) -> None:
+    """Refuse, before allocating, what would need more memory than the machine has: named, sized,
+    with what to change (a setting of 10^5 hidden units otherwise asks NumPy for 160 GB)."""
+    have = available_memory()
+    if need > have:
+        raise InputError(f"{what} would need about {_bytes(need)} of memory, more than the {_bytes(have)} this "
+                         f"machine has available; {fix}")
+
+
+def _bytes(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} PB"
 
 
 def check_int(name: str, value, *, minimum: int | None = None, owner: str = "") -> int:

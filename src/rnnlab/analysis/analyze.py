@@ -28,7 +28,7 @@ from rnnlab.analysis.dynamics import (
     unit_signatures,
 )
 from rnnlab.analysis.fixed_points import FP_DEFAULTS, StepMap, find_fixed_points, sample_starts, steady_layer_input
-from rnnlab.checks import check_float, check_int, setting
+from rnnlab.checks import check_float, check_int, check_memory, setting
 from rnnlab.data.metrics import METRICS
 from rnnlab.errors import InputError
 from rnnlab.runs.files import ANALYSIS, write_json
@@ -191,6 +191,9 @@ def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: in
     rnn = model.rnn
     if fp_starts is not None:                              # None: as many as the state size allows
         check_int("fp_starts", fp_starts, minimum=1)
+        state = model.rnn.hidden_size * (2 if type(model.rnn).__name__ == "LSTM" else 1)
+        check_memory(64.0 * fp_starts * state, f"{fp_starts:,} fixed-point starts of {state} numbers each",
+                     f"lower {setting('fp_starts')}")
     check_float("fp_tol", fp_tol, low=0.0, low_open=True)
     check_int("n_sequences", n_sequences, minimum=1)
     L = rnn.num_layers

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnlab.checks import check_memory
 from rnnlab.data.task import Task
 from rnnlab.errors import InputError
 
@@ -40,6 +41,11 @@ def load_npz_task(path) -> Task:
             if unknown:
                 raise InputError(f"--data {path} holds unknown array(s) {', '.join(unknown)}; "
                                  f"the known names are {', '.join(KNOWN)}")
+            for k in sorted(names):                       # what each array claims, before it is read
+                shape, dtype = _header(f, k, path)
+                check_memory(2.0 * np.prod(shape, dtype=float) * dtype.itemsize,
+                             f"--data {path}: array {k} of shape {shape}", "check the file: it claims more "
+                             "numbers than fit in memory")
             arrays = {k: f[k] for k in names}
         plain = sorted(k for k, a in arrays.items() if not isinstance(a, np.ndarray))
         if plain:
@@ -71,6 +77,20 @@ def load_npz_task(path) -> Task:
                          "to tell apart (a model scores perfectly by ignoring its input); give y at least "
                          "two classes")
     return task
+
+
+def _header(f, name, path):
+    """(shape, dtype) an .npz member's .npy header claims, read without reading its data."""
+    try:
+        member = f"{name}.npy" if f"{name}.npy" in f.zip.namelist() else name
+        with f.zip.open(member) as fp:
+            version = np.lib.format.read_magic(fp)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read(fp)
+    except ValueError:
+        raise InputError(f"--data {path}: its member {name} is not a NumPy array (plain text or bytes in the "
+                         "archive); save the arrays with np.savez(path, X=inputs, y=targets)") from None
+    return shape, dtype
 
 
 def file_sha256(path) -> str:

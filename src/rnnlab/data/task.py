@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from rnnlab.checks import check_choice, check_int
+from rnnlab.checks import check_choice, check_int, check_memory
 from rnnlab.data.metrics import METRIC_OF_TARGETS
 from rnnlab.errors import InputError, InputTypeError
 
@@ -156,6 +156,8 @@ class Task:
                              f"{train.X.shape[2]}; they must match")
         if targets == "classes":
             out = int(max(train.y.max(), test_split.y.max())) + 1
+            check_memory(16.0 * out, f"class labels up to {out - 1:,} ({out:,} outputs)",
+                         "number the classes 0, 1, 2, ... without gaps")
         elif test_split.y.shape[-1] != out:
             raise InputError(f"test targets have {test_split.y.shape[-1]} outputs but training targets "
                              f"{out}; they must match")

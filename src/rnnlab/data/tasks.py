@@ -35,7 +35,7 @@ from typing import Callable
 
 import numpy as np
 
-from rnnlab.checks import check_choice, check_int, setting
+from rnnlab.checks import check_choice, check_int, check_memory, setting
 from rnnlab.data.corpus import default_corpus, lm_task, read_text
 from rnnlab.data.npz import file_sha256, load_npz_task
 from rnnlab.data.task import Split, Task
@@ -151,6 +151,7 @@ class TaskEntry:
     summary: str
     make: Callable      # make(cfg, length) -> Task; cfg is a TrainConfig (duck-typed here)
     reads: tuple = ()   # the config's data fields that make() reads (the rest do nothing for this task)
+    size: Callable | None = None    # size(cfg, length) -> numbers make() stores (train + test inputs), if fixed
 
 
 def _dtype(cfg):
@@ -162,19 +163,24 @@ _SIZED_F = _SIZED + ("features",)
 
 TASKS: dict[str, TaskEntry] = {e.name: e for e in [
     TaskEntry("mean-sign", "sign of the mean of all inputs (the seed experiment)",
-              lambda c, T: mean_sign(c.train_size, c.test_size, T, c.features, c.data_seed, _dtype(c)), _SIZED_F),
+              lambda c, T: mean_sign(c.train_size, c.test_size, T, c.features, c.data_seed, _dtype(c)), _SIZED_F,
+              lambda c, T: (c.train_size + c.test_size) * T * c.features),
     TaskEntry("tagging", "sign of the running mean at every step",
               lambda c, T: running_mean_sign(c.train_size, c.test_size, T, c.features, c.data_seed, _dtype(c)),
-              _SIZED_F),
+              _SIZED_F, lambda c, T: (c.train_size + c.test_size) * T * (c.features + 1)),
     TaskEntry("adding", "sum of two marked numbers (Hochreiter & Schmidhuber 1997)",
-              lambda c, T: adding(c.train_size, c.test_size, T, c.data_seed, _dtype(c)), _SIZED),
+              lambda c, T: adding(c.train_size, c.test_size, T, c.data_seed, _dtype(c)), _SIZED,
+              lambda c, T: (c.train_size + c.test_size) * T * 2),
     TaskEntry("copy", "recall 10 symbols after T blanks (Arjovsky et al. 2016)",
-              lambda c, T: copy_memory(c.train_size, c.test_size, T, c.data_seed, _dtype(c)), _SIZED),
+              lambda c, T: copy_memory(c.train_size, c.test_size, T, c.data_seed, _dtype(c)), _SIZED,
+              lambda c, T: (c.train_size + c.test_size) * (T + 20) * 11),
     TaskEntry("temporal-order", "order of two marked symbols (Hochreiter & Schmidhuber 1997)",
-              lambda c, T: temporal_order(c.train_size, c.test_size, T, c.data_seed, _dtype(c)), _SIZED),
+              lambda c, T: temporal_order(c.train_size, c.test_size, T, c.data_seed, _dtype(c)), _SIZED,
+              lambda c, T: (c.train_size + c.test_size) * T * 8),
     TaskEntry("flipflop", "K-bit flip-flop memory (Sussillo & Barak 2013)",
               lambda c, T: flipflop(c.bits, T, c.pulse_prob, min(c.test_size, 500), c.data_seed, _dtype(c)),
-              ("bits", "length", "pulse_prob", "test_size", "data_seed")),
+              ("bits", "length", "pulse_prob", "test_size", "data_seed"),
+              lambda c, T: min(c.test_size, 500) * T * 2 * c.bits),
     TaskEntry("charlm", "character-level language model on a text stream",
               lambda c, T: _text_task(c), ("text", "corpus_chars", "window")),
     TaskEntry("npz", "your own arrays: --data FILE.npz with X, y and optional lengths",
@@ -199,6 +205,10 @@ def build_task(cfg, length: int | None = None) -> Task:
                          f"{setting('task', 'charlm')}")
     check_choice("task", cfg.task, tuple(TASKS))
     entry = TASKS[cfg.task]
+    if entry.size is not None:                          # refused before a single array is drawn
+        check_memory(entry.size(cfg, length or cfg.length) * 2 * np.dtype(cfg.dtype).itemsize,
+                     f"task {cfg.task!r} with {cfg.train_size:,} + {cfg.test_size:,} sequences of "
+                     f"{length or cfg.length:,} steps", "lower --train-size, --test-size or --length")
     task = entry.make(cfg, length or cfg.length)
     if task.targets != "text" and task.remake is None and cfg.task != "npz":
         task = dataclasses.replace(task, remake=lambda T: build_task(cfg, T))

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from rnnlab.checks import setting
+from rnnlab.checks import check_memory, setting
 from rnnlab.data.batches import ArrayBatches, Curriculum, GeneratorBatches, TextStream
 from rnnlab.data.metrics import METRICS
 from rnnlab.data.task import Task
@@ -24,7 +24,34 @@ HEADS = {"classify": SequenceClassifier, "tag": SequenceTagger, "regress": Seque
          "regress-steps": StepRegressor, "lm": CharLM}
 
 
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+
+
+def model_bytes(cfg: TrainConfig, task: Task) -> float:
+    """About what training ``build_model(cfg, task)`` takes: its parameters five times (weights,
+    gradients, two Adam moments, the guard's snapshot) and one batch's cached activations; an
+    estimate to refuse the impossible before allocating, not an accounting."""
+    text = task.targets == "text"
+    T, B, K = (cfg.window if text else task.seq_length), cfg.batch_size, task.output_size
+    if cfg.model == "transformer":
+        d = cfg.d_model
+        params = cfg.layers * 12 * d * d + (max(T, cfg.context) + task.input_size + K) * d
+        activations = B * T * cfg.layers * d * 16
+    else:
+        G, H, dirs = GATES[cfg.model], cfg.hidden, 2 if cfg.bidirectional else 1
+        width = cfg.embed if text else task.input_size
+        params = (task.input_size * cfg.embed if text else 0) + (H * dirs + 1) * K
+        for layer in range(cfg.layers):
+            params += dirs * G * H * ((width if layer == 0 else H * dirs) + H + 2)
+        activations = B * T * cfg.layers * dirs * (G + 2) * H + B * T * K
+    return np.dtype(cfg.dtype).itemsize * (5 * params + 3 * activations)
+
+
 def build_model(cfg: TrainConfig, task: Task):
+    width = cfg.hidden if cfg.model != "transformer" else cfg.d_model
+    check_memory(model_bytes(cfg, task), f"the model ({cfg.model}, {cfg.layers} layer(s) x {width:,} units, "
+                 f"{task.output_size:,} outputs)", f"lower {setting('hidden')}, {setting('layers')} or "
+                 f"{setting('batch_size')} (or the number of classes in the data)")
     common = dict(cell=cfg.model, dropout=cfg.dropout, init=cfg.init,
                   forget_bias=cfg.forget_bias if cfg.forget_bias else None,
                   dtype=np.dtype(cfg.dtype), seed=cfg.seed)
