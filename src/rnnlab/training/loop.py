@@ -34,6 +34,7 @@ from rnnlab.training.config import DEFAULTS, TrainConfig, unused_fields
 from rnnlab.training.evaluate import evaluate, forward, score, step_mask
 from rnnlab.training.guards import Guard, TrainingDiverged
 from rnnlab.training.probes import probe_record, recurrent_spectra
+from rnnlab.training.threads import BlasThreads, threads_for
 
 
 @dataclass
@@ -197,10 +198,14 @@ class Trainer:
             getattr(cb, "on_train_begin", _nothing)(self)
         start = time.perf_counter() - (self.history[-1]["seconds"] if self.history else 0.0)
         step_hooks = [cb.on_step_end for cb in self.callbacks if hasattr(cb, "on_step_end")]
+        eval_rows = cfg.batch_size if self.task.targets == "text" else min(1000, len(self.task.test))
+        threads = BlasThreads(threads_for(self.model, cfg.batch_size),   # one thread, where a second would only spin
+                              threads_for(self.model, eval_rows))
         try:
             self.kernel_seconds = ready_compiled_cells(self.model)
             start += self.kernel_seconds                                    # not training time
             for epoch in range(len(self.history) + 1, cfg.epochs + 1):
+                threads.training()
                 self.model.train()
                 lr, length = self.optimizer.lr, self.task.seq_length or cfg.window
                 steps, probes, events = [], [], []
@@ -221,6 +226,7 @@ class Trainer:
                     raise TrainingDiverged(f"no step of epoch {epoch} could be applied; lower {setting('lr')} "
                                            f"(now {self.optimizer.lr:.3g}) or set {setting('clip', 1)}")
                 self.schedule.step()
+                threads.evaluating()
                 test_loss, test_metric = self.evaluate()                                   # log
                 record = self._epoch_record(epoch, length, lr, steps, test_loss, test_metric, start, events)
                 self.history.append(record)
@@ -241,6 +247,8 @@ class Trainer:
                     warnings.warn(f"{type(cb).__name__} could not finish after training stopped: {e}",
                                   RuntimeWarning, stacklevel=2)
             raise
+        finally:
+            threads.restore()
         summary = self.summary(time.perf_counter() - start)
         for cb in self.callbacks:
             getattr(cb, "on_train_end", _nothing)(self, summary)
