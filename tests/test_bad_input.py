@@ -4,6 +4,7 @@ names the problem, no traceback, and every file that existed before is byte-iden
 
 import io
 import json
+import os
 import pathlib
 import shutil
 import zipfile
@@ -103,6 +104,8 @@ def world(tmp_path_factory):
         z.writestr("X.npy", "hello")
         z.writestr("y.npy", "world")
     p["npz_plaintext"] = root / "plaintext.npz"
+    os.mkfifo(root / "fifo")
+    p["fifo"] = root / "fifo"
     (root / "text.npz").write_text("hello")
     p["npz_text"] = root / "text.npz"
     whole = (root / "ok.npz").read_bytes()
@@ -210,7 +213,11 @@ CASES = [
     ("train --data {npz_text}", "not a readable .npz file"),
     ("train --data {npz_truncated}", "not a readable .npz file"),
     ("train --data {missing}", "does not exist"),
-    ("train --data {empty_dir}", "does not exist"),
+    ("train --data {empty_dir}", "is a directory, not a file"),
+    ("train --data {fifo}", "is a named pipe (FIFO), not a file"),
+    ("train --task charlm --text /dev/zero", "--text /dev/zero is a device, not a file"),
+    ("train --curriculum 5,10 --curriculum-target nan", "curriculum_target must be finite"),
+    ("sweep --quiet", "unrecognized arguments: --quiet; see 'rnnlab sweep --help'"),
     ("train --data {npz_nan}", "holds NaN or infinite values"),
     ("train --data {npz_floatclasses}", "save them as integers"),
     ("train --data {npz_complex}", "must hold real numbers"),

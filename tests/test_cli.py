@@ -231,3 +231,31 @@ def test_a_run_written_before_the_model_only_checks_still_opens(tmp_path, capsys
     capsys.readouterr()
     for cmd in ("eval", "doctor"):
         assert main([cmd, str(run)]) == 0, capsys.readouterr().err
+
+
+def test_empty_paths_pointless_flags_and_run_names(tmp_path, monkeypatch, capsys):
+    import numpy as np
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--out", ""])
+    assert e.value.code == 2 and "argument --out: is empty" in capsys.readouterr().err
+    assert main(["train", "--data", ""]) == 2
+    assert "--data is empty" in capsys.readouterr().err and not (tmp_path / "runs").exists()
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 5, 2)).astype(np.float32)
+    np.savez("mine.npz", X=X, y=(X.sum(axis=(1, 2)) > 0).astype(np.int64))
+    assert main(["train", "--data", "mine.npz", "--length", "30", "--epochs", "1", "--batch-size", "8",
+                 "--quiet", "--no-report"]) == 0
+    err = capsys.readouterr().err
+    assert "--length does nothing in this run (task npz" in err
+    assert [p.name.startswith("mine-") for p in (tmp_path / "runs").iterdir()] == [True]   # named after its data
+
+
+def test_classes_that_never_occur_are_named():
+    import numpy as np
+
+    import rnnlab
+    X = np.zeros((20, 3, 2), np.float32)
+    with pytest.warns(UserWarning, match=r"numbered up to 5 but 4 of them never occur \(1, 2, 3, 4\)"):
+        task = rnnlab.Task.from_arrays(X, np.where(np.arange(20) % 2 == 0, 0, 5))
+    assert task.output_size == 6

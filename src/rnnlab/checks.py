@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import numbers
 import os
+import stat
+from pathlib import Path
 
 import numpy as np
 
@@ -46,6 +48,26 @@ def setting(name: str, value=..., *, cli: bool | None = None) -> str:
         return f"--{name.replace('_', '-')}" + ("" if value is ... else f" {value}")
     return name + ("" if value is ... else f"={value!r}" if isinstance(value, str) and not placeholder
                    else f"={value}")
+
+
+def check_input_file(path, flag: str, fix: str):
+    """A file to read, named by a flag: a regular file, not a directory, a device, a FIFO or a
+    broken or looping link (each said as what it is, not "does not exist")."""
+    path = Path(path)
+    if str(path) in ("", "."):
+        raise InputError(f"{flag} is empty; {fix}")
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        kind = "is a broken link" if path.is_symlink() else "does not exist"
+        raise InputError(f"{flag} {path} {kind}; {fix}") from None
+    except OSError as e:                      # a link loop, a permission, a name too long
+        raise InputError(f"{flag} {path} cannot be opened ({e.strerror or e}); {fix}") from None
+    if not stat.S_ISREG(mode):
+        kind = ("a directory" if stat.S_ISDIR(mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(mode)
+                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
+        raise InputError(f"{flag} {path} is {kind}, not a file; {fix}")
+    return path
 
 
 def available_memory() -> int:

@@ -18,10 +18,11 @@ from pathlib import Path
 
 from rnnlab.analysis.doctor import diagnose
 from rnnlab.analysis.fixed_points import FP_DEFAULTS
-from rnnlab.checks import command_line_voice
+from rnnlab.checks import command_line_voice, setting
 from rnnlab.data.metrics import METRICS
 from rnnlab.errors import InputError, RnnlabError, RunDirError
 from rnnlab.experiments.run import analyse_saved_run, finish, finish_stopped_ending, report_run
+from rnnlab.nn.cells import FUSED_ENV_PROBLEM
 from rnnlab.present.figure_pool import figure_workers_from_env
 from rnnlab.present.progress import EpochPrinter
 from rnnlab.present.tensorboard import TensorBoardWriter
@@ -65,6 +66,13 @@ def _add_fixed_point_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--fp-layer", type=int, default=-1, help="recurrent layer (default: the last)")
 
 
+def _directory(text: str) -> Path:
+    """An --out path: not empty (an empty one would mean the current directory)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty; give a directory path")
+    return Path(text)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a mistake is one line (and where to find help), not the whole usage."""
 
@@ -75,12 +83,13 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="rnnlab", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    parser.subcommands = sub.choices
 
     tr = sub.add_parser("train", help="train a model and write its run directory",
                         description="Train a model. With no arguments: the seed experiment.")
     tr.add_argument("--preset", default=None, choices=sorted(PRESETS),
                     help="starting configuration (default: seed; charlm when --task charlm)")
-    tr.add_argument("--out", type=Path, default=None,
+    tr.add_argument("--out", type=_directory, default=None,
                     help="run directory (default: runs/PRESET-TIMESTAMP)")
     tr.add_argument("--force", action="store_true", help="write into a non-empty --out")
     tr.add_argument("--quiet", action="store_true", help="no per-epoch lines")
@@ -112,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--tensorboard", action="store_true",
                     help="also write TensorBoard events per trial, with its hyperparameters")
     sw.add_argument("--preset", default=None, choices=sorted(PRESETS), help="base configuration")
-    sw.add_argument("--out", type=Path, default=None, help="sweep directory (default: runs/sweep-TIMESTAMP)")
+    sw.add_argument("--out", type=_directory, default=None, help="sweep directory (default: runs/sweep-TIMESTAMP)")
     sw.add_argument("--force", action="store_true", help="start the sweep in --out over")
     _add_config_flags(sw)
 
@@ -124,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--seeds", type=int, default=2, help="seeds per model and task")
     co.add_argument("--params", type=int, default=20000, help="parameter count every model is sized to")
     co.add_argument("--quick", action="store_true", help="a tenth of every budget, short streams (a smoke test)")
-    co.add_argument("--out", type=Path, default=None, help="output directory (default: runs/compare-TIMESTAMP)")
+    co.add_argument("--out", type=_directory, default=None, help="output directory (default: runs/compare-TIMESTAMP)")
     co.add_argument("--force", action="store_true", help="write into a non-empty --out")
 
     an = sub.add_parser("analyze", help="measure hidden-state dynamics of a run (writes analysis.json)")
@@ -150,6 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args) -> TrainConfig:
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
                  if getattr(args, f.name) is not None}
+    for name in ("data", "text"):
+        if name in overrides and not overrides[name].strip():
+            raise InputError(f"--{name} is empty; give a file path" + (" (an .npz file with X and y)" if name == "data"
+                                                                         else " (a UTF-8 text file)"))
     if overrides.get("data") and "task" not in overrides:
         overrides["task"] = "npz"                               # the arrays decide the task
     for name in ("data", "text"):                               # so eval and resume work from another directory
@@ -158,7 +171,13 @@ def config_from_args(args) -> TrainConfig:
     if args.preset is None:                                     # a task's own preset, if it has one
         task = overrides.get("task", "seed")
         args.preset = task if task in PRESETS else "seed"
-    return PRESETS[args.preset].replace(**overrides)            # drops the preset's other-model settings
+    cfg = PRESETS[args.preset].replace(**overrides)             # drops the preset's other-model settings
+    pointless = sorted(set(overrides) & cfg.unused_fields() - {"task", "data", "text"})   # those two: refused
+    if pointless:                                               # asked for, yet it would change nothing
+        warnings.warn(f"{', '.join(setting(n) for n in pointless)} {'does' if len(pointless) == 1 else 'do'} nothing "
+                      f"in this run (task {cfg.task}, model {cfg.model}, optimizer {cfg.optimizer}, schedule "
+                      f"{cfg.schedule}); drop {'it' if len(pointless) == 1 else 'them'}", UserWarning, stacklevel=2)
+    return cfg
 
 
 def cmd_resume(args) -> int:
@@ -222,7 +241,8 @@ def _cmd_train(args) -> int:
     cfg = config_from_args(args)
     workers = figure_workers_from_env()
     trainer = Trainer(config=cfg)               # builds task and model: any config error stops here
-    out = Path(args.out if args.out else default_run_dir(args.preset))
+    name = Path(cfg.data).stem if cfg.task == "npz" else args.preset    # a --data run is named after its file
+    out = Path(args.out if args.out else default_run_dir(name))
     extra = []
     if args.tensorboard:                                        # checked before anything is created
         extra.append(TensorBoardWriter(out / "tensorboard"))
@@ -420,7 +440,12 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 def main(argv=None) -> int:
     warnings.showwarning = _one_line_warning        # a warning is a sentence, not a source listing
-    args = build_parser().parse_args(argv)
+    if FUSED_ENV_PROBLEM:
+        warnings.warn(FUSED_ENV_PROBLEM, RuntimeWarning, stacklevel=1)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:                                     # said by the subcommand, whose --help lists its flags
+        parser.subcommands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         with command_line_voice():                  # advice and errors name flags, not arguments
             return COMMANDS[args.command](args)

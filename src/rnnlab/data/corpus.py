@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnlab.checks import check_input_file
 from rnnlab.data.task import Split, Task
 from rnnlab.errors import InputError
 
@@ -38,11 +39,7 @@ def default_corpus(max_chars: int) -> tuple[str, str]:
 
 
 def read_text(path) -> str:
-    path = Path(path)
-    if path.is_dir():
-        raise InputError(f"--text {path} is a directory; pass --text with a path to a UTF-8 file")
-    if not path.is_file():
-        raise InputError(f"text file {path} does not exist; pass --text with a path to a UTF-8 file")
+    path = check_input_file(path, "--text", "pass --text with a path to a UTF-8 file")
     data = path.read_bytes()
     try:
         text = data.decode("utf-8")

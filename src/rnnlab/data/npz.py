@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import zipfile
-from pathlib import Path
 
 import numpy as np
 
-from rnnlab.checks import check_memory
+from rnnlab.checks import check_input_file, check_memory
 from rnnlab.data.task import Task
 from rnnlab.errors import InputError
 
@@ -22,9 +21,7 @@ KNOWN = ("X", "y", "lengths", "X_test", "y_test", "lengths_test")
 
 
 def load_npz_task(path) -> Task:
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"--data {path} does not exist; pass an .npz file holding arrays X and y")
+    path = check_input_file(path, "--data", "pass an .npz file holding arrays X and y")
     with open(path, "rb") as fh:
         if fh.read(4) != b"PK\x03\x04":                     # every .npz is a zip archive
             raise InputError(f"--data {path} is not a readable .npz file (not a zip archive); "

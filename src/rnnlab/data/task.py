@@ -14,6 +14,7 @@ baseline::
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -158,6 +159,13 @@ class Task:
             out = int(max(train.y.max(), test_split.y.max())) + 1
             check_memory(16.0 * out, f"class labels up to {out - 1:,} ({out:,} outputs)",
                          "number the classes 0, 1, 2, ... without gaps")
+            seen = np.union1d(np.unique(train.y), np.unique(test_split.y))
+            if 2 <= len(seen) < out and out - len(seen) <= 100:     # a few gaps; one class or a huge label
+                missing = np.setdiff1d(np.arange(out), seen)                # is refused elsewhere
+                warnings.warn(f"classes are numbered up to {out - 1} but {len(missing)} of them never occur "
+                              f"({', '.join(map(str, missing[:5]))}{', ...' if len(missing) > 5 else ''}): the model "
+                              f"gets {out} outputs; number the classes 0, 1, 2, ... without gaps", UserWarning,
+                              stacklevel=2)
         elif test_split.y.shape[-1] != out:
             raise InputError(f"test targets have {test_split.y.shape[-1]} outputs but training targets "
                              f"{out}; they must match")

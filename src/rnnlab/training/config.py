@@ -132,6 +132,7 @@ class TrainConfig:
                 raise InputError(f"curriculum lengths must rise strictly from 1 to below {setting('length')} "
                                  f"({self.length}), got {self.curriculum!r}")
             check_int("curriculum_every", self.curriculum_every, minimum=0)
+            check_float("curriculum_target", self.curriculum_target)
             if not self.curriculum_every and not self.curriculum_target:
                 raise InputError(f"a curriculum needs {setting('curriculum_every')} N or "
                                  f"{setting('curriculum_target')} X "

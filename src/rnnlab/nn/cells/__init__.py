@@ -34,6 +34,10 @@ __all__ = ["ElmanCell", "LSTMCell", "GRUCell", "use_fused", "lstm_cell", "gru_ce
 
 # Fused steps (fused.py) for the gated cells when Numba is installed; a process-wide choice made
 # at the entry point (RNNLAB_FUSED=0 in the environment, or use_fused(False) before building models).
+# what the command line warns about once it has started (a warning at import time would be a source listing)
+FUSED_ENV_PROBLEM = (None if os.environ.get("RNNLAB_FUSED", "1") in ("0", "1") else
+                     f"RNNLAB_FUSED must be 0 (readable cells) or 1 (fused, the default); got "
+                     f"{os.environ['RNNLAB_FUSED']!r}, so the fused cells are used")
 _FUSED = os.environ.get("RNNLAB_FUSED", "1") != "0" and importlib.util.find_spec("numba") is not None
 
 
