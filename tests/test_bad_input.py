@@ -43,6 +43,10 @@ def world(tmp_path_factory):
     damaged("nonpz", lambda d: [f.unlink() for f in d.glob("checkpoint-*.npz")])
     damaged("nockptjson", lambda d: (d / "checkpoint.json").unlink())
     damaged("badcfg", lambda d: (d / "config.json").write_text("\x00\x01garbage"))
+    damaged("reportdir", lambda d: ((d / "report.html").unlink(missing_ok=True), (d / "report.html").mkdir()))
+    (root / "badplan").mkdir()
+    (root / "badplan" / "sweep_plan.json").write_text("{not json")
+    p["badplan"] = root / "badplan"
     damaged("sumtext", lambda d: (d / "summary.json").write_text('{"final_test_acc": "x"}'))
     damaged("sumlist", lambda d: (d / "summary.json").write_text("[]"))
     damaged("badroles", lambda d: (d / "analysis.json").write_text('{"role_counts": 5}'))
@@ -273,6 +277,8 @@ CASES = [
     ("report {file}", "is a file, not a run directory"),
     ("report {badcfg}", "is unreadable"),
     ("report {sumtext}", "summary.json is damaged"),
+    ("report {reportdir}", "report.html: it is a directory, not a file"),
+    ("sweep --grid lr=1e-3 --out {badplan}", "sweep_plan.json is damaged"),
     ("report {sumlist}", "summary.json is damaged"),
     ("report {badroles}", "analysis.json is damaged"),
     ("doctor {sumlist}", "summary.json is damaged"),

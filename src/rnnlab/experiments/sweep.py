@@ -234,7 +234,10 @@ def sweep_dir(out, base: TrainConfig, grid: dict, seeds: int, force: bool = Fals
             old = json.loads(plan_file.read_text(encoding="utf-8"))
             same = (old.get("grid") == json.loads(dumps(grid)) and old.get("seeds") == seeds
                     and old.get("base") == base.to_dict())
-        except ValueError:
+        except (ValueError, AttributeError):
+            if not force:
+                raise RunDirError(f"{plan_file} is damaged (not the plan a sweep writes); pass --force to start "
+                                  "the sweep in this directory over") from None
             same = False
         if not same and not force:
             raise RunDirError(f"{out} holds a different sweep (other grid, seeds or settings); choose "

@@ -9,6 +9,7 @@ previous checkpoint or the new one, never a mix or a half-written file.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -25,13 +26,21 @@ VERSION = 1
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write through a temporary file and a rename, so a crash never leaves half a file; a failed
+    write leaves no temporary file, and an error names the file meant, not the temporary one."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "it is a directory, not a file", str(path))
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)                   # no leftover .NAME.tmpPID (a full disk left them)
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from None
 
 
 def atomic_write_text(path: Path, text: str) -> None:
