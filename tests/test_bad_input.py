@@ -92,6 +92,7 @@ def world(tmp_path_factory):
            "floatlengths": dict(X=X, y=y, lengths=np.full(40, 3.5)), "ok": dict(X=X, y=y),
            "ytooshort": dict(X=X, y=np.zeros((40, 5), np.int64)), "empty": dict(X=X[:0], y=y[:0]),
            "oneclass": dict(X=X, y=np.ones(40, np.int64)),
+           "lengthstestonly": dict(X=X, y=y, lengths_test=np.full(4, 6)),
            "hugeclass": dict(X=X, y=np.where(np.arange(40) == 0, 10**9, y))}
     for name, arrays in npz.items():
         np.savez(root / f"{name}.npz", **arrays)
@@ -203,6 +204,7 @@ CASES = [
     ("train --resume {badcfg}", "is unreadable"),
     # ---- train: a user's arrays
     ("train --data {npz_noy}", "has no array y"),
+    ("train --data {npz_lengthstestonly}", "has lengths_test but no X_test and y_test"),
     ("train --data {npz_claims}", "array X of shape (1000000000, 100, 10) would need about"),
     ("train --data {npz_plaintext}", "its member X is not a NumPy array"),
     ("train --data {npz_hugeclass}", "1,000,000,001 outputs) would need about"),

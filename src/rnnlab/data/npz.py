@@ -61,6 +61,9 @@ def load_npz_task(path) -> Task:
                          "save it with np.savez(path, X=inputs, y=targets)") from None
     X = _as_float(arrays["X"], "X", path)
     test = None
+    if "lengths_test" in arrays and "X_test" not in arrays:
+        raise InputError(f"--data {path} has lengths_test but no X_test and y_test; give the held-out arrays it "
+                         "belongs to, or drop it (the held-out set is then the last 10% of X)")
     if "X_test" in arrays or "y_test" in arrays:
         if not {"X_test", "y_test"} <= set(arrays):
             raise InputError(f"--data {path} has only one of X_test and y_test; give both or neither")
