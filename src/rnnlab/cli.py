@@ -18,7 +18,7 @@ from pathlib import Path
 
 from rnnlab.analysis.doctor import diagnose
 from rnnlab.analysis.fixed_points import FP_DEFAULTS
-from rnnlab.checks import command_line_voice, setting
+from rnnlab.checks import command_line_voice
 from rnnlab.data.metrics import METRICS
 from rnnlab.errors import InputError, RnnlabError, RunDirError
 from rnnlab.experiments.run import analyse_saved_run, finish, finish_stopped_ending, report_run
@@ -31,7 +31,7 @@ from rnnlab.runs.load import evaluate_run, load_run
 from rnnlab.runs.lock import RunLock
 from rnnlab.runs.record import read_record
 from rnnlab.runs.resume import resume_trainer, stopped_before_report
-from rnnlab.training.config import PRESETS, TrainConfig
+from rnnlab.training.config import PRESETS, TrainConfig, warn_doing_nothing
 from rnnlab.training.loop import Trainer
 
 MAX_COMPARE_PARAMS = 2_000_000
@@ -172,11 +172,9 @@ def config_from_args(args) -> TrainConfig:
         task = overrides.get("task", "seed")
         args.preset = task if task in PRESETS else "seed"
     cfg = PRESETS[args.preset].replace(**overrides)             # drops the preset's other-model settings
-    pointless = sorted(set(overrides) & cfg.unused_fields() - {"task", "data", "text"})   # those two: refused
-    if pointless:                                               # asked for, yet it would change nothing
-        warnings.warn(f"{', '.join(setting(n) for n in pointless)} {'does' if len(pointless) == 1 else 'do'} nothing "
-                      f"in this run (task {cfg.task}, model {cfg.model}, optimizer {cfg.optimizer}, schedule "
-                      f"{cfg.schedule}); drop {'it' if len(pointless) == 1 else 'them'}", UserWarning, stacklevel=2)
+    pointless = sorted(set(overrides) & cfg.unused_fields() - {"task", "data", "text"})   # those: refused
+    warn_doing_nothing(pointless, f"task {cfg.task}, model {cfg.model}, optimizer {cfg.optimizer}, schedule "
+                                  f"{cfg.schedule}")               # asked for, yet it would change nothing
     return cfg
 
 

@@ -43,18 +43,17 @@ ANALYSIS_FIGURES = {"unit_roles": "unit_roles.png", "pca": "pca.png", "fixed_poi
 SWEEP_FILES = ("sweep.csv", "sweep.md", "sweep.json", "sweep.html", "sweep_plan.json", "gradient_vs_length.png")
 COMPARE_FILES = ("compare.csv", "compare.md", "compare.json", "compare.html")
 
-# Every file a run (or a sweep) writes: --force removes these, and only these, so nothing of an
-# old run is left for the new one to be confused with, and no file of the user's is touched.
-RUN_FILES = (CONFIG, METRICS_LOG, PROBES_LOG, EVENTS_LOG, SUMMARY, f"{CHECKPOINT}.json", f"{STATE}.json", ANALYSIS,
-             DIAGNOSIS, HELDOUT, REPORT, *TRAINING_FIGURES.values(), *ANALYSIS_FIGURES.values(), *SWEEP_FILES)
 TENSORBOARD_FILES = ("tensorboard/events.out.tfevents.*", "tensorboard/hparams/events.out.tfevents.*")
-# What each kind of run writes: a --force over a file of the user's with one of these names is refused.
+# What each kind of run writes (names, and patterns with a *): a --force over a file of the user's
+# with one of these names is refused.
 RUN_OUTPUTS = (CONFIG, METRICS_LOG, PROBES_LOG, EVENTS_LOG, SUMMARY, f"{CHECKPOINT}.json", f"{CHECKPOINT}-*.npz",
                f"{STATE}.json", f"{STATE}-*.npz", ANALYSIS, DIAGNOSIS, HELDOUT, REPORT, *TRAINING_FIGURES.values(),
                *ANALYSIS_FIGURES.values(), *TENSORBOARD_FILES)
 SWEEP_OUTPUTS = (*SWEEP_FILES, "metric_vs_*.png", "heatmap_*.png")
-RUN_PATTERNS = (f"{CHECKPOINT}-*.npz", f"{STATE}-*.npz", ".*.tmp*", "metric_vs_*.png", "heatmap_*.png",
-                *TENSORBOARD_FILES)
+# A run or sweep directory written before rnnlab recorded its files (no MANIFEST) is cleared by
+# --force by these names (and its leftover temporary files); nothing else is touched.
+RUN_FILES = tuple(n for n in (*RUN_OUTPUTS, *SWEEP_OUTPUTS) if "*" not in n)
+RUN_PATTERNS = (*(n for n in (*RUN_OUTPUTS, *SWEEP_OUTPUTS) if "*" in n), ".*.tmp*")
 
 
 def prepare_run_dir(out, force: bool = False, writes=None) -> Path:

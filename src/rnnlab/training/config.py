@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass, field, fields
 
 from rnnlab.checks import check_choice, check_float, check_int, setting
@@ -217,6 +218,17 @@ def unused_fields(values: dict, own=(), task: dict | None = None) -> set[str]:
     unused |= {"curriculum_every", "curriculum_target"} if not v["curriculum"] else set()
     unused |= {"spike_factor", "max_recoveries", "lr_cut"} if not v["guard"] else set()
     return unused
+
+
+def warn_doing_nothing(names, why: str, values: dict | None = None) -> None:
+    """One warning naming settings that were set yet do nothing in this run, and why (with their
+    values when ``values`` is given): the command line's pointless flags, a config's settings that a
+    part made in Python overrides."""
+    if names:
+        shown = ", ".join(setting(n) if values is None else setting(n, values[n]) for n in names)
+        one = len(names) == 1
+        warnings.warn(f"{shown} {'does' if one else 'do'} nothing in this run ({why}); drop "
+                      f"{'it' if one else 'them'}", UserWarning, stacklevel=3)
 
 
 # Settings a config refuses when they would do nothing (a user who sets them expects an effect),

@@ -30,7 +30,7 @@ from rnnlab.training.build import (
     default_loss,
     ready_compiled_cells,
 )
-from rnnlab.training.config import DEFAULTS, TrainConfig, unused_fields
+from rnnlab.training.config import DEFAULTS, TrainConfig, unused_fields, warn_doing_nothing
 from rnnlab.training.evaluate import evaluate, forward, score, step_mask
 from rnnlab.training.guards import Guard, TrainingDiverged
 from rnnlab.training.probes import probe_record, recurrent_spectra
@@ -56,12 +56,9 @@ def warn_pointless_settings(cfg: TrainConfig, from_config: dict, task: Task) -> 
     values = cfg.to_dict()
     pointless = sorted(f for f in unused_fields(values, own, task.describe()) - unused_fields(values)
                        if values[f] != DEFAULTS[f])
-    if pointless:
-        what = " and ".join(sorted(own & {"task", "model", "optimizer"}))
-        warnings.warn(f"{', '.join(setting(f, values[f]) for f in pointless)}: "
-                      f"{'does' if len(pointless) == 1 else 'do'} nothing in this run, whose {what} "
-                      f"{'was' if ' and ' not in what else 'were'} made in Python (their own arguments "
-                      "decide); drop them from the config", UserWarning, stacklevel=3)
+    what = " and ".join(sorted(own & {"task", "model", "optimizer"}))
+    warn_doing_nothing(pointless, f"its {what} {'were' if ' and ' in what else 'was'} made in Python, whose own "
+                                  "arguments decide", values)
 
 
 # ---------------------------------------------------------------- callbacks

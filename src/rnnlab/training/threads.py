@@ -13,6 +13,8 @@ import os
 
 from threadpoolctl import ThreadpoolController
 
+from rnnlab.training.build import GATES
+
 SMALL_PRODUCT_FLOPS = 1e6     # a step's largest product below this: one thread (seed: 0.26 MFLOP; char-LM-128: 4.2)
 
 
@@ -26,7 +28,7 @@ def threads_for(model, batch_size: int) -> int | None:
     if "d_model" in d:                                           # a transformer: its MLP's product per position
         flops = 2.0 * batch_size * d["d_model"] * 4 * d["d_model"]
     elif "hidden" in d:
-        gates = {"rnn": 1, "gru": 3, "lstm": 4}.get(d.get("cell"), 4)
+        gates = GATES.get(d.get("cell"), 4)
         flops = 2.0 * batch_size * gates * d["hidden"] * max(d["hidden"], d.get("input_size", 0))
     else:
         return None
