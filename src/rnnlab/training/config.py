@@ -220,7 +220,7 @@ def unused_fields(values: dict, own=(), task: dict | None = None) -> set[str]:
     return unused
 
 
-def warn_doing_nothing(names, why: str, values: dict | None = None) -> None:
+def warn_doing_nothing(names, why: str, values: dict | None = None, stacklevel: int = 3) -> None:
     """One warning naming settings that were set yet do nothing in this run, and why (with their
     values when ``values`` is given): the command line's pointless flags, a config's settings that a
     part made in Python overrides."""
@@ -228,7 +228,7 @@ def warn_doing_nothing(names, why: str, values: dict | None = None) -> None:
         shown = ", ".join(setting(n) if values is None else setting(n, values[n]) for n in names)
         one = len(names) == 1
         warnings.warn(f"{shown} {'does' if one else 'do'} nothing in this run ({why}); drop "
-                      f"{'it' if one else 'them'}", UserWarning, stacklevel=3)
+                      f"{'it' if one else 'them'}", UserWarning, stacklevel=stacklevel)
 
 
 # Settings a config refuses when they would do nothing (a user who sets them expects an effect),

@@ -58,7 +58,7 @@ def warn_pointless_settings(cfg: TrainConfig, from_config: dict, task: Task) -> 
                        if values[f] != DEFAULTS[f])
     what = " and ".join(sorted(own & {"task", "model", "optimizer"}))
     warn_doing_nothing(pointless, f"its {what} {'were' if ' and ' in what else 'was'} made in Python, whose own "
-                                  "arguments decide", values)
+                                  "arguments decide", values, stacklevel=4)   # the line that made the Trainer
 
 
 # ---------------------------------------------------------------- callbacks
