@@ -26,7 +26,7 @@ from rnnlab.nn.cells import FUSED_ENV_PROBLEM
 from rnnlab.present.figure_pool import figure_workers_from_env
 from rnnlab.present.progress import EpochPrinter
 from rnnlab.present.tensorboard import TensorBoardWriter
-from rnnlab.runs.files import COMPARE_FILES, REPORT, STATE, SUMMARY, default_run_dir, prepare_run_dir
+from rnnlab.runs.files import COMPARE_FILES, CONFIG, REPORT, STATE, SUMMARY, default_run_dir, prepare_run_dir
 from rnnlab.runs.load import evaluate_run, load_run
 from rnnlab.runs.lock import RunLock
 from rnnlab.runs.record import read_record
@@ -453,16 +453,33 @@ def main(argv=None) -> int:
     except OSError as e:                      # read-only location, a path under a file, disk full
         where = f" {e.filename}" if e.filename else ""
         print(f"rnnlab: error: cannot use{where}: {e.strerror or e}; choose a writable location "
-              "(e.g. another --out) and run the command again", file=sys.stderr)
+              f"(e.g. another --out) and run the command again{_what_now(args, 'once there is room')}",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
-        run = getattr(args, "run_dir_in_use", None)
-        resumable = run and (((Path(run) / f"{STATE}.json").is_file() and not (Path(run) / SUMMARY).is_file())
-                             or stopped_before_report(run))
-        hint = f"; continue it with: rnnlab train --resume {run}" if resumable else ""
         terminated = isinstance(e, Terminated)
-        print(f"rnnlab: {'terminated' if terminated else 'interrupted'}{hint}", file=sys.stderr)
+        print(f"rnnlab: {'terminated' if terminated else 'interrupted'}{_what_now(args)}", file=sys.stderr)
         return 143 if terminated else 130                 # 128 + the signal's number, as a shell reports it
+
+
+def _what_now(args, when: str = "") -> str:
+    """What the user can do with the run directory a stopped command was writing: resume it
+    (``when`` it can be), or, after Ctrl-C before any training state was saved, start it again."""
+    run = getattr(args, "run_dir_in_use", None)
+    if run is None:
+        return ""
+    run = Path(run)
+    if ((run / f"{STATE}.json").is_file() and not (run / SUMMARY).is_file()) or stopped_before_report(run):
+        return f"; {when + ', ' if when else ''}continue it with: rnnlab train --resume {run}"
+    if when or (run / SUMMARY).is_file() or not (run / CONFIG).is_file():
+        return ""
+    try:
+        every = read_record(run).config.checkpoint_every
+    except (RnnlabError, OSError):                          # a damaged record: no advice beats a wrong one
+        return ""
+    saved = ("this run saves no training state (--checkpoint-every 0)" if every == 0
+             else f"the first training state is saved at the end of epoch {every}")
+    return f"; there is nothing to resume in {run} yet ({saved}): start it again with --out {run} --force"
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
-"""Worker processes that never outlive the process that started them (the sweep's trial pool, the
-pool that draws a run's figures)."""
+"""Processes and signals: worker processes that never outlive the process that started them (the
+sweep's trial pool, the pool that draws a run's figures), and writes that Ctrl-C does not cut."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import threading
 import time
 
@@ -24,3 +26,31 @@ def die_with_parent() -> None:
             time.sleep(0.5)
         os._exit(1)
     threading.Thread(target=watch, daemon=True, name="die-with-parent").start()
+
+
+@contextlib.contextmanager
+def interrupts_held():
+    """Hold Ctrl-C (and SIGTERM) for the length of a write that must not be cut in two, such as
+    an epoch's log row and the training state that goes with it; a signal that arrives meanwhile
+    is delivered, to whatever handler was in place, when the write is done. Outside the main
+    thread (where Python runs no signal handlers) it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held, previous = [], {}
+
+    def hold(signum, frame):
+        held.append((signum, frame))
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.signal(signum, hold)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum, frame in held[:1]:                       # one interrupt is enough
+            handler = previous[signum]
+            if callable(handler):
+                handler(signum, frame)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(signum)

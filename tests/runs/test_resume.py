@@ -185,6 +185,28 @@ def test_a_state_that_cannot_be_written_on_ctrl_c_is_a_warning_not_a_new_error(t
     assert len(resume_trainer(tmp_path / "r").history) == 1     # the state on disk is still epoch 1's
 
 
+def test_ctrl_c_while_an_epoch_is_written_waits_for_its_state(tmp_path, monkeypatch):
+    """Ctrl-C right after epoch 1, while its log row and state are being written: both are
+    written whole, then training stops, and the run resumes from epoch 1."""
+    import rnnlab.runs.writer as rundir
+    save = rundir.save_checkpoint
+
+    def ctrl_c_while_saving(run_dir, arrays, meta, name="checkpoint"):
+        if name == "state" and meta["epoch"] == 1:
+            os.kill(os.getpid(), signal.SIGINT)                 # lands in the middle of the write
+            time.sleep(0.05)
+        return save(run_dir, arrays, meta, name)
+    monkeypatch.setattr(rundir, "save_checkpoint", ctrl_c_while_saving)
+    cfg = PRESETS["seed"].replace(epochs=3, batches_per_epoch=3, checkpoint_every=1)
+    (tmp_path / "r").mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(config=cfg, callbacks=[RunWriter(tmp_path / "r")]).fit()
+    assert json.loads((tmp_path / "r" / "state.json").read_text())["epoch"] == 1
+    assert len(read_jsonl(tmp_path / "r" / "metrics.jsonl")) == 1
+    assert len(resume_trainer(tmp_path / "r").history) == 1
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler    # put back
+
+
 def _wait_for_epochs(path, n, proc, timeout=120):
     start = time.time()
     while time.time() - start < timeout:
