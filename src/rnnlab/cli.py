@@ -229,11 +229,6 @@ def _sigterm_as_ctrl_c():
 
 
 def cmd_train(args) -> int:
-    with _sigterm_as_ctrl_c():
-        return _cmd_train(args)
-
-
-def _cmd_train(args) -> int:
     if args.resume is not None:
         return cmd_resume(args)
     cfg = config_from_args(args)
@@ -378,7 +373,7 @@ def cmd_sweep(args) -> int:
         reachable(args.address)                                 # before the sweep directory is made
     out, done = sweep_dir(args.out if args.out else default_run_dir("sweep"), base, grid, args.seeds,
                           force=args.force)
-    args.run_dir_in_use = None
+    args.sweep_dir_in_use = out
     what = " x ".join(f"{k} {grid[k]}" for k in grid)
     print(f"rnnlab: sweeping {what} x {args.seeds} seed(s) = {len(jobs)} trials on the {args.backend} backend"
           + (f" ({done} already finished)" if done else "") + f"; writing {out}")
@@ -445,7 +440,7 @@ def main(argv=None) -> int:
     if unknown:                                     # said by the subcommand, whose --help lists its flags
         parser.subcommands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
-        with command_line_voice():                  # advice and errors name flags, not arguments
+        with command_line_voice(), _sigterm_as_ctrl_c():    # advice names flags; `kill` stops cleanly
             return COMMANDS[args.command](args)
     except RnnlabError as e:
         print(f"rnnlab: error: {e}", file=sys.stderr)
@@ -465,6 +460,9 @@ def main(argv=None) -> int:
 def _what_now(args, when: str = "") -> str:
     """What the user can do with the run directory a stopped command was writing: resume it
     (``when`` it can be), or, after Ctrl-C before any training state was saved, start it again."""
+    sweep = getattr(args, "sweep_dir_in_use", None)
+    if sweep is not None:
+        return f"; the trials finished in {sweep} are kept: run the same command again to finish the sweep"
     run = getattr(args, "run_dir_in_use", None)
     if run is None:
         return ""

@@ -136,11 +136,13 @@ def _alive(pids):
     return alive
 
 
-def _kill_driver_and_check(tmp_path, backend, wait_for):
+def _kill_driver_and_check(tmp_path, backend, wait_for, sig=signal.SIGKILL) -> str:
+    """Kill a sweep's driver with ``sig`` once its workers run; no worker may outlive it. Returns
+    what the driver wrote to stderr."""
     out = tmp_path / backend
     proc = subprocess.Popen([sys.executable, "-m", "rnnlab", "sweep", "--grid", "lr=1e-3,1e-2", "--seeds", "2",
                              "--jobs", "2", "--backend", backend, "--epochs", "500", "--out", str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     start = time.time()
     while len(_descendants(proc.pid)) < wait_for and time.time() - start < 90:
         time.sleep(0.2)
@@ -148,12 +150,20 @@ def _kill_driver_and_check(tmp_path, backend, wait_for):
     assert len(workers) >= wait_for, "the sweep never started its workers"
     time.sleep(1.0)
     workers |= _descendants(proc.pid)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.send_signal(sig)
+    err = proc.communicate(timeout=60)[1]
     deadline = time.time() + 30
     while _alive(workers) and time.time() < deadline:
         time.sleep(0.2)
     assert not _alive(workers), "workers outlived their sweep"
+    return err
+
+
+def test_kill_of_a_sweep_stops_it_cleanly_and_says_how_to_finish_it(tmp_path):
+    err = _kill_driver_and_check(tmp_path, "local", wait_for=2, sig=signal.SIGTERM)
+    assert err.splitlines()[-1] == (f"rnnlab: terminated; the trials finished in {tmp_path / 'local'} are kept: "
+                                    "run the same command again to finish the sweep"), err
+    assert "leaked semaphore" not in err and "Traceback" not in err
 
 
 def test_no_local_worker_outlives_a_killed_driver(tmp_path):
