@@ -217,8 +217,8 @@ def test_analyze_flags_pick_layer_input_and_budget(tmp_path, capsys):
     assert main(["analyze", str(out), "--fp-input", "a,b,c"]) == 2
     assert "comma-separated numbers" in capsys.readouterr().err
     before = (out / "analysis.json").read_bytes()
-    for flags, fragment in ((["--fp-starts", "0"], "fp_starts must be at least 1"),
-                            (["--fp-tol", "-1"], "fp_tol must be > 0"),
+    for flags, fragment in ((["--fp-starts", "0"], "--fp-starts must be at least 1"),
+                            (["--fp-tol", "-1"], "--fp-tol must be > 0"),
                             (["--fp-layer", "2"], "0..1 or -1 for the last, got 2")):
         assert main(["analyze", str(out), *flags]) == 2
         assert fragment in capsys.readouterr().err

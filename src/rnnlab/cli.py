@@ -24,7 +24,7 @@ from rnnlab.errors import InputError, RnnlabError, RunDirError
 from rnnlab.experiments.run import analyse_saved_run, finish, finish_stopped_ending, report_run
 from rnnlab.nn.cells import FUSED_ENV_PROBLEM
 from rnnlab.present.figure_pool import figure_workers_from_env
-from rnnlab.present.progress import EpochPrinter
+from rnnlab.present.progress import EpochPrinter, StepProgress
 from rnnlab.present.tensorboard import TensorBoardWriter
 from rnnlab.runs.files import COMPARE_FILES, CONFIG, REPORT, STATE, SUMMARY, default_run_dir, prepare_run_dir
 from rnnlab.runs.load import evaluate_run, load_run
@@ -64,6 +64,9 @@ def _add_fixed_point_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--fp-input", default=None, metavar="V1,V2,...",
                    help="constant network input to find fixed points at (default: zeros)")
     g.add_argument("--fp-layer", type=int, default=-1, help="recurrent layer (default: the last)")
+    g.add_argument("--fp-seconds", type=float, default=FP_DEFAULTS["seconds"],
+                   help=f"time budget of the search: starts still running then are stopped and counted "
+                        f"(default {FP_DEFAULTS['seconds']:g})")
 
 
 def _directory(text: str) -> Path:
@@ -191,7 +194,8 @@ def cmd_resume(args) -> int:
         args.run_dir_in_use = args.resume
         print(f"rnnlab: {args.resume} finished training before it was stopped; writing its figures, analysis "
               "and report")
-        finish_stopped_ending(args.resume, workers)
+        with StepProgress(quiet=args.quiet) as progress:
+            finish_stopped_ending(args.resume, workers, progress=progress)
         print(f"report: {Path(args.resume) / REPORT}")
         return 0
     read_record(args.resume)                                   # a run directory at all, before locking it
@@ -262,8 +266,9 @@ def _finish(trainer, out, args, callbacks, figure_workers: int, resuming: bool =
         if cfg.curriculum and s["final_length"] != cfg.length:
             print(f"note: the curriculum never reached --length {cfg.length}; these results are at length "
                   f"{s['final_length']} (rnnlab eval scores the final weights at length {cfg.length})")
-    finish(trainer, out, callbacks=callbacks, report=not args.no_report, resuming=resuming, interface="cli",
-           figure_workers=figure_workers, on_trained=say_how_it_went)
+    with StepProgress(quiet=args.quiet) as progress:
+        finish(trainer, out, callbacks=callbacks, report=not args.no_report, resuming=resuming, interface="cli",
+               figure_workers=figure_workers, on_trained=say_how_it_went, progress=progress)
     if not args.no_report:
         print(f"report: {Path(out) / REPORT}")
 
@@ -281,7 +286,8 @@ def cmd_analyze(args) -> int:
         except ValueError:
             raise InputError(f"--fp-input must be comma-separated numbers, got {args.fp_input!r}") from None
     r = analyse_saved_run(args.run_dir, fp_starts=args.fp_starts, fp_tol=args.fp_tol, fp_input=fp_input,
-                          fp_layer=args.fp_layer)
+                          fp_seconds=args.fp_seconds, fp_layer=args.fp_layer,
+                          progress=StepProgress())
     print(f"unit roles: {', '.join(f'{k} {v}' for k, v in r['role_counts'].items() if v)}")
     for a in r.get("ablation", [])[1:]:
         m = METRICS[a["metric"]]

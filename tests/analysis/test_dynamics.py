@@ -161,3 +161,35 @@ def test_ablation_control_is_a_seeded_random_group_of_the_same_size():
     # the draw matters: another group of the same size would give another number
     assert rows[1]["random_same_size_drop"] != mse_of([3, 4]) - base
     assert rows[1]["random_same_size_drop"] != rows[1]["drop"]
+
+
+def test_analysis_tells_its_steps_and_bounds_the_fixed_point_search():
+    """Progress names each step in order (the fixed-point step with its starts and budget) and
+    counts settled starts; a spent budget is a note that names the setting."""
+    from rnnlab.analysis.analyze import analyze
+    from rnnlab.present.progress import StepProgress
+    from rnnlab.training.config import PRESETS
+    from rnnlab.training.loop import Trainer
+    t = Trainer(config=PRESETS["seed"].replace(epochs=1, batches_per_epoch=3, hidden=16))
+    t.fit()
+    told = []
+    a = analyze(t.model, t.task, n_sequences=50, fp_starts=32, progress=lambda *x: told.append(x))
+    steps = list(dict.fromkeys(x[0] for x in told))
+    assert steps == ["hidden states, unit roles and PCA", "ablation: each role's units silenced",
+                     "fixed points of layer 2: 32 starts, at most 30 s"]
+    assert told[-1][1:] == (32, 32) and not any("time budget" in n for n in a.json["fixed_points"]["notes"])
+    short = analyze(t.model, t.task, n_sequences=50, fp_starts=32, fp_seconds=1e-9)
+    fp = short.json["fixed_points"]
+    assert fp["counts"]["out_of_time"] > 0
+    assert any(f"with {fp['counts']['out_of_time']} of 32 starts still running; give it more time with "
+               "fp_seconds" in n for n in fp["notes"])
+    import io
+    lines = io.StringIO()
+    with StepProgress(stream=lines, bar_stream=io.StringIO()) as progress:
+        for x in told:
+            progress(*x)
+    assert lines.getvalue().splitlines() == [f"analysing: {s}" for s in steps]
+    quiet = io.StringIO()
+    with StepProgress(quiet=True, stream=quiet, bar_stream=io.StringIO()) as progress:
+        progress(*told[0])
+    assert quiet.getvalue() == ""

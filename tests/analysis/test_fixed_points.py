@@ -287,7 +287,8 @@ def test_starts_solved_in_cache_sized_blocks_give_the_result_of_one_batch(monkey
     assert len(starts) == starts_n
     calls = []
     solve = fp._levenberg_marquardt
-    monkeypatch.setattr(fp, "_levenberg_marquardt", lambda F, s, *a: calls.append(len(s)) or solve(F, s, *a))
+    monkeypatch.setattr(fp, "_levenberg_marquardt",
+                        lambda F, s, *a, **kw: calls.append(len(s)) or solve(F, s, *a, **kw))
     monkeypatch.setattr(fp, "_LM_CHUNK_BYTES", 8 * hidden * hidden * block)
     blocked = find_fixed_points(F, starts)
     assert calls[:len(sizes)] == sizes
@@ -314,6 +315,22 @@ def test_starts_that_do_not_converge_are_counted_as_dropped():
     assert list(res.start_status) == ["converged"] * 2 + ["max_iters"] * 10
     assert list(res.start_point[2:]) == [-1] * 10 and len(res.points) == 2
     assert "12 starts: 2 converged, 10 dropped" in res.summary()
+
+
+def test_starts_still_running_when_the_time_budget_is_spent_are_counted_as_out_of_time():
+    F = StepMap(ElmanCell("tanh"), 2 * np.eye(2), None, np.zeros(2))
+    exact = np.array([[0.0, 0.0], [H_STAR, -H_STAR]])      # converged before the first iteration
+    rand = np.random.default_rng(4).uniform(-1.5, 1.5, (10, 2))
+    told = []
+    res = find_fixed_points(F, np.vstack([exact, rand]), seconds=1e-9, progress=lambda *a: told.append(a))
+    assert res.converged == 2 and res.out_of_time == 10 and res.dropped_not_converged == 10
+    assert list(res.start_status) == ["converged"] * 2 + ["out_of_time"] * 10
+    assert "10 out of time" in res.summary() and res.to_json()["counts"]["out_of_time"] == 10
+    assert res.to_json()["settings"]["seconds"] == 1e-9 and told == []     # stopped before an iteration
+    whole = find_fixed_points(F, np.vstack([exact, rand]), progress=lambda *a: told.append(a))
+    assert whole.out_of_time == 0 and whole.converged == 12
+    assert told[-1] == (12, 12) and [t[1] for t in told] == [12] * len(told)
+    assert [t[0] for t in told] == sorted(t[0] for t in told)            # settled starts only grow
 
 
 def test_starts_caught_by_a_slow_point_are_counted_as_stalled():

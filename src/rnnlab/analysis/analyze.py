@@ -132,11 +132,13 @@ def _constant_input(rnn, x_const) -> np.ndarray:
 
 
 def fixed_point_analysis(model, task, states, *, starts=None, tol=FP_DEFAULTS["tol"],
-                         x_const=None, layer=-1, noise=FP_DEFAULTS["noise"], seed=0):
+                         x_const=None, layer=-1, noise=FP_DEFAULTS["noise"], seed=0,
+                         seconds=FP_DEFAULTS["seconds"], progress=None):
     """Fixed points of one recurrent layer at a constant network input (zeros by default), from
     starts drawn among ``states`` the layer visited on held-out data, plus the readout's reading
     of each point when it is the last layer of a one-direction stack. ``starts=None``: as many
-    as the state size allows (``default_fp_starts``)."""
+    as the state size allows (``default_fp_starts``). The search stops after ``seconds`` (None: no
+    bound); ``progress(step, settled, starts)`` follows it (``analyze``'s protocol)."""
     rnn = model.rnn
     layer = layer % rnn.num_layers
     x_const = _constant_input(rnn, x_const)
@@ -152,7 +154,19 @@ def fixed_point_analysis(model, task, states, *, starts=None, tol=FP_DEFAULTS["t
                          f"(state size)^3 and this layer's state has {F.size} numbers; ask for more with "
                          f"{setting('fp_starts')}")
     rng = np.random.default_rng(seed)
-    result = find_fixed_points(F, draw_starts(states, starts, noise, FP_DEFAULTS["between"], rng), tol=tol)
+    tell = None
+    if progress is not None:
+        step = (f"fixed points of layer {layer + 1}: {starts} starts"
+                + ("" if seconds is None else f", at most {seconds:g} s"))
+        progress(step, 0, starts)
+
+        def tell(settled, n):
+            progress(step, settled, n)
+    result = find_fixed_points(F, draw_starts(states, starts, noise, FP_DEFAULTS["between"], rng), tol=tol,
+                               seconds=seconds, progress=tell)
+    if result.out_of_time:
+        notes.append(f"the search stopped at its time budget of {seconds:g} s with {result.out_of_time} of "
+                     f"{result.starts} starts still running; give it more time with {setting('fp_seconds')}")
     out = result.to_json()
     out["layer"], out["input"] = layer, None if x_const is None else x_const.tolist()
     out["notes"] = notes
@@ -181,20 +195,26 @@ class Analysis:
 
 
 def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: int | None = None,
-            fp_tol: float = FP_DEFAULTS["tol"], fp_input=None, fp_layer: int = -1) -> Analysis:
+            fp_tol: float = FP_DEFAULTS["tol"], fp_input=None, fp_layer: int = -1,
+            fp_seconds: float | None = FP_DEFAULTS["seconds"], progress=None) -> Analysis:
     """Measure a trained model's dynamics on a task's held-out data (any model with an ``rnn``
-    stack, any task)."""
+    stack, any task). The fixed-point search, the step that can take long, stops after
+    ``fp_seconds`` (None: when every start has stopped). ``progress(step, done, total)`` is told
+    which step runs and how far it is (a terminal bar: ``rnnlab.present.progress.StepProgress``)."""
     t0 = time.perf_counter()
     if not hasattr(model, "rnn"):
         raise InputError(f"the dynamics analysis reads the hidden states of a recurrent stack (.rnn), which a "
                          f"{type(model).__name__} has not; its report and doctor still apply")
     rnn = model.rnn
     if fp_starts is not None:                              # None: as many as the state size allows
-        check_int("fp_starts", fp_starts, minimum=1)
+        check_int(setting("fp_starts"), fp_starts, minimum=1)
         state = model.rnn.hidden_size * (2 if type(model.rnn).__name__ == "LSTM" else 1)
         check_memory(64.0 * fp_starts * state, f"{fp_starts:,} fixed-point starts of {state} numbers each",
                      f"lower {setting('fp_starts')}")
-    check_float("fp_tol", fp_tol, low=0.0, low_open=True)
+    check_float(setting("fp_tol"), fp_tol, low=0.0, low_open=True)
+    if fp_seconds is not None:
+        check_float(setting("fp_seconds"), fp_seconds, low=0.0, low_open=True)
+    tell = progress or (lambda step, done, total: None)
     check_int("n_sequences", n_sequences, minimum=1)
     L = rnn.num_layers
     if not -L <= check_int("fp_layer", fp_layer) < L:
@@ -205,6 +225,7 @@ def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: in
     result: dict = {"task": task.name, "targets": task.targets, "per_step": task.per_step,
                     "sequences_analysed": int(X.shape[0]), "steps_analysed": int(X.shape[1]),
                     "model": type(rnn).__name__.lower(), "hidden": rnn.hidden_size, "layers": rnn.num_layers}
+    tell("hidden states, unit roles and PCA", 0, None)
     top = layer_states(model, X, -1)                               # (N, T, S) of the last layer
     H = top[..., :rnn.hidden_size]                                 # hidden part h
     text = task.targets == "text"
@@ -217,12 +238,13 @@ def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: in
     result["units"] = sig
     result["role_counts"] = {r: roles.count(r) for r in ROLES}
     if not text:
-        result["ablation"] = ablate_roles(model, roles, task, seed)
+        result["ablation"] = ablate_roles(model, roles, task, seed, progress=tell)
     pca = pca_trajectories(H, 3)
     result["pca_explained"] = pca["explained"]
     states = top if fp_layer % rnn.num_layers == rnn.num_layers - 1 else layer_states(model, X, fp_layer)
     fp_json, fps = fixed_point_analysis(model, task, states, starts=fp_starts, tol=fp_tol,
-                                        x_const=fp_input, layer=fp_layer, seed=seed)
+                                        x_const=fp_input, layer=fp_layer, seed=seed, seconds=fp_seconds,
+                                        progress=tell)
     result["fixed_points"] = fp_json
     if type(rnn).__name__ == "RNN":
         result["line_attractor"] = line_attractor_verdict(fps.points)
@@ -261,18 +283,19 @@ def silenced_copy(model, units):
     return twin
 
 
-def ablate_roles(model, roles, task, seed: int = 0) -> list[dict]:
+def ablate_roles(model, roles, task, seed: int = 0, progress=None) -> list[dict]:
     """The task's metric with each role's units silenced, next to a random group of that size;
     ``drop`` is how much worse it got (accuracy points lost, or MSE gained)."""
     metric = METRICS[task.metric]
+    groups = [role for role in ROLES if role in roles]
+    if progress is not None:
+        progress("ablation: each role's units silenced", 0, len(groups))
     base = evaluate(model, task)[1]
     rng = np.random.default_rng(seed)
     rows = [{"group": "none", "units": 0, "metric": task.metric, "value": base, "drop": 0.0,
              "random_same_size_drop": 0.0}]
-    for role in ROLES:
+    for done, role in enumerate(groups, 1):
         units = [u for u, r in enumerate(roles) if r == role]
-        if not units:
-            continue
         value = evaluate(silenced_copy(model, units), task)[1]
         others = [u for u in range(len(roles)) if roles[u] != role]
         control = None                                # a group of every unit has no control group
@@ -282,4 +305,6 @@ def ablate_roles(model, roles, task, seed: int = 0) -> list[dict]:
             control = metric.worse_by(base, rand)
         rows.append({"group": role, "units": len(units), "metric": task.metric, "value": value,
                      "drop": metric.worse_by(base, value), "random_same_size_drop": control})
+        if progress is not None:
+            progress("ablation: each role's units silenced", done, len(groups))
     return rows

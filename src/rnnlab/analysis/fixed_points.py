@@ -92,7 +92,7 @@ __all__ = ["FP_DEFAULTS", "StepMap", "steady_layer_input", "sample_starts", "fin
 # flip-flops (tanh RNN, 64 units): visited states alone find the 8 stable points and 1 saddle; the
 # mix finds all 27 (8 stable, 12 + 6 + 1 saddles of index 1, 2, 3) -- with 256 starts 10-12 of the
 # 12 edge saddles over 4 seeds, with 512 all 12 for every seed, in about 1 s of analysis.
-FP_DEFAULTS = {"starts": 512, "tol": 1e-12, "noise": 0.01, "between": 0.5}
+FP_DEFAULTS = {"starts": 512, "tol": 1e-12, "noise": 0.01, "between": 0.5, "seconds": 30.0}
 
 _CHUNK_ROWS = 1 << 15          # rows per batched forward/backward call (bounds memory)
 _LM_CHUNK_BYTES = 2 << 20      # one (starts, S, S) float64 array of the solver (it holds a few): ~L2
@@ -323,7 +323,7 @@ class FixedPoint:
         return d
 
 
-STATUS = ("converged", "stalled", "max_iters")
+STATUS = ("converged", "stalled", "max_iters", "out_of_time")
 
 
 @dataclass
@@ -331,7 +331,7 @@ class FixedPointResult:
     points: list                 # FixedPoint, most-reached first
     starts: int
     converged: int               # q < tol
-    dropped_not_converged: int   # stalled + hit_max_iters
+    dropped_not_converged: int   # stalled + hit_max_iters + out_of_time
     stalled: int                 # q could not be lowered any more (a slow point or worse)
     hit_max_iters: int
     dropped_outliers: int        # converged starts whose point lies far from every start
@@ -345,6 +345,8 @@ class FixedPointResult:
     start_status: np.ndarray = field(repr=False)     # (M,) "converged" | "stalled" | "max_iters" | "outlier"
     start_point: np.ndarray = field(repr=False)      # (M,) index into points, -1 if dropped
     seconds: float = 0.0
+    out_of_time: int = 0         # still running when the time budget was spent
+    budget: float | None = None  # the time budget in seconds (None: none)
 
     def type_counts(self) -> dict:
         """{"stable": n, "saddle index 1": n, ...}."""
@@ -363,7 +365,8 @@ class FixedPointResult:
                 kinds.append(f"{n} saddle{'s' if n != 1 else ''} of index {key.split()[-1]}")
         head = ", ".join(kinds) if kinds else "no fixed points"
         nc = self.dropped_not_converged
-        why = f": {self.stalled} stalled, {self.hit_max_iters} at max_iters" if nc else ""
+        late = f", {self.out_of_time} out of time" if self.out_of_time else ""
+        why = f": {self.stalled} stalled, {self.hit_max_iters} at max_iters{late}" if nc else ""
         return (f"{head}; {self.starts} starts: {self.converged} converged, {nc} dropped "
                 f"(did not converge{why}), "
                 f"{self.dropped_outliers} dropped (outliers), {self.duplicates_merged} duplicates merged "
@@ -376,11 +379,13 @@ class FixedPointResult:
                 "counts": {"starts": self.starts, "converged": self.converged,
                            "dropped_not_converged": self.dropped_not_converged,
                            "stalled": self.stalled, "hit_max_iters": self.hit_max_iters,
+                           "out_of_time": self.out_of_time,
                            "dropped_outliers": self.dropped_outliers,
                            "duplicates_merged": self.duplicates_merged,
                            "unique_points": len(self.points), "types": self.type_counts()},
                 "settings": {"tol": _num(self.tol), "unique_tol": _num(self.unique_tol),
-                             "outlier_distance": _num(self.outlier_distance)},
+                             "outlier_distance": _num(self.outlier_distance),
+                             "seconds": None if self.budget is None else _num(self.budget)},
                 "iterations": {"median": _num(np.median(self.iterations)) if self.iterations.size else None,
                                "max": int(self.iterations.max(initial=0))},
                 "seconds": _num(self.seconds),
@@ -402,18 +407,21 @@ def _nearest_distance(points, refs, chunk: int = 2048):
     return out
 
 
-def _levenberg_marquardt(F, s, tol, max_iters, step_tol, tau=1e-3, patience=25):
-    """Batched LM on r(s) = F(s) - s. Returns (s, q, iterations, status codes 0/1/2).
+def _levenberg_marquardt(F, s, tol, max_iters, step_tol, tau=1e-3, patience=25, deadline=np.inf,
+                         on_iteration=None):
+    """Batched LM on r(s) = F(s) - s. Returns (s, q, iterations, status codes 0/1/2/3).
 
     A start also counts as stalled when ``patience`` iterations did not halve its q: near a true
     fixed point q falls quadratically, so a start crawling along a slow manifold (or escaping
-    where a closed gate makes F(h) - h vanish only at infinity) is stopped early."""
+    where a closed gate makes F(h) - h vanish only at infinity) is stopped early. Starts still
+    running at ``deadline`` (a ``time.perf_counter()`` value) stop with code 3 (out of time);
+    ``on_iteration(settled)`` is told after each iteration how many starts have stopped."""
     M, S = s.shape
     eye = np.eye(S)
     r = F(s) - s
     q = 0.5 * np.einsum("ms,ms->m", r, r)
     q[~np.isfinite(q)] = np.inf
-    status = np.full(M, -1)                         # -1 running, 0 converged, 1 stalled, 2 max_iters
+    status = np.full(M, -1)                         # -1 running, 0 converged, 1 stalled, 2 max_iters, 3 time
     status[q < tol] = 0
     iters = np.zeros(M, dtype=int)
     mu = np.full(M, np.nan)                         # set from A^T A at each start's first step
@@ -425,6 +433,9 @@ def _levenberg_marquardt(F, s, tol, max_iters, step_tol, tau=1e-3, patience=25):
     for it in range(max_iters):
         run = np.flatnonzero(status < 0)
         if run.size == 0:
+            break
+        if time.perf_counter() > deadline:
+            status[run] = 3
             break
         upd = run[need_J[run]]
         if upd.size:
@@ -465,31 +476,38 @@ def _levenberg_marquardt(F, s, tol, max_iters, step_tol, tau=1e-3, patience=25):
             crawl = run[(status[run] < 0) & (q[run] > 0.5 * q_mark[run])]
             status[crawl] = 1
             q_mark = q.copy()
+        if on_iteration is not None:
+            on_iteration(int((status >= 0).sum()))
     status[status < 0] = 2
     return s, q, iters, status
 
 
-def _solve_in_chunks(F, s, tol, max_iters, step_tol):
+def _solve_in_chunks(F, s, tol, max_iters, step_tol, deadline=np.inf, progress=None):
     """``_levenberg_marquardt`` over blocks of starts whose (m, S, S) arrays fit in a cache.
 
     Every start's iteration is its own (its damping, its stopping), so the result is that of one
     call over all of them up to rounding (BLAS may round a product of another number of rows
     differently; the blocks are balanced, so none is a lone start unless S is large). The seed
     model's 512 starts at S = 64 made 16 MB Jacobian blocks per iteration, and solving them 64 at
-    a time took 0.2 s less of the 0.6 s the first analysis of a process took (measured)."""
+    a time took 0.2 s less of the 0.6 s the first analysis of a process took (measured).
+    ``progress(settled, M)`` is told how many starts have stopped, after every iteration."""
     M, S = s.shape
     per = max(1, min(M, _LM_CHUNK_BYTES // (8 * S * S)))
-    if per >= M:
-        return _levenberg_marquardt(F, s, tol, max_iters, step_tol)
     blocks = np.array_split(np.arange(M), -(-M // per))               # sizes differ by at most one
-    parts = [_levenberg_marquardt(F, s[b[0]:b[-1] + 1], tol, max_iters, step_tol) for b in blocks]
+    parts = []
+    for b in blocks:
+        before = int(b[0])
+        tell = None if progress is None else (lambda settled, before=before: progress(before + settled, M))
+        parts.append(_levenberg_marquardt(F, s[b[0]:b[-1] + 1], tol, max_iters, step_tol, deadline=deadline,
+                                          on_iteration=tell))
     return tuple(np.concatenate([p[i] for p in parts]) for i in range(4))
 
 
 def find_fixed_points(F, starts, *, tol: float = FP_DEFAULTS["tol"], max_iters: int = 200,
                       unique_tol: float | None = None, outlier_distance: float | None = None,
                       outlier_scale: float = 3.0, unstable_margin: float = 0.0,
-                      step_tol: float = 1e-12, polish_iters: int = 5) -> FixedPointResult:
+                      step_tol: float = 1e-12, polish_iters: int = 5, seconds: float | None = None,
+                      progress=None) -> FixedPointResult:
     """Fixed points of ``F`` from every start (M, S), by batched Levenberg-Marquardt.
 
     ``F`` maps states (M, S) -> (M, S) and has ``jacobian`` (M, S) -> (M, S, S) (a ``StepMap``).
@@ -504,6 +522,10 @@ def find_fixed_points(F, starts, *, tol: float = FP_DEFAULTS["tol"], max_iters: 
     ``polish_iters`` more LM steps with no tolerance (q < ``tol`` only bounds |F(s) - s| by
     1.4e-6; the polish, quadratic there, takes the point to rounding level at the cost of a few
     Jacobians of the unique points only).
+
+    ``seconds`` bounds the search: starts still running when it is spent stop as "out of time"
+    (counted, and said in the summary). ``progress(settled, starts)`` is called after every
+    iteration with how many starts have stopped.
     """
     t0 = time.perf_counter()
     starts = np.array(starts, dtype=np.float64, ndmin=2)
@@ -515,7 +537,8 @@ def find_fixed_points(F, starts, *, tol: float = FP_DEFAULTS["tol"], max_iters: 
     if outlier_distance is None:
         spread = np.sqrt(((starts - starts.mean(axis=0)) ** 2).sum(axis=1).mean())
         outlier_distance = outlier_scale * spread if spread > 0 else np.inf
-    s, q, iters, code = _solve_in_chunks(F, starts.copy(), tol, max_iters, step_tol)
+    deadline = np.inf if seconds is None else t0 + seconds
+    s, q, iters, code = _solve_in_chunks(F, starts.copy(), tol, max_iters, step_tol, deadline, progress)
     status = np.array(STATUS, dtype=object)[code]
     conv = np.flatnonzero(code == 0)
     far = _nearest_distance(s[conv], starts) > outlier_distance
@@ -556,7 +579,8 @@ def find_fixed_points(F, starts, *, tol: float = FP_DEFAULTS["tol"], max_iters: 
     return FixedPointResult(
         points=[points[k] for k in order], starts=M, converged=n_conv,
         dropped_not_converged=M - n_conv, stalled=int((code == 1).sum()),
-        hit_max_iters=int((code == 2).sum()), dropped_outliers=int(far.sum()),
+        hit_max_iters=int((code == 2).sum()), out_of_time=int((code == 3).sum()), budget=seconds,
+        dropped_outliers=int(far.sum()),
         duplicates_merged=int(kept.size - len(points)), tol=float(tol),
         unique_tol=float(unique_tol), outlier_distance=float(outlier_distance),
         iterations=iters, final_states=s, final_q=q, start_status=status.astype(str),

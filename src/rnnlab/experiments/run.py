@@ -72,9 +72,10 @@ def resume(run_dir, task=None, model=None, loss=None, *, callbacks=(), figure_wo
 
 
 def finish(trainer: Trainer, out, *, callbacks=(), report: bool = True, resuming: bool = False,
-           interface: str = "python", figure_workers: int | None = None, on_trained=None) -> dict:
+           interface: str = "python", figure_workers: int | None = None, on_trained=None, progress=None) -> dict:
     """Train ``trainer`` to the end writing ``out``, then draw, diagnose, analyse and report (a
-    fresh or a resumed run ends the same way); ``on_trained(summary)`` is called in between.
+    fresh or a resumed run ends the same way); ``on_trained(summary)`` is called in between, and
+    ``progress`` follows the analysis (``analyze``'s).
     Figures are drawn by worker processes that start (and import matplotlib) while training runs
     and draw while the analysis runs (``FigurePool``)."""
     out = Path(out)
@@ -85,12 +86,12 @@ def finish(trainer: Trainer, out, *, callbacks=(), report: bool = True, resuming
         record_written(out, TENSORBOARD_FILES)
         if on_trained is not None:
             on_trained(summary)
-        write_ending(trainer, out, writer.probes, writer.events, pool, report=report)
+        write_ending(trainer, out, writer.probes, writer.events, pool, report=report, progress=progress)
     return summary
 
 
 def write_ending(trainer: Trainer, out: Path, probes: list[dict], events: list[dict], pool,
-                 report: bool = True) -> None:
+                 report: bool = True, progress=None) -> None:
     """What follows training: the training figures from the logs in memory, the diagnosis, and
     (with ``report``) the analysis and its figures, then the report, which only reads files."""
     recurrent = hasattr(trainer.model, "rnn")
@@ -103,7 +104,7 @@ def write_ending(trainer: Trainer, out: Path, probes: list[dict], events: list[d
         return
     with pool.sharing_cores():                                 # the training figures are being drawn
         if recurrent:                                          # the dynamics analysis reads recurrent states
-            analysis = analyze(trainer.model, trainer.task)
+            analysis = analyze(trainer.model, trainer.task, progress=progress)
             names = draw_analysis_figures(out, analysis.arrays, pool)
             record_written(out, [*names, ANALYSIS])
             write_analysis(analysis, out, names)
@@ -112,13 +113,14 @@ def write_ending(trainer: Trainer, out: Path, probes: list[dict], events: list[d
     write_report(out)
 
 
-def finish_stopped_ending(run_dir, figure_workers: int | None = None) -> None:
+def finish_stopped_ending(run_dir, figure_workers: int | None = None, progress=None) -> None:
     """Training finished but was stopped before its figures, analysis and report were written
     (Ctrl-C after the last epoch): write them now, from the final weights and the logs."""
     run_dir = Path(run_dir)
     with RunLock(run_dir), FigurePool(figure_workers) as pool:
         trainer = finished_trainer(run_dir)
-        write_ending(trainer, run_dir, read_jsonl(run_dir / PROBES_LOG), read_jsonl(run_dir / EVENTS_LOG), pool)
+        write_ending(trainer, run_dir, read_jsonl(run_dir / PROBES_LOG), read_jsonl(run_dir / EVENTS_LOG), pool,
+                     progress=progress)
 
 
 def analyse_saved_run(run_dir, **kwargs) -> dict:

@@ -1,8 +1,10 @@
-"""Terminal progress: a tqdm bar on an interactive terminal only, and one line per epoch."""
+"""Terminal progress: tqdm bars on an interactive terminal only, one line per epoch, and a line
+for each step after training that may take a while."""
 
 from __future__ import annotations
 
 import sys
+import time
 
 from tqdm import tqdm
 
@@ -43,3 +45,40 @@ class EpochPrinter(Callback):
     def on_train_stopped(self, trainer):
         if self.bar is not None:
             self.bar.close()                    # no half-drawn bar above the "interrupted" line
+
+
+class StepProgress:
+    """Progress of the work after training (``analyze``'s ``progress``): a line naming each step
+    as it starts, and on an interactive terminal a bar for a step that counts its work (the
+    fixed-point search's settled starts); ``quiet`` keeps the bar only. Usable as a context
+    manager, which closes the bar."""
+
+    def __init__(self, quiet: bool = False, stream=None, bar_stream=None):
+        self.quiet, self.stream = quiet, stream or sys.stdout
+        self.bar_stream = bar_stream or sys.stderr
+        self.step, self.bar, self.drawn = None, None, 0.0
+
+    def __call__(self, step: str, done: int, total: int | None) -> None:
+        if step != self.step:
+            self.close()
+            self.step = step
+            if not self.quiet:
+                tqdm.write(f"analysing: {step}", file=self.stream)
+            if total is not None:
+                self.bar = tqdm(total=total, unit="", leave=False, file=self.bar_stream,
+                                disable=not self.bar_stream.isatty())
+        now = time.monotonic()
+        if self.bar is not None and now - self.drawn >= 0.1:   # redrawn (its clock too) ten times a second
+            self.bar.n, self.drawn = done, now
+            self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        self.step, self.bar = None, None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
