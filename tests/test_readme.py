@@ -76,3 +76,20 @@ def test_python_examples_run(title, tmp_path, monkeypatch):
     assert blocks
     for code in blocks:
         exec(compile(code, f"README: {title}", "exec"), {})
+
+
+def test_readme_numbers_are_the_regenerating_scripts_last_output():
+    """Each README block of measured numbers is, word for word, the last output of
+    benchmarks/readme_numbers.py for it (kept in docs/results/readme/), and every block the
+    script makes is quoted once."""
+    import importlib.util
+    root = pathlib.Path(__file__).parent.parent
+    spec = importlib.util.spec_from_file_location("readme_numbers", root / "benchmarks" / "readme_numbers.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    quoted = re.findall(r"<!-- numbers: (\w+) -->", README)
+    assert sorted(quoted) == sorted(script.BLOCKS)
+    for name in script.BLOCKS:
+        (block,) = [m.group(2) for m in script.block_pattern(name).finditer(README)]
+        last = (script.RESULTS / f"{name}.md").read_text(encoding="utf-8")
+        assert block == last and block.strip(), f"README's {name} block is not the script's last output"
