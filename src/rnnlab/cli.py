@@ -299,7 +299,7 @@ def cmd_analyze(args) -> int:
     print(f"PCA: first 3 components explain {', '.join(f'{100 * e:.1f}%' for e in r['pca_explained'])}")
     fp = r.get("fixed_points")
     if fp:
-        print(f"fixed points: {fp['summary']}")
+        print(f"fixed points at input {fp['input']} ({fp.get('input_reason', 'given')}): {fp['summary']}")
         for note in fp.get("notes", []):
             print(f"note: {note}")
         if fp.get("decoded"):

@@ -4,6 +4,7 @@ known analytically, counting every start it drops."""
 
 import doctest
 import json
+import re
 
 import numpy as np
 import pytest
@@ -418,3 +419,40 @@ def test_fixed_point_figure_title_counts_points(monkeypatch, tmp_path, n, title)
     point = FixedPoint(np.zeros(2), 1, 0.0, np.array([0.5 + 0j, 0.2 + 0j]), 0, "stable")
     figures.plot_fixed_points(tmp_path / "fp.png", SimpleNamespace(points=[point] * n))
     assert seen == [title]
+
+
+def _bistable_regressor():
+    """h = tanh(2 h + u) in one unit, read out as y = h: two memories (+-0.957) and a saddle at
+    0 at zero input; the +-1 targets make the readout decode states."""
+    model = rnnlab.StepRegressor(1, 1, 1)
+    sd = {k: np.zeros_like(v) for k, v in model.state_dict().items()}
+    sd["rnn.weight_ih_l0"][:] = 1.0
+    sd["rnn.weight_hh_l0"][:] = 2.0
+    sd["fc.weight"][:] = 1.0
+    model.load_state_dict(sd)
+    rng = np.random.default_rng(0)
+    X = rng.choice([-1.0, 0.0, 1.0], (60, 12, 1), p=[0.1, 0.8, 0.1]).astype(np.float32)
+    y = np.sign(np.cumsum(X, axis=1) + 0.5).astype(np.float32)
+    return model, rnnlab.Task.from_arrays(X, y)
+
+
+def test_only_stable_points_are_decoded_and_the_input_is_said():
+    from rnnlab.analysis.analyze import analyze
+    model, task = _bistable_regressor()
+    fp = analyze(model, task, fp_starts=64).json["fixed_points"]
+    kinds = sorted((p["n_unstable"], p.get("decoded")) for p in fp["points"])
+    assert kinds == [(0, "+"), (0, "-"), (1, None)]            # the saddle at 0 names no memory
+    assert fp["decoded"]["states"] == ["+", "-"] and fp["input"] == [0.0]
+    assert fp["input_reason"].startswith("zero, the default")
+    at = analyze(model, task, fp_starts=64, fp_input=0.75).json["fixed_points"]   # one number, one input
+    assert at["input"] == [0.75] and at["input_reason"] == "given"
+    assert [p["type"] for p in at["points"]] == ["stable"]      # past the saddle-node only one memory is left
+
+
+@pytest.mark.parametrize("value,got", [([1.0, 2.0], "got 2 values"), ([[1.0, 2.0]], "an array of shape (1, 2)"),
+                                       ("x", "must be 1 number(s), got 'x'")])
+def test_a_constant_input_of_the_wrong_shape_is_one_sentence(value, got):
+    from rnnlab.analysis.analyze import analyze
+    model, task = _bistable_regressor()
+    with pytest.raises(rnnlab.InputError, match=re.escape(got)):
+        analyze(model, task, fp_input=value)

@@ -120,14 +120,21 @@ def decode_state(task, out: np.ndarray) -> str:
 
 
 def _constant_input(rnn, x_const) -> np.ndarray:
-    """The network input to find fixed points at, checked: zeros by default."""
+    """The network input to find fixed points at, checked: zeros by default; one number will do
+    for a network of one input."""
     D = rnn.input_size                     # a language model's: its embedding size
-    x = np.zeros(D) if x_const is None else np.asarray(x_const, dtype=np.float64)
+    try:
+        x = np.zeros(D) if x_const is None else np.asarray(x_const, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"the constant input for fixed points must be {D} number(s), got {x_const!r}") from None
+    if x.ndim == 0 and D == 1:
+        x = x.reshape(1)
     if not np.isfinite(x).all():
         raise InputError(f"the constant input for fixed points must be finite numbers, got {x.tolist()}")
     if x.shape != (D,):
-        raise InputError(f"the constant input for fixed points needs {D} values (the network's input "
-                         f"size), got {x.size}")
+        got = "one number" if x.ndim == 0 else f"{x.size} values" if x.ndim == 1 else f"an array of shape {x.shape}"
+        raise InputError(f"the constant input for fixed points needs {D} value{'s' if D != 1 else ''} (the "
+                         f"network's input size), got {got}; give {setting('fp_input')} one value per input")
     return x
 
 
@@ -141,6 +148,7 @@ def fixed_point_analysis(model, task, states, *, starts=None, tol=FP_DEFAULTS["t
     bound); ``progress(step, settled, starts)`` follows it (``analyze``'s protocol)."""
     rnn = model.rnn
     layer = layer % rnn.num_layers
+    given = x_const is not None
     x_const = _constant_input(rnn, x_const)
     with warnings.catch_warnings(record=True) as caught:   # kept with the result, not printed
         warnings.simplefilter("always")
@@ -168,7 +176,9 @@ def fixed_point_analysis(model, task, states, *, starts=None, tol=FP_DEFAULTS["t
         notes.append(f"the search stopped at its time budget of {seconds:g} s with {result.out_of_time} of "
                      f"{result.starts} starts still running; give it more time with {setting('fp_seconds')}")
     out = result.to_json()
-    out["layer"], out["input"] = layer, None if x_const is None else x_const.tolist()
+    out["layer"], out["input"] = layer, x_const.tolist()
+    out["input_reason"] = ("given" if given else
+                           f"zero, the default: give another constant input with {setting('fp_input')}")
     out["notes"] = notes
     H = rnn.hidden_size
     if layer == rnn.num_layers - 1 and rnn.num_directions == 1 and hasattr(model, "fc"):
@@ -177,7 +187,8 @@ def fixed_point_analysis(model, task, states, *, starts=None, tol=FP_DEFAULTS["t
             p_json["readout"] = [float(v) for v in r]
     if "readout" in (out["points"] or [{}])[0] and decodes_states(task):
         for p_json in out["points"]:
-            p_json["decoded"] = decode_state(task, np.array(p_json["readout"]))
+            if p_json["n_unstable"] == 0:              # a saddle is no memory: trajectories leave it
+                p_json["decoded"] = decode_state(task, np.array(p_json["readout"]))
         stable = {p["decoded"] for p in out["points"] if p["n_unstable"] == 0}
         possible = (2 ** task.output_size if task.targets == "real" else task.output_size)
         out["decoded"] = {"distinct_states": len(stable), "possible_states": possible,

@@ -169,6 +169,8 @@ def _analysis_section(analysis: dict, figure, metric: str) -> list[str]:
     fp = analysis.get("fixed_points")
     if fp:
         where = "zero input" if not fp.get("input") or not any(fp["input"]) else f"input {fp['input']}"
+        if fp.get("input_reason", "given") != "given":
+            where += f" ({fp['input_reason']})"
         rows = [dict(p, eigen=", ".join(f"{abs(complex(*e)):.3f}" for e in p["eigenvalues"][:3]))
                 for p in fp["points"]]
         cols = ["type", "n_unstable", "count", "norm", "q", "eigen"] + (["decoded"] if fp.get("decoded") else [])
