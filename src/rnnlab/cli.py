@@ -302,6 +302,8 @@ def cmd_analyze(args) -> int:
         print(f"fixed points at input {fp['input']} ({fp.get('input_reason', 'given')}): {fp['summary']}")
         for note in fp.get("notes", []):
             print(f"note: {note}")
+        if fp.get("oscillation"):
+            print(f"rotation: {fp['oscillation']['sentence']}")
         if fp.get("decoded"):
             n = fp['decoded']['distinct_states']
             print(f"the stable points decode to {n} distinct output state{'' if n == 1 else 's'} "

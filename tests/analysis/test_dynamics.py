@@ -57,7 +57,9 @@ def _one_unit_reference(h, running, impulse_u):
     return {"std": h.std(), "corr_running_mean": np.corrcoef(h.ravel(), running.ravel())[0, 1],
             "autocorr_decay": next((k for k, a in enumerate(ac) if a < np.exp(-1)), T),
             "sign_change_rate": (np.sign(centred)[:, 1:] * np.sign(centred)[:, :-1] < 0).mean(),
-            "dominant_period": T / peak, "peak_power_fraction": spec[peak] / spec[1:].sum(),
+            "dominant_period": T / peak, "steps": T,
+            "peak_power_fraction": spec[max(1, peak - 1):peak + 2].sum() / spec[1:].sum(),
+            "peak_over_slowest": spec[peak] / spec[1],
             "impulse_persistence": r[-1] / r[0], "saturated_fraction": (np.abs(h) > 0.98).mean()}
 
 
@@ -98,16 +100,38 @@ def test_one_cycle_over_the_window_is_a_drift_not_an_oscillation():
     """A unit whose strongest frequency fits once into the analysed steps (a slow drift over a
     short window) is not called oscillatory; the same shape repeated three times is."""
     from rnnlab.analysis.dynamics import assign_roles, unit_signatures
-    T = 6                                                     # a short window, as variable-length data gives
+    T = 12                                                    # a short window, as variable-length data gives
     t = np.arange(T)
     rng = np.random.default_rng(0)
     phases = rng.uniform(0, 2 * np.pi, (40, 1))
     H = np.stack([0.5 * np.sin(2 * np.pi * k * t / T + phases) for k in (1, 3)], axis=-1)   # (40, T, 2)
     sigs = unit_signatures(H, None, None)
     assert [s["cycles_in_window"] for s in sigs] == [1, 3]
-    assert sigs[0]["sign_change_rate"] > 0.25 and sigs[0]["peak_power_fraction"] > 0.5   # the other tests pass
+    assert sigs[0]["peak_power_fraction"] > 0.5                # the share test alone would pass it
     roles = assign_roles(sigs)
     assert roles[0] != "oscillatory" and roles[1] == "oscillatory"
+    assert assign_roles(unit_signatures(H[:, :6], None, None))[1] != "oscillatory"   # 6 steps: too few to say
+
+
+def test_slow_noise_and_white_noise_are_not_rhythms_and_a_slow_sine_is():
+    """The oscillatory test needs no fast sign changes: a sine of period 20 over 100 steps is
+    oscillatory (the old rule asked for a sign-change rate over 0.25 and missed it); red noise
+    (AR(1), most power at the lowest frequencies, here peaking at 2 cycles by chance) and white
+    noise are not."""
+    from rnnlab.analysis.dynamics import OSC_POWER_SHARE, assign_roles, unit_signatures
+    rng = np.random.default_rng(8)
+    N, T = 50, 100
+    t = np.arange(T)
+    sine = np.sin(2 * np.pi * t / 20 + rng.uniform(0, 2 * np.pi, (N, 1))) + 0.1 * rng.standard_normal((N, T))
+    red = np.zeros((N, T))
+    for k in range(1, T):
+        red[:, k] = 0.8 * red[:, k - 1] + rng.standard_normal(N)
+    white = rng.standard_normal((N, T))
+    sigs = unit_signatures(np.stack([sine, red, white], axis=-1), None, None)
+    assert sigs[0]["dominant_period"] == pytest.approx(20) and sigs[0]["sign_change_rate"] < 0.25
+    assert sigs[0]["peak_power_fraction"] >= OSC_POWER_SHARE > sigs[2]["peak_power_fraction"]
+    assert sigs[1]["cycles_in_window"] == 2 and sigs[1]["peak_over_slowest"] < 1.5      # a peak of chance
+    assert assign_roles(sigs)[0] == "oscillatory" and "oscillatory" not in assign_roles(sigs)[1:]
 
 
 def test_ablation_of_a_group_of_every_unit_has_no_control():

@@ -27,7 +27,14 @@ from rnnlab.analysis.dynamics import (
     running_mean_of_input,
     unit_signatures,
 )
-from rnnlab.analysis.fixed_points import FP_DEFAULTS, StepMap, find_fixed_points, sample_starts, steady_layer_input
+from rnnlab.analysis.fixed_points import (
+    FP_DEFAULTS,
+    StepMap,
+    find_fixed_points,
+    free_run_period,
+    sample_starts,
+    steady_layer_input,
+)
 from rnnlab.checks import check_float, check_int, check_memory, setting
 from rnnlab.data.metrics import METRICS
 from rnnlab.errors import InputError
@@ -86,6 +93,29 @@ def line_attractor_verdict(points) -> dict:
                        f"leading eigenvalue {abs(lead):.3f}"
                        f"{'' if abs(lead.imag) < 1e-6 else ' (a complex pair: a decaying rotation)'}, "
                        f"next {rest:.2f}: no single slow mode near 1")}
+
+
+def rotation_vs_free_run(F, points, states, seed: int = 0) -> dict | None:
+    """Where a fixed point's leading eigenvalues are a complex pair, the angle they turn by per
+    step (a linear rhythm of period 2 pi / angle) beside the period the layer actually runs at
+    from visited states at the same input (``free_run_period``): near an unstable focus whose
+    rhythm a nonlinearity bounds (a limit cycle) the two agree; a stable focus settles."""
+    turning = [(k, p) for k, p in enumerate(points) if p.eigenvalues.size and abs(p.eigenvalues[0].imag) > 1e-9]
+    if not turning:
+        return None
+    k, p = max(turning, key=lambda kp: abs(kp[1].eigenvalues[0]))
+    lam = p.eigenvalues[0]
+    angle = abs(float(np.angle(lam)))
+    period, rms = free_run_period(F, sample_starts(states, 16, 0.0, np.random.default_rng(seed)))
+    linear = 2 * np.pi / angle
+    runs = (f"running freely at that input the layer oscillates with period {period:.2f} steps "
+            f"(RMS {rms:.3g} about its mean)" if period is not None else
+            "running freely at that input it settles" if rms < 1e-6 else
+            f"running freely at that input it moves without a rhythm (RMS {rms:.3g})")
+    return {"point": k, "eigenvalue": [float(lam.real), float(lam.imag)], "modulus": float(abs(lam)),
+            "angle": angle, "linear_period": linear, "free_run_period": period, "free_run_rms": rms,
+            "sentence": (f"the leading eigenvalues of fixed point {k} are a complex pair of modulus "
+                         f"{abs(lam):.3f} turning by {angle:.4f} rad a step (period {linear:.2f} steps); {runs}")}
 
 
 def held_out_sequences(task, n: int):
@@ -176,6 +206,7 @@ def fixed_point_analysis(model, task, states, *, starts=None, tol=FP_DEFAULTS["t
         notes.append(f"the search stopped at its time budget of {seconds:g} s with {result.out_of_time} of "
                      f"{result.starts} starts still running; give it more time with {setting('fp_seconds')}")
     out = result.to_json()
+    out["oscillation"] = rotation_vs_free_run(F, result.points, states, seed)
     out["layer"], out["input"] = layer, x_const.tolist()
     out["input_reason"] = ("given" if given else
                            f"zero, the default: give another constant input with {setting('fp_input')}")

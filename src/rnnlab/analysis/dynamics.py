@@ -14,6 +14,18 @@ import numpy as np
 
 ROLES = ("accumulator", "transient", "oscillatory", "saturated", "mixed")
 
+# A unit is oscillatory when its fluctuations' dominant non-zero frequency (their power spectrum
+# averaged over the analysed sequences) repeats at least twice in the window; the band around it
+# (that frequency's bin and its two neighbours, which a period that does not divide the window
+# leaks into) holds at least OSC_POWER_SHARE of their power; that frequency has at least
+# OSC_OVER_SLOWEST times the power of the slowest one (one cycle per window), so slow noise whose
+# spectrum only falls with frequency is not a rhythm; and the window has at least OSC_MIN_STEPS
+# steps (below that three bins are most of a spectrum).
+OSC_POWER_SHARE = 0.5
+OSC_OVER_SLOWEST = 2.0
+OSC_MIN_CYCLES = 2
+OSC_MIN_STEPS = 12
+
 
 # ---------------------------------------------------------------- hidden traces
 def layer_states(model, X, layer: int = -1, lengths=None) -> np.ndarray:
@@ -81,15 +93,17 @@ def unit_signatures(H: np.ndarray, running: np.ndarray | None, impulse: np.ndarr
         power = spec[:, u]
         peak = int(np.argmax(power[1:]) + 1) if power.size > 1 else 0
         rest = power[1:].sum()
-        peak_frac = float(power[peak] / rest) if power.size > 1 and rest > 0 else 0.0
+        band = power[max(1, peak - 1):peak + 2].sum()                        # the peak's bin and its neighbours
+        peak_frac = float(band / rest) if power.size > 1 and rest > 0 else 0.0
+        over_slowest = (float(power[peak] / power[1]) if power[1] > 0 else float("inf")) if peak >= 1 else 0.0
         persistence = 0.0
         if impulse is not None:
             r = np.abs(impulse[:, u])
             persistence = float(r[-1] / r[0]) if r[0] > 1e-12 else (0.0 if r.max() < 1e-12 else 1.0)
         out.append({"unit": u, "std": float(sd[u]), "corr_running_mean": float(corr[u]),
                     "autocorr_decay": int(decay[u]), "sign_change_rate": float(sign_rate[u]),
-                    "dominant_period": (T / peak) if peak else None, "cycles_in_window": peak,
-                    "peak_power_fraction": peak_frac,
+                    "dominant_period": (T / peak) if peak else None, "cycles_in_window": peak, "steps": T,
+                    "peak_power_fraction": peak_frac, "peak_over_slowest": over_slowest,
                     "impulse_persistence": persistence, "saturated_fraction": float(sat[u])})
     return out
 
@@ -102,15 +116,23 @@ def assign_roles(signatures: list[dict]) -> list[str]:
             roles.append("saturated")          # dead (no variance) or pinned at +-1
         elif abs(s["corr_running_mean"]) > 0.6 and s["impulse_persistence"] > 0.3:
             roles.append("accumulator")        # tracks the running mean and keeps an impulse
-        elif s["peak_power_fraction"] > 0.5 and s["sign_change_rate"] > 0.25 and s["dominant_period"] \
-                and s["dominant_period"] >= 2 and s.get("cycles_in_window", 2) >= 2:
-            roles.append("oscillatory")        # one frequency dominates its fluctuations, repeated: one
-            #                                    cycle over the whole window is a drift, not an oscillation
+        elif oscillates(s):
+            roles.append("oscillatory")        # one frequency dominates its fluctuations, repeated
         elif s["impulse_persistence"] < 0.2 and s["autocorr_decay"] <= 2:
             roles.append("transient")          # reacts to the current input, forgets fast
         else:
             roles.append("mixed")
     return roles
+
+
+def oscillates(s: dict) -> bool:
+    """The oscillatory role's test (the constants above): one cycle over the whole window is a
+    drift, not an oscillation, and a spread spectrum is noise, not a rhythm."""
+    steps = s.get("steps") or OSC_MIN_STEPS
+    return (s["dominant_period"] is not None and s["dominant_period"] >= 2
+            and s.get("cycles_in_window", OSC_MIN_CYCLES) >= OSC_MIN_CYCLES
+            and s["peak_power_fraction"] >= OSC_POWER_SHARE and steps >= OSC_MIN_STEPS
+            and s.get("peak_over_slowest", OSC_OVER_SLOWEST) >= OSC_OVER_SLOWEST)
 
 
 def running_mean_of_input(X) -> np.ndarray | None:

@@ -188,6 +188,8 @@ def _analysis_section(analysis: dict, figure, metric: str) -> list[str]:
         parts.append(table(rows[:40], cols, {"norm": lambda v: f"{v:.3g}", "q": lambda v: f"{v:.1e}"})
                      + ("<p class='sub'>First 40 points shown; all are in analysis.json.</p>"
                         if len(rows) > 40 else ""))
+        if fp.get("oscillation"):
+            parts.append(f'<div class="verdict">Rotation: {html.escape(fp["oscillation"]["sentence"])}.</div>')
         la = analysis.get("line_attractor")
         if la:
             yes = "yes" if la["line_attractor"] else "no"
