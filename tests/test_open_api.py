@@ -85,8 +85,8 @@ def test_analyze_takes_a_model_and_a_task_in_memory(tmp_path):
     model = StepRegressor(2, 8, 2, cell="lstm", seed=1)
     r = analyze(model, task, n_sequences=50, fp_starts=32)
     fp = r.json["fixed_points"]
-    assert fp["counts"]["starts"] == 32
-    assert fp["counts"]["converged"] + fp["counts"]["dropped_not_converged"] == 32
+    assert fp["rounds"][0]["starts"] == 32 and fp["counts"]["starts"] == 32 * len(fp["rounds"])
+    assert fp["counts"]["converged"] + fp["counts"]["dropped_not_converged"] == fp["counts"]["starts"]
     assert len(fp["points"][0]["point"]) == 16                     # LSTM state (h, c)
     write_analysis(r, tmp_path, draw_analysis_figures(tmp_path, r.arrays))
     saved = json.loads((tmp_path / "analysis.json").read_text())
@@ -101,10 +101,10 @@ def test_a_large_state_gets_fewer_fixed_point_starts_unless_asked(monkeypatch):
     model = StepRegressor(2, 8, 2, cell="lstm", seed=1)               # state [h, c]: 16 numbers
     monkeypatch.setattr(A, "FP_WORK", 20 * 16 ** 3)                  # as if the state were large
     fp = analyze(model, task, n_sequences=50).json["fixed_points"]
-    assert fp["counts"]["starts"] == 20
+    assert fp["rounds"][0]["starts"] == 20
     assert any("20 starts instead of 512" in n and "fp_starts" in n for n in fp["notes"])   # a Python call: an argument
     fp = analyze(model, task, n_sequences=50, fp_starts=24).json["fixed_points"]   # asked for: honoured
-    assert fp["counts"]["starts"] == 24 and not any("starts instead" in n for n in fp["notes"])
+    assert fp["rounds"][0]["starts"] == 24 and not any("starts instead" in n for n in fp["notes"])
 
 
 def _npz(path, **arrays):
@@ -207,7 +207,8 @@ def test_analyze_flags_pick_layer_input_and_budget(tmp_path, capsys):
     assert "20 starts" in capsys.readouterr().out
     fp = json.loads((out / "analysis.json").read_text())["fixed_points"]
     assert fp["layer"] == 0 and fp["input"] == [1.0, 0.0, -1.0] and fp["settings"]["tol"] == 1e-10
-    assert fp["counts"]["converged"] + fp["counts"]["dropped_not_converged"] == 20
+    assert fp["rounds"][0]["starts"] == 20
+    assert fp["counts"]["converged"] + fp["counts"]["dropped_not_converged"] == fp["counts"]["starts"]
     assert "decoded" not in fp                                       # layer 0 is not read out
     assert main(["analyze", str(out), "--fp-starts", "20", "--fp-layer", "0"]) == 0
     fp = json.loads((out / "analysis.json").read_text())["fixed_points"]

@@ -64,6 +64,9 @@ def _add_fixed_point_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--fp-input", default=None, metavar="V1,V2,...",
                    help="constant network input to find fixed points at (default: zeros)")
     g.add_argument("--fp-layer", type=int, default=-1, help="recurrent layer (default: the last)")
+    g.add_argument("--fp-rounds", type=int, default=FP_DEFAULTS["rounds"],
+                   help=f"rounds of --fp-starts starts, until a round finds no new point (default at most "
+                        f"{FP_DEFAULTS['rounds']})")
     g.add_argument("--fp-seconds", type=float, default=FP_DEFAULTS["seconds"],
                    help=f"time budget of the search: starts still running then are stopped and counted "
                         f"(default {FP_DEFAULTS['seconds']:g})")
@@ -286,7 +289,7 @@ def cmd_analyze(args) -> int:
         except ValueError:
             raise InputError(f"--fp-input must be comma-separated numbers, got {args.fp_input!r}") from None
     r = analyse_saved_run(args.run_dir, fp_starts=args.fp_starts, fp_tol=args.fp_tol, fp_input=fp_input,
-                          fp_seconds=args.fp_seconds, fp_layer=args.fp_layer,
+                          fp_seconds=args.fp_seconds, fp_rounds=args.fp_rounds, fp_layer=args.fp_layer,
                           progress=StepProgress())
     print(f"unit roles: {', '.join(f'{k} {v}' for k, v in r['role_counts'].items() if v)}")
     for a in r.get("ablation", [])[1:]:
@@ -300,6 +303,8 @@ def cmd_analyze(args) -> int:
     fp = r.get("fixed_points")
     if fp:
         print(f"fixed points at input {fp['input']} ({fp.get('input_reason', 'given')}): {fp['summary']}")
+        if len(fp.get("rounds", [])) > 1:
+            print("new points per round of starts: " + ", ".join(str(r["new_points"]) for r in fp["rounds"]))
         for note in fp.get("notes", []):
             print(f"note: {note}")
         if fp.get("oscillation"):

@@ -456,3 +456,66 @@ def test_a_constant_input_of_the_wrong_shape_is_one_sentence(value, got):
     model, task = _bistable_regressor()
     with pytest.raises(rnnlab.InputError, match=re.escape(got)):
         analyze(model, task, fp_input=value)
+
+
+def _four_bistable_units():
+    """h = tanh(2 h) in 4 independent units: 3^4 = 81 fixed points (16 stable, then 32, 24, 8
+    and 1 saddles of index 1 to 4), the count of a 4-bit flip-flop."""
+    return StepMap(ElmanCell("tanh"), 2 * np.eye(4), None, np.zeros(4))
+
+
+def test_rounds_of_starts_go_on_until_one_finds_nothing_new():
+    from rnnlab.analysis.fixed_points import find_fixed_points_in_rounds
+    rng = np.random.default_rng(0)
+    told = []
+    res = find_fixed_points_in_rounds(_four_bistable_units(), lambda n: rng.uniform(-1.2, 1.2, (n, 4)), 256,
+                                      max_rounds=50, progress=lambda *a: told.append(a))
+    assert len(res.points) == 81
+    assert res.type_counts() == {"stable": 16, "saddle index 1": 32, "saddle index 2": 24,
+                                 "saddle index 3": 8, "saddle index 4": 1}
+    new = [r["new_points"] for r in res.rounds]
+    assert new[-1] == 0 and all(n > 0 for n in new[:-1]) and sum(new) == 81 and len(new) > 2
+    assert res.starts == 256 * len(new) == len(res.start_point) == len(res.start_status)
+    kept = res.start_point[res.start_point >= 0]
+    assert sorted(np.bincount(kept, minlength=81)) == sorted(p.count for p in res.points)
+    assert {t[0] for t in told} == set(range(1, len(new) + 1))            # every round followed
+    for k, p in enumerate(res.points):                                     # each start names its own point
+        members = res.final_states[res.start_point == k]
+        assert np.abs(members - p.point).max() < 1e-3
+    capped = find_fixed_points_in_rounds(_four_bistable_units(), lambda n: rng.uniform(-1.2, 1.2, (n, 4)), 16,
+                                         max_rounds=2)
+    assert len(capped.rounds) == 2 and capped.rounds[-1]["new_points"] > 0 and len(capped.points) < 81
+    assert "32 starts in 2 rounds" in capped.summary()
+
+
+def test_analysis_says_when_the_last_round_still_found_points():
+    from rnnlab.analysis.analyze import analyze
+    model = rnnlab.StepRegressor(1, 4, 1)
+    sd = {k: np.zeros_like(v) for k, v in model.state_dict().items()}
+    sd["rnn.weight_hh_l0"][:] = 2 * np.eye(4)
+    sd["rnn.weight_ih_l0"][:] = np.array([[1.0], [-1.0], [0.5], [-0.7]])
+    sd["fc.weight"][:] = 1.0
+    model.load_state_dict(sd)
+    X = np.random.default_rng(0).standard_normal((40, 15, 1)).astype(np.float32)
+    task = rnnlab.Task.from_arrays(X, np.sign(X))
+    fp = analyze(model, task, fp_starts=32, fp_rounds=2).json["fixed_points"]
+    assert len(fp["rounds"]) == 2 and fp["rounds"][1]["new_points"] > 0
+    assert any("round 2, the last allowed, still found" in n and "fp_rounds" in n for n in fp["notes"])
+    with pytest.raises(rnnlab.InputError, match="fp_rounds must be at least 1"):
+        analyze(model, task, fp_rounds=0)
+
+
+@pytest.mark.slow
+def test_a_trained_4_bit_flip_flop_gets_all_81_points_at_the_defaults(tmp_path):
+    """The case that needed rounds: 512 starts found 68-70 of the 81 points; rounds of 512 until
+    one finds nothing new find them all (16 memories and the 32/24/8/1 saddles between them)."""
+    from rnnlab.analysis.analyze import analyze
+    from rnnlab.training.config import PRESETS
+    from rnnlab.training.loop import Trainer
+    t = Trainer(config=PRESETS["flipflop"].replace(bits=4))
+    t.fit()
+    fp = analyze(t.model, t.task).json["fixed_points"]
+    assert fp["counts"]["types"] == {"stable": 16, "saddle index 1": 32, "saddle index 2": 24,
+                                     "saddle index 3": 8, "saddle index 4": 1}
+    assert len(fp["rounds"]) > 1 and fp["rounds"][-1]["new_points"] == 0
+    assert fp["decoded"]["distinct_states"] == 16

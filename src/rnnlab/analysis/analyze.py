@@ -30,7 +30,7 @@ from rnnlab.analysis.dynamics import (
 from rnnlab.analysis.fixed_points import (
     FP_DEFAULTS,
     StepMap,
-    find_fixed_points,
+    find_fixed_points_in_rounds,
     free_run_period,
     sample_starts,
     steady_layer_input,
@@ -99,7 +99,9 @@ def rotation_vs_free_run(F, points, states, seed: int = 0) -> dict | None:
     """Where a fixed point's leading eigenvalues are a complex pair, the angle they turn by per
     step (a linear rhythm of period 2 pi / angle) beside the period the layer actually runs at
     from visited states at the same input (``free_run_period``): near an unstable focus whose
-    rhythm a nonlinearity bounds (a limit cycle) the two agree; a stable focus settles."""
+    rhythm a nonlinearity bounds (a limit cycle) the two agree; a stable focus settles (a damped
+    rhythm, still reported). None when no point turns, or when the turning point is a saddle and
+    the network runs no rhythm."""
     turning = [(k, p) for k, p in enumerate(points) if p.eigenvalues.size and abs(p.eigenvalues[0].imag) > 1e-9]
     if not turning:
         return None
@@ -107,6 +109,8 @@ def rotation_vs_free_run(F, points, states, seed: int = 0) -> dict | None:
     lam = p.eigenvalues[0]
     angle = abs(float(np.angle(lam)))
     period, rms = free_run_period(F, sample_starts(states, 16, 0.0, np.random.default_rng(seed)))
+    if period is None and p.n_unstable:
+        return None                          # a saddle's slow turn the network never runs: no rhythm
     linear = 2 * np.pi / angle
     runs = (f"running freely at that input the layer oscillates with period {period:.2f} steps "
             f"(RMS {rms:.3g} about its mean)" if period is not None else
@@ -170,12 +174,13 @@ def _constant_input(rnn, x_const) -> np.ndarray:
 
 def fixed_point_analysis(model, task, states, *, starts=None, tol=FP_DEFAULTS["tol"],
                          x_const=None, layer=-1, noise=FP_DEFAULTS["noise"], seed=0,
-                         seconds=FP_DEFAULTS["seconds"], progress=None):
+                         seconds=FP_DEFAULTS["seconds"], rounds=FP_DEFAULTS["rounds"], progress=None):
     """Fixed points of one recurrent layer at a constant network input (zeros by default), from
     starts drawn among ``states`` the layer visited on held-out data, plus the readout's reading
     of each point when it is the last layer of a one-direction stack. ``starts=None``: as many
-    as the state size allows (``default_fp_starts``). The search stops after ``seconds`` (None: no
-    bound); ``progress(step, settled, starts)`` follows it (``analyze``'s protocol)."""
+    as the state size allows (``default_fp_starts``), drawn again in up to ``rounds`` rounds until
+    one finds no new point. The search stops after ``seconds`` (None: no bound);
+    ``progress(step, settled, starts)`` follows it (``analyze``'s protocol)."""
     rnn = model.rnn
     layer = layer % rnn.num_layers
     given = x_const is not None
@@ -194,14 +199,16 @@ def fixed_point_analysis(model, task, states, *, starts=None, tol=FP_DEFAULTS["t
     rng = np.random.default_rng(seed)
     tell = None
     if progress is not None:
-        step = (f"fixed points of layer {layer + 1}: {starts} starts"
-                + ("" if seconds is None else f", at most {seconds:g} s"))
-        progress(step, 0, starts)
-
-        def tell(settled, n):
-            progress(step, settled, n)
-    result = find_fixed_points(F, draw_starts(states, starts, noise, FP_DEFAULTS["between"], rng), tol=tol,
-                               seconds=seconds, progress=tell)
+        def tell(round_, settled, n):
+            progress(f"fixed points of layer {layer + 1}, round {round_}: {starts} starts"
+                     + ("" if seconds is None else f", at most {seconds:g} s in all"), settled, n)
+    result = find_fixed_points_in_rounds(
+        F, lambda n: draw_starts(states, n, noise, FP_DEFAULTS["between"], rng), starts, max_rounds=rounds,
+        tol=tol, seconds=seconds, progress=tell)
+    last = result.rounds[-1]
+    if last["new_points"] and len(result.rounds) == rounds and rounds > 1:
+        notes.append(f"round {rounds}, the last allowed, still found {last['new_points']} new point(s), so there "
+                     f"may be more; allow more rounds with {setting('fp_rounds')}")
     if result.out_of_time:
         notes.append(f"the search stopped at its time budget of {seconds:g} s with {result.out_of_time} of "
                      f"{result.starts} starts still running; give it more time with {setting('fp_seconds')}")
@@ -238,7 +245,8 @@ class Analysis:
 
 def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: int | None = None,
             fp_tol: float = FP_DEFAULTS["tol"], fp_input=None, fp_layer: int = -1,
-            fp_seconds: float | None = FP_DEFAULTS["seconds"], progress=None) -> Analysis:
+            fp_seconds: float | None = FP_DEFAULTS["seconds"], fp_rounds: int = FP_DEFAULTS["rounds"],
+            progress=None) -> Analysis:
     """Measure a trained model's dynamics on a task's held-out data (any model with an ``rnn``
     stack, any task). The fixed-point search, the step that can take long, stops after
     ``fp_seconds`` (None: when every start has stopped). ``progress(step, done, total)`` is told
@@ -256,6 +264,7 @@ def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: in
     check_float(setting("fp_tol"), fp_tol, low=0.0, low_open=True)
     if fp_seconds is not None:
         check_float(setting("fp_seconds"), fp_seconds, low=0.0, low_open=True)
+    check_int(setting("fp_rounds"), fp_rounds, minimum=1)
     tell = progress or (lambda step, done, total: None)
     check_int("n_sequences", n_sequences, minimum=1)
     L = rnn.num_layers
@@ -286,6 +295,7 @@ def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: in
     states = top if fp_layer % rnn.num_layers == rnn.num_layers - 1 else layer_states(model, X, fp_layer)
     fp_json, fps = fixed_point_analysis(model, task, states, starts=fp_starts, tol=fp_tol,
                                         x_const=fp_input, layer=fp_layer, seed=seed, seconds=fp_seconds,
+                                        rounds=fp_rounds,
                                         progress=tell)
     result["fixed_points"] = fp_json
     if type(rnn).__name__ == "RNN":

@@ -179,6 +179,9 @@ def _analysis_section(analysis: dict, figure, metric: str) -> list[str]:
                   "Newton steps (Levenberg-Marquardt) on F(h) - h from states visited on held-out data, "
                   f"each start stopping once 1/2 ||F(h) - h||<sup>2</sup> &lt; {fp['settings']['tol']:g}. "
                   f"{html.escape(fp['summary'])}.</p>"]
+        if len(fp.get("rounds", [])) > 1:
+            parts.append("<p>Starts were drawn in rounds until a round found no new point; new points per "
+                         f"round: {', '.join(str(r['new_points']) for r in fp['rounds'])}.</p>")
         parts += [f"<p class='sub'>Note: {html.escape(n)}</p>" for n in fp.get("notes", [])]
         if fp.get("decoded"):
             dec = fp["decoded"]
