@@ -32,3 +32,36 @@ def test_training_restores_the_blas_setting():
     cfg = rnnlab.TrainConfig(epochs=1, batches_per_epoch=2, train_size=100, test_size=20)
     rnnlab.Trainer(config=cfg).fit()
     assert blas() == before and np.ones(3).sum() == 3
+
+
+def test_the_analysis_keeps_to_one_thread_only_while_the_cores_are_busy(monkeypatch):
+    def blas():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 2)
+    before = blas()
+    seen = []
+    work = threads.one_blas_thread_when_busy(lambda x: seen.append(blas()) or x + 1)
+    monkeypatch.setattr(threads, "others_running", lambda: 2.0)          # two busy processes
+    assert threads.threads_when_busy() == 1 and work(1) == 2 and seen[-1] == [1] * len(before)
+    monkeypatch.setattr(threads, "others_running", lambda: 0.0)          # an idle machine: as it was
+    assert threads.threads_when_busy() is None and work(1) == 2 and seen[-1] == before
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")                            # the user's choice wins
+    monkeypatch.setattr(threads, "others_running", lambda: 2.0)
+    assert threads.threads_when_busy() is None
+    assert blas() == before
+
+
+def test_analyze_runs_on_one_thread_beside_busy_processes(monkeypatch):
+    from rnnlab.analysis.analyze import analyze
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(threads, "others_running", lambda: 2.0)
+    t = rnnlab.Trainer(config=rnnlab.TrainConfig(epochs=1, batches_per_epoch=2, train_size=100, test_size=20))
+    t.fit()
+    during = set()
+    analyze(t.model, t.task, fp_starts=8, fp_rounds=1, n_sequences=20,
+            progress=lambda *a: during.update(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"))
+    assert during == {1}

@@ -9,6 +9,7 @@ against 1.06 s beside two busy processes; a 256-unit char-LM, whose products are
 
 from __future__ import annotations
 
+import functools
 import os
 
 from threadpoolctl import ThreadpoolController
@@ -18,11 +19,20 @@ from rnnlab.training.build import GATES
 SMALL_PRODUCT_FLOPS = 1e6     # a step's largest product below this: one thread (seed: 0.26 MFLOP; char-LM-128: 4.2)
 
 
+def _user_set_threads() -> bool:
+    return any(os.environ.get(v) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"))
+
+
+def _cores_busy() -> bool:
+    cores = os.cpu_count() or 1
+    return cores == 1 or others_running() >= cores - 0.5           # other work already fills the cores
+
+
 def threads_for(model, batch_size: int) -> int | None:
     """1 when one BLAS thread is the better choice for ``model``'s products on ``batch_size`` rows
     now, None to leave BLAS as it is (all cores); None as well when the user set a thread count in
     the environment, or for a model of the user's own."""
-    if any(os.environ.get(v) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")):
+    if _user_set_threads():
         return None
     d = model.describe() if hasattr(model, "describe") else {}
     if "d_model" in d:                                           # a transformer: its MLP's product per position
@@ -32,9 +42,15 @@ def threads_for(model, batch_size: int) -> int | None:
         flops = 2.0 * batch_size * gates * d["hidden"] * max(d["hidden"], d.get("input_size", 0))
     else:
         return None
-    cores = os.cpu_count() or 1
-    busy = others_running() >= cores - 0.5                       # other work already fills the cores
-    return 1 if flops < SMALL_PRODUCT_FLOPS or busy or cores == 1 else None
+    return 1 if flops < SMALL_PRODUCT_FLOPS or _cores_busy() else None
+
+
+def threads_when_busy() -> int | None:
+    """1 when other work already fills the cores (then a second BLAS thread only waits for one),
+    None otherwise or when the user set a thread count: the analysis's choice, whose batched
+    small solves gained a little from a second thread on an idle machine (seed run 0.44 s against
+    0.48) and lost with two busy processes (1.22 s against 0.76)."""
+    return None if _user_set_threads() or not _cores_busy() else 1
 
 
 def others_running() -> float:
@@ -80,3 +96,17 @@ class BlasThreads:
         if self._limit is not None:
             self._limit.restore_original_limits()
             self._limit = None
+
+
+def one_blas_thread_when_busy(fn):
+    """``fn`` run on one BLAS thread when other work already fills the cores
+    (``threads_when_busy``), as it is otherwise."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        limit = BlasThreads(threads_when_busy(), None)
+        limit.training()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            limit.restore()
+    return run
