@@ -94,7 +94,7 @@ def analysis() -> str:
     from rnnlab.data.metrics import METRICS
     from rnnlab.training.config import PRESETS
     from rnnlab.training.loop import Trainer
-    lines = ["| model | roles | silencing a role (a random group of its size) | fixed points at zero input |",
+    lines = ["| model | roles | silencing a role (a random group of its size) | fixed and slow points at zero input |",
              "|---|---|---|---|"]
     label = {"seed": "seed preset (2 x 64 tanh)", "better": "better preset (8 ReLU)"}
     for preset in ("seed", "better"):
@@ -108,9 +108,8 @@ def analysis() -> str:
             f"({'no control' if r['random_same_size_drop'] is None else m.format_change(r['random_same_size_drop'])})"
             for r in a["ablation"][1:])
         fp = a["fixed_points"]["summary"].split(";")[0]
-        la = a.get("line_attractor", {})
-        verdict = (f"; line attractor: {la['reason']}" if la.get("line_attractor")
-                   else f"; not a line attractor: {la['reason']}" if la else "")
+        la = a["line_attractor"]
+        verdict = f"; {la['reason']}"
         lines.append(f"| {label[preset]} | {roles} | {silenced} | {fp}{verdict} |")
     return "\n".join(lines) + "\n"
 

@@ -307,6 +307,9 @@ def cmd_analyze(args) -> int:
             print("new points per round of starts: " + ", ".join(str(r["new_points"]) for r in fp["rounds"]))
         for note in fp.get("notes", []):
             print(f"note: {note}")
+        if fp.get("counts", {}).get("slow_points"):
+            print(f"slow points (stopped short with 1/2 ||F(h) - h||^2 < {fp['settings']['slow_tol']:g}): "
+                  f"{fp['counts']['slow_points']}")
         if fp.get("oscillation"):
             print(f"rotation: {fp['oscillation']['sentence']}")
         if fp.get("decoded"):
@@ -315,7 +318,7 @@ def cmd_analyze(args) -> int:
                   f"(of {fp['decoded']['possible_states']} possible)")
     if "line_attractor" in r:
         la = r["line_attractor"]
-        print(f"approximate line attractor: {'yes' if la['line_attractor'] else 'no'} ({la['reason']})")
+        print(f"line attractor: {'yes' if la['line_attractor'] else 'no'}: {la['reason']}")
     print(f"analysis took {r['seconds']:.1f} s; wrote {Path(args.run_dir) / 'analysis.json'}")
     return 0
 

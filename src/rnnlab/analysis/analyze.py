@@ -33,6 +33,8 @@ from rnnlab.analysis.fixed_points import (
     find_fixed_points_in_rounds,
     free_run_period,
     sample_starts,
+    slow_manifold,
+    slow_points,
     steady_layer_input,
 )
 from rnnlab.checks import check_float, check_int, check_memory, setting
@@ -67,35 +69,6 @@ def draw_starts(states, n: int, noise: float, between: float, rng) -> np.ndarray
     return starts
 
 
-def line_attractor_verdict(points) -> dict:
-    """An approximate line attractor, judged on the linearisation: at the stable fixed point most
-    trajectories settle into, exactly one slow mode -- a real eigenvalue within 0.05 of 1, along
-    which state neither grows nor decays -- and every other mode clearly decaying (|lambda| <
-    0.9). Such a point can store one number, e.g. a running sum."""
-    stable = [p for p in points if p.n_unstable == 0]
-    if not stable:
-        return {"line_attractor": False, "reason": "no stable fixed point was found"}
-    e = stable[0].eigenvalues
-    lead = e[0]
-    nxt = 2 if abs(lead.imag) > 1e-9 else 1                # a complex pair counts once
-    rest = np.abs(e[nxt]) if len(e) > nxt else 0.0
-    slow = abs(lead.imag) < 1e-6 and abs(lead.real - 1) < 0.05
-    verdict = bool(slow and rest < 0.9)
-    pts = np.array([p.point for p in points])
-    aligned = None
-    if len(pts) >= 3:
-        sv = np.linalg.svd(pts - pts.mean(axis=0), compute_uv=False)
-        aligned = float(sv[0] ** 2 / (sv ** 2).sum()) if sv.any() else None
-    return {"line_attractor": verdict, "leading_eigenvalue": [float(lead.real), float(lead.imag)],
-            "second_eigenvalue_abs": float(rest), "fixed_points": len(points),
-            "fraction_of_fixed_point_spread_on_one_line": aligned,
-            "reason": (f"one slow mode (lambda = {lead.real:.3f}) and the rest below {rest:.2f}"
-                       if verdict else
-                       f"leading eigenvalue {abs(lead):.3f}"
-                       f"{'' if abs(lead.imag) < 1e-6 else ' (a complex pair: a decaying rotation)'}, "
-                       f"next {rest:.2f}: no single slow mode near 1")}
-
-
 def rotation_vs_free_run(F, points, states, seed: int = 0) -> dict | None:
     """Where a fixed point's leading eigenvalues are a complex pair, the angle they turn by per
     step (a linear rhythm of period 2 pi / angle) beside the period the layer actually runs at
@@ -121,6 +94,20 @@ def rotation_vs_free_run(F, points, states, seed: int = 0) -> dict | None:
             "angle": angle, "linear_period": linear, "free_run_period": period, "free_run_rms": rms,
             "sentence": (f"the leading eigenvalues of fixed point {k} are a complex pair of modulus "
                          f"{abs(lam):.3f} turning by {angle:.4f} rad a step (period {linear:.2f} steps); {runs}")}
+
+
+def input_directions(rnn, layer: int, x_const, F, nudge: float = 1e-4, most: int = 16) -> list:
+    """For each network input i (the first ``most``), a map whose difference from ``F`` is the
+    layer's input direction dF/dx_i: the layer fed what a network input nudged along i gives it."""
+    maps = []
+    for i in range(min(len(x_const), most)):
+        x = x_const.copy()
+        x[i] += nudge
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")                  # the unnudged input's warnings are kept already
+            Fi = StepMap.from_recurrent(rnn, layer=layer, x_const=steady_layer_input(rnn, layer, x))
+        maps.append(lambda s, Fi=Fi: F(s) + (Fi(s) - F(s)) / nudge)
+    return maps
 
 
 def held_out_sequences(task, n: int):
@@ -215,6 +202,11 @@ def fixed_point_analysis(model, task, states, *, starts=None, tol=FP_DEFAULTS["t
                      f"{result.starts} starts still running; give it more time with {setting('fp_seconds')}")
     out = result.to_json()
     out["oscillation"] = rotation_vs_free_run(F, result.points, states, seed)
+    slow = slow_points(F, result, states)
+    out["slow_points"] = [p.to_json(3, include_point=False) for p in slow[:50]]
+    out["counts"]["slow_points"] = len(slow)
+    out["settings"]["slow_tol"] = FP_DEFAULTS["slow_tol"]
+    out["slow_manifold"] = slow_manifold(F, result.points + slow, input_directions(rnn, layer, x_const, F))
     out["layer"], out["input"] = layer, x_const.tolist()
     out["input_reason"] = ("given" if given else
                            f"zero, the default: give another constant input with {setting('fp_input')}")
@@ -301,8 +293,10 @@ def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: in
                                         rounds=fp_rounds,
                                         progress=tell)
     result["fixed_points"] = fp_json
-    if type(rnn).__name__ == "RNN":
-        result["line_attractor"] = line_attractor_verdict(fps.points)
+    sm = fp_json["slow_manifold"]                           # judged on fixed and slow points, any cell
+    result["line_attractor"] = {"line_attractor": bool(sm and sm["line_attractor"]),
+                                "reason": sm["sentence"] if sm else "fewer than 3 fixed and slow points: no "
+                                                                    "manifold to judge"}
     result["seconds"] = time.perf_counter() - t0
     label = task.test.y[:len(pca["projection"])] if task.kind == "classify" else None
     arrays = {"H": H, "roles": roles, "role_names": ROLES, "sig": sig, "pca": pca, "fps": fps, "label": label,

@@ -92,7 +92,8 @@ __all__ = ["FP_DEFAULTS", "StepMap", "steady_layer_input", "sample_starts", "fin
 # flip-flops (tanh RNN, 64 units): visited states alone find the 8 stable points and 1 saddle; the
 # mix finds all 27 (8 stable, 12 + 6 + 1 saddles of index 1, 2, 3) -- with 256 starts 10-12 of the
 # 12 edge saddles over 4 seeds, with 512 all 12 for every seed, in about 1 s of analysis.
-FP_DEFAULTS = {"starts": 512, "tol": 1e-12, "noise": 0.01, "between": 0.5, "seconds": 30.0, "rounds": 8}
+FP_DEFAULTS = {"starts": 512, "tol": 1e-12, "noise": 0.01, "between": 0.5, "seconds": 30.0, "rounds": 8,
+               "slow_tol": 1e-5}
 
 _CHUNK_ROWS = 1 << 15          # rows per batched forward/backward call (bounds memory)
 _LM_CHUNK_BYTES = 2 << 20      # one (starts, S, S) float64 array of the solver (it holds a few): ~L2
@@ -695,3 +696,104 @@ def _merge_rounds(results: list, unique_tol: float) -> FixedPointResult:
         final_states=np.concatenate([r.final_states for r in results]),
         final_q=np.concatenate([r.final_q for r in results]),
         start_status=np.concatenate([r.start_status for r in results]), start_point=start_point)
+
+
+def slow_points(F, result: FixedPointResult, refs, *, slow_tol: float = FP_DEFAULTS["slow_tol"],
+                max_points: int = 200, unstable_margin: float = 0.0) -> list:
+    """The starts that stopped short of a fixed point (stalled, out of iterations or of time) at
+    q < ``slow_tol``, where the state moves by at most sqrt(2 slow_tol) a step: slow points
+    (FixedPointFinder's practice; Sussillo & Barak 2013), merged like fixed points (at
+    ``result.unique_tol``), dropped when farther than ``result.outlier_distance`` from every state
+    in ``refs``, the ``max_points`` slowest kept, and typed by their Jacobians."""
+    cand = np.flatnonzero(np.isin(result.start_status, ("stalled", "max_iters", "out_of_time"))
+                          & (result.final_q < slow_tol))
+    if cand.size == 0:
+        return []
+    refs = np.asarray(refs, dtype=np.float64).reshape(-1, F.size)
+    cand = cand[_nearest_distance(result.final_states[cand], refs) <= result.outlier_distance]
+    reps, counts = [], []
+    for i in cand[np.argsort(result.final_q[cand], kind="stable")]:
+        if reps:
+            d = np.linalg.norm(result.final_states[reps] - result.final_states[i], axis=1)
+            j = int(np.argmin(d))
+            if d[j] < result.unique_tol:
+                counts[j] += 1
+                continue
+        if len(reps) < max_points:
+            reps.append(i)
+            counts.append(1)
+    out = []
+    if reps:
+        J = F.jacobian(result.final_states[reps])
+        for k, (i, eig) in enumerate(zip(reps, np.linalg.eigvals(J))):
+            eig = eig[np.argsort(-np.abs(eig), kind="stable")]
+            n_unst = int((np.abs(eig) > 1.0 + unstable_margin).sum())
+            out.append(FixedPoint(point=result.final_states[i].copy(), count=counts[k], q=float(result.final_q[i]),
+                                  eigenvalues=eig, n_unstable=n_unst, type="stable" if n_unst == 0 else "saddle"))
+    return out
+
+
+def slow_manifold(F, points: list, input_maps: list, *, one_dim_share: float = 0.9,
+                  near_one: float = 0.05) -> dict | None:
+    """Whether fixed and slow ``points`` (FixedPoint) lie on a one-dimensional manifold, and if
+    so whether it is a line attractor, with its selection vector (Mante, Sussillo, Shenoy &
+    Newsome 2013). One-dimensional: the first principal direction u holds at least
+    ``one_dim_share`` of the points' spread (3 points at least). At each point the eigenvalue
+    nearest 1 and its right eigenvector r; a line attractor when, at the median point, that
+    eigenvalue is real and within ``near_one`` of 1 and r lies along u (|r . u| >= 0.7). The
+    selection vector is that eigenvalue's left eigenvector at the point nearest the manifold's
+    middle; each input's direction there, dF/dx_i (``input_maps[i]``: the map with input i
+    nudged, F_i(s) - F(s) over the nudge), is projected on it: an input with a large projection
+    moves the state along the line (it is integrated), one with none is ignored."""
+    if len(points) < 3:
+        return None
+    P = np.array([p.point for p in points])
+    centre = P.mean(axis=0)
+    _, sv, vt = np.linalg.svd(P - centre, full_matrices=False)
+    share = float(sv[0] ** 2 / (sv ** 2).sum()) if sv.any() else 0.0
+    u = vt[0]
+    proj = (P - centre) @ u
+    out = {"points": len(points), "share_of_spread_on_one_direction": share,
+           "one_dimensional": share >= one_dim_share, "extent": float(proj.max() - proj.min())}
+    if not out["one_dimensional"]:
+        out["line_attractor"] = False
+        out["sentence"] = (f"the {len(points)} fixed and slow points do not lie along one direction (the first "
+                           f"holds {100 * share:.0f}% of their spread; a line needs {100 * one_dim_share:.0f}%)")
+        return out
+    J = F.jacobian(P)
+    near, align = [], []
+    for Jk in J:
+        e, R = np.linalg.eig(Jk)
+        k = int(np.argmin(np.abs(e - 1.0)))
+        near.append(e[k])
+        r = np.real(R[:, k]) / (np.linalg.norm(np.real(R[:, k])) or 1.0)
+        align.append(abs(float(r @ u)))
+    order = np.argsort([abs(v - 1.0) for v in near])
+    mid = order[len(order) // 2]
+    lam = near[mid]
+    line = bool(abs(lam.imag) < 1e-6 and abs(lam.real - 1.0) < near_one and np.median(align) >= 0.7)
+    out.update({"direction": u.tolist(), "eigenvalue_nearest_1": [float(lam.real), float(lam.imag)],
+                "mode_along_direction": float(np.median(align)), "line_attractor": line})
+    m = int(np.argmin(np.abs(proj - np.median(proj))))                  # the middle point
+    e, L = np.linalg.eig(J[m].T)                                         # left eigenvectors of J
+    k = int(np.argmin(np.abs(e - 1.0)))
+    sel = np.real(L[:, k])
+    sel /= np.linalg.norm(sel) or 1.0
+    sel *= np.sign(sel @ u) or 1.0
+    out["selection_vector"] = sel.tolist()
+    overlaps = []
+    for i, Fi in enumerate(input_maps):
+        b = Fi(P[m]) - F(P[m])
+        nb = np.linalg.norm(b)
+        overlaps.append({"input": i, "projection": float(sel @ b), "cosine": float(sel @ b / nb) if nb > 0 else 0.0})
+    out["input_overlap"] = overlaps
+    what = (f"a line attractor: {len(points)} fixed and slow points along one direction "
+            f"({100 * share:.0f}% of their spread, extent {out['extent']:.3g}), eigenvalue {lam.real:.3f} along it"
+            if line else
+            f"one-dimensional ({100 * share:.0f}% of the spread of {len(points)} points) but not a line attractor: "
+            f"the eigenvalue nearest 1 is {abs(lam):.3f}" + ("" if abs(lam.imag) < 1e-6 else " (complex)"))
+    if overlaps:
+        what += "; inputs' projections on the selection vector: " + ", ".join(
+            f"input {o['input']} {o['projection']:+.3g} (cosine {o['cosine']:+.2f})" for o in overlaps)
+    out["sentence"] = what
+    return out

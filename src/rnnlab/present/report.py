@@ -191,12 +191,16 @@ def _analysis_section(analysis: dict, figure, metric: str) -> list[str]:
         parts.append(table(rows[:40], cols, {"norm": lambda v: f"{v:.3g}", "q": lambda v: f"{v:.1e}"})
                      + ("<p class='sub'>First 40 points shown; all are in analysis.json.</p>"
                         if len(rows) > 40 else ""))
+        if fp.get("counts", {}).get("slow_points"):
+            parts.append(f"<p>Slow points (starts that stopped short of a fixed point where the state moves by "
+                         f"less than {(2 * fp['settings']['slow_tol']) ** 0.5:.2g} a step): "
+                         f"{fp['counts']['slow_points']}.</p>")
         if fp.get("oscillation"):
             parts.append(f'<div class="verdict">Rotation: {html.escape(fp["oscillation"]["sentence"])}.</div>')
         la = analysis.get("line_attractor")
         if la:
             yes = "yes" if la["line_attractor"] else "no"
-            parts.append(f'<div class="verdict">Approximate line attractor: <b>{yes}'
+            parts.append(f'<div class="verdict">Line attractor (judged on the fixed and slow points): <b>{yes}'
                          f"</b> ({html.escape(la['reason'])}).</div>")
         parts.append(figure("fixed_points", "Jacobian eigenvalues at each fixed point, with the unit circle"))
     return parts

@@ -1,0 +1,73 @@
+"""Slow points and line attractors (Sussillo & Barak 2013; Mante, Sussillo, Shenoy & Newsome
+2013), on maps whose answers are known: a saddle-node ghost, a hand-built line attractor with a
+known selection vector, and 81 isolated points that lie on no line."""
+
+import numpy as np
+import pytest
+
+import rnnlab
+from rnnlab.analysis.analyze import analyze
+from rnnlab.analysis.fixed_points import StepMap, find_fixed_points, slow_manifold, slow_points
+from rnnlab.nn.cells import ElmanCell
+
+
+def _ghost(b):
+    """h = tanh(2 h + b): past the saddle-node at b = 0.533 the negative pair has vanished and
+    left a ghost near h = -0.71 where q has a small positive minimum."""
+    F = StepMap(ElmanCell("tanh"), np.array([[2.0]]), None, np.array([b]))
+    starts = np.vstack([np.linspace(-2.0, -0.8, 7)[:, None], np.linspace(0.5, 1.5, 5)[:, None]])
+    return F, find_fixed_points(F, starts), starts
+
+
+def test_a_ghost_is_a_slow_point_with_an_eigenvalue_of_one():
+    F, res, starts = _ghost(0.536)
+    assert res.stalled == 7 and len(res.points) == 1                  # the one fixed point, on the right
+    (p,) = slow_points(F, res, starts)
+    assert p.count == 7 and 1e-7 < p.q < 1e-5 and p.point[0] == pytest.approx(-0.709, abs=2e-3)
+    assert abs(p.eigenvalues[0]) == pytest.approx(1.0, abs=1e-6)      # the direction the pair annihilated along
+    F, res, starts = _ghost(0.55)                                     # faster: q 3.7e-5 at the ghost
+    assert slow_points(F, res, starts) == []
+    assert len(slow_points(F, res, starts, slow_tol=1e-4)) == 1
+
+
+def line_net(seed=0):
+    """A 3-unit tanh RNN with W = V diag(1, 0.3, 0.2) V^-1 (V not orthogonal, so the left and
+    right eigenvectors differ): near the origin a line of fixed points along V[:, 0]. Input 0
+    enters along the left eigenvector of eigenvalue 1 (the selection vector), input 1 across it."""
+    rng = np.random.default_rng(seed)
+    V = np.eye(3) + 0.6 * rng.standard_normal((3, 3))
+    W = V @ np.diag([1.0, 0.3, 0.2]) @ np.linalg.inv(V)
+    left = np.linalg.inv(V)[0] / np.linalg.norm(np.linalg.inv(V)[0])
+    across = np.cross(left, rng.standard_normal(3))
+    across /= np.linalg.norm(across)
+    model = rnnlab.StepRegressor(2, 3, 1)
+    sd = {k: np.zeros_like(v) for k, v in model.state_dict().items()}
+    sd["rnn.weight_hh_l0"][:] = W
+    sd["rnn.weight_ih_l0"][:] = 0.05 * np.stack([left, across], axis=1)
+    sd["fc.weight"][:] = V[:, 0] / np.linalg.norm(V[:, 0])
+    model.load_state_dict(sd)
+    X = rng.choice([-1.0, 0.0, 1.0], (80, 30, 2), p=[0.15, 0.7, 0.15]).astype(np.float32)
+    return model, rnnlab.Task.from_arrays(X, X[..., :1].cumsum(axis=1)), V, left
+
+
+def test_a_built_line_attractor_and_its_selection_vector():
+    model, task, V, left = line_net()
+    sm = analyze(model, task, fp_starts=128).json["fixed_points"]["slow_manifold"]
+    assert sm["one_dimensional"] and sm["line_attractor"]
+    right = V[:, 0] / np.linalg.norm(V[:, 0])
+    assert abs(np.array(sm["direction"]) @ right) > 0.999           # along the eigenvector of eigenvalue 1
+    assert sm["eigenvalue_nearest_1"][0] == pytest.approx(1.0, abs=1e-3)
+    assert abs(np.array(sm["selection_vector"]) @ left) > 0.999      # the left eigenvector, not the right one
+    integrated, ignored = sm["input_overlap"]
+    assert abs(integrated["cosine"]) > 0.999 and abs(integrated["projection"]) == pytest.approx(0.05, rel=1e-3)
+    assert abs(ignored["projection"]) < 1e-6
+    assert sm["sentence"].startswith("a line attractor")
+
+
+def test_isolated_points_are_not_a_manifold():
+    F = StepMap(ElmanCell("tanh"), 2 * np.eye(4), None, np.zeros(4))     # 81 points on a 4-cube
+    res = find_fixed_points(F, np.random.default_rng(0).uniform(-1.2, 1.2, (2048, 4)))
+    sm = slow_manifold(F, res.points, [])
+    assert not sm["one_dimensional"] and not sm["line_attractor"]
+    assert "do not lie along one direction" in sm["sentence"]
+    assert slow_manifold(F, res.points[:2], []) is None                  # two points make no manifold
