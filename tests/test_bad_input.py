@@ -268,6 +268,7 @@ CASES = [
     ("analyze {run} --fp-tol nan", "--fp-tol must be finite"),
     ("analyze {run} --fp-seconds 0", "--fp-seconds must be > 0"),
     ("analyze {run} --fp-rounds 0", "--fp-rounds must be at least 1"),
+    ("analyze {run} --cell-regex a", "--cell-regex scores units against a state of a text"),
     ("analyze {run} --fp-seconds nan", "--fp-seconds must be finite"),
     ("analyze {run} --fp-input nan,0", "must be finite numbers"),
     ("analyze {run} --fp-input 1,2", "needs 10 values"),

@@ -145,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     an = sub.add_parser("analyze", help="measure hidden-state dynamics of a run (writes analysis.json)")
     an.add_argument("run_dir", type=Path)
     _add_fixed_point_flags(an)
+    an.add_argument("--cell-regex", default=None, metavar="REGEX",
+                    help="a character model: also score units against the characters inside matches of REGEX")
     rp = sub.add_parser("report", help="write RUN_DIR/report.html: figures, numbers and analysis")
     rp.add_argument("run_dir", type=Path)
 
@@ -290,6 +292,7 @@ def cmd_analyze(args) -> int:
             raise InputError(f"--fp-input must be comma-separated numbers, got {args.fp_input!r}") from None
     r = analyse_saved_run(args.run_dir, fp_starts=args.fp_starts, fp_tol=args.fp_tol, fp_input=fp_input,
                           fp_seconds=args.fp_seconds, fp_rounds=args.fp_rounds, fp_layer=args.fp_layer,
+                          cell_regex=args.cell_regex,
                           progress=StepProgress())
     print(f"unit roles: {', '.join(f'{k} {v}' for k, v in r['role_counts'].items() if v)}")
     for a in r.get("ablation", [])[1:]:
@@ -299,10 +302,14 @@ def cmd_analyze(args) -> int:
                   else f"a random group of that size: {m.format_change(control)}")
         print(f"silencing {a['group']} ({a['units']} units): test {m.name} {m.format(a['value'])} "
               f"(worse by {m.format_change(a['drop'])}; {versus})")
+    for h in r.get("interpretable_cells", {}).get("hypotheses", []):
+        best = ", ".join(f"{b['state']}[{b['unit']}] {b['correlation']:+.2f}" for b in h["best"]) or h.get("note")
+        print(f"cells tracking {h['name']}: {best}")
     print(f"PCA: first 3 components explain {', '.join(f'{100 * e:.1f}%' for e in r['pca_explained'])}")
     fp = r.get("fixed_points")
     if fp:
-        print(f"fixed points at input {fp['input']} ({fp.get('input_reason', 'given')}): {fp['summary']}")
+        where = f"input {fp['input']}" if any(fp["input"]) else "zero input"
+        print(f"fixed points at {where} ({fp.get('input_reason', 'given')}): {fp['summary']}")
         if len(fp.get("rounds", [])) > 1:
             print("new points per round of starts: " + ", ".join(str(r["new_points"]) for r in fp["rounds"]))
         for note in fp.get("notes", []):

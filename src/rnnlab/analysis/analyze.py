@@ -37,6 +37,7 @@ from rnnlab.analysis.fixed_points import (
     slow_points,
     steady_layer_input,
 )
+from rnnlab.analysis.text_cells import interpretable_cells, regex_signal
 from rnnlab.checks import check_float, check_int, check_memory, setting
 from rnnlab.data.metrics import METRICS
 from rnnlab.errors import InputError
@@ -240,7 +241,7 @@ class Analysis:
 def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: int | None = None,
             fp_tol: float = FP_DEFAULTS["tol"], fp_input=None, fp_layer: int = -1,
             fp_seconds: float | None = FP_DEFAULTS["seconds"], fp_rounds: int = FP_DEFAULTS["rounds"],
-            progress=None) -> Analysis:
+            cell_regex: str | None = None, progress=None) -> Analysis:
     """Measure a trained model's dynamics on a task's held-out data (any model with an ``rnn``
     stack, any task), on one BLAS thread when other work already fills the cores. The
     fixed-point search, the step that can take long, stops after
@@ -267,6 +268,11 @@ def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: in
         raise InputError(f"fp_layer must name one of the model's {L} layer(s): 0..{L - 1} or -1 for "
                          f"the last, got {fp_layer}")
     _constant_input(rnn, fp_input)                         # checked before any work
+    if cell_regex is not None:
+        if task.targets != "text":
+            raise InputError(f"{setting('cell_regex')} scores units against a state of a text; this task's "
+                             "inputs are not text")
+        regex_signal(cell_regex, "")                        # a bad pattern is said before any work
     X, _ = held_out_sequences(task, n_sequences)
     result: dict = {"task": task.name, "targets": task.targets, "per_step": task.per_step,
                     "sequences_analysed": int(X.shape[0]), "steps_analysed": int(X.shape[1]),
@@ -285,6 +291,9 @@ def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: in
     result["role_counts"] = {r: roles.count(r) for r in ROLES}
     if not text:
         result["ablation"] = ablate_roles(model, roles, task, seed, progress=tell)
+    if text:
+        tell("interpretable cells: units that track states of the text", 0, None)
+        result["interpretable_cells"] = interpretable_cells(model, task.test.X, task.vocab, regex=cell_regex)
     pca = pca_trajectories(H, 3)
     result["pca_explained"] = pca["explained"]
     states = top if fp_layer % rnn.num_layers == rnn.num_layers - 1 else layer_states(model, X, fp_layer)

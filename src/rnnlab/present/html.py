@@ -17,6 +17,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums} img{max-width:100%;bord
 .cards{display:flex;gap:1rem;flex-wrap:wrap}.card{border:1px solid #ddd;border-radius:6px;padding:.6rem 1rem}
 .card b{font-size:1.4rem;display:block} .verdict{background:#f6f8fa;border-left:4px solid #4a7;padding:.5rem .8rem}
 details{margin:.5rem 0} code{background:#f3f3f3;padding:0 .2rem}
+pre.cells{white-space:pre-wrap;font-size:.85rem;line-height:1.5;border:1px solid #eee;padding:.5rem}
 """
 
 # Lets a headless browser (and the tests) check that every embedded figure decoded.
@@ -59,6 +60,20 @@ def table(rows: list[dict], cols: list[str], fmt: dict | None = None, headers: d
             cells.append(f"<td{cls}>{html.escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def coloured_text(text: str, values) -> str:
+    """``text`` with each character on a background coloured by its value (one span per
+    character): blue for negative, red for positive, the strength scaled by the largest |value|;
+    newlines kept. No script needed."""
+    top = max((abs(v) for v in values), default=0.0) or 1.0
+    spans = []
+    for ch, v in zip(text, values):
+        a = min(1.0, abs(v) / top)
+        rgb = "214,39,40" if v > 0 else "31,119,180"
+        shown = "\u21b5\n" if ch == "\n" else html.escape(ch)
+        spans.append(f'<span style="background:rgba({rgb},{a:.2f})" title="{v:+.3f}">{shown}</span>')
+    return f'<pre class="cells">{"".join(spans)}</pre>'
 
 
 def page(title: str, parts: list[str]) -> str:

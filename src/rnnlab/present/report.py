@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rnnlab.data.metrics import METRICS
 from rnnlab.errors import RunDirError
-from rnnlab.present.html import image, page, table
+from rnnlab.present.html import coloured_text, image, page, table
 from rnnlab.runs.checkpoint import atomic_write_text
 from rnnlab.runs.files import (
     ANALYSIS,
@@ -139,6 +139,23 @@ def write_report(run_dir) -> Path:
     return out
 
 
+def _interpretable_cells(cells: dict) -> list[str]:
+    """The units that track states of the text, and the text coloured by each best unit."""
+    rows = [{"hypothesis": h["name"], "best units (correlation)": ", ".join(
+        f"{b['state']}[{b['unit']}] ({b['correlation']:+.2f})" for b in h["best"]) or h.get("note", "")}
+        for h in cells["hypotheses"]]
+    parts = ["<h3>Interpretable cells</h3>",
+             f"<p>Each unit of the last layer (h, and c for an LSTM) run over {cells['characters']:,} held-out "
+             "characters as one sequence, scored by the correlation of its activation with a state of the text "
+             "(Karpathy, Johnson &amp; Fei-Fei 2015).</p>",
+             table(rows, ["hypothesis", "best units (correlation)"], headers={})]
+    for name, s in cells["sample"].items():
+        parts.append(f"<details><summary>{html.escape(name)}: the text coloured by {s['state']}[{s['unit']}] "
+                     "(red positive, blue negative)</summary>"
+                     + coloured_text(cells["sample_text"], s["activation"]) + "</details>")
+    return parts
+
+
 def _analysis_section(analysis: dict, figure, metric: str) -> list[str]:
     """Unit roles, ablation, PCA and fixed points, as ``analysis.json`` holds them."""
     parts = []
@@ -155,6 +172,8 @@ def _analysis_section(analysis: dict, figure, metric: str) -> list[str]:
                 "sign_change_rate", "dominant_period", "saturated_fraction", "std"],
         {k: (lambda v: f"{v:.3g}") for k in ("corr_running_mean", "impulse_persistence", "sign_change_rate",
                                               "dominant_period", "saturated_fraction", "std")}) + "</details>")
+    if analysis.get("interpretable_cells"):
+        parts += _interpretable_cells(analysis["interpretable_cells"])
     if "ablation" in analysis:
         parts += ["<h3>Ablation: silencing each group at test time</h3>",
                   "<p>A group's units are silenced by zeroing their outgoing weights (the recurrence and the "
