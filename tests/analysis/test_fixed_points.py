@@ -519,3 +519,19 @@ def test_a_trained_4_bit_flip_flop_gets_all_81_points_at_the_defaults(tmp_path):
                                      "saddle index 3": 8, "saddle index 4": 1}
     assert len(fp["rounds"]) > 1 and fp["rounds"][-1]["new_points"] == 0
     assert fp["decoded"]["distinct_states"] == 16
+
+
+@pytest.mark.parametrize("kind,scale", [("rnn-tanh", 1.5), ("lstm", 3.0), ("gru", 3.0)])
+def test_matrix_free_steps_find_the_points_dense_steps_find(kind, scale):
+    """Solving each LM step through J v and J^T v products (what large states use) reaches the
+    same fixed points, of the same types, as forming every start's Jacobian."""
+    F = StepMap.from_recurrent(stack(kind, input_size=3, hidden=12, layers=1, scale=scale, seed=3))
+    starts = np.random.default_rng(5).uniform(-1, 1, (64, F.size))
+    dense = find_fixed_points(F, starts, matrix_free=False)
+    free = find_fixed_points(F, starts, matrix_free=True)
+    assert len(dense.points) == len(free.points) > 0
+    assert dense.type_counts() == free.type_counts()
+    for p in dense.points:
+        nearest = min(np.linalg.norm(q.point - p.point) for q in free.points)
+        assert nearest < 1e-6
+    assert free.converged >= dense.converged - 2                # the same starts, up to a few at the edge
