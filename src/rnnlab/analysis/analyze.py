@@ -189,7 +189,7 @@ def fixed_point_analysis(model, task, states, *, starts=None, tol=FP_DEFAULTS["t
     tell = None
     if progress is not None:
         def tell(round_, settled, n):
-            progress(f"fixed points of layer {layer + 1}, round {round_}: {starts} starts"
+            progress(f"fixed points of layer {layer} (from 0), round {round_}: {starts} starts"
                      + ("" if seconds is None else f", at most {seconds:g} s in all"), settled, n)
     result = find_fixed_points_in_rounds(
         F, lambda n: draw_starts(states, n, noise, FP_DEFAULTS["between"], rng), starts, max_rounds=rounds,

@@ -204,9 +204,11 @@ def _analysis_section(analysis: dict, figure, metric: str) -> list[str]:
         parts += [f"<p class='sub'>Note: {html.escape(n)}</p>" for n in fp.get("notes", [])]
         if fp.get("decoded"):
             dec = fp["decoded"]
-            parts.append(f'<div class="verdict">The {dec["stable_points"]} stable points decode through the '
-                         f'readout to <b>{dec["distinct_states"]} distinct states</b> of '
-                         f'{dec["possible_states"]} possible: {html.escape(", ".join(dec["states"]))}.</div>')
+            n, k = dec["stable_points"], dec["distinct_states"]
+            parts.append(f'<div class="verdict">The {n} stable point{"s" if n != 1 else ""} decode'
+                         f'{"s" if n == 1 else ""} through the readout to <b>{k} distinct '
+                         f'state{"s" if k != 1 else ""}</b> of {dec["possible_states"]} possible: '
+                         f'{html.escape(", ".join(dec["states"]))}.</div>')
         parts.append(table(rows[:40], cols, {"norm": lambda v: f"{v:.3g}", "q": lambda v: f"{v:.1e}"})
                      + ("<p class='sub'>First 40 points shown; all are in analysis.json.</p>"
                         if len(rows) > 40 else ""))
