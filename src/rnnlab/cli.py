@@ -62,7 +62,9 @@ def _add_fixed_point_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--fp-tol", type=float, default=FP_DEFAULTS["tol"],
                    help=f"a start converged when 1/2 ||F(h) - h||^2 < this (default {FP_DEFAULTS['tol']:g})")
     g.add_argument("--fp-input", default=None, metavar="V1,V2,...",
-                   help="constant network input to find fixed points at (default: zeros)")
+                   help="constant network input to find fixed points at (default: zeros); several separated "
+                        "by ';', or 'conditions': each combination of the task's level-coded inputs, the "
+                        "others at 0")
     g.add_argument("--fp-layer", type=int, default=-1, help="recurrent layer (default: the last)")
     g.add_argument("--fp-rounds", type=int, default=FP_DEFAULTS["rounds"],
                    help=f"rounds of --fp-starts starts, until a round finds no new point (default at most "
@@ -284,12 +286,14 @@ def _kernel_note(summary) -> str:
 
 
 def cmd_analyze(args) -> int:
-    fp_input = None
-    if args.fp_input is not None:
+    fp_input = args.fp_input
+    if fp_input is not None and fp_input != "conditions":
         try:
-            fp_input = [float(v) for v in args.fp_input.split(",")]
+            inputs = [[float(v) for v in one.split(",")] for one in fp_input.split(";")]
         except ValueError:
-            raise InputError(f"--fp-input must be comma-separated numbers, got {args.fp_input!r}") from None
+            raise InputError(f"--fp-input must be comma-separated numbers (several inputs separated by ';'), "
+                             f"or 'conditions'; got {args.fp_input!r}") from None
+        fp_input = inputs[0] if len(inputs) == 1 else inputs
     r = analyse_saved_run(args.run_dir, fp_starts=args.fp_starts, fp_tol=args.fp_tol, fp_input=fp_input,
                           fp_seconds=args.fp_seconds, fp_rounds=args.fp_rounds, fp_layer=args.fp_layer,
                           cell_regex=args.cell_regex,
@@ -306,8 +310,9 @@ def cmd_analyze(args) -> int:
         best = ", ".join(f"{b['state']}[{b['unit']}] {b['correlation']:+.2f}" for b in h["best"]) or h.get("note")
         print(f"cells tracking {h['name']}: {best}")
     print(f"PCA: first 3 components explain {', '.join(f'{100 * e:.1f}%' for e in r['pca_explained'])}")
-    fp = r.get("fixed_points")
-    if fp:
+    for fp in r.get("fixed_points_by_input") or [r.get("fixed_points")]:
+        if not fp:
+            continue
         where = f"input {fp['input']}" if any(fp["input"]) else "zero input"
         print(f"fixed points at {where} ({fp.get('input_reason', 'given')}): {fp['summary']}")
         if len(fp.get("rounds", [])) > 1:
@@ -323,9 +328,9 @@ def cmd_analyze(args) -> int:
             n = fp['decoded']['distinct_states']
             print(f"the stable points decode to {n} distinct output state{'' if n == 1 else 's'} "
                   f"(of {fp['decoded']['possible_states']} possible)")
-    if "line_attractor" in r:
-        la = r["line_attractor"]
-        print(f"line attractor: {'yes' if la['line_attractor'] else 'no'}: {la['reason']}")
+        sm = fp.get("slow_manifold")
+        print(f"line attractor: {'yes' if sm and sm['line_attractor'] else 'no'}: "
+              f"{sm['sentence'] if sm else 'fewer than 3 fixed and slow points: no manifold to judge'}")
     print(f"analysis took {r['seconds']:.1f} s; wrote {Path(args.run_dir) / 'analysis.json'}")
     return 0
 

@@ -449,8 +449,10 @@ def test_only_stable_points_are_decoded_and_the_input_is_said():
     assert [p["type"] for p in at["points"]] == ["stable"]      # past the saddle-node only one memory is left
 
 
-@pytest.mark.parametrize("value,got", [([1.0, 2.0], "got 2 values"), ([[1.0, 2.0]], "an array of shape (1, 2)"),
-                                       ("x", "must be 1 number(s), got 'x'")])
+@pytest.mark.parametrize("value,got", [([1.0, 2.0], "got 2 values"), ([[1.0, 2.0]], "got 2 values"),
+                                       ([[[1.0, 2.0]]], "an array of shape (1, 1, 2)"),
+                                       ("x", "takes numbers, a list of inputs, or 'conditions'; got 'x'"),
+                                       ([1.0, "a"], "must be 1 number(s)")])
 def test_a_constant_input_of_the_wrong_shape_is_one_sentence(value, got):
     from rnnlab.analysis.analyze import analyze
     model, task = _bistable_regressor()

@@ -161,9 +161,55 @@ def _constant_input(rnn, x_const) -> np.ndarray:
     return x
 
 
+def task_conditions(task, levels_at_most: int = 4, most: int = 16) -> tuple[list, str]:
+    """The task's own constant conditions: the inputs that take at most ``levels_at_most``
+    values (contexts, cues, level-coded inputs) at each combination of levels the held-out data
+    shows (the ``most`` most frequent), every other input (evidence, noise) at 0; and a sentence
+    saying which inputs are which."""
+    if task.targets == "text":
+        raise InputError(f"{setting('fp_input')} 'conditions' reads level-coded inputs; a text task has "
+                         "symbols, not levels: give the constant inputs yourself")
+    X = np.asarray(task.test.X, dtype=np.float64)
+    D = X.shape[-1]
+    levels = [d for d in range(D) if np.unique(X[..., d]).size <= levels_at_most]
+    if not levels:
+        return [np.zeros(D)], "no input takes few enough values to be a condition: zero input"
+    rows, counts = np.unique(X[..., levels].reshape(-1, len(levels)), axis=0, return_counts=True)
+    inputs = []
+    for row in rows[np.argsort(-counts, kind="stable")][:most]:
+        x = np.zeros(D)
+        x[levels] = row
+        inputs.append(x)
+    rest = [d for d in range(D) if d not in levels]
+    return inputs, (f"a condition of the task: input{'s' if len(levels) > 1 else ''} "
+                    f"{', '.join(map(str, levels))} at {'their levels' if len(levels) > 1 else 'a level'}"
+                    + (f", input{'s' if len(rest) > 1 else ''} {', '.join(map(str, rest))} at 0" if rest else ""))
+
+
+def fixed_point_inputs(rnn, task, fp_input) -> tuple[list, str | None]:
+    """The constant inputs to seek fixed points at, each checked: [None] (zeros), one input, several
+    (a list of them or a (K, D) array), or ``"conditions"`` (``task_conditions``); and why, when
+    rnnlab chose them."""
+    if isinstance(fp_input, str):
+        if fp_input != "conditions":
+            raise InputError(f"{setting('fp_input')} takes numbers, a list of inputs, or 'conditions'; got "
+                             f"{fp_input!r}")
+        inputs, why = task_conditions(task)
+    else:
+        try:
+            several = np.asarray(fp_input, dtype=np.float64).ndim == 2     # (K, D): K inputs
+        except (TypeError, ValueError):
+            several = False                                               # _constant_input says what is wrong
+        inputs, why = (list(np.asarray(fp_input, dtype=np.float64)) if several else [fp_input]), None
+    for x in inputs:
+        _constant_input(rnn, x)
+    return inputs, why
+
+
 def fixed_point_analysis(model, task, states, *, starts=None, tol=FP_DEFAULTS["tol"],
                          x_const=None, layer=-1, noise=FP_DEFAULTS["noise"], seed=0,
-                         seconds=FP_DEFAULTS["seconds"], rounds=FP_DEFAULTS["rounds"], progress=None):
+                         seconds=FP_DEFAULTS["seconds"], rounds=FP_DEFAULTS["rounds"], progress=None,
+                         reason: str | None = None):
     """Fixed points of one recurrent layer at a constant network input (zeros by default), from
     starts drawn among ``states`` the layer visited on held-out data, plus the readout's reading
     of each point when it is the last layer of a one-direction stack. ``starts=None``: as many
@@ -209,8 +255,8 @@ def fixed_point_analysis(model, task, states, *, starts=None, tol=FP_DEFAULTS["t
     out["settings"]["slow_tol"] = FP_DEFAULTS["slow_tol"]
     out["slow_manifold"] = slow_manifold(F, result.points + slow, input_directions(rnn, layer, x_const, F))
     out["layer"], out["input"] = layer, x_const.tolist()
-    out["input_reason"] = ("given" if given else
-                           f"zero, the default: give another constant input with {setting('fp_input')}")
+    out["input_reason"] = reason or ("given" if given else
+                                     f"zero, the default: give another constant input with {setting('fp_input')}")
     out["notes"] = notes
     H = rnn.hidden_size
     if layer == rnn.num_layers - 1 and rnn.num_directions == 1 and hasattr(model, "fc"):
@@ -267,7 +313,7 @@ def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: in
     if not -L <= check_int("fp_layer", fp_layer) < L:
         raise InputError(f"fp_layer must name one of the model's {L} layer(s): 0..{L - 1} or -1 for "
                          f"the last, got {fp_layer}")
-    _constant_input(rnn, fp_input)                         # checked before any work
+    inputs, why = fixed_point_inputs(rnn, task, fp_input)    # checked before any work
     if cell_regex is not None:
         if task.targets != "text":
             raise InputError(f"{setting('cell_regex')} scores units against a state of a text; this task's "
@@ -297,11 +343,17 @@ def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: in
     pca = pca_trajectories(H, 3)
     result["pca_explained"] = pca["explained"]
     states = top if fp_layer % rnn.num_layers == rnn.num_layers - 1 else layer_states(model, X, fp_layer)
-    fp_json, fps = fixed_point_analysis(model, task, states, starts=fp_starts, tol=fp_tol,
-                                        x_const=fp_input, layer=fp_layer, seed=seed, seconds=fp_seconds,
-                                        rounds=fp_rounds,
-                                        progress=tell)
+    found = []
+    for k, x in enumerate(inputs):                         # one seed: every input searched from the same starts
+        told = tell if len(inputs) == 1 else (lambda step, d, t, k=k: tell(f"input {k + 1} of {len(inputs)}, "
+                                                                           f"{step}", d, t))
+        found.append(fixed_point_analysis(model, task, states, starts=fp_starts, tol=fp_tol, x_const=x,
+                                          layer=fp_layer, seed=seed, seconds=fp_seconds, rounds=fp_rounds,
+                                          progress=told, reason=why))
+    fp_json, fps = found[0]
     result["fixed_points"] = fp_json
+    if len(found) > 1:
+        result["fixed_points_by_input"] = [j for j, _ in found]
     sm = fp_json["slow_manifold"]                           # judged on fixed and slow points, any cell
     result["line_attractor"] = {"line_attractor": bool(sm and sm["line_attractor"]),
                                 "reason": sm["sentence"] if sm else "fewer than 3 fixed and slow points: no "
@@ -309,7 +361,7 @@ def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: in
     result["seconds"] = time.perf_counter() - t0
     label = task.test.y[:len(pca["projection"])] if task.kind == "classify" else None
     arrays = {"H": H, "roles": roles, "role_names": ROLES, "sig": sig, "pca": pca, "fps": fps, "label": label,
-              "fp_json": fp_json}
+              "fp_json": fp_json, "fps_by_input": [f for _, f in found]}
     return Analysis(result, arrays)
 
 

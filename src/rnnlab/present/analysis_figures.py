@@ -9,7 +9,7 @@ import numpy as np
 
 from rnnlab.present.figure_pool import drawer
 from rnnlab.present.plots import integer_ticks, pyplot, save_figure
-from rnnlab.runs.files import ANALYSIS_FIGURES
+from rnnlab.runs.files import ANALYSIS_FIGURES, FIXED_POINTS_AT_INPUT
 
 TYPE_COLORS = {0: "C2", 1: "C1", 2: "C3", 3: "C4"}
 
@@ -25,6 +25,10 @@ def draw_analysis_figures(run_dir, arrays: dict, pool=None) -> list[str]:
     if a["fps"].points:
         names.append(ANALYSIS_FIGURES["fixed_points"])
         draw(plot_fixed_points, run_dir / names[-1], a["fps"])
+    for k, fps in enumerate(a.get("fps_by_input", [])[1:], 2):          # the other constant inputs
+        if fps.points:
+            names.append(FIXED_POINTS_AT_INPUT.format(k))
+            draw(plot_fixed_points, run_dir / names[-1], fps)
     return names
 
 

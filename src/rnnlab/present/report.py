@@ -122,7 +122,7 @@ def write_report(run_dir) -> Path:
                      "<code>rnnlab report</code> again.</p>")
     else:
         try:
-            parts += _analysis_section(analysis, figure, m)
+            parts += _analysis_section(analysis, figure, m, run_dir)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError):
             raise RunDirError(f"{run_dir / ANALYSIS} is damaged (not what rnnlab analyze writes); run rnnlab analyze "
                               "on the run again") from None
@@ -156,7 +156,57 @@ def _interpretable_cells(cells: dict) -> list[str]:
     return parts
 
 
-def _analysis_section(analysis: dict, figure, metric: str) -> list[str]:
+def _where(fp: dict) -> str:
+    where = "zero input" if not fp.get("input") or not any(fp["input"]) else f"input {fp['input']}"
+    if fp.get("input_reason", "given") != "given":
+        where += f" ({fp['input_reason']})"
+    return where
+
+
+def _line_attractor_of(fp: dict) -> dict:
+    sm = fp.get("slow_manifold")
+    return {"line_attractor": bool(sm and sm["line_attractor"]),
+            "reason": sm["sentence"] if sm else "fewer than 3 fixed and slow points: no manifold to judge"}
+
+
+def _fixed_points_block(fp: dict, la: dict | None, fig: str) -> list[str]:
+    """One constant input's fixed points: how they were found, the table, the verdicts, the figure."""
+    rows = [dict(p, eigen=", ".join(f"{abs(complex(*e)):.3f}" for e in p["eigenvalues"][:3]))
+            for p in fp["points"]]
+    cols = ["type", "n_unstable", "count", "norm", "q", "eigen"] + (["decoded"] if fp.get("decoded") else [])
+    parts = [f"<p>Fixed points of layer {fp['layer']}'s map at {html.escape(_where(fp))}, found by damped "
+             "Newton steps (Levenberg-Marquardt) on F(h) - h from states visited on held-out data, "
+             f"each start stopping once 1/2 ||F(h) - h||<sup>2</sup> &lt; {fp['settings']['tol']:g}. "
+             f"{html.escape(fp['summary'])}.</p>"]
+    if len(fp.get("rounds", [])) > 1:
+        parts.append("<p>Starts were drawn in rounds until a round found no new point; new points per "
+                     f"round: {', '.join(str(r['new_points']) for r in fp['rounds'])}.</p>")
+    parts += [f"<p class='sub'>Note: {html.escape(n)}</p>" for n in fp.get("notes", [])]
+    if fp.get("decoded"):
+        dec = fp["decoded"]
+        n, k = dec["stable_points"], dec["distinct_states"]
+        parts.append(f'<div class="verdict">The {n} stable point{"s" if n != 1 else ""} decode'
+                     f'{"s" if n == 1 else ""} through the readout to <b>{k} distinct '
+                     f'state{"s" if k != 1 else ""}</b> of {dec["possible_states"]} possible: '
+                     f'{html.escape(", ".join(dec["states"]))}.</div>')
+    parts.append(table(rows[:40], cols, {"norm": lambda v: f"{v:.3g}", "q": lambda v: f"{v:.1e}"})
+                 + ("<p class='sub'>First 40 points shown; all are in analysis.json.</p>"
+                    if len(rows) > 40 else ""))
+    if fp.get("counts", {}).get("slow_points"):
+        parts.append(f"<p>Slow points (starts that stopped short of a fixed point where the state moves by "
+                     f"less than {(2 * fp['settings']['slow_tol']) ** 0.5:.2g} a step): "
+                     f"{fp['counts']['slow_points']}.</p>")
+    if fp.get("oscillation"):
+        parts.append(f'<div class="verdict">Rotation: {html.escape(fp["oscillation"]["sentence"])}.</div>')
+    if la:
+        yes = "yes" if la["line_attractor"] else "no"
+        parts.append(f'<div class="verdict">Line attractor (judged on the fixed and slow points): <b>{yes}'
+                     f"</b> ({html.escape(la['reason'])}).</div>")
+    parts.append(fig)
+    return parts
+
+
+def _analysis_section(analysis: dict, figure, metric: str, run_dir: Path) -> list[str]:
     """Unit roles, ablation, PCA and fixed points, as ``analysis.json`` holds them."""
     parts = []
     counts = analysis["role_counts"]
@@ -187,41 +237,15 @@ def _analysis_section(analysis: dict, figure, metric: str) -> list[str]:
                                 "fixed points of the last layer (circles: stable; crosses: saddles)")]
     fp = analysis.get("fixed_points")
     if fp:
-        where = "zero input" if not fp.get("input") or not any(fp["input"]) else f"input {fp['input']}"
-        if fp.get("input_reason", "given") != "given":
-            where += f" ({fp['input_reason']})"
-        rows = [dict(p, eigen=", ".join(f"{abs(complex(*e)):.3f}" for e in p["eigenvalues"][:3]))
-                for p in fp["points"]]
-        cols = ["type", "n_unstable", "count", "norm", "q", "eigen"] + (["decoded"] if fp.get("decoded") else [])
-        parts += ["<h3>Fixed points and linearisation</h3>",
-                  f"<p>Fixed points of layer {fp['layer']}'s map at {html.escape(where)}, found by damped "
-                  "Newton steps (Levenberg-Marquardt) on F(h) - h from states visited on held-out data, "
-                  f"each start stopping once 1/2 ||F(h) - h||<sup>2</sup> &lt; {fp['settings']['tol']:g}. "
-                  f"{html.escape(fp['summary'])}.</p>"]
-        if len(fp.get("rounds", [])) > 1:
-            parts.append("<p>Starts were drawn in rounds until a round found no new point; new points per "
-                         f"round: {', '.join(str(r['new_points']) for r in fp['rounds'])}.</p>")
-        parts += [f"<p class='sub'>Note: {html.escape(n)}</p>" for n in fp.get("notes", [])]
-        if fp.get("decoded"):
-            dec = fp["decoded"]
-            n, k = dec["stable_points"], dec["distinct_states"]
-            parts.append(f'<div class="verdict">The {n} stable point{"s" if n != 1 else ""} decode'
-                         f'{"s" if n == 1 else ""} through the readout to <b>{k} distinct '
-                         f'state{"s" if k != 1 else ""}</b> of {dec["possible_states"]} possible: '
-                         f'{html.escape(", ".join(dec["states"]))}.</div>')
-        parts.append(table(rows[:40], cols, {"norm": lambda v: f"{v:.3g}", "q": lambda v: f"{v:.1e}"})
-                     + ("<p class='sub'>First 40 points shown; all are in analysis.json.</p>"
-                        if len(rows) > 40 else ""))
-        if fp.get("counts", {}).get("slow_points"):
-            parts.append(f"<p>Slow points (starts that stopped short of a fixed point where the state moves by "
-                         f"less than {(2 * fp['settings']['slow_tol']) ** 0.5:.2g} a step): "
-                         f"{fp['counts']['slow_points']}.</p>")
-        if fp.get("oscillation"):
-            parts.append(f'<div class="verdict">Rotation: {html.escape(fp["oscillation"]["sentence"])}.</div>')
-        la = analysis.get("line_attractor")
-        if la:
-            yes = "yes" if la["line_attractor"] else "no"
-            parts.append(f'<div class="verdict">Line attractor (judged on the fixed and slow points): <b>{yes}'
-                         f"</b> ({html.escape(la['reason'])}).</div>")
-        parts.append(figure("fixed_points", "Jacobian eigenvalues at each fixed point, with the unit circle"))
+        parts.append("<h3>Fixed points and linearisation</h3>")
+        parts += _fixed_points_block(fp, analysis.get("line_attractor"),
+                                     figure("fixed_points", "Jacobian eigenvalues at each fixed point, with the "
+                                                            "unit circle"))
+        for k, other in enumerate(analysis.get("fixed_points_by_input", [])[1:], 2):
+            where = html.escape(_where(other))
+            parts.append(f"<h4>At input {k}: {where}</h4>")
+            path = run_dir / f"fixed_points_input{k}.png"
+            fig = (f"{image(path, 'Jacobian eigenvalues at input ' + str(k))}<p class='sub'>Jacobian eigenvalues "
+                   f"at each fixed point at input {k}</p>" if path.is_file() else "")
+            parts += _fixed_points_block(other, _line_attractor_of(other), fig)
     return parts

@@ -38,6 +38,7 @@ TRAINING_FIGURES = {"training_curves": "training_curves.png", "grad_norm": "grad
                     "hidden_states": "hidden_states.png", "gradient_flow": "gradient_flow.png",
                     "hidden_norms": "hidden_norms.png"}
 ANALYSIS_FIGURES = {"unit_roles": "unit_roles.png", "pca": "pca.png", "fixed_points": "fixed_points.png"}
+FIXED_POINTS_AT_INPUT = "fixed_points_input{}.png"     # the second and later constant inputs' eigenvalues
 
 # Many-run directories (rnnlab sweep, rnnlab compare).
 SWEEP_FILES = ("sweep.csv", "sweep.md", "sweep.json", "sweep.html", "sweep_plan.json", "gradient_vs_length.png")
@@ -48,7 +49,7 @@ TENSORBOARD_FILES = ("tensorboard/events.out.tfevents.*", "tensorboard/hparams/e
 # with one of these names is refused.
 RUN_OUTPUTS = (CONFIG, METRICS_LOG, PROBES_LOG, EVENTS_LOG, SUMMARY, f"{CHECKPOINT}.json", f"{CHECKPOINT}-*.npz",
                f"{STATE}.json", f"{STATE}-*.npz", ANALYSIS, DIAGNOSIS, HELDOUT, REPORT, *TRAINING_FIGURES.values(),
-               *ANALYSIS_FIGURES.values(), *TENSORBOARD_FILES)
+               *ANALYSIS_FIGURES.values(), FIXED_POINTS_AT_INPUT.format("*"), *TENSORBOARD_FILES)
 SWEEP_OUTPUTS = (*SWEEP_FILES, "metric_vs_*.png", "heatmap_*.png")
 # A run or sweep directory written before rnnlab recorded its files (no MANIFEST) is cleared by
 # --force by these names (and its leftover temporary files); nothing else is touched.
