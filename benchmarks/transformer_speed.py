@@ -16,7 +16,9 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -56,40 +58,16 @@ def rnnlab_train(size, steps):
 
 
 def torch_model(size):
-    import torch
-    from torch import nn
+    """The test suite's torch.nn reference (``tests/nn/test_transformer.py``), in float32, holding
+    the weights of the rnnlab model of this size: the same model, not just the same shape."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "nn"))
+    from test_transformer import torch_reference
+
+    from rnnlab.nn.transformer import Transformer
     kind, D, d, L, h, B, T = size
-
-    class Block(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
-            self.attn = nn.MultiheadAttention(d, h, batch_first=True)
-            self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(approximate="tanh"), nn.Linear(4 * d, d))
-
-        def forward(self, x, mask):
-            a = self.ln1(x)
-            x = x + self.attn(a, a, a, attn_mask=mask, need_weights=False)[0]
-            return x + self.mlp(self.ln2(x))
-
-    class Model(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.inp = nn.Embedding(D, d) if kind == "lm" else nn.Linear(D, d)
-            self.pos = nn.Embedding(T, d)
-            self.blocks = nn.ModuleList(Block() for _ in range(L))
-            self.ln_f = nn.LayerNorm(d)
-            self.fc = nn.Linear(d, D if kind == "lm" else 2)
-            self.register_buffer("mask", torch.triu(torch.ones(T, T, dtype=torch.bool), 1))
-
-        def forward(self, x):
-            n = x.shape[1]
-            z = self.inp(x) + self.pos(torch.arange(n))
-            for b in self.blocks:
-                z = b(z, self.mask[:n, :n])
-            out = self.fc(self.ln_f(z))
-            return out if kind == "lm" else out[:, -1]
-    return Model()
+    ours = Transformer(D, d, D if kind == "lm" else 2, num_layers=L, heads=h, context=T, kind=kind,
+                       dtype=np.float64)
+    return torch_reference(ours).float()
 
 
 def torch_train(size, steps):
@@ -134,7 +112,7 @@ def torch_generate(size, tokens):
         caches = [([], []) for _ in model.blocks]
         tok = 0
         for t in range(tokens):
-            z = model.inp(torch.tensor([[tok]])) + model.pos(torch.tensor([t]))      # (1, 1, d)
+            z = model.embedding(torch.tensor([[tok]])) + model.pos(torch.tensor([t]))    # (1, 1, d)
             for block, (ks, vs) in zip(model.blocks, caches):
                 a = block.ln1(z)
                 q, k, v = torch.nn.functional.linear(a, block.attn.in_proj_weight, block.attn.in_proj_bias).chunk(3, -1)
