@@ -61,17 +61,17 @@ def test_an_input_the_network_ignores_gives_the_same_points_from_the_same_starts
 def test_the_command_line_takes_several_inputs_and_conditions(tmp_path, capsys):
     from rnnlab.cli import main
     out = tmp_path / "ff"
-    assert main(["train", "--task", "flipflop", "--hidden", "8", "--epochs", "1", "--batches-per-epoch", "2",
-                 "--out", str(out), "--quiet"]) == 0
+    assert main(["train", "--task", "flipflop", "--bits", "1", "--hidden", "8", "--epochs", "1",
+                 "--batches-per-epoch", "2", "--out", str(out), "--quiet", "--no-report"]) == 0
     capsys.readouterr()
-    assert main(["analyze", str(out), "--fp-starts", "16", "--fp-input", "0,0,0;1,0,0"]) == 0
+    assert main(["analyze", str(out), "--fp-starts", "16", "--fp-rounds", "1", "--fp-input", "0;1"]) == 0
     printed = capsys.readouterr().out
     assert "fixed points at zero input (given)" in printed
-    assert "fixed points at input [1.0, 0.0, 0.0] (given)" in printed
-    assert main(["analyze", str(out), "--fp-starts", "16", "--fp-input", "conditions"]) == 0
+    assert "fixed points at input [1.0] (given)" in printed
+    assert main(["analyze", str(out), "--fp-starts", "8", "--fp-rounds", "1", "--fp-input", "conditions"]) == 0
     assert "a condition of the task" in capsys.readouterr().out
     assert main(["report", str(out)]) == 0
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "<h4>At input 2:" in page
-    assert main(["analyze", str(out), "--fp-input", "1,0,0;x"]) == 2
+    assert main(["analyze", str(out), "--fp-input", "1;x"]) == 2
     assert "several inputs separated by ';'" in capsys.readouterr().err
