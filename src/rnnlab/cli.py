@@ -58,7 +58,7 @@ def _add_fixed_point_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--fp-starts", type=int, default=None,
                    help=f"starting states, drawn from visited states (default {FP_DEFAULTS['starts']}, fewer "
                         f"for a state of more than 128 numbers -- an LSTM's is [h, c], twice its hidden size -- as the "
-                        f"work grows with its cube)")
+                        f"work grows steeply with it); drawn again each round")
     g.add_argument("--fp-tol", type=float, default=FP_DEFAULTS["tol"],
                    help=f"a start converged when 1/2 ||F(h) - h||^2 < this (default {FP_DEFAULTS['tol']:g})")
     g.add_argument("--fp-input", default=None, metavar="V1,V2,...",

@@ -46,10 +46,13 @@ from rnnlab.runs.load import load_run
 from rnnlab.training.evaluate import evaluate
 from rnnlab.training.threads import one_blas_thread_when_busy
 
-# The solver's work per iteration grows as starts x S^3 (a Jacobian and a solve per start, S the
-# layer's state size) and its memory as starts x S^2. Unless starts are asked for, a large state
-# gets fewer: the default 512 up to S = 128 (a 64-unit LSTM's [h, c]), 64 at S = 256, 8 at
-# S = 512 -- a 256-unit char-LM's LSTM took minutes and gigabytes with 512.
+# The dense solver's work per iteration grows as starts x S^3 (a Jacobian and a solve per start, S
+# the layer's state size) and its memory as starts x S^2. Unless starts are asked for, a large
+# state gets fewer: the default 512 up to S = 128 (a 64-unit LSTM's [h, c]), 64 at S = 256, 8 at
+# S = 512 -- a 256-unit char-LM's LSTM took minutes and gigabytes with 512. Above S = 128 the
+# steps are matrix-free now (fixed_points.MATRIX_FREE_ABOVE), cheaper but still far from free: a
+# GRU-256's 64 starts took 16 s (66 s dense), an LSTM-256's 8 took 3.8 s (8.1 dense), so the
+# counts stay until measured again.
 FP_WORK = 512 * 128 ** 3
 FP_MIN_STARTS = 8
 
@@ -228,8 +231,8 @@ def fixed_point_analysis(model, task, states, *, starts=None, tol=FP_DEFAULTS["t
     if starts is None:
         starts = default_fp_starts(F.size)
         if starts < FP_DEFAULTS["starts"]:
-            notes.append(f"{starts} starts instead of {FP_DEFAULTS['starts']}: the search's work grows as starts x "
-                         f"(state size)^3 and this layer's state has {F.size} numbers; ask for more with "
+            notes.append(f"{starts} starts instead of {FP_DEFAULTS['starts']}: the search's work grows steeply with "
+                         f"the state size and this layer's state has {F.size} numbers; ask for more with "
                          f"{setting('fp_starts')}")
     rng = np.random.default_rng(seed)
     tell = None
