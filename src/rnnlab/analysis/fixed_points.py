@@ -438,6 +438,43 @@ class FixedPointResult:
 
 
 # ---------------------------------------------------------------- the solver
+def _merge_nearby(s, members, q, unique_tol, most: int | None = None):
+    """Fold the states ``s[members]``, lowest q first, into representatives at least
+    ``unique_tol`` apart: each joins the nearest one within reach, else becomes one (while fewer
+    than ``most``; past that it is left out). Returns the representatives' indices into ``s``,
+    how many members each holds, and each member's representative (index into the first list,
+    -1 if left out), in the order of ``members``."""
+    reps: list[int] = []
+    counts: list[int] = []
+    assigned = np.full(len(members), -1)
+    for pos in np.argsort(q[members], kind="stable"):
+        i = members[pos]
+        if reps:
+            d = np.linalg.norm(s[reps] - s[i], axis=1)
+            j = int(np.argmin(d))
+            if d[j] < unique_tol:
+                assigned[pos] = j
+                counts[j] += 1
+                continue
+        if most is None or len(reps) < most:
+            assigned[pos] = len(reps)
+            reps.append(int(i))
+            counts.append(1)
+    return reps, counts, assigned
+
+
+def _typed_points(F, s, q, reps, counts, unstable_margin: float) -> list:
+    """A ``FixedPoint`` for each representative ``s[reps]``, typed by its Jacobian's eigenvalues."""
+    points = []
+    if reps:
+        for k, (i, eig) in enumerate(zip(reps, np.linalg.eigvals(F.jacobian(s[reps])))):
+            eig = eig[np.argsort(-np.abs(eig), kind="stable")]
+            n_unst = int((np.abs(eig) > 1.0 + unstable_margin).sum())
+            points.append(FixedPoint(point=s[i].copy(), count=counts[k], q=float(q[i]), eigenvalues=eig,
+                                     n_unstable=n_unst, type="stable" if n_unst == 0 else "saddle"))
+    return points
+
+
 def _nearest_distance(points, refs, chunk: int = 2048):
     """Distance from each point (P, S) to its nearest reference (R, S)."""
     out = np.empty(len(points))
@@ -638,32 +675,12 @@ def find_fixed_points(F, starts, *, tol: float = FP_DEFAULTS["tol"], max_iters: 
     status[conv[far]] = "outlier"
     kept = conv[~far]
     start_point = np.full(M, -1)
-    reps: list[int] = []                      # start index of each unique point's representative
-    counts: list[int] = []
-    for i in kept[np.argsort(q[kept], kind="stable")]:
-        if reps:
-            d = np.linalg.norm(s[reps] - s[i], axis=1)
-            j = int(np.argmin(d))
-            if d[j] < unique_tol:
-                start_point[i] = j
-                counts[j] += 1
-                continue
-        start_point[i] = len(reps)
-        reps.append(i)
-        counts.append(1)
-    points = []
+    reps, counts, start_point[kept] = _merge_nearby(s, kept, q, unique_tol)
     if reps and polish_iters > 0:
         s_r, q_r, _, _ = _solve_in_chunks(F, s[reps].copy(), 0.0, polish_iters, step_tol, matrix_free=matrix_free)
         better = q_r < q[reps]
         s[np.array(reps)[better]], q[np.array(reps)[better]] = s_r[better], q_r[better]
-    if reps:
-        J = F.jacobian(s[reps])
-        for k, (i, eig) in enumerate(zip(reps, np.linalg.eigvals(J))):
-            eig = eig[np.argsort(-np.abs(eig), kind="stable")]
-            n_unst = int((np.abs(eig) > 1.0 + unstable_margin).sum())
-            points.append(FixedPoint(point=s[i].copy(), count=counts[k], q=float(q[i]),
-                                     eigenvalues=eig, n_unstable=n_unst,
-                                     type="stable" if n_unst == 0 else "saddle"))
+    points = _typed_points(F, s, q, reps, counts, unstable_margin)
     order = sorted(range(len(points)), key=lambda k: (-points[k].count, points[k].n_unstable))
     remap = np.full(len(points) + 1, -1)
     remap[np.array(order, dtype=int)] = np.arange(len(points))
@@ -771,26 +788,9 @@ def slow_points(F, result: FixedPointResult, refs, *, slow_tol: float = FP_DEFAU
         return []
     refs = np.asarray(refs, dtype=np.float64).reshape(-1, F.size)
     cand = cand[_nearest_distance(result.final_states[cand], refs) <= result.outlier_distance]
-    reps, counts = [], []
-    for i in cand[np.argsort(result.final_q[cand], kind="stable")]:
-        if reps:
-            d = np.linalg.norm(result.final_states[reps] - result.final_states[i], axis=1)
-            j = int(np.argmin(d))
-            if d[j] < result.unique_tol:
-                counts[j] += 1
-                continue
-        if len(reps) < max_points:
-            reps.append(i)
-            counts.append(1)
-    out = []
-    if reps:
-        J = F.jacobian(result.final_states[reps])
-        for k, (i, eig) in enumerate(zip(reps, np.linalg.eigvals(J))):
-            eig = eig[np.argsort(-np.abs(eig), kind="stable")]
-            n_unst = int((np.abs(eig) > 1.0 + unstable_margin).sum())
-            out.append(FixedPoint(point=result.final_states[i].copy(), count=counts[k], q=float(result.final_q[i]),
-                                  eigenvalues=eig, n_unstable=n_unst, type="stable" if n_unst == 0 else "saddle"))
-    return out
+    s, q = result.final_states, result.final_q
+    reps, counts, _ = _merge_nearby(s, cand, q, result.unique_tol, most=max_points)
+    return _typed_points(F, s, q, reps, counts, unstable_margin)
 
 
 def slow_manifold(F, points: list, input_maps: list, *, one_dim_share: float = 0.9,
