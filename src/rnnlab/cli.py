@@ -328,9 +328,8 @@ def cmd_analyze(args) -> int:
             n = fp['decoded']['distinct_states']
             print(f"the stable points decode to {n} distinct output state{'' if n == 1 else 's'} "
                   f"(of {fp['decoded']['possible_states']} possible)")
-        sm = fp.get("slow_manifold")
-        print(f"line attractor: {'yes' if sm and sm['line_attractor'] else 'no'}: "
-              f"{sm['sentence'] if sm else 'fewer than 3 fixed and slow points: no manifold to judge'}")
+        la = fp["line_attractor"]
+        print(f"line attractor: {'yes' if la['line_attractor'] else 'no'}: {la['reason']}")
     print(f"analysis took {r['seconds']:.1f} s; wrote {Path(args.run_dir) / 'analysis.json'}")
     return 0
 

@@ -256,7 +256,10 @@ def fixed_point_analysis(model, task, states, *, starts=None, tol=FP_DEFAULTS["t
     out["slow_points"] = [p.to_json(3, include_point=False) for p in slow[:50]]
     out["counts"]["slow_points"] = len(slow)
     out["settings"]["slow_tol"] = FP_DEFAULTS["slow_tol"]
-    out["slow_manifold"] = slow_manifold(F, result.points + slow, input_directions(rnn, layer, x_const, F))
+    sm = out["slow_manifold"] = slow_manifold(F, result.points + slow, input_directions(rnn, layer, x_const, F))
+    out["line_attractor"] = {"line_attractor": bool(sm and sm["line_attractor"]),     # the verdict, said once
+                             "reason": sm["sentence"] if sm else "fewer than 3 fixed and slow points: no "
+                                                                 "manifold to judge"}
     out["layer"], out["input"] = layer, x_const.tolist()
     out["input_reason"] = reason or ("given" if given else
                                      f"zero, the default: give another constant input with {setting('fp_input')}")
@@ -357,10 +360,7 @@ def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: in
     result["fixed_points"] = fp_json
     if len(found) > 1:
         result["fixed_points_by_input"] = [j for j, _ in found]
-    sm = fp_json["slow_manifold"]                           # judged on fixed and slow points, any cell
-    result["line_attractor"] = {"line_attractor": bool(sm and sm["line_attractor"]),
-                                "reason": sm["sentence"] if sm else "fewer than 3 fixed and slow points: no "
-                                                                    "manifold to judge"}
+    result["line_attractor"] = fp_json["line_attractor"]    # judged on fixed and slow points, any cell
     result["seconds"] = time.perf_counter() - t0
     label = task.test.y[:len(pca["projection"])] if task.kind == "classify" else None
     arrays = {"H": H, "roles": roles, "role_names": ROLES, "sig": sig, "pca": pca, "fps": fps, "label": label,

@@ -163,12 +163,6 @@ def _where(fp: dict) -> str:
     return where
 
 
-def _line_attractor_of(fp: dict) -> dict:
-    sm = fp.get("slow_manifold")
-    return {"line_attractor": bool(sm and sm["line_attractor"]),
-            "reason": sm["sentence"] if sm else "fewer than 3 fixed and slow points: no manifold to judge"}
-
-
 def _fixed_points_block(fp: dict, la: dict | None, fig: str) -> list[str]:
     """One constant input's fixed points: how they were found, the table, the verdicts, the figure."""
     rows = [dict(p, eigen=", ".join(f"{abs(complex(*e)):.3f}" for e in p["eigenvalues"][:3]))
@@ -247,5 +241,5 @@ def _analysis_section(analysis: dict, figure, metric: str, run_dir: Path) -> lis
             path = run_dir / f"fixed_points_input{k}.png"
             fig = (f"{image(path, 'Jacobian eigenvalues at input ' + str(k))}<p class='sub'>Jacobian eigenvalues "
                    f"at each fixed point at input {k}</p>" if path.is_file() else "")
-            parts += _fixed_points_block(other, _line_attractor_of(other), fig)
+            parts += _fixed_points_block(other, other.get("line_attractor"), fig)
     return parts
