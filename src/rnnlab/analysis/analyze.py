@@ -51,7 +51,7 @@ from rnnlab.training.threads import one_blas_thread_when_busy
 # state gets fewer: the default 512 up to S = 128 (a 64-unit LSTM's [h, c]), 64 at S = 256, 8 at
 # S = 512 -- a 256-unit char-LM's LSTM took minutes and gigabytes with 512. Above S = 128 the
 # steps are matrix-free now (fixed_points.MATRIX_FREE_ABOVE), cheaper but still far from free: a
-# GRU-256's 64 starts took 16 s (66 s dense), an LSTM-256's 8 took 3.8 s (8.1 dense), so the
+# GRU-256's 64 starts took 11 s (66 s dense), an LSTM-256's 8 took 2.8 s (8.1 dense), so the
 # counts stay until measured again.
 FP_WORK = 512 * 128 ** 3
 FP_MIN_STARTS = 8
