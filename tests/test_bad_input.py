@@ -2,6 +2,7 @@
 names the problem, no traceback, and every file that existed before is byte-identical after
 (nothing created, changed or removed)."""
 
+import importlib.util
 import io
 import json
 import os
@@ -137,6 +138,13 @@ CASES = [
     ("train --batch-size 0", "batch_size must be at least 1"),
     ("train --batch-size 99999", "larger than the 5000 training sequences"),
     ("train --task parity", "task must be one of"),
+    ("train --task neurogym:", "needs a task after the colon"),
+    ("train --task neurogym:PerceptualDecisionMaking-v0 --env-kwargs {dt:", "--env-kwargs must be a JSON object"),
+    ("train --task neurogym:PerceptualDecisionMaking-v0 --env-kwargs [100]", "--env-kwargs must be a JSON object"),
+    ("train --env-kwargs {}", "env_kwargs applies to NeuroGym tasks only"),
+    ("train --task neurogym:NoSuchTask-v0",
+     "NeuroGym has no task 'NoSuchTask-v0'" if importlib.util.find_spec("neurogym")
+     else "pip install 'rnnlab[neurogym]'"),
     ("train --model mamba", "model must be one of"),
     ("train --nonlinearity sigmoid", "nonlinearity must be one of"),
     ("train --init zeros", "init must be one of"),

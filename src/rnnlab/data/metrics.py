@@ -31,6 +31,8 @@ class Metric:
     log_axis: bool = False              # plotted on a log axis (errors that span decades)
     score: Callable | None = None       # score(outputs, targets) -> (sum, count); None: from the loss
     from_loss: Callable | None = None   # the metric of a mean loss (nats), when it is one
+    at_end: bool = False                # per-step targets scored only at each sequence's last valid
+    #                                     step: a trial's decision, not the fixation that fills it
 
     @property
     def scale(self) -> float:
@@ -69,6 +71,8 @@ class Metric:
 METRICS = {"acc": Metric("acc", True, "accuracy", "Accuracy", "Acc", percent=True, score=_count_correct),
            "mse": Metric("mse", False, "mean squared error", "MSE", "MSE", log_axis=True,
                          score=_sum_squared_error),
+           "decision": Metric("decision", True, "decision accuracy", "Decision accuracy", "Dec", percent=True,
+                              score=_count_correct, at_end=True),
            "bpc": Metric("bpc", False, "bits per character", "Bits per character", "BPC",
                          from_loss=lambda nats: nats / np.log(2))}
 METRIC_OF_TARGETS = {"classes": "acc", "real": "mse", "text": "bpc"}

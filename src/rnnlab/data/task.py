@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from rnnlab.checks import check_choice, check_int, check_memory
-from rnnlab.data.metrics import METRIC_OF_TARGETS
+from rnnlab.data.metrics import METRIC_OF_TARGETS, METRICS
 from rnnlab.errors import InputError, InputTypeError
 
 TARGETS = ("classes", "real", "text")
@@ -59,16 +59,22 @@ class Task:
     # remake(length) -> the same task at another sequence length (curriculum); None if it can't
     settings: dict = dataclasses.field(default_factory=dict, compare=False)
     # what made it: a built-in task's config fields (task, length, bits, ...); empty for a user's own
+    scored_by: str = ""                # a metric of rnnlab.data.metrics.METRICS; empty: the targets' own
 
     def __post_init__(self):
         check_choice("targets", self.targets, TARGETS, owner="Task")
         if self.train is None and self.generator is None:
             raise InputError(f"Task {self.name!r}: give training arrays or a generator")
+        if self.scored_by:
+            check_choice("scored_by", self.scored_by, tuple(METRICS), owner="Task")
+            if METRICS[self.scored_by].at_end and not (self.targets == "classes" and self.per_step):
+                raise InputError(f"Task {self.name!r}: {self.scored_by!r} scores per-step classes at each "
+                                 "sequence's end; this task's targets are not per-step classes")
 
     # ---- derived facts
     @property
     def metric(self) -> str:
-        return METRIC_OF_TARGETS[self.targets]
+        return self.scored_by or METRIC_OF_TARGETS[self.targets]
 
     @property
     def kind(self) -> str:
@@ -196,6 +202,15 @@ class Task:
                                       targets=targets, baseline=baseline, baseline_note=baseline_note)
         return cls(name, targets, per_step, int(test.X.shape[2]), out, test, None, fn, length,
                    baseline, baseline_note, remake=remake)
+
+    @classmethod
+    def from_neurogym(cls, env_id: str, env_kwargs: dict | None = None, *, test_size: int = 1000, seed: int = 0,
+                      dtype=np.float32, **kwargs) -> "Task":
+        """A NeuroGym task (``pip install 'rnnlab[neurogym]'``): one trial per sequence, scored by
+        decision accuracy; the environment's own arguments as ``env_kwargs`` or keywords, e.g.
+        ``Task.from_neurogym("ContextDecisionMaking-v0", use_expl_context=True)``."""
+        from rnnlab.data.neurogym import neurogym_task  # the data layer's adapter, made on demand
+        return neurogym_task(env_id, {**(env_kwargs or {}), **kwargs}, test_size=test_size, seed=seed, dtype=dtype)
 
     def batch(self, rng, batch_size: int) -> tuple:
         """A fresh batch (x, y, lengths-or-None) from the generator."""

@@ -24,6 +24,7 @@ Built-in tasks are entries of the same type, made by ``build_task(cfg)`` from ``
   the sign of the last pulse on their channel. Every channel pulses at t = 0, so targets are
   always +-1 and answering 0 scores MSE 1. Fresh sequences for every batch.
 - ``charlm``: a text stream (see ``corpus.py``).
+- ``neurogym:ENV_ID``: a NeuroGym task, one trial per sequence (see ``neurogym.py``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ import numpy as np
 
 from rnnlab.checks import check_choice, check_int, check_memory, setting
 from rnnlab.data.corpus import default_corpus, lm_task, read_text
+from rnnlab.data.neurogym import PREFIX as NEUROGYM
+from rnnlab.data.neurogym import neurogym_task
 from rnnlab.data.npz import file_sha256, load_npz_task
 from rnnlab.data.task import Split, Task
 from rnnlab.errors import InputError
@@ -185,7 +188,21 @@ TASKS: dict[str, TaskEntry] = {e.name: e for e in [
               lambda c, T: _text_task(c), ("text", "corpus_chars", "window")),
     TaskEntry("npz", "your own arrays: --data FILE.npz with X, y and optional lengths",
               lambda c, T: _npz_task(c), ("data",)),
+    TaskEntry("neurogym", "a NeuroGym task, one trial per sequence: neurogym:ENV_ID (pip install 'rnnlab[neurogym]')",
+              lambda c, T: neurogym_task(c.task[len(NEUROGYM):], c.env_kwargs, test_size=c.test_size,
+                                         seed=c.data_seed, dtype=_dtype(c)),
+              ("env_kwargs", "test_size", "data_seed")),
 ]}
+
+
+def task_entry_name(task: str) -> str:
+    """The ``TASKS`` entry a config's task names: itself, or "neurogym" for neurogym:ENV_ID."""
+    if isinstance(task, str) and task.startswith(NEUROGYM):
+        if not task[len(NEUROGYM):]:
+            raise InputError(f"{setting('task', 'neurogym:ENV_ID')} needs a task after the colon, e.g. "
+                             f"{setting('task', 'neurogym:PerceptualDecisionMaking-v0')}")
+        return "neurogym"
+    return task
 
 
 def _text_task(cfg) -> Task:
@@ -203,14 +220,13 @@ def build_task(cfg, length: int | None = None) -> Task:
     if cfg.text and cfg.task != "charlm":
         raise InputError(f"{setting('text')} only applies to {setting('task', 'charlm')}; drop it or set "
                          f"{setting('task', 'charlm')}")
-    check_choice("task", cfg.task, tuple(TASKS))
-    entry = TASKS[cfg.task]
+    entry = TASKS[check_choice("task", task_entry_name(cfg.task), tuple(TASKS))]
     if entry.size is not None:                          # refused before a single array is drawn
         check_memory(entry.size(cfg, length or cfg.length) * 2 * np.dtype(cfg.dtype).itemsize,
                      f"task {cfg.task!r} with {cfg.train_size:,} + {cfg.test_size:,} sequences of "
                      f"{length or cfg.length:,} steps", "lower --train-size, --test-size or --length")
     task = entry.make(cfg, length or cfg.length)
-    if task.targets != "text" and task.remake is None and cfg.task != "npz":
+    if task.targets != "text" and task.remake is None and entry.name not in ("npz", "neurogym"):
         task = dataclasses.replace(task, remake=lambda T: build_task(cfg, T))
     settings = {"task": cfg.task, **{f: getattr(cfg, f) for f in entry.reads}}
     if cfg.task == "npz":

@@ -7,7 +7,8 @@ import warnings
 from dataclasses import dataclass, field, fields
 
 from rnnlab.checks import check_choice, check_float, check_int, setting
-from rnnlab.data.tasks import TASKS
+from rnnlab.data.neurogym import parse_env_kwargs
+from rnnlab.data.tasks import TASKS, task_entry_name
 from rnnlab.errors import InputError
 from rnnlab.nn.init import INIT_SCHEMES
 
@@ -23,7 +24,7 @@ def _f(default, help: str):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    task: str = _f("mean-sign", " | ".join(TASKS))
+    task: str = _f("mean-sign", " | ".join(t if t != "neurogym" else "neurogym:ENV_ID" for t in TASKS))
     data: str = _f("", "train on your own arrays: an .npz file with X (N, T, D), y and optional lengths")
     model: str = _f("rnn", "rnn | lstm | gru (recurrent cells) or transformer (causal self-attention)")
     hidden: int = _f(64, "hidden units per layer and direction")
@@ -58,6 +59,7 @@ class TrainConfig:
     curriculum: str = _f("", "train on these shorter lengths first, e.g. '10,20' (then --length)")
     curriculum_every: int = _f(0, "curriculum: epochs per stage (0 = advance on --curriculum-target)")
     curriculum_target: float = _f(0.0, "curriculum: advance once the test metric reaches this")
+    env_kwargs: str = _f("", "neurogym: the task's keyword arguments as a JSON object, e.g. '{\"dt\": 100}'")
     text: str = _f("", "charlm: UTF-8 text file (empty = the Python standard library's sources)")
     corpus_chars: int = _f(2_000_000, "charlm: use at most this many characters of the text")
     embed: int = _f(32, "charlm: character embedding size")
@@ -74,7 +76,9 @@ class TrainConfig:
     dtype: str = _f("float32", "float32 or float64")
 
     def __post_init__(self):
-        check_choice("task", self.task, tuple(TASKS))
+        check_choice("task", task_entry_name(self.task), tuple(TASKS))
+        if self.env_kwargs:
+            parse_env_kwargs(self.env_kwargs)
         if self.data and self.task != "npz":
             raise InputError(f"{setting('data')} trains on your own arrays, so {setting('task')} must be 'npz' "
                              "(or left out), "
@@ -185,7 +189,7 @@ def unused_fields(values: dict, own=(), task: dict | None = None) -> set[str]:
     record keeps only the other fields; the config refuses a few of these when set (see
     ``REFUSED_WHEN_UNUSED``)."""
     v = {**DEFAULTS, **values}
-    name = v["task"] if v["task"] in TASKS else None
+    name = task_entry_name(v["task"]) if task_entry_name(v["task"]) in TASKS else None
     text = (task or {}).get("kind") == "lm" if "task" in own or name is None else name == "charlm"
     every_data = {f for entry in TASKS.values() for f in entry.reads} | {"text", "data"}
     unused = set(every_data) - (set() if "task" in own else set(TASKS[name].reads if name else ()))
@@ -241,6 +245,8 @@ REFUSED_WHEN_UNUSED = {
     "bidirectional": lambda c: ("a causal transformer" if c.model == "transformer" else
                                 "a character LM predicts each character from the ones before it, so it")
     + f" reads left to right only; drop {setting('bidirectional')}",
+    "env_kwargs": lambda c: f"env_kwargs applies to NeuroGym tasks only (task is {c.task!r}); drop "
+                            f"{setting('env_kwargs')} or use {setting('task', 'neurogym:ENV_ID')}",
 }
 
 

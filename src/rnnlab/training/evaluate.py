@@ -18,6 +18,10 @@ def score(metric: str, out, y, mask=None) -> tuple[float, int]:
     scorer = METRICS[metric].score
     if scorer is None:                                           # a metric of the loss (bits per character)
         return 0.0, 0
+    if METRICS[metric].at_end:                                   # each sequence's last valid step
+        last = np.full(len(y), y.shape[1] - 1) if mask is None else mask.sum(axis=1) - 1
+        rows = np.arange(len(y))
+        return scorer(out[rows, last], y[rows, last])
     if mask is not None:
         out, y = out[mask], y[mask]                              # valid steps only
     return scorer(out, y)

@@ -1,0 +1,132 @@
+"""NeuroGym's cognitive tasks (Molano-Mazón et al.) as rnnlab ``Task``s: ``neurogym_task(env_id)``,
+also ``Task.from_neurogym`` and ``rnnlab train --task neurogym:ENV_ID``.
+
+One sequence is one trial, as NeuroGym's supervised examples score it: the inputs ``env.ob``
+(steps, observations) and a target at every step ``env.gt`` (0 = fixate, 1.. = a choice). Trials
+of different durations are right-padded to one length and carry their lengths, so padding is
+neither trained on nor scored. The loss is cross-entropy at every step of the trial, fixation
+included (the network must learn to hold fixation, as in NeuroGym's examples); the score is
+decision accuracy: the answer at each trial's last step -- inside the decision period -- against
+the ground truth there, not a per-step accuracy that fixation steps would dominate.
+
+NeuroGym is an optional dependency (``pip install 'rnnlab[neurogym]'``), imported only here and
+only when such a task is made. Its releases pin exact versions of NumPy, Matplotlib and SciPy,
+so it is best given a virtual environment of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+
+from rnnlab.checks import check_int, setting
+from rnnlab.data.task import Split, Task
+from rnnlab.errors import InputError
+
+PREFIX = "neurogym:"                 # rnnlab train --task neurogym:PerceptualDecisionMaking-v0
+NEUROGYM_VERSION = "2.2.0"           # the release the extra pins: the last that does not import torch
+LENGTH_SAMPLE = 2000                 # trials drawn to find the longest a task makes
+
+
+def neurogym_module():
+    """The neurogym package, or one sentence saying how to install it."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import neurogym
+            import neurogym.envs.registration
+    except ImportError as e:
+        raise InputError(f"NeuroGym tasks need the neurogym package ({e}): pip install 'rnnlab[neurogym]' "
+                         f"(NeuroGym {NEUROGYM_VERSION} pins NumPy 2.1 and Matplotlib 3.9, so give it a "
+                         "virtual environment of its own)") from None
+    return neurogym
+
+
+def parse_env_kwargs(text) -> dict:
+    """``--env-kwargs`` as a dict: a JSON object (empty text: none)."""
+    if isinstance(text, dict):
+        return dict(text)
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"{setting('env_kwargs')} must be a JSON object such as '{{\"dt\": 100}}', got "
+                         f"{text!r} ({e.msg})") from None
+    if not isinstance(value, dict):
+        raise InputError(f"{setting('env_kwargs')} must be a JSON object such as '{{\"dt\": 100}}', got {text!r}")
+    return value
+
+
+def make_env(env_id: str, env_kwargs: dict | None = None):
+    """The unwrapped NeuroGym environment ``env_id`` made with ``env_kwargs``."""
+    ngym = neurogym_module()
+    known = sorted(ngym.envs.registration.all_envs())
+    if env_id not in known:
+        near = [e for e in known if env_id.lower().split("-")[0] in e.lower()] or known[:6]
+        raise InputError(f"NeuroGym has no task {env_id!r}; for example {', '.join(near[:6])} "
+                         f"({len(known)} in all: neurogym.envs.registration.all_envs())")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            env = ngym.make(env_id, **(env_kwargs or {})).unwrapped
+            env.seed(0)
+            env.new_trial()
+    except (TypeError, ValueError, KeyError) as e:
+        raise InputError(f"NeuroGym's {env_id} does not take {setting('env_kwargs', json.dumps(env_kwargs))}: "
+                         f"{e}") from None
+    if getattr(env, "gt", None) is None or np.ndim(env.gt) != 1 or not np.issubdtype(np.asarray(env.gt).dtype,
+                                                                                        np.integer):
+        raise InputError(f"NeuroGym's {env_id} has no per-step class targets (env.gt) to train on with "
+                         "supervision; rnnlab trains the supervised tasks (PerceptualDecisionMaking-v0, ...)")
+    return env
+
+
+def _trials(env, seed: int, n: int, longest: int | None = None) -> list[tuple]:
+    """``n`` trials (ob, gt) drawn after seeding the environment; a trial longer than ``longest``
+    is drawn again (rare: the tail of a random delay past every length seen when the task was made)."""
+    env.seed(int(seed))
+    out = []
+    while len(out) < n:
+        env.new_trial()
+        ob, gt = np.asarray(env.ob), np.asarray(env.gt)
+        if longest is None or len(ob) <= longest:
+            out.append((ob, gt))
+    return out
+
+
+def _padded(trials, length: int, dtype) -> tuple:
+    n, D = len(trials), trials[0][0].shape[1]
+    X = np.zeros((n, length, D), dtype=dtype)
+    y = np.zeros((n, length), dtype=np.int64)
+    lengths = np.empty(n, dtype=np.int64)
+    for i, (ob, gt) in enumerate(trials):
+        X[i, :len(ob)], y[i, :len(gt)], lengths[i] = ob, gt, len(ob)
+    return X, y, lengths
+
+
+def neurogym_task(env_id: str, env_kwargs: dict | str | None = None, *, test_size: int = 1000, seed: int = 0,
+                  dtype=np.float32) -> Task:
+    """NeuroGym's ``env_id`` as a Task: fresh trials for every batch, ``test_size`` held-out trials
+    drawn once from ``seed``, scored by decision accuracy (see the module's note)."""
+    kwargs = parse_env_kwargs(env_kwargs)
+    test_size = check_int("test_size", test_size, minimum=1)
+    env = make_env(env_id, kwargs)
+    longest = max(len(ob) for ob, _ in _trials(env, seed + 1, LENGTH_SAMPLE))
+    test = Split(*_padded(_trials(env, seed, test_size, longest), longest, dtype))
+    classes = int(env.action_space.n)
+    if test.y.max() >= classes:
+        classes = int(test.y.max()) + 1
+
+    def gen(rng, batch_size, length):
+        return _padded(_trials(env, rng.integers(2**31 - 1), batch_size, longest), longest, dtype)
+
+    rows = np.arange(len(test))
+    decisions = test.y[rows, test.lengths - 1]
+    top = np.bincount(decisions).argmax()
+    return Task(f"neurogym:{env_id}", "classes", True, int(test.X.shape[2]), classes, test, None, gen, longest,
+                baseline=float((decisions == top).mean()),
+                baseline_note="decision accuracy of always giving the most frequent answer",
+                scored_by="decision")

@@ -1,0 +1,140 @@
+"""NeuroGym tasks: the adapter against a stand-in environment (every suite), and NeuroGym itself
+where it is installed (its own virtual environment in CI: .ci/run)."""
+
+import importlib.util
+import types
+
+import numpy as np
+import pytest
+
+import rnnlab.data.neurogym as ng
+from rnnlab.cli import main
+from rnnlab.data.task import Task
+from rnnlab.errors import InputError
+from rnnlab.training.evaluate import score
+from rnnlab.training.loop import Trainer
+
+
+class Sign2AFC:
+    """A stand-in NeuroGym trial environment: fixate 2 steps, noisy evidence for 3-6 steps (a random
+    duration, so trials differ in length), then one decision step: 1 if the evidence was negative,
+    2 if positive. ob = (fixation, evidence)."""
+
+    def __init__(self, noise=0.5):
+        self.noise = noise
+        self.action_space = types.SimpleNamespace(n=3)
+        self.rng = np.random.RandomState(0)
+
+    @property
+    def unwrapped(self):
+        return self
+
+    def seed(self, seed=None):
+        self.rng = np.random.RandomState(seed)
+
+    def new_trial(self):
+        steps = self.rng.randint(3, 7)
+        sign = self.rng.choice([-1.0, 1.0])
+        T = 2 + steps + 1
+        self.ob = np.zeros((T, 2), np.float32)
+        self.ob[:-1, 0] = 1.0
+        self.ob[2:2 + steps, 1] = 0.4 * sign + self.noise * self.rng.randn(steps)
+        self.gt = np.zeros(T, np.int64)
+        self.gt[-1] = 1 if sign < 0 else 2
+        return {"sign": sign}
+
+
+@pytest.fixture
+def fake_neurogym(monkeypatch):
+    made = []
+
+    def make(env_id, **kwargs):
+        if env_id != "Sign2AFC-v0":
+            raise AssertionError("the adapter checks the name first")
+        env = Sign2AFC(**kwargs)
+        made.append(kwargs)
+        return env
+    module = types.SimpleNamespace(make=make, envs=types.SimpleNamespace(registration=types.SimpleNamespace(
+        all_envs=lambda: ["Sign2AFC-v0", "PerceptualDecisionMaking-v0"])))
+    monkeypatch.setattr(ng, "neurogym_module", lambda: module)
+    return made
+
+
+def test_a_trial_is_one_padded_sequence_scored_at_its_decision(fake_neurogym):
+    task = Task.from_neurogym("Sign2AFC-v0", noise=0.25, test_size=300, seed=3)
+    assert fake_neurogym[-1] == {"noise": 0.25}
+    assert task.kind == "tag" and task.metric == "decision" and task.output_size == 3
+    X, y, lengths = task.test.X, task.test.y, task.test.lengths
+    assert X.shape == (300, 9, 2) and set(np.unique(lengths)) == {6, 7, 8, 9}
+    rows = np.arange(300)
+    assert set(np.unique(y[rows, lengths - 1])) == {1, 2}                  # the decision is each trial's last step
+    assert (y[np.arange(9)[None, :] >= lengths[:, None]] == 0).all()     # padding: zeros, never scored
+    assert (X[np.arange(9)[None, :] >= lengths[:, None]] == 0).all()
+    decisions = y[rows, lengths - 1]
+    assert task.baseline == pytest.approx(np.bincount(decisions).max() / 300)
+    assert task.describe()["metric"] == "decision"
+    # the same seed draws the same held-out trials; batches come from the batch stream's generator
+    again = Task.from_neurogym("Sign2AFC-v0", {"noise": 0.25}, test_size=300, seed=3)
+    assert np.array_equal(again.test.X, X)
+    a = task.batch(np.random.default_rng(5), 16)
+    b = task.batch(np.random.default_rng(5), 16)
+    assert all(np.array_equal(p, q) for p, q in zip(a, b)) and a[0].shape[1] == 9
+
+
+def test_decision_accuracy_reads_each_trials_last_valid_step_only():
+    y = np.array([[0, 0, 2, 0], [0, 0, 0, 1]])
+    mask = np.array([[1, 1, 1, 0], [1, 1, 1, 1]], bool)
+    right_at_the_end = np.zeros((2, 4, 3))
+    right_at_the_end[:, :, 1] = 1.0                         # "1" everywhere: wrong on every fixation step
+    right_at_the_end[0, 2] = [0, 0, 5]                      # trial 0's decision is its 3rd step
+    assert score("decision", right_at_the_end, y, mask) == (2.0, 2)
+    assert score("acc", right_at_the_end, y, mask)[0] == 2.0     # per-step accuracy: 2 of 7 steps
+    wrong = right_at_the_end.copy()
+    wrong[1, 3] = [0, 0, 5]
+    assert score("decision", wrong, y, mask) == (1.0, 2)
+
+
+def test_training_on_a_neurogym_task_learns_the_decision(fake_neurogym):
+    from rnnlab.training.config import TrainConfig
+    cfg = TrainConfig(task="neurogym:Sign2AFC-v0", model="gru", hidden=16, layers=1, dropout=0.0, lr=1e-2,
+                      epochs=12, batch_size=32, batches_per_epoch=10, test_size=300, checkpoint_every=0,
+                      probe_every=0, env_kwargs='{"noise": 0.3}')
+    trainer = Trainer(config=cfg)
+    summary = trainer.fit()
+    assert trainer.task.metric == "decision" and trainer.task.settings["env_kwargs"] == '{"noise": 0.3}'
+    assert summary["best_test_decision"] > 0.9, summary
+
+
+def test_a_neurogym_run_from_the_command_line(fake_neurogym, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--task", "neurogym:Sign2AFC-v0", "--model", "gru", "--hidden", "8", "--layers", "1",
+                 "--epochs", "2", "--batches-per-epoch", "3", "--test-size", "50", "--no-report",
+                 "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "decision accuracy" in text and (out / "summary.json").exists()
+    assert main(["train", "--task", "neurogym:Nope-v0", "--out", str(tmp_path / "x")]) == 2
+    assert "NeuroGym has no task 'Nope-v0'" in capsys.readouterr().err
+
+
+def test_a_neurogym_task_cannot_take_a_curriculum(fake_neurogym):
+    task = Task.from_neurogym("Sign2AFC-v0", test_size=20)
+    with pytest.raises(InputError, match="cannot make sequences of another length"):
+        task.at_length(5)
+
+
+# ---------------------------------------------------------------- NeuroGym itself
+needs_neurogym = pytest.mark.skipif(importlib.util.find_spec("neurogym") is None,
+                                    reason="NeuroGym is not installed (pip install 'rnnlab[neurogym]')")
+
+
+@needs_neurogym
+def test_neurogym_tasks_have_the_trial_structure_rnnlab_reads():
+    task = Task.from_neurogym("PerceptualDecisionMaking-v0", test_size=200)
+    assert task.input_size == 3 and task.output_size == 3 and task.metric == "decision"
+    rows = np.arange(200)
+    assert set(np.unique(task.test.y[rows, task.test.lengths - 1])) == {1, 2}
+    assert 0.4 < task.baseline < 0.6
+    cdm = Task.from_neurogym("ContextDecisionMaking-v0", use_expl_context=True, test_size=200)
+    assert cdm.input_size == 7 and len(np.unique(cdm.test.lengths)) > 3        # a random delay
+    with pytest.raises(InputError, match="does not take"):
+        Task.from_neurogym("PerceptualDecisionMaking-v0", no_such_argument=1)
