@@ -11,12 +11,19 @@ a number the README states is one this script printed. The blocks:
 - ``lr_sweep``: the seed task's learning-rate sensitivity map, as ``rnnlab sweep`` writes it
   (Adam over cells; plain SGD and SGD with momentum 0.9 for the tanh RNN);
 - ``analysis``: what ``analyze`` measures on each preset's seed-0 model (roles, silencing each
-  role next to a random group of the same size, fixed points).
+  role next to a random group of the same size, fixed points);
+- ``selection``: Mante et al.'s question on NeuroGym's ContextDecisionMaking, three seeds of the
+  same recipe: in each context, does the relevant evidence project more on the selection vector
+  than the irrelevant one? (needs ``rnnlab[neurogym]`` too);
+- ``neurogym``: decision accuracy on four NeuroGym tasks over three seeds, one recipe for all, next
+  to what NeuroGym's own examples report. It needs ``rnnlab[neurogym]`` (NeuroGym pins NumPy 2.1,
+  so it runs in a virtual environment of its own; the others run in either).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import multiprocessing as mp
 import os
 import re
@@ -114,7 +121,109 @@ def analysis() -> str:
     return "\n".join(lines) + "\n"
 
 
-BLOCKS = {"presets": presets, "lr_sweep": lr_sweep, "analysis": analysis}
+# NeuroGym tasks, their arguments, and the decision accuracy NeuroGym's own examples printed (None:
+# no example prints one). PerceptualDecisionMaking: examples/example_neurogym_pytorch.ipynb, 200
+# trials; ContextDecisionMaking: docs/examples/contextdecisionmaking.ipynb, 1000 trials.
+NEUROGYM_TASKS = [("PerceptualDecisionMaking-v0", "", 0.83),
+                  ("ContextDecisionMaking-v0", '{"use_expl_context": true}', 0.927),
+                  ("DelayMatchSample-v0", "", None),
+                  ("DelayComparison-v0", "", None)]
+NEUROGYM_RECIPE = dict(model="gru", hidden=64, layers=1, dropout=0.0, lr=3e-3, schedule="cosine", clip=1.0,
+                       epochs=40, batch_size=32, batches_per_epoch=20, test_size=1000, checkpoint_every=0)
+NEUROGYM_SEEDS = (0, 1, 2)
+
+
+def neurogym_config(env_id: str, env_kwargs: str, seed: int):
+    from rnnlab.training.config import TrainConfig
+    return TrainConfig(task=f"neurogym:{env_id}", env_kwargs=env_kwargs, seed=seed, **NEUROGYM_RECIPE)
+
+
+def _train_neurogym(job):
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from rnnlab.training.loop import Trainer
+    env_id, kwargs, seed = job
+    trainer = Trainer(config=neurogym_config(env_id, kwargs, seed))
+    return env_id, seed, trainer.fit(), trainer.task.baseline, trainer.task.seq_length
+
+
+def neurogym() -> str:
+    from rnnlab.data.neurogym import neurogym_module
+    neurogym_module()                                   # says how to install it, before any work
+    jobs = [(t, k, s) for t, k, _ in NEUROGYM_TASKS for s in NEUROGYM_SEEDS]
+    with mp.get_context("spawn").Pool(2) as pool:
+        runs = pool.map(_train_neurogym, jobs)
+    lines = ["| task | arguments | steps | decision accuracy, 3 seeds | worst seed | NeuroGym's example | "
+             "most frequent answer | training time |",
+             "|---|---|---|---|---|---|---|---|"]
+    for env_id, kwargs, reported in NEUROGYM_TASKS:
+        rows = [(s, b, T) for t, _, s, b, T in runs if t == env_id]
+        final = [100 * s["final_test_decision"] for s, _, _ in rows]
+        secs = statistics.median(s["seconds"] for s, _, _ in rows)
+        lines.append(f"| {env_id} | {kwargs.replace('|', '/') or '-'} | {rows[0][2]} | "
+                     f"{statistics.mean(final):.1f} ± {statistics.stdev(final):.1f}% | {min(final):.1f}% | "
+                     f"{'-' if reported is None else f'{100 * reported:.1f}%'} | {100 * rows[0][1]:.1f}% | "
+                     f"{secs:.1f} s |")
+    return "\n".join(lines) + "\n"
+
+
+# The study's task: explicit context, and a 2 s stimulus (20 steps at dt 100) with no delay, so that
+# evidence must be integrated over many steps (the default 750 ms is 7 steps).
+SELECTION_KWARGS = '{"use_expl_context": true, "timing": {"stimulus": 2000, "delay": 0}}'
+
+
+def _selection_study(job):
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    import numpy as np
+
+    from rnnlab.analysis.analyze import analyze
+    from rnnlab.training.loop import Trainer
+    model, seed = job
+    trainer = Trainer(config=neurogym_config("ContextDecisionMaking-v0", SELECTION_KWARGS, seed).replace(model=model))
+    summary = trainer.fit()
+    # the stimulus period's input at zero evidence (every stimulus at its mean, 0.5) in each context;
+    # ob = fixation, stim1 and stim2 of modality 1, the same of modality 2, context 1, context 2
+    conditions = [np.array([0, .5, .5, .5, .5, 1, 0]), np.array([0, .5, .5, .5, .5, 0, 1])]
+    fps = analyze(trainer.model, trainer.task, fp_input=conditions).json["fixed_points_by_input"]
+    return model, seed, summary["final_test_decision"], fps
+
+
+def selection() -> str:
+    from rnnlab.data.neurogym import neurogym_module
+    neurogym_module()
+    jobs = [(m, s) for m in ("gru", "rnn") for s in NEUROGYM_SEEDS]
+    with mp.get_context("spawn").Pool(2) as pool:
+        runs = pool.map(_selection_study, jobs)
+    lines = ["| cell | seed | decision accuracy | context | what the fixed-point search found | "
+             "relevant evidence on the selection vector | irrelevant | relevant larger |",
+             "|---|---|---|---|---|---|---|---|"]
+    for model, seed, acc, fps in runs:
+        for c, fp in enumerate(fps):
+            sm = fp.get("slow_manifold") or {}
+            mode = sm.get("slow_mode") or sm
+            found = fp["summary"].split(";")[0]
+            if sm.get("line_attractor"):
+                found += f"; a line attractor, eigenvalue {sm['eigenvalue_nearest_1'][0]:.3f}"
+            elif sm.get("slow_mode"):
+                found += f"; slowest mode {mode['eigenvalue']:.4f} ({mode['time_constant_steps']:.3g} steps)"
+            elif sm.get("one_dimensional"):
+                found += (f"; along one line but not an attractor (eigenvalue nearest 1: "
+                          f"{abs(complex(*sm['eigenvalue_nearest_1'])):.3f})")
+            else:
+                found += "; no line and no slow mode"
+            ov = {o["input"]: o["projection"] for o in mode.get("input_overlap", [])}
+            if not ov:
+                lines.append(f"| {model} | {seed} | {100 * acc:.1f}% | {c + 1} | {found} | - | - | - |")
+                continue
+            evidence = [abs(ov[1] - ov[2]), abs(ov[3] - ov[4])]        # stim1 - stim2 of each modality
+            rel, irr = evidence[c], evidence[1 - c]                      # context 1: modality 1 decides
+            lines.append(f"| {model} | {seed} | {100 * acc:.1f}% | {c + 1} | {found} | {rel:.4f} | {irr:.4f} | "
+                         f"{'yes' if rel > irr else 'no'} ({rel / irr:.2g}x) |")
+    return "\n".join(lines) + "\n"
+
+
+NEEDS_NEUROGYM = ("neurogym", "selection")
+BLOCKS = {"presets": presets, "lr_sweep": lr_sweep, "analysis": analysis, "neurogym": neurogym,
+          "selection": selection}
 
 
 def main() -> None:
@@ -122,6 +231,9 @@ def main() -> None:
     ap.add_argument("names", nargs="*", metavar="NAME",
                     help=f"blocks to regenerate: {', '.join(BLOCKS)} (default: all)")
     names = ap.parse_args().names or list(BLOCKS)
+    if not ap.parse_args().names and importlib.util.find_spec("neurogym") is None:
+        names = [n for n in names if n not in NEEDS_NEUROGYM]
+        print(f"skipping {', '.join(NEEDS_NEUROGYM)}: they need rnnlab[neurogym], in an environment of its own")
     unknown = sorted(set(names) - set(BLOCKS))
     if unknown:
         ap.error(f"no block named {', '.join(unknown)}; the blocks are {', '.join(BLOCKS)}")

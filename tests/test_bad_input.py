@@ -139,9 +139,9 @@ CASES = [
     ("train --batch-size 99999", "larger than the 5000 training sequences"),
     ("train --task parity", "task must be one of"),
     ("train --task neurogym:", "needs a task after the colon"),
-    ("train --task neurogym:PerceptualDecisionMaking-v0 --env-kwargs {dt:", "--env-kwargs must be a JSON object"),
+    ("train --task neurogym:PerceptualDecisionMaking-v0 --env-kwargs dt=100", "--env-kwargs must be a JSON object"),
     ("train --task neurogym:PerceptualDecisionMaking-v0 --env-kwargs [100]", "--env-kwargs must be a JSON object"),
-    ("train --env-kwargs {}", "env_kwargs applies to NeuroGym tasks only"),
+    ("train --env-kwargs {{}}", "env_kwargs applies to NeuroGym tasks only"),
     ("train --task neurogym:NoSuchTask-v0",
      "NeuroGym has no task 'NoSuchTask-v0'" if importlib.util.find_spec("neurogym")
      else "pip install 'rnnlab[neurogym]'"),

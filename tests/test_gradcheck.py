@@ -100,6 +100,27 @@ def test_cross_entropy_gradient_and_mask():
     assert np.all(d[mask == 0] == 0)
 
 
+def test_class_weighted_cross_entropy_gradient_and_torch_parity():
+    """Weights per target class (NeuroGym's fixation weight), the mean over the weights: equal to
+    torch's CrossEntropyLoss(weight=...) and to finite differences, padding still masked."""
+    torch = pytest.importorskip("torch")
+    from rnnlab.nn.losses import class_weighted_cross_entropy
+    rng = np.random.default_rng(11)
+    logits = rng.standard_normal((3, 4, 3)) * 2
+    y = rng.integers(0, 3, (3, 4))
+    loss_fn = class_weighted_cross_entropy([0.05, 1.0, 2.0])
+    value, d = loss_fn(logits, y)
+    num = numerical_gradient(lambda: loss_fn(logits, y)[0], logits)
+    assert relative_error(d, num) < TOL
+    ref = torch.nn.functional.cross_entropy(torch.tensor(logits.reshape(-1, 3)), torch.tensor(y.reshape(-1)),
+                                            weight=torch.tensor([0.05, 1.0, 2.0], dtype=torch.float64))
+    assert value == pytest.approx(float(ref), rel=1e-12)
+    mask = np.ones((3, 4))
+    mask[0, 2:] = 0
+    _, dm = loss_fn(logits, y, mask)
+    assert np.all(dm[0, 2:] == 0) and loss_fn.class_weights == (0.05, 1.0, 2.0)
+
+
 def test_cross_entropy_is_stable_for_huge_logits():
     logits = np.array([[1000.0, -1000.0], [-1e4, 1e4]])
     loss, d = rnnlab.softmax_cross_entropy(logits, np.array([0, 1]))

@@ -30,13 +30,13 @@ def test_a_ghost_is_a_slow_point_with_an_eigenvalue_of_one():
     assert len(slow_points(F, res, starts, slow_tol=1e-4)) == 1
 
 
-def line_net(seed=0):
+def line_net(seed=0, lam=1.0):
     """A 3-unit tanh RNN with W = V diag(1, 0.3, 0.2) V^-1 (V not orthogonal, so the left and
     right eigenvectors differ): near the origin a line of fixed points along V[:, 0]. Input 0
     enters along the left eigenvector of eigenvalue 1 (the selection vector), input 1 across it."""
     rng = np.random.default_rng(seed)
     V = np.eye(3) + 0.6 * rng.standard_normal((3, 3))
-    W = V @ np.diag([1.0, 0.3, 0.2]) @ np.linalg.inv(V)
+    W = V @ np.diag([lam, 0.3, 0.2]) @ np.linalg.inv(V)
     left = np.linalg.inv(V)[0] / np.linalg.norm(np.linalg.inv(V)[0])
     across = np.cross(left, rng.standard_normal(3))
     across /= np.linalg.norm(across)
@@ -62,6 +62,23 @@ def test_a_built_line_attractor_and_its_selection_vector():
     assert abs(integrated["cosine"]) > 0.999 and abs(integrated["projection"]) == pytest.approx(0.05, rel=1e-3)
     assert abs(ignored["projection"]) < 1e-6
     assert sm["sentence"].startswith("a line attractor")
+
+
+def test_one_stable_point_with_a_slow_mode_gives_its_selection_vector():
+    """Eigenvalue 0.98 instead of 1: one stable point at the origin, forgetting along V[:, 0] over
+    50 steps -- the linear picture of a line attractor (what a GRU trained on context-dependent
+    integration shows) -- with the same selection vector."""
+    model, task, V, left = line_net(lam=0.98)
+    fp = analyze(model, task, fp_starts=128).json["fixed_points"]
+    assert len(fp["points"]) == 1 and not fp["line_attractor"]["line_attractor"]
+    mode = fp["slow_manifold"]["slow_mode"]
+    assert mode["eigenvalue"] == pytest.approx(0.98, abs=1e-6)
+    assert mode["time_constant_steps"] == pytest.approx(50, rel=1e-4)
+    assert abs(np.array(mode["direction"]) @ (V[:, 0] / np.linalg.norm(V[:, 0]))) > 0.999
+    assert abs(np.array(mode["selection_vector"]) @ left) > 0.999
+    integrated, ignored = mode["input_overlap"]
+    assert abs(integrated["cosine"]) > 0.999 and abs(ignored["projection"]) < 1e-6 < ignored["norm"]
+    assert fp["line_attractor"]["reason"].startswith("a stable point whose slowest mode has eigenvalue 0.9800")
 
 
 def test_isolated_points_are_not_a_manifold():

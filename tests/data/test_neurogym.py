@@ -138,3 +138,26 @@ def test_neurogym_tasks_have_the_trial_structure_rnnlab_reads():
     assert cdm.input_size == 7 and len(np.unique(cdm.test.lengths)) > 3        # a random delay
     with pytest.raises(InputError, match="does not take"):
         Task.from_neurogym("PerceptualDecisionMaking-v0", no_such_argument=1)
+
+
+NEUROGYM_TARGETS = [  # (task, its arguments, decision accuracy to reach at seed 0, where the bar comes from)
+    ("PerceptualDecisionMaking-v0", "", 0.83),            # NeuroGym's PyTorch example: 0.83 over 200 trials
+    ("ContextDecisionMaking-v0", '{"use_expl_context": true}', 0.927),   # its CDM example: 0.927, 1000 trials
+    ("DelayMatchSample-v0", "", 0.95),                    # no example prints one; chance is 50%
+    ("DelayComparison-v0", "", 0.95),                     # no example prints one; chance is 50%
+]
+
+
+@needs_neurogym
+@pytest.mark.slow
+@pytest.mark.parametrize("env_id,kwargs,target", NEUROGYM_TARGETS, ids=[t for t, _, _ in NEUROGYM_TARGETS])
+def test_neurogym_tasks_train_to_what_neurogym_reports(env_id, kwargs, target):
+    """The README's recipe (benchmarks/readme_numbers.py: NEUROGYM_RECIPE), seed 0, held-out trials."""
+    import importlib.util as iu
+    import pathlib
+    spec = iu.spec_from_file_location("readme_numbers", pathlib.Path(__file__).parents[2] / "benchmarks"
+                                      / "readme_numbers.py")
+    script = iu.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    summary = Trainer(config=script.neurogym_config(env_id, kwargs, 0).replace(probe_every=0)).fit()
+    assert summary["final_test_decision"] >= target, summary

@@ -807,6 +807,55 @@ def slow_points(F, result: FixedPointResult, refs, *, slow_tol: float = FP_DEFAU
     return _typed_points(F, s, q, reps, counts, unstable_margin)
 
 
+def _selection(F, J, point, input_maps, towards=None) -> tuple[list, list]:
+    """The selection vector at ``point`` (J its Jacobian): the left eigenvector of the eigenvalue
+    nearest 1, signed to point along ``towards`` when given; and each input's projection on it."""
+    e, L = np.linalg.eig(J.T)                                            # left eigenvectors of J
+    k = int(np.argmin(np.abs(e - 1.0)))
+    sel = np.real(L[:, k])
+    sel /= np.linalg.norm(sel) or 1.0
+    if towards is not None:
+        sel *= np.sign(sel @ towards) or 1.0
+    overlaps = []
+    for i, Fi in enumerate(input_maps):
+        b = Fi(point) - F(point)
+        nb = np.linalg.norm(b)
+        overlaps.append({"input": i, "projection": float(sel @ b), "norm": float(nb),
+                         "cosine": float(sel @ b / nb) if nb > 0 else 0.0})
+    return sel.tolist(), overlaps
+
+
+def _projections_sentence(overlaps) -> str:
+    return "; inputs' projections on the selection vector: " + ", ".join(
+        f"input {o['input']} {o['projection']:+.3g} (cosine {o['cosine']:+.2f})" for o in overlaps) if overlaps else ""
+
+
+def slow_mode(F, points: list, input_maps: list, near_one: float = 0.05) -> dict | None:
+    """Where too few points make a manifold: the stable point whose slowest mode is a real
+    eigenvalue within ``near_one`` of 1 -- a state that forgets along one direction only over
+    1 / (1 - eigenvalue) steps, the linear picture of an (approximate) line attractor -- with that
+    mode's direction, its selection vector and each input's projection on it; None if none has one."""
+    best = None
+    for p in points:
+        if p.type != "stable":
+            continue
+        e, R = np.linalg.eig(F.jacobian(p.point[None])[0])
+        k = int(np.argmin(np.abs(e - 1.0)))
+        if abs(e[k].imag) < 1e-9 and abs(e[k].real - 1.0) < near_one and (best is None or e[k].real > best[1]):
+            best = (p, float(e[k].real), np.real(R[:, k]))
+    if best is None:
+        return None
+    p, lam, r = best
+    r /= np.linalg.norm(r) or 1.0
+    sel, overlaps = _selection(F, F.jacobian(p.point[None])[0], p.point, input_maps, towards=r)
+    tau = 1.0 / (1.0 - lam) if lam < 1 else float("inf")
+    return {"eigenvalue": lam, "time_constant_steps": tau, "direction": r.tolist(), "selection_vector": sel,
+            "input_overlap": overlaps,
+            "sentence": f"a stable point whose slowest mode has eigenvalue {lam:.4f} (it forgets along that "
+                        f"direction over about {tau:.3g} steps): an approximate line attractor in its linear "
+                        f"picture" + _projections_sentence(overlaps)}
+
+
 def slow_manifold(F, points: list, input_maps: list, *, one_dim_share: float = 0.9,
                   near_one: float = 0.05) -> dict | None:
     """Whether fixed and slow ``points`` (FixedPoint) lie on a one-dimensional manifold, and if
@@ -818,9 +867,12 @@ def slow_manifold(F, points: list, input_maps: list, *, one_dim_share: float = 0
     selection vector is that eigenvalue's left eigenvector at the point nearest the manifold's
     middle; each input's direction there, dF/dx_i (``input_maps[i]``: the map with input i
     nudged, F_i(s) - F(s) over the nudge), is projected on it: an input with a large projection
-    moves the state along the line (it is integrated), one with none is ignored."""
+    moves the state along the line (it is integrated), one with none is ignored. With fewer than
+    3 points, a stable point's slow mode stands in (``slow_mode``), reported under "slow_mode"."""
     if len(points) < 3:
-        return None
+        mode = slow_mode(F, points, input_maps, near_one)
+        return None if mode is None else {"points": len(points), "one_dimensional": False, "line_attractor": False,
+                                          "slow_mode": mode, "sentence": mode["sentence"]}
     P = np.array([p.point for p in points])
     centre = P.mean(axis=0)
     _, sv, vt = np.linalg.svd(P - centre, full_matrices=False)
@@ -849,25 +901,12 @@ def slow_manifold(F, points: list, input_maps: list, *, one_dim_share: float = 0
     out.update({"direction": u.tolist(), "eigenvalue_nearest_1": [float(lam.real), float(lam.imag)],
                 "mode_along_direction": float(np.median(align)), "line_attractor": line})
     m = int(np.argmin(np.abs(proj - np.median(proj))))                  # the middle point
-    e, L = np.linalg.eig(J[m].T)                                         # left eigenvectors of J
-    k = int(np.argmin(np.abs(e - 1.0)))
-    sel = np.real(L[:, k])
-    sel /= np.linalg.norm(sel) or 1.0
-    sel *= np.sign(sel @ u) or 1.0
-    out["selection_vector"] = sel.tolist()
-    overlaps = []
-    for i, Fi in enumerate(input_maps):
-        b = Fi(P[m]) - F(P[m])
-        nb = np.linalg.norm(b)
-        overlaps.append({"input": i, "projection": float(sel @ b), "cosine": float(sel @ b / nb) if nb > 0 else 0.0})
+    out["selection_vector"], overlaps = _selection(F, J[m], P[m], input_maps, towards=u)
     out["input_overlap"] = overlaps
     what = (f"a line attractor: {len(points)} fixed and slow points along one direction "
             f"({100 * share:.0f}% of their spread, extent {out['extent']:.3g}), eigenvalue {lam.real:.3f} along it"
             if line else
             f"one-dimensional ({100 * share:.0f}% of the spread of {len(points)} points) but not a line attractor: "
             f"the eigenvalue nearest 1 is {abs(lam):.3f}" + ("" if abs(lam.imag) < 1e-6 else " (complex)"))
-    if overlaps:
-        what += "; inputs' projections on the selection vector: " + ", ".join(
-            f"input {o['input']} {o['projection']:+.3g} (cosine {o['cosine']:+.2f})" for o in overlaps)
-    out["sentence"] = what
+    out["sentence"] = what + _projections_sentence(overlaps)
     return out

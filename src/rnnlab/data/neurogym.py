@@ -1,11 +1,13 @@
-"""NeuroGym's cognitive tasks (Molano-Mazón et al.) as rnnlab ``Task``s: ``neurogym_task(env_id)``,
-also ``Task.from_neurogym`` and ``rnnlab train --task neurogym:ENV_ID``.
+"""NeuroGym's cognitive tasks (Molano-Mazón et al.) as what an rnnlab ``Task`` is made of
+(``neurogym_parts``), for ``Task.from_neurogym`` and ``rnnlab train --task neurogym:ENV_ID``.
 
 One sequence is one trial, as NeuroGym's supervised examples score it: the inputs ``env.ob``
 (steps, observations) and a target at every step ``env.gt`` (0 = fixate, 1.. = a choice). Trials
 of different durations are right-padded to one length and carry their lengths, so padding is
 neither trained on nor scored. The loss is cross-entropy at every step of the trial, fixation
-included (the network must learn to hold fixation, as in NeuroGym's examples); the score is
+included (the network must learn to hold fixation) but weighted ``FIXATION_WEIGHT`` against 1 for
+a choice, as NeuroGym's ContextDecisionMaking example does: unweighted, the nine-in-ten fixation
+steps teach a network to answer "fixate" at the decision too (0% decisions there); the score is
 decision accuracy: the answer at each trial's last step -- inside the decision period -- against
 the ground truth there, not a per-step accuracy that fixation steps would dominate.
 
@@ -21,13 +23,14 @@ import warnings
 
 import numpy as np
 
-from rnnlab.checks import check_int, setting
-from rnnlab.data.task import Split, Task
+from rnnlab.checks import check_float, check_int, setting
 from rnnlab.errors import InputError
 
 PREFIX = "neurogym:"                 # rnnlab train --task neurogym:PerceptualDecisionMaking-v0
 NEUROGYM_VERSION = "2.2.0"           # the release the extra pins: the last that does not import torch
 LENGTH_SAMPLE = 2000                 # trials drawn to find the longest a task makes
+FIXATION_WEIGHT = 0.05               # the loss's weight on fixation steps (target 0) against 1 on choices,
+#                                      as NeuroGym's ContextDecisionMaking example weighs them
 
 
 def neurogym_module():
@@ -35,8 +38,8 @@ def neurogym_module():
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            import neurogym
-            import neurogym.envs.registration
+            import neurogym  # optional extra: rnnlab[neurogym]
+            import neurogym.envs.registration  # optional extra: rnnlab[neurogym]
     except ImportError as e:
         raise InputError(f"NeuroGym tasks need the neurogym package ({e}): pip install 'rnnlab[neurogym]' "
                          f"(NeuroGym {NEUROGYM_VERSION} pins NumPy 2.1 and Matplotlib 3.9, so give it a "
@@ -107,26 +110,25 @@ def _padded(trials, length: int, dtype) -> tuple:
     return X, y, lengths
 
 
-def neurogym_task(env_id: str, env_kwargs: dict | str | None = None, *, test_size: int = 1000, seed: int = 0,
-                  dtype=np.float32) -> Task:
-    """NeuroGym's ``env_id`` as a Task: fresh trials for every batch, ``test_size`` held-out trials
-    drawn once from ``seed``, scored by decision accuracy (see the module's note)."""
+def neurogym_parts(env_id: str, env_kwargs: dict | str | None = None, *, test_size: int = 1000, seed: int = 0,
+                   fixation_weight: float = FIXATION_WEIGHT, dtype=np.float32) -> dict:
+    """NeuroGym's ``env_id`` as the parts of a Task (``Task.from_neurogym`` makes it): ``test_size``
+    held-out trials drawn once from ``seed`` as padded arrays with their lengths, a generator of
+    fresh trials for every batch, fixation steps weighted ``fixation_weight`` in the loss, scored by
+    decision accuracy (see the module's note)."""
     kwargs = parse_env_kwargs(env_kwargs)
     test_size = check_int("test_size", test_size, minimum=1)
+    fixation_weight = check_float("fixation_weight", fixation_weight, low=0.0, high=1.0)
     env = make_env(env_id, kwargs)
     longest = max(len(ob) for ob, _ in _trials(env, seed + 1, LENGTH_SAMPLE))
-    test = Split(*_padded(_trials(env, seed, test_size, longest), longest, dtype))
-    classes = int(env.action_space.n)
-    if test.y.max() >= classes:
-        classes = int(test.y.max()) + 1
+    X, y, lengths = _padded(_trials(env, seed, test_size, longest), longest, dtype)
+    classes = max(int(env.action_space.n), int(y.max()) + 1)
 
     def gen(rng, batch_size, length):
         return _padded(_trials(env, rng.integers(2**31 - 1), batch_size, longest), longest, dtype)
 
-    rows = np.arange(len(test))
-    decisions = test.y[rows, test.lengths - 1]
-    top = np.bincount(decisions).argmax()
-    return Task(f"neurogym:{env_id}", "classes", True, int(test.X.shape[2]), classes, test, None, gen, longest,
-                baseline=float((decisions == top).mean()),
-                baseline_note="decision accuracy of always giving the most frequent answer",
-                scored_by="decision")
+    decisions = y[np.arange(len(y)), lengths - 1]
+    return {"name": f"{PREFIX}{env_id}", "test": (X, y, lengths), "generator": gen, "length": longest,
+            "output_size": classes, "baseline": float(np.bincount(decisions).max() / len(decisions)),
+            "baseline_note": "decision accuracy of always giving the most frequent answer",
+            "class_weights": (float(fixation_weight),) + (1.0,) * (classes - 1)}

@@ -22,6 +22,7 @@ import numpy as np
 
 from rnnlab.checks import check_choice, check_int, check_memory
 from rnnlab.data.metrics import METRIC_OF_TARGETS, METRICS
+from rnnlab.data.neurogym import FIXATION_WEIGHT, neurogym_parts, parse_env_kwargs
 from rnnlab.errors import InputError, InputTypeError
 
 TARGETS = ("classes", "real", "text")
@@ -60,11 +61,16 @@ class Task:
     settings: dict = dataclasses.field(default_factory=dict, compare=False)
     # what made it: a built-in task's config fields (task, length, bits, ...); empty for a user's own
     scored_by: str = ""                # a metric of rnnlab.data.metrics.METRICS; empty: the targets' own
+    class_weights: tuple = ()          # classes: the loss's weight per target class (empty: all 1)
 
     def __post_init__(self):
         check_choice("targets", self.targets, TARGETS, owner="Task")
         if self.train is None and self.generator is None:
             raise InputError(f"Task {self.name!r}: give training arrays or a generator")
+        if self.class_weights and (self.targets != "classes" or len(self.class_weights) != self.output_size
+                                   or min(self.class_weights) < 0 or not np.all(np.isfinite(self.class_weights))):
+            raise InputError(f"Task {self.name!r}: class_weights needs one weight >= 0 per class "
+                             f"({self.output_size}), got {self.class_weights}")
         if self.scored_by:
             check_choice("scored_by", self.scored_by, tuple(METRICS), owner="Task")
             if METRICS[self.scored_by].at_end and not (self.targets == "classes" and self.per_step):
@@ -117,6 +123,7 @@ class Task:
                 "baseline": self.baseline, "baseline_note": self.baseline_note,
                 "train_sequences": None if self.train is None else len(self.train),
                 "test_sequences": len(self.test),
+                "class_weights": list(self.class_weights) or None,
                 "generator": None if fn is None else f"{getattr(fn, '__module__', '?')}."
                                                      f"{getattr(fn, '__qualname__', type(fn).__name__)}",
                 "settings": dict(self.settings)}
@@ -204,13 +211,18 @@ class Task:
                    baseline, baseline_note, remake=remake)
 
     @classmethod
-    def from_neurogym(cls, env_id: str, env_kwargs: dict | None = None, *, test_size: int = 1000, seed: int = 0,
-                      dtype=np.float32, **kwargs) -> "Task":
-        """A NeuroGym task (``pip install 'rnnlab[neurogym]'``): one trial per sequence, scored by
-        decision accuracy; the environment's own arguments as ``env_kwargs`` or keywords, e.g.
+    def from_neurogym(cls, env_id: str, env_kwargs: dict | str | None = None, *, test_size: int = 1000, seed: int = 0,
+                      fixation_weight: float = FIXATION_WEIGHT, dtype=np.float32, **kwargs) -> "Task":
+        """A NeuroGym task (``pip install 'rnnlab[neurogym]'``): one trial per sequence, fixation
+        steps weighted ``fixation_weight`` in the loss, scored by decision accuracy; the
+        environment's own arguments as ``env_kwargs`` or keywords, e.g.
         ``Task.from_neurogym("ContextDecisionMaking-v0", use_expl_context=True)``."""
-        from rnnlab.data.neurogym import neurogym_task  # the data layer's adapter, made on demand
-        return neurogym_task(env_id, {**(env_kwargs or {}), **kwargs}, test_size=test_size, seed=seed, dtype=dtype)
+        parts = neurogym_parts(env_id, {**parse_env_kwargs(env_kwargs), **kwargs}, test_size=test_size, seed=seed,
+                               fixation_weight=fixation_weight, dtype=dtype)
+        test = Split(*parts["test"])
+        return cls(parts["name"], "classes", True, int(test.X.shape[2]), parts["output_size"], test, None,
+                   parts["generator"], parts["length"], parts["baseline"], parts["baseline_note"],
+                   scored_by="decision", class_weights=parts["class_weights"])
 
     def batch(self, rng, batch_size: int) -> tuple:
         """A fresh batch (x, y, lengths-or-None) from the generator."""

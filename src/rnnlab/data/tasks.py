@@ -39,7 +39,6 @@ import numpy as np
 from rnnlab.checks import check_choice, check_int, check_memory, setting
 from rnnlab.data.corpus import default_corpus, lm_task, read_text
 from rnnlab.data.neurogym import PREFIX as NEUROGYM
-from rnnlab.data.neurogym import neurogym_task
 from rnnlab.data.npz import file_sha256, load_npz_task
 from rnnlab.data.task import Split, Task
 from rnnlab.errors import InputError
@@ -189,9 +188,9 @@ TASKS: dict[str, TaskEntry] = {e.name: e for e in [
     TaskEntry("npz", "your own arrays: --data FILE.npz with X, y and optional lengths",
               lambda c, T: _npz_task(c), ("data",)),
     TaskEntry("neurogym", "a NeuroGym task, one trial per sequence: neurogym:ENV_ID (pip install 'rnnlab[neurogym]')",
-              lambda c, T: neurogym_task(c.task[len(NEUROGYM):], c.env_kwargs, test_size=c.test_size,
-                                         seed=c.data_seed, dtype=_dtype(c)),
-              ("env_kwargs", "test_size", "data_seed")),
+              lambda c, T: Task.from_neurogym(c.task[len(NEUROGYM):], c.env_kwargs, test_size=c.test_size,
+                                              seed=c.data_seed, fixation_weight=c.fixation_weight, dtype=_dtype(c)),
+              ("env_kwargs", "fixation_weight", "test_size", "data_seed")),
 ]}
 
 

@@ -7,10 +7,12 @@ import numpy as np
 from rnnlab.errors import InputError
 
 
-def softmax_cross_entropy(logits, targets, mask=None):
+def softmax_cross_entropy(logits, targets, mask=None, class_weights=None):
     """Mean cross-entropy of integer ``targets`` (...,) under ``logits`` (..., C).
 
-    ``mask`` (...,) of 0/1 weights excludes positions (padding) from the mean.
+    ``mask`` (...,) of 0/1 weights excludes positions (padding) from the mean. ``class_weights``
+    (C,) weighs each position by its target's class, the mean taken over the weights (PyTorch's
+    ``CrossEntropyLoss(weight=...)``).
     """
     C = logits.shape[-1]
     flat = logits.reshape(-1, C)                                 # (N, C)
@@ -31,17 +33,29 @@ def softmax_cross_entropy(logits, targets, mask=None):
     np.exp(d, out=d)
     total = d.sum(axis=-1)                                       # (N,)
     nll = np.log(total) - z_t                                    # -log softmax(z)_t
-    if mask is None:
+    if mask is None and class_weights is None:
         loss = float(nll.mean())
         w = np.full(flat.shape[0], 1.0 / flat.shape[0], flat.dtype)
     else:
-        w = np.asarray(mask, dtype=flat.dtype).reshape(-1)
+        w = np.ones(flat.shape[0], flat.dtype) if mask is None else np.asarray(mask, dtype=flat.dtype).reshape(-1)
+        if class_weights is not None:
+            w = w * np.asarray(class_weights, dtype=flat.dtype)[t]
         denom = max(float(w.sum()), 1.0)
         loss = float((nll * w).sum() / denom)
         w = w / flat.dtype.type(denom)
     d *= (w / total)[:, None]                                    # softmax, weighted
     d[rows, t] -= w                                              # d(-log p_t)/d logits = p - onehot
     return loss, d.reshape(logits.shape)
+
+
+def class_weighted_cross_entropy(class_weights):
+    """``softmax_cross_entropy`` with one weight per target class, as a loss(outputs, targets, mask)."""
+    weights = np.asarray(class_weights, dtype=np.float64)
+
+    def weighted_cross_entropy(logits, targets, mask=None):
+        return softmax_cross_entropy(logits, targets, mask, class_weights=weights)
+    weighted_cross_entropy.class_weights = tuple(float(w) for w in weights)
+    return weighted_cross_entropy
 
 
 def mse(pred, target, mask=None):

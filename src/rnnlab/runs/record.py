@@ -44,8 +44,11 @@ def _git_commit() -> str | None:
 
 
 def describe_loss(loss) -> dict:
-    """A loss is a function: its name and where it lives."""
-    return {"name": getattr(loss, "__name__", type(loss).__name__), "module": getattr(loss, "__module__", None)}
+    """A loss is a function: its name and where it lives (and its class weights, when it has them)."""
+    out = {"name": getattr(loss, "__name__", type(loss).__name__), "module": getattr(loss, "__module__", None)}
+    if getattr(loss, "class_weights", None) is not None:
+        out["class_weights"] = list(loss.class_weights)
+    return out
 
 
 def trained_task(trainer):

@@ -14,7 +14,7 @@ from rnnlab.data.metrics import METRICS
 from rnnlab.data.task import Task
 from rnnlab.errors import InputError
 from rnnlab.nn.heads import CharLM, SequenceClassifier, SequenceRegressor, SequenceTagger, StepRegressor
-from rnnlab.nn.losses import mse, softmax_cross_entropy
+from rnnlab.nn.losses import class_weighted_cross_entropy, mse, softmax_cross_entropy
 from rnnlab.nn.optim import OPTIMIZERS, CosineLR, Schedule, StepLR
 from rnnlab.nn.transformer import Transformer
 from rnnlab.training.config import TrainConfig
@@ -73,7 +73,9 @@ def build_model(cfg: TrainConfig, task: Task):
 
 def default_loss(task: Task):
     """loss(outputs, targets, mask) -> (mean loss, dL/d outputs): MSE for real values,
-    cross-entropy for classes and text."""
+    cross-entropy for classes and text, weighted per class where the task says so."""
+    if task.class_weights:
+        return class_weighted_cross_entropy(task.class_weights)
     return mse if task.targets == "real" else softmax_cross_entropy
 
 

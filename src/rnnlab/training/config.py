@@ -60,6 +60,7 @@ class TrainConfig:
     curriculum_every: int = _f(0, "curriculum: epochs per stage (0 = advance on --curriculum-target)")
     curriculum_target: float = _f(0.0, "curriculum: advance once the test metric reaches this")
     env_kwargs: str = _f("", "neurogym: the task's keyword arguments as a JSON object, e.g. '{\"dt\": 100}'")
+    fixation_weight: float = _f(0.05, "neurogym: the loss's weight on fixation steps (1 on a choice)")
     text: str = _f("", "charlm: UTF-8 text file (empty = the Python standard library's sources)")
     corpus_chars: int = _f(2_000_000, "charlm: use at most this many characters of the text")
     embed: int = _f(32, "charlm: character embedding size")
@@ -79,6 +80,7 @@ class TrainConfig:
         check_choice("task", task_entry_name(self.task), tuple(TASKS))
         if self.env_kwargs:
             parse_env_kwargs(self.env_kwargs)
+        check_float("fixation_weight", self.fixation_weight, low=0.0, high=1.0)
         if self.data and self.task != "npz":
             raise InputError(f"{setting('data')} trains on your own arrays, so {setting('task')} must be 'npz' "
                              "(or left out), "
