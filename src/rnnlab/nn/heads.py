@@ -89,10 +89,9 @@ class SequenceClassifier(_Head):
         d_feat = self.drop.backward(self.fc.backward(d_out))     # (B, dirs*H)
         rnn = self.rnn
         L, dirs, H = rnn.num_layers * rnn.num_directions, rnn.num_directions, rnn.hidden_size
-        B = d_feat.shape[0]
-        d_h = np.zeros((L, B, H), dtype=self.dtype)
+        d_h = np.zeros((L,) + d_feat.shape[:-1] + (H,), dtype=self.dtype)     # (L, B, H), or (L, K, B, H)
         for d in range(dirs):
-            d_h[L - dirs + d] = d_feat[:, d * H:(d + 1) * H]
+            d_h[L - dirs + d] = d_feat[..., d * H:(d + 1) * H]
         if rnn.cell.n_carry > 1:
             d_h = (d_h,) + tuple(np.zeros_like(d_h) for _ in range(rnn.cell.n_carry - 1))
         return rnn.backward(None, d_h, input_grad=input_grad, record=record)
@@ -120,7 +119,7 @@ class _StepHead(_Head):
     def backward(self, d_out, input_grad=True, record=False):
         """dL/d(outputs) (B, T, K) -> what ``Recurrent.backward`` returns (dx, or (dx, probes));
         with an embedding, dx is None (ids have no gradient) and the embedding's is accumulated."""
-        if np.ndim(d_out) != 3:
+        if np.ndim(d_out) != (3 if self.members is None else 4):
             raise InputError(f"{type(self).__name__}.backward: expected d_out of shape (B, T, K), "
                              f"got {np.shape(d_out)}; pass the loss gradient of forward's output")
         emb = getattr(self, "embedding", None)

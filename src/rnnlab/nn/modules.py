@@ -11,10 +11,12 @@ import numpy as np
 
 from rnnlab.checks import check_dtype, check_float, check_int
 from rnnlab.errors import InputError
+from rnnlab.nn.cells.members import rows
 
 
 class Module:
     _forward_caches: tuple[str, ...] = ("_cache",)     # what forward() keeps for backward()
+    members: int | None = None     # K when stacked (rnnlab.nn.stack): every parameter gains a leading K axis
 
     def __init__(self, dtype=np.float32):
         self.dtype = check_dtype(dtype)
@@ -139,19 +141,21 @@ class Linear(Module):
     def forward(self, x):
         # One (N, in) product: a batch-first view of a time-major array (a recurrent stack's
         # output) would otherwise run as B strided products, 1.6x slower for a char-LM readout.
-        x2 = x.reshape(-1, self.in_features)                  # a copy only if x is a strided view
+        # Stacked members (K, ...) run one product each.
+        lead = () if self.members is None else (self.members,)
+        x2 = x.reshape(lead + (-1, self.in_features))         # a copy only if x is a strided view
         self._x = x2
-        y = x2 @ self.params["weight"].T                      # (N, out)
+        y = x2 @ np.swapaxes(self.params["weight"], -1, -2)   # (N, out)
         if "bias" in self.params:
-            y += self.params["bias"]
+            y += rows(self.params["bias"])
         return y.reshape(x.shape[:-1] + (self.out_features,))
 
     def backward(self, dy):
         x2 = self._x                                          # (N, in)
-        dy2 = dy.reshape(-1, self.out_features)               # (N, out)
-        self.grads["weight"] += dy2.T @ x2                    # through x W^T
+        dy2 = dy.reshape(x2.shape[:-1] + (self.out_features,))   # (N, out)
+        self.grads["weight"] += np.swapaxes(dy2, -1, -2) @ x2  # through x W^T
         if "bias" in self.grads:
-            self.grads["bias"] += dy2.sum(axis=0)             # through + b
+            self.grads["bias"] += dy2.sum(axis=-2)            # through + b
         dx = dy2 @ self.params["weight"]                      # one (N, in) product, as in forward: a
         return dx.reshape(dy.shape[:-1] + (self.in_features,))  # (B, T, out) dy ran as B products
 
@@ -204,10 +208,15 @@ class Dropout(Module):
         self._mask = None
 
     def forward(self, x):
-        if not self.training or self.p == 0.0:
+        if not self.training or (self.p == 0.0 if self.members is None else not any(self.member_p)):
             self._mask = None
             return x
-        self._mask = dropout_mask(self.rng, x.shape, self.p, x.dtype)
+        if self.members is None:
+            self._mask = dropout_mask(self.rng, x.shape, self.p, x.dtype)
+        else:                                   # each member's own mask, stream and rate, as alone
+            one = x.shape[1:]
+            self._mask = np.stack([dropout_mask(rng, one, p, x.dtype) if p > 0 else np.ones(one, x.dtype)
+                                   for rng, p in zip(self.member_rngs, self.member_p)])
         return x * self._mask
 
     def backward(self, dy):

@@ -17,6 +17,7 @@ import numpy as np
 from rnnlab.checks import check_array, check_choice, check_float, check_int, check_lengths
 from rnnlab.errors import InputError, InputTypeError
 from rnnlab.nn.cells import ElmanCell, gru_cell, lstm_cell
+from rnnlab.nn.cells.members import transposed
 from rnnlab.nn.init import INIT_SCHEMES, recurrent_weights
 from rnnlab.nn.modules import Module, dropout_mask
 
@@ -29,8 +30,8 @@ def padding_masks(lengths, T):
     """
     if lengths is None:
         return None
-    pad = np.arange(T)[:, None] >= lengths[None, :]                 # (T, B)
-    return [p[:, None] if p.any() else None for p in pad]
+    pad = np.arange(T).reshape((T,) + (1,) * lengths.ndim) >= lengths[None]   # (T, B), or (T, K, B)
+    return [p[..., None] if p.any() else None for p in pad]
 
 
 def scan_forward(cell, W_hh, b_hh, XP, carry0, reverse=False, pad=None, carries=None):
@@ -54,7 +55,7 @@ def scan_forward(cell, W_hh, b_hh, XP, carry0, reverse=False, pad=None, carries=
     hs = np.empty((T + 1,) + h0.shape, dtype=h0.dtype)   # (T+1, B, H)
     hs[T if reverse else 0] = h0
     off = 0 if reverse else 1
-    W_hhT = np.ascontiguousarray(W_hh.T)                  # (H, G*H): contiguous matmuls are 2x faster
+    W_hhT = transposed(W_hh)                              # (H, G*H): contiguous matmuls are 2x faster
     caches = [None] * T
     carry = carry0
     for t in (range(T - 1, -1, -1) if reverse else range(T)):
@@ -91,10 +92,10 @@ def scan_backward(cell, W_hh, caches, h_steps, d_hs, d_carry, reverse=False, dty
     float64 time). Such a gradient is below anything float32 can add to a weight gradient.
     """
     T = len(caches)
-    B = d_carry[0].shape[0]
-    GH = W_hh.shape[0]
+    rows = d_carry[0].shape[:-1]                                # (B,), or (K, B) for stacked members
+    GH = W_hh.shape[-2]
     caches = cell.prepare_backward(caches, h_steps)
-    dXP = np.empty((T, B, GH), dtype=dtype)
+    dXP = np.empty((T,) + rows + (GH,), dtype=dtype)
     dHH = np.empty_like(dXP) if cell.split_hh_grad else dXP
     flush = np.dtype(dtype) == np.float32
     for i, t in enumerate(range(T) if reverse else range(T - 1, -1, -1)):
@@ -185,12 +186,15 @@ class Recurrent(Module):
         return [f"_l{layer}"] + ([f"_l{layer}_reverse"] if self.bidirectional else [])
 
     # ---- state helpers: (h,) for RNN/GRU, (h, c) for LSTM; the public form is h or (h, c)
-    def _state_tuple(self, h0, B):
+    def _state_tuple(self, h0, rows):
         L, H, n = self.num_layers * self.num_directions, self.hidden_size, self.cell.n_carry
         owner = type(self).__name__
         if h0 is None:
-            zero = np.zeros((L, B, H), dtype=self.dtype)
+            zero = np.zeros((L,) + rows + (H,), dtype=self.dtype)
             return tuple(zero for _ in range(n))
+        if self.members is not None:
+            raise InputError(f"{owner}: stacked members start from zero states; give no h0")
+        (B,) = rows
         parts = (h0,) if n == 1 else h0
         if n > 1 and (not isinstance(h0, tuple) or len(h0) != n):
             raise InputTypeError(f"{owner}: the initial state must be a tuple of {n} arrays (h0, c0)")
@@ -219,23 +223,34 @@ class Recurrent(Module):
         What x holds at padded steps never matters (its gradient there is 0).
         """
         owner = type(self).__name__
-        check_array("input", x, ndim=3, last=self.input_size, owner=owner,
-                    hint=f"set input_size={x.shape[-1] if getattr(x, 'ndim', 0) == 3 else '...'} "
+        K = self.members
+        if K is not None and (not isinstance(x, np.ndarray) or x.ndim != 4 or x.shape[0] != K):
+            raise InputError(f"{owner}: a stack of {K} members takes x of shape (K, B, T, D) with K = {K}, got "
+                             f"{getattr(x, 'shape', type(x).__name__)}")
+        check_array("input", x if K is None else x[0], ndim=3, last=self.input_size, owner=owner,
+                    hint=f"set input_size={x.shape[-1] if getattr(x, 'ndim', 0) >= 3 else '...'} "
                          "or fix the data")
-        X = x.transpose(1, 0, 2) if self.batch_first else x
-        X = np.ascontiguousarray(X, dtype=self.dtype)           # (T, B, D) time-major
-        T, B, _ = X.shape
+        if K is None:
+            X = x.transpose(1, 0, 2) if self.batch_first else x
+        else:
+            X = x.transpose(2, 0, 1, 3) if self.batch_first else x.transpose(1, 0, 2, 3)
+        X = np.ascontiguousarray(X, dtype=self.dtype)           # (T, B, D) time-major, or (T, K, B, D)
+        T, B = X.shape[0], X.shape[-2]
+        rows = X.shape[1:-1]                                    # (B,), or (K, B)
         if T == 0 or B == 0:
             raise InputError(f"{owner}: input has {T} time steps and batch size {B}; both must be at least 1")
-        carry0 = self._state_tuple(h0, B)
-        lengths = check_lengths(lengths, B, T, owner=owner)
+        carry0 = self._state_tuple(h0, rows)
+        if K is None:
+            lengths = check_lengths(lengths, B, T, owner=owner)
+        elif lengths is not None:
+            lengths = np.stack([check_lengths(np.asarray(m), B, T, owner=owner) for m in lengths])
         pad = padding_masks(lengths, T)
         keep = None
         if lengths is not None:
-            keep = (np.arange(T)[:, None] < lengths)[:, :, None]   # (T, B, 1) valid steps
+            keep = (np.arange(T).reshape((T,) + (1,) * lengths.ndim) < lengths[None])[..., None]   # valid steps
             X = np.where(keep, X, X.dtype.type(0))                 # padding (even NaN) never enters
         n, H = self.cell.n_carry, self.hidden_size
-        finals = [np.empty((self.num_layers * self.num_directions, B, H), self.dtype) for _ in range(n)]
+        finals = [np.empty((self.num_layers * self.num_directions,) + rows + (H,), self.dtype) for _ in range(n)]
         layer_in, layers = X, []
         states = [] if return_states else None
         for layer in range(self.num_layers):
@@ -245,9 +260,9 @@ class Recurrent(Module):
                 p = self.params
                 W_ih, W_hh = p["weight_ih" + suffix], p["weight_hh" + suffix]
                 b_ih, b_hh = p.get("bias_ih" + suffix), p.get("bias_hh" + suffix)
-                XP = self.cell.project(layer_in.reshape(T * B, -1), W_ih, b_ih, b_hh)
+                XP = self._time_major(self.cell.project(self._by_member(layer_in), W_ih, b_ih, b_hh), T)
                 carries = [None] * T if return_states else None
-                hs, carry, caches = scan_forward(self.cell, W_hh, b_hh, XP.reshape(T, B, -1),
+                hs, carry, caches = scan_forward(self.cell, W_hh, b_hh, XP,
                                                  tuple(c[k] for c in carry0), reverse=d == 1, pad=pad,
                                                  carries=carries)
                 if carries is not None:                            # (B, T, n*H), batch-first
@@ -260,16 +275,49 @@ class Recurrent(Module):
             if keep is not None:
                 out = out * keep                                   # 0 at padded steps, as pad_packed
             mask = None
-            if self.training and self.dropout > 0 and layer < self.num_layers - 1:
-                mask = dropout_mask(self.rng, out.shape, self.dropout, self.dtype)
-                out = out * mask                                   # dropout between layers
+            if self.training and layer < self.num_layers - 1:
+                mask = self._dropout_mask(out.shape)
+                if mask is not None:
+                    out = out * mask                               # dropout between layers
             layers.append((layer_in, runs, mask))
             layer_in = out
-        self._cache = (layers, T, B, pad, keep)
-        output = layer_in.transpose(1, 0, 2) if self.batch_first else layer_in
+        self._cache = (layers, T, rows, pad, keep)
+        if K is None:
+            output = layer_in.transpose(1, 0, 2) if self.batch_first else layer_in
+        else:
+            output = layer_in.transpose(1, 2, 0, 3) if self.batch_first else layer_in.transpose(1, 0, 2, 3)
         if return_states:
+            if K is not None:
+                raise InputError(f"{owner}: the states of stacked members are read from each member model")
             return output, self._public_state(finals), states
         return output, self._public_state(finals)
+
+    # ---- stacked members (rnnlab.nn.stack): a leading member axis K on every parameter
+    def _by_member(self, a):
+        """(T, B, X) -> (T*B, X) as a view; stacked (T, K, B, X) -> (K, T*B, X): one product per
+        member over all its steps, the same product a member alone runs."""
+        if self.members is None:
+            return a.reshape(-1, a.shape[-1])
+        T, K, B, X = a.shape
+        return np.ascontiguousarray(a.transpose(1, 0, 2, 3)).reshape(K, T * B, X)
+
+    def _time_major(self, a, T):
+        """The inverse of ``_by_member``: (T*B, X) -> (T, B, X); (K, T*B, X) -> (T, K, B, X)."""
+        if self.members is None:
+            return a.reshape(T, -1, a.shape[-1])
+        K, X = a.shape[0], a.shape[-1]
+        return np.ascontiguousarray(a.reshape(K, T, -1, X).transpose(1, 0, 2, 3))
+
+    def _dropout_mask(self, shape):
+        """The dropout mask between layers (None without dropout); stacked, each member's own mask
+        from its own random stream at its own rate, as it would draw alone."""
+        if self.members is None:
+            return dropout_mask(self.rng, shape, self.dropout, self.dtype) if self.dropout > 0 else None
+        if not any(p > 0 for p in self.member_dropout):
+            return None
+        one = shape[:1] + shape[2:]
+        return np.stack([dropout_mask(rng, one, p, self.dtype) if p > 0 else np.ones(one, self.dtype)
+                         for rng, p in zip(self.member_rngs, self.member_dropout)], axis=1)
 
     def backward(self, d_output=None, d_h_n=None, input_grad=True, record=False):
         """Accumulate parameter gradients into ``grads``; return dL/dx (same layout as x).
@@ -285,15 +333,18 @@ class Recurrent(Module):
         """
         if self._cache is None:
             raise RuntimeError("backward() called before forward()")
-        layers, T, B, pad, keep = self._cache
+        layers, T, rows, pad, keep = self._cache
         H, dirs, n = self.hidden_size, self.num_directions, self.cell.n_carry
         dt = self.dtype
         d_out = None
         if d_output is not None:
-            d_out = d_output.transpose(1, 0, 2) if self.batch_first else d_output
-            d_out = np.asarray(d_out, dtype=dt)                    # (T, B, dirs*H)
+            if self.members is None:
+                d_out = d_output.transpose(1, 0, 2) if self.batch_first else d_output
+            else:
+                d_out = d_output.transpose(2, 0, 1, 3) if self.batch_first else d_output.transpose(1, 0, 2, 3)
+            d_out = np.asarray(d_out, dtype=dt)                    # (T, B, dirs*H), or (T, K, B, dirs*H)
         d_final = None if d_h_n is None else ((d_h_n,) if n == 1 else tuple(d_h_n))
-        d_init = [np.zeros((self.num_layers * dirs, B, H), dt) for _ in range(n)]
+        d_init = [np.zeros((self.num_layers * dirs,) + rows + (H,), dt) for _ in range(n)]
         probes = {} if record else None
         for layer in range(self.num_layers - 1, -1, -1):
             layer_in, runs, mask = layers[layer]
@@ -304,39 +355,45 @@ class Recurrent(Module):
                 k = layer * dirs + d
                 hs, caches = runs[d]
                 d_hs = None if d_out is None else d_out[..., d * H:(d + 1) * H]
-                d_carry = tuple(np.zeros((B, H), dt) if d_final is None else
+                d_carry = tuple(np.zeros(rows + (H,), dt) if d_final is None else
                                 np.asarray(d_final[i][k], dtype=dt) for i in range(n))
                 W_hh = self.params["weight_hh" + suffix]
                 h_steps = hs[:-1] if d == 1 else hs[1:]            # h_t in time order
-                step_grads = np.empty((T, B, H), dt) if probes is not None else None
+                step_grads = np.empty((T,) + rows + (H,), dt) if probes is not None else None
                 dXP, dHH, d_carry0 = scan_backward(self.cell, W_hh, caches, h_steps, d_hs, d_carry,
                                                    reverse=d == 1, dtype=dt, step_grads=step_grads,
                                                    pad=pad)
                 for i in range(n):
                     d_init[i][k] = d_carry0[i]
-                GH = dXP.shape[-1]
                 h_prev = hs[1:] if d == 1 else hs[:-1]             # state each step's W_hh saw
                 if probes is not None:
-                    probes["weight_hh" + suffix] = step_probes(
-                        step_grads, h_steps if keep is None else h_steps * keep, dHH, h_prev)
-                dXP2, dHH2 = dXP.reshape(T * B, GH), dHH.reshape(T * B, GH)
+                    seen = h_steps if keep is None else h_steps * keep
+                    probes["weight_hh" + suffix] = (
+                        step_probes(step_grads, seen, dHH, h_prev) if self.members is None else
+                        [step_probes(step_grads[:, k], seen[:, k], dHH[:, k], h_prev[:, k])
+                         for k in range(self.members)])
+                dXP2 = self._by_member(dXP)
+                dHH2 = dXP2 if dHH is dXP else self._by_member(dHH)
                 g = self.grads
-                g["weight_ih" + suffix] += dXP2.T @ layer_in.reshape(T * B, -1)
-                g["weight_hh" + suffix] += dHH2.T @ h_prev.reshape(T * B, H)
+                g["weight_ih" + suffix] += np.swapaxes(dXP2, -1, -2) @ self._by_member(layer_in)
+                g["weight_hh" + suffix] += np.swapaxes(dHH2, -1, -2) @ self._by_member(h_prev)
                 if self.bias:
-                    ones = np.ones(T * B, dtype=dt)                # sum over (T, B) as one gemv
+                    ones = np.ones(dXP2.shape[-2], dtype=dt)       # sum over (T, B) as one gemv
                     d_bias = ones @ dXP2
                     g["bias_ih" + suffix] += d_bias
                     g["bias_hh" + suffix] += d_bias if dHH is dXP else ones @ dHH2
                 if layer == 0 and not input_grad:
                     continue
-                dx = (dXP2 @ self.params["weight_ih" + suffix]).reshape(T, B, -1)
+                dx = self._time_major(dXP2 @ self.params["weight_ih" + suffix], T)
                 d_in = dx if d_in is None else d_in + dx           # both directions read layer_in
             d_out = d_in
         self.d_h0 = self._public_state(d_init)
         dx = None
         if d_out is not None:
-            dx = d_out.transpose(1, 0, 2) if self.batch_first else d_out
+            if self.members is None:
+                dx = d_out.transpose(1, 0, 2) if self.batch_first else d_out
+            else:
+                dx = d_out.transpose(1, 2, 0, 3) if self.batch_first else d_out.transpose(1, 0, 2, 3)
         return (dx, probes) if record else dx
 
     def describe(self) -> dict:

@@ -182,10 +182,17 @@ def _compile():
 def _kernel_fits(h_prev, xp_t, G: int) -> bool:
     """The forward kernels take float32 and an input part of B rows or one row for all (they
     do not check bounds); anything else goes through the readable step, which broadcasts or
-    says what is wrong. float64 goes there too (module docstring)."""
-    B, H = h_prev.shape
-    return (h_prev.dtype == np.float32 and xp_t.dtype == np.float32 and xp_t.ndim == 2
-            and xp_t.shape[0] in (1, B) and xp_t.shape[1] == G * H)
+    says what is wrong. float64 goes there too (module docstring). Stacked members (K, B, ...)
+    fit when every array is contiguous: the kernels then run over K*B rows."""
+    B, H = int(np.prod(h_prev.shape[:-1])), h_prev.shape[-1]
+    return (h_prev.dtype == np.float32 and xp_t.dtype == np.float32 and h_prev.flags.c_contiguous
+            and xp_t.flags.c_contiguous and xp_t.ndim == h_prev.ndim and xp_t.shape[-1] == G * H
+            and (xp_t.shape[:-1] == h_prev.shape[:-1] or (xp_t.ndim == 2 and xp_t.shape[0] in (1, B))))
+
+
+def _flat(a):
+    """(K, B, X) as (K*B, X), a view (the arrays the kernels see are contiguous)."""
+    return a.reshape(-1, a.shape[-1])
 
 
 def warm_up(cell_types=None, dtypes=(np.float32, np.float64)) -> None:
@@ -211,17 +218,19 @@ class FusedLSTMCell(LSTMCell):
         h_prev, c_prev = carry
         if not _kernel_fits(h_prev, xp_t, 4):                 # float64, or an input part to broadcast
             return super().forward_step(W_hhT, b_hh, xp_t, carry, out)
-        a = np.dot(h_prev, W_hhT)                             # (B, 4H)
+        a = np.matmul(h_prev, W_hhT)                          # (B, 4H)
         c, tc = np.empty_like(c_prev), np.empty_like(c_prev)
-        kernels()["lstm_forward"](a, xp_t, c_prev, c, tc, out)
+        kernels()["lstm_forward"](_flat(a), _flat(xp_t), _flat(c_prev), _flat(c), _flat(tc), _flat(out))
         return (out, c), (a, c_prev, tc)
 
     def backward_step(self, W_hh, cache, d_carry, out):
         a, c_prev, tc = cache
         dh, dc = d_carry
+        if not all(x.flags.c_contiguous for x in (a, c_prev, tc, dh, dc, out)):
+            return super().backward_step(W_hh, cache, d_carry, out)
         dc_prev = np.empty_like(dh)
-        kernels()["lstm_backward"](a, c_prev, tc, dh, dc, out, dc_prev)
-        dh_prev = np.dot(out, W_hh)                           # through h_{t-1} W_hh^T  (B, H)
+        kernels()["lstm_backward"](*map(_flat, (a, c_prev, tc, dh, dc, out, dc_prev)))
+        dh_prev = np.matmul(out, W_hh)                        # through h_{t-1} W_hh^T  (B, H)
         return (dh_prev, dc_prev), out, out
 
 
@@ -233,19 +242,24 @@ class FusedGRUCell(GRUCell):
         (h_prev,) = carry
         if not _kernel_fits(h_prev, xp_t, 3):                 # float64, or an input part to broadcast
             return super().forward_step(W_hhT, b_hh, xp_t, carry, out)
-        H = h_prev.shape[1]
-        hh = np.dot(h_prev, W_hhT)                            # (B, 3H): h W_hh^T
+        H = h_prev.shape[-1]
+        hh = np.matmul(h_prev, W_hhT)                         # (B, 3H): h W_hh^T
+        if b_hh is not None and b_hh.ndim > 1:                # members' own b_hn, added here: the
+            hh[..., 2 * H:] += b_hh[..., None, 2 * H:]        # kernel's + 0 then changes no bit
+            b_hh = None
         b_hn = b_hh[2 * H:] if b_hh is not None else np.zeros(H, hh.dtype)
         n = np.empty_like(h_prev)
-        kernels()["gru_forward"](hh, xp_t, b_hn, h_prev, n, out)
+        kernels()["gru_forward"](_flat(hh), _flat(xp_t), b_hn, _flat(h_prev), _flat(n), _flat(out))
         return (out,), (hh, n, h_prev)
 
     def backward_step(self, W_hh, cache, d_carry, out):
         hh, n, h_prev = cache
         (dh,) = d_carry
+        if not all(x.flags.c_contiguous for x in (hh, n, h_prev, dh, out)):
+            return super().backward_step(W_hh, cache, d_carry, out)
         d_hh = np.empty_like(out)
         direct = np.empty_like(dh)
-        kernels()["gru_backward"](hh, n, h_prev, dh, out, d_hh, direct)
-        dh_prev = np.dot(d_hh, W_hh)                          # through h W_hh^T
+        kernels()["gru_backward"](*map(_flat, (hh, n, h_prev, dh, out, d_hh, direct)))
+        dh_prev = np.matmul(d_hh, W_hh)                       # through h W_hh^T
         dh_prev += direct
         return (dh_prev,), out, d_hh

@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnlab.nn.cells.lstm import sigmoid_
+from rnnlab.nn.cells.members import rows, transposed
 
 
 class GRUCell:
@@ -34,26 +35,26 @@ class GRUCell:
     split_hh_grad = True            # dL/d(h W_hh^T + b_hh) differs from dL/d(x part) in the n gate
 
     def project(self, X, W_ih, b_ih, b_hh):
-        XP = X @ np.ascontiguousarray(W_ih.T)             # (N, 3H)
+        XP = X @ transposed(W_ih)                         # (N, 3H)
         if b_ih is not None:
-            H = b_hh.shape[0] // 3
-            XP += b_ih
-            XP[:, :2 * H] += b_hh[:2 * H]                 # b_hr, b_hz sit before the gates; b_hn stays inside
+            H = b_hh.shape[-1] // 3
+            XP += rows(b_ih)
+            XP[..., :2 * H] += rows(b_hh[..., :2 * H])    # b_hr, b_hz sit before the gates; b_hn stays inside
         return XP
 
     def forward_step(self, W_hhT, b_hh, xp_t, carry, out):
         (h_prev,) = carry
-        H = h_prev.shape[1]
-        hh = np.dot(h_prev, W_hhT)                        # (B, 3H): h W_hh^T
-        hn = hh[:, 2 * H:]
+        H = h_prev.shape[-1]
+        hh = np.matmul(h_prev, W_hhT)                     # (B, 3H): h W_hh^T
+        hn = hh[..., 2 * H:]
         if b_hh is not None:
-            hn += b_hh[2 * H:]                            # W_hn h + b_hn
-        rz = hh[:, :2 * H]
-        rz += xp_t[:, :2 * H]
+            hn += rows(b_hh[..., 2 * H:])                 # W_hn h + b_hn
+        rz = hh[..., :2 * H]
+        rz += xp_t[..., :2 * H]
         sigmoid_(rz)
-        r, z = rz[:, :H], rz[:, H:]
+        r, z = rz[..., :H], rz[..., H:]
         n = r * hn
-        n += xp_t[:, 2 * H:]
+        n += xp_t[..., 2 * H:]
         np.tanh(n, out=n)                                 # n = tanh(x_n + r (W_hn h + b_hn))
         h = np.subtract(h_prev, n, out=out)
         h *= z
@@ -63,9 +64,9 @@ class GRUCell:
     def backward_step(self, W_hh, cache, d_carry, out):
         hh, n, h_prev = cache
         (dh,) = d_carry
-        H = dh.shape[1]
-        r, z, hn = hh[:, :H], hh[:, H:2 * H], hh[:, 2 * H:]
-        da_r, da_z, da_n = out[:, :H], out[:, H:2 * H], out[:, 2 * H:]
+        H = dh.shape[-1]
+        r, z, hn = hh[..., :H], hh[..., H:2 * H], hh[..., 2 * H:]
+        da_r, da_z, da_n = out[..., :H], out[..., H:2 * H], out[..., 2 * H:]
         d_hh = np.empty_like(out)                         # dL/d(h W_hh^T + b_hh)
         # through h_t = n + z (h_{t-1} - n)
         np.subtract(h_prev, n, out=da_z)
@@ -75,9 +76,9 @@ class GRUCell:
         da_n *= 1.0 - n * n                               # through tanh: dL/d(pre-activation of n)
         np.multiply(da_n, hn, out=da_r)
         da_r *= r * (1.0 - r)                             # through r * (W_hn h + b_hn), sigmoid(a_r)
-        d_hh[:, :2 * H] = out[:, :2 * H]
-        np.multiply(da_n, r, out=d_hh[:, 2 * H:])         # the recurrent n part is scaled by r
-        dh_prev = np.dot(d_hh, W_hh)                      # through h W_hh^T
+        d_hh[..., :2 * H] = out[..., :2 * H]
+        np.multiply(da_n, r, out=d_hh[..., 2 * H:])         # the recurrent n part is scaled by r
+        dh_prev = np.matmul(d_hh, W_hh)                   # through h W_hh^T
         dh_prev += dh * z                                 # through z * h_{t-1}
         return (dh_prev,), out, d_hh
 

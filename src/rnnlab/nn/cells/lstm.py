@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnlab.nn.cells.members import rows, transposed
+
 
 def sigmoid_(x):
     """In-place logistic sigmoid, overflow-free: sigmoid(x) = (1 + tanh(x / 2)) / 2."""
@@ -41,20 +43,20 @@ class LSTMCell:
     split_hh_grad = False
 
     def project(self, X, W_ih, b_ih, b_hh):
-        XP = X @ np.ascontiguousarray(W_ih.T)             # (N, 4H)
+        XP = X @ transposed(W_ih)                         # (N, 4H)
         if b_ih is not None:
-            XP += b_ih + b_hh                             # both biases sit before the gates
+            XP += rows(b_ih + b_hh)                       # both biases sit before the gates
         return XP
 
     def forward_step(self, W_hhT, b_hh, xp_t, carry, out):
         h_prev, c_prev = carry
-        H = h_prev.shape[1]
-        a = np.dot(h_prev, W_hhT)                         # (B, 4H)
+        H = h_prev.shape[-1]
+        a = np.matmul(h_prev, W_hhT)                      # (B, 4H)
         a += xp_t
-        sigmoid_(a[:, :2 * H])                            # i, f
-        np.tanh(a[:, 2 * H:3 * H], out=a[:, 2 * H:3 * H])  # g
-        sigmoid_(a[:, 3 * H:])                            # o
-        i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+        sigmoid_(a[..., :2 * H])                            # i, f
+        np.tanh(a[..., 2 * H:3 * H], out=a[..., 2 * H:3 * H])  # g
+        sigmoid_(a[..., 3 * H:])                            # o
+        i, f, g, o = a[..., :H], a[..., H:2 * H], a[..., 2 * H:3 * H], a[..., 3 * H:]
         c = f * c_prev
         c += i * g                                        # c_t = f c_{t-1} + i g
         tc = np.tanh(c)
@@ -64,9 +66,9 @@ class LSTMCell:
     def backward_step(self, W_hh, cache, d_carry, out):
         a, c_prev, tc = cache
         dh, dc = d_carry
-        H = dh.shape[1]
-        i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
-        da_i, da_f, da_g, da_o = out[:, :H], out[:, H:2 * H], out[:, 2 * H:3 * H], out[:, 3 * H:]
+        H = dh.shape[-1]
+        i, f, g, o = a[..., :H], a[..., H:2 * H], a[..., 2 * H:3 * H], a[..., 3 * H:]
+        da_i, da_f, da_g, da_o = out[..., :H], out[..., H:2 * H], out[..., 2 * H:3 * H], out[..., 3 * H:]
         # through h_t = o tanh(c_t): dc_t gets dh * o * (1 - tanh^2)
         dc_t = 1.0 - tc * tc
         dc_t *= o
@@ -83,7 +85,7 @@ class LSTMCell:
         da_g *= 1.0 - g * g                               # through tanh(a_g)
         dc_prev = dc_t
         dc_prev *= f
-        dh_prev = np.dot(out, W_hh)                       # through h_{t-1} W_hh^T  (B, H)
+        dh_prev = np.matmul(out, W_hh)                    # through h_{t-1} W_hh^T  (B, H)
         return (dh_prev, dc_prev), out, out
 
     def prepare_backward(self, caches, h_steps):
