@@ -15,16 +15,27 @@ from rnnlab.checks import check_float, check_int
 
 def _flat_buffer(arrays: list[np.ndarray]) -> np.ndarray | None:
     """The 1-D buffer these arrays tile in order (as ``Module.flatten_parameters`` lays them
-    out), or None."""
-    base = arrays[0].base if arrays else None
-    if base is None or base.ndim != 1 or not base.flags.c_contiguous:
+    out, or as one row of a stack's (K, P) buffer, ``rnnlab.nn.stack``), or None."""
+    owner = arrays[0].base if arrays else None
+    if owner is None or owner.ndim not in (1, 2) or not owner.flags.c_contiguous:
         return None
-    addr = base.__array_interface__["data"][0]
+    start = owner.__array_interface__["data"][0]
+    addr = arrays[0].__array_interface__["data"][0]
+    if owner.ndim == 1:
+        buffer = owner
+    else:                                                    # a member's row of a stack
+        row, rest = divmod(addr - start, owner.strides[0])
+        if rest or not 0 <= row < len(owner):
+            return None
+        buffer = owner[row]
+    end = buffer.__array_interface__["data"][0] + buffer.nbytes
+    if addr != buffer.__array_interface__["data"][0]:
+        return None
     for a in arrays:
-        if a.base is not base or not a.flags.c_contiguous or a.__array_interface__["data"][0] != addr:
+        if a.base is not owner or not a.flags.c_contiguous or a.__array_interface__["data"][0] != addr:
             return None
         addr += a.nbytes
-    return base if addr == base.__array_interface__["data"][0] + base.nbytes else None
+    return buffer if addr == end else None
 
 
 class Optimizer:
@@ -38,13 +49,17 @@ class Optimizer:
         self.params, self.grads = params, grads
         self.lr = check_float("lr", lr, low=0.0, low_open=True, owner=type(self).__name__)
         self.weight_decay = check_float("weight_decay", weight_decay, low=0.0)
-        keys = list(params)
+        self.rebind()
+        self.state: dict[str, dict[str, np.ndarray]] = {k: {} for k in self._groups}
+        self.steps = 0
+
+    def rebind(self) -> None:
+        """Find the arrays to update again, after the parameters moved (a model joined a stack)."""
+        params, grads, keys = self.params, self.grads, list(self.params)
         flat_p = _flat_buffer([params[k] for k in keys])
         flat_g = _flat_buffer([grads[k] for k in keys])
         self._groups = ({"*": (flat_p, flat_g)} if flat_p is not None and flat_g is not None
                         else {k: (params[k], grads[k]) for k in keys})
-        self.state: dict[str, dict[str, np.ndarray]] = {k: {} for k in self._groups}
-        self.steps = 0
 
     def step(self) -> None:
         self.steps += 1

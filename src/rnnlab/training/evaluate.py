@@ -49,19 +49,55 @@ def evaluate(model, task: Task, loss=None, *, streams: int | None = None, window
     loss = loss or default_loss(task)
     was_training = model.training
     model.eval()
-    total = weight = s = n = 0.0
-    split = task.test
-    for i in range(0, len(split), batch_size):
-        b = Batch(*split.take(slice(i, i + batch_size)))
-        out = forward(model, b.x, b.lengths)
-        mask = step_mask(task, b)
-        value, _ = loss(out, b.y, mask)
-        part = score(task.metric, out, b.y, mask)
-        total += value * part[1]
-        weight += part[1]
-        s, n = s + part[0], n + part[1]
+    totals = HeldOutTotals(task, loss)
+    for b in held_out_batches(task, batch_size):
+        totals.add(forward(model, b.x, b.lengths), b)
     model.train(was_training)
-    return total / weight, s / n
+    return totals.result()
+
+
+def held_out_batches(task: Task, batch_size: int = 1000) -> list[Batch]:
+    split = task.test
+    return [Batch(*split.take(slice(i, i + batch_size))) for i in range(0, len(split), batch_size)]
+
+
+class HeldOutTotals:
+    """The held-out loss and metric summed batch by batch, in the order ``evaluate`` sums them
+    (a stack's members are scored with it one by one, ``evaluate_members``)."""
+
+    def __init__(self, task: Task, loss):
+        self.task, self.loss = task, loss
+        self.total = self.weight = self.s = self.n = 0.0
+
+    def add(self, out, b: Batch) -> None:
+        mask = step_mask(self.task, b)
+        value, _ = self.loss(out, b.y, mask)
+        part = score(self.task.metric, out, b.y, mask)
+        self.total += value * part[1]
+        self.weight += part[1]
+        self.s, self.n = self.s + part[0], self.n + part[1]
+
+    def result(self) -> tuple[float, float]:
+        return self.total / self.weight, self.s / self.n
+
+
+def evaluate_members(stack, tasks: list, losses: list, members: list[int], batch_size: int = 1000) -> dict:
+    """``evaluate`` for the members of a stack (``rnnlab.nn.stack``) whose held-out splits have one
+    shape: one stacked forward per batch of held-out sequences, each member scored on its row.
+    Returns {member: (loss, metric)} for ``members``."""
+    was_training = stack.training
+    stack.eval()
+    totals = {k: HeldOutTotals(tasks[k], losses[k]) for k in members}
+    chunks = [held_out_batches(t, batch_size) for t in tasks]
+    for i in range(len(chunks[0])):
+        part = [c[i] for c in chunks]
+        lengths = None if all(b.lengths is None for b in part) else np.stack(
+            [b.lengths if b.lengths is not None else np.full(len(b.x), b.x.shape[1]) for b in part])
+        out = stack.forward(np.stack([b.x for b in part]), lengths=lengths)
+        for k in members:
+            totals[k].add(out[k], part[k])
+    stack.train(was_training)
+    return {k: t.result() for k, t in totals.items()}
 
 
 def evaluate_stream(model, ids, rows: int, window: int) -> tuple[float, float]:

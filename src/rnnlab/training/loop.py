@@ -61,6 +61,25 @@ def warn_pointless_settings(cfg: TrainConfig, from_config: dict, task: Task) -> 
                                   "arguments decide", values, stacklevel=4)   # the line that made the Trainer
 
 
+@dataclass
+class FitClock:
+    """What ``fit`` keeps from its start to its end: when training started (minus time already
+    trained, for a resumed run), the BLAS thread setting, the per-step hooks."""
+    start: float
+    threads: BlasThreads
+    step_hooks: list
+
+
+@dataclass
+class EpochSteps:
+    """One epoch's accepted steps, probes rows and guard events, as they come."""
+    lr: float
+    length: int | None
+    steps: list = field(default_factory=list)
+    probes: list = field(default_factory=list)
+    events: list = field(default_factory=list)
+
+
 # ---------------------------------------------------------------- callbacks
 def _nothing(*args) -> None:
     """What a callback without a hook does there: callbacks are duck-typed, any object with the
@@ -138,15 +157,26 @@ class Trainer:
         """One update: forward -> loss -> backward -> guard -> clip -> step. Returns the step's
         numbers (with ``record``, also a probes.jsonl row), or ``{"event": ...}`` if the guard
         refused the step and rolled training back."""
-        model, cfg = self.model, self.cfg
-        if batch.reset_state:
-            model.reset_state()                                   # the text stream started over
-        out = forward(model, batch.x, batch.lengths)                                  # forward
-        mask = step_mask(self.task, batch)
-        loss, d_out = self._loss(out, batch.y, mask)                                   # loss
+        out, mask, loss, d_out = self.forward_loss(batch)
+        model = self.model
         model.zero_grad()                                                              # backward
         steps = model.backward(d_out, input_grad=False, record=True)[1] if record else \
             model.backward(d_out, input_grad=False)
+        return self.update(batch, out, mask, loss, steps, record)
+
+    def forward_loss(self, batch: Batch) -> tuple:
+        """The step's forward pass and loss: (outputs, mask, loss, dL/d outputs)."""
+        if batch.reset_state:
+            self.model.reset_state()                              # the text stream started over
+        out = forward(self.model, batch.x, batch.lengths)                              # forward
+        mask = step_mask(self.task, batch)
+        loss, d_out = self._loss(out, batch.y, mask)                                   # loss
+        return out, mask, loss, d_out
+
+    def update(self, batch: Batch, out, mask, loss: float, steps, record: bool) -> dict:
+        """The rest of a step once the gradients are in ``model.grads`` (this model's own, or its
+        row of a stack): guard -> clip -> optimizer step, and the step's numbers."""
+        model, cfg = self.model, self.cfg
         raw_norm = global_norm(model.grads)
         param_norms = {k: float(np.linalg.norm(g)) for k, g in model.grads.items()} if record else None
         if self.guard is not None:                                                     # guard
@@ -190,63 +220,87 @@ class Trainer:
         return evaluate(self.model, self.task, self.loss, streams=self.cfg.batch_size, window=self.cfg.window)
 
     def fit(self) -> dict:
+        clock = self.begin()
+        try:
+            for epoch in range(len(self.history) + 1, self.cfg.epochs + 1):
+                steps = self.epoch_begin(clock)
+                for batch in self.batches.epoch():                                       # batch
+                    self.step_done(steps, self.train_step(batch, record=self.probe_due()), clock)
+                if self.epoch_end(epoch, steps, clock):
+                    break
+        except BaseException:                     # Ctrl-C or an error: the callbacks may save what is safe
+            self.stopped()
+            raise
+        finally:
+            clock.threads.restore()
+        return self.end(clock)
+
+    # ---- fit's parts, in order; a stack of trainers (training.stack) runs them for every member
+    def begin(self) -> "FitClock":
         cfg = self.cfg
         for cb in self.callbacks:
             getattr(cb, "on_train_begin", _nothing)(self)
         start = time.perf_counter() - (self.history[-1]["seconds"] if self.history else 0.0)
-        step_hooks = [cb.on_step_end for cb in self.callbacks if hasattr(cb, "on_step_end")]
         eval_rows = cfg.batch_size if self.task.targets == "text" else min(1000, len(self.task.test))
         threads = BlasThreads(threads_for(self.model, cfg.batch_size),   # one thread, where a second would only spin
                               threads_for(self.model, eval_rows))
-        try:
-            self.kernel_seconds = ready_compiled_cells(self.model)
-            start += self.kernel_seconds                                    # not training time
-            for epoch in range(len(self.history) + 1, cfg.epochs + 1):
-                threads.training()
-                self.model.train()
-                lr, length = self.optimizer.lr, self.task.seq_length or cfg.window
-                steps, probes, events = [], [], []
-                for batch in self.batches.epoch():                                       # batch
-                    every = cfg.probe_every
-                    step = self.train_step(batch, record=bool(every) and self.iteration % every == 0)
-                    self.iteration += 1
-                    for hook in step_hooks:
-                        hook(self)
-                    if "event" in step:
-                        events.append(step["event"])
-                        continue
-                    self.accepted += 1
-                    if "probe" in step:
-                        probes.append(step.pop("probe"))
-                    steps.append(step)
-                if not steps:
-                    raise TrainingDiverged(f"no step of epoch {epoch} could be applied; lower {setting('lr')} "
-                                           f"(now {self.optimizer.lr:.3g}) or set {setting('clip', 1)}")
-                self.schedule.step()
-                threads.evaluating()
-                test_loss, test_metric = self.evaluate()                                   # log
-                record = self._epoch_record(epoch, length, lr, steps, test_loss, test_metric, start, events)
-                self.history.append(record)
-                if self.batches.end_epoch(test_metric):
-                    record["next_length"] = self.task.seq_length        # the curriculum moved on
-                    if self.guard is not None:
-                        self.guard.new_stage()
-                result = EpochResult(record, probes, events)
-                for cb in self.callbacks:
-                    getattr(cb, "on_epoch_end", _nothing)(self, result)
-                if self.stop_requested:                       # a callback's decision (e.g. a time budget)
-                    break
-        except BaseException:                     # Ctrl-C or an error: the callbacks may save what is safe
-            for cb in self.callbacks:
-                try:
-                    getattr(cb, "on_train_stopped", _nothing)(self)
-                except Exception as e:            # the first problem is the one to report
-                    warnings.warn(f"{type(cb).__name__} could not finish after training stopped: {e}",
-                                  RuntimeWarning, stacklevel=2)
-            raise
-        finally:
-            threads.restore()
-        summary = self.summary(time.perf_counter() - start)
+        self.kernel_seconds = ready_compiled_cells(self.model)
+        return FitClock(start + self.kernel_seconds, threads,               # compiling is not training time
+                        [cb.on_step_end for cb in self.callbacks if hasattr(cb, "on_step_end")])
+
+    def epoch_begin(self, clock: "FitClock") -> "EpochSteps":
+        clock.threads.training()
+        self.model.train()
+        return EpochSteps(self.optimizer.lr, self.task.seq_length or self.cfg.window)
+
+    def probe_due(self) -> bool:
+        every = self.cfg.probe_every
+        return bool(every) and self.iteration % every == 0
+
+    def step_done(self, steps: "EpochSteps", step: dict, clock: "FitClock | None" = None) -> None:
+        self.iteration += 1
+        for hook in (clock.step_hooks if clock is not None else
+                     [cb.on_step_end for cb in self.callbacks if hasattr(cb, "on_step_end")]):
+            hook(self)
+        if "event" in step:
+            steps.events.append(step["event"])
+            return
+        self.accepted += 1
+        if "probe" in step:
+            steps.probes.append(step.pop("probe"))
+        steps.steps.append(step)
+
+    def epoch_end(self, epoch: int, steps: "EpochSteps", clock: "FitClock", evaluated=None) -> bool:
+        """Log the epoch (``evaluated``: its held-out (loss, metric) when already measured) and
+        tell the callbacks; True when one asked to stop."""
+        if not steps.steps:
+            raise TrainingDiverged(f"no step of epoch {epoch} could be applied; lower {setting('lr')} "
+                                   f"(now {self.optimizer.lr:.3g}) or set {setting('clip', 1)}")
+        self.schedule.step()
+        clock.threads.evaluating()
+        test_loss, test_metric = evaluated if evaluated is not None else self.evaluate()     # log
+        record = self._epoch_record(epoch, steps.length, steps.lr, steps.steps, test_loss, test_metric,
+                                    clock.start, steps.events)
+        self.history.append(record)
+        if self.batches.end_epoch(test_metric):
+            record["next_length"] = self.task.seq_length        # the curriculum moved on
+            if self.guard is not None:
+                self.guard.new_stage()
+        result = EpochResult(record, steps.probes, steps.events)
+        for cb in self.callbacks:
+            getattr(cb, "on_epoch_end", _nothing)(self, result)
+        return self.stop_requested                              # a callback's decision (e.g. a time budget)
+
+    def stopped(self) -> None:
+        for cb in self.callbacks:
+            try:
+                getattr(cb, "on_train_stopped", _nothing)(self)
+            except Exception as e:            # the first problem is the one to report
+                warnings.warn(f"{type(cb).__name__} could not finish after training stopped: {e}",
+                              RuntimeWarning, stacklevel=3)
+
+    def end(self, clock: "FitClock") -> dict:
+        summary = self.summary(time.perf_counter() - clock.start)
         for cb in self.callbacks:
             getattr(cb, "on_train_end", _nothing)(self, summary)
         return summary

@@ -1,0 +1,149 @@
+"""Many networks trained as one: ``StackTrainer`` over K ``Trainer``s whose models share one
+architecture.
+
+Each member stays a whole ``Trainer`` -- its own task and batch stream, loss, optimizer and
+learning-rate schedule (so its own learning rate, momentum, weight decay, clipping, dropout rate,
+seed), guard, history, probes and callbacks (a member's ``RunWriter`` writes the same run
+directory as a run alone). Only the forward and backward passes are shared: the members' models
+are stacked (``rnnlab.nn.stack``), every batch of the K members goes through as one batch of
+batched products, and each member then takes its own step from its row of the gradients. A
+member whose guard rolls it back does so alone; one that fails (its guard gives up) stops while
+the others go on. Member k's run is the run its config gives alone: to 1e-10 in float64 and
+to float32's rounding (the fused cells' order of operations) in float32.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnlab.data.batches import Batch
+from rnnlab.errors import InputError
+from rnnlab.nn.stack import stack_models
+from rnnlab.training.evaluate import evaluate_members
+from rnnlab.training.loop import Trainer
+
+
+def stack_key(cfg) -> tuple:
+    """Configs with the same key can be trained as one stack: one architecture and one batch shape
+    (what may differ is elementwise: seed, learning rate, momentum, weight decay, clipping, dropout
+    rate, schedule, guard settings)."""
+    return (cfg.task, cfg.env_kwargs, cfg.data, cfg.text, cfg.model, cfg.hidden, cfg.layers, cfg.nonlinearity,
+            cfg.bidirectional, cfg.dtype, cfg.batch_size, cfg.batches_per_epoch, cfg.epochs, cfg.length,
+            cfg.features, cfg.bits, cfg.train_size, cfg.test_size, cfg.data_seed, cfg.curriculum, cfg.optimizer,
+            cfg.probe_every)
+
+
+def stackable(trainer: Trainer) -> str | None:
+    """Why this trainer cannot join a stack, or None."""
+    if not hasattr(trainer.model, "rnn") or hasattr(trainer.model, "embedding"):
+        return f"its model is a {type(trainer.model).__name__} (stacks take recurrent sequence models)"
+    if trainer.task.targets == "text":
+        return "it trains on a text stream"
+    if trainer.cfg.curriculum:
+        return "it has a curriculum (its sequences change length)"
+    return None
+
+
+class StackTrainer:
+    """Train K trainers as one stack; ``fit()`` returns their K summaries (a failed member's is
+    the exception it raised)."""
+
+    def __init__(self, trainers: list[Trainer]):
+        if not trainers:
+            raise InputError("a stack needs at least one trainer")
+        for t in trainers:
+            why = stackable(t)
+            if why:
+                raise InputError(f"a trainer cannot join a stack: {why}; train it alone")
+        first = trainers[0]
+        for t in trainers[1:]:
+            if (t.cfg.epochs, t.cfg.batch_size) != (first.cfg.epochs, first.cfg.batch_size):
+                raise InputError("stacked members must train for the same epochs with the same batch size")
+        self.trainers = list(trainers)
+        self.model = stack_models([t.model for t in trainers])
+        for t in trainers:
+            t.optimizer.rebind()                           # its parameters are now row k of the stack
+
+    @property
+    def members(self) -> int:
+        return len(self.trainers)
+
+    def fit(self) -> list:
+        ts = self.trainers
+        live = list(range(len(ts)))                     # members still training
+        results: list = [None] * len(ts)
+        clocks = [t.begin() for t in ts]
+        try:
+            for epoch in range(len(ts[0].history) + 1, ts[0].cfg.epochs + 1):
+                steps = [t.epoch_begin(c) for t, c in zip(ts, clocks)]
+                self.model.train()
+                epochs = [ts[k].batches.epoch() for k in range(len(ts))]
+                if len({len(e) for e in epochs}) != 1:
+                    raise InputError("stacked members must draw the same number of batches per epoch")
+                for i in range(len(epochs[0])):
+                    batches = [e[i] for e in epochs]
+                    for k, step in self._step(batches, live).items():
+                        if isinstance(step, Exception):     # this member failed (its guard gave up)
+                            live.remove(k)
+                            results[k] = step
+                            ts[k].stopped()
+                        else:
+                            ts[k].step_done(steps[k], step, clocks[k])
+                scored = self._evaluate(live)
+                for k in list(live):
+                    try:
+                        if ts[k].epoch_end(epoch, steps[k], clocks[k], scored.get(k)):
+                            live.remove(k)
+                            results[k] = ts[k].end(clocks[k])
+                    except Exception as e:              # this member failed (its guard gave up)
+                        live.remove(k)
+                        results[k] = e
+                        ts[k].stopped()
+                if not live:
+                    break
+        except BaseException:
+            for k in live:
+                ts[k].stopped()
+            raise
+        finally:
+            clocks[0].threads.restore()
+        for k in live:
+            results[k] = ts[k].end(clocks[k])
+        return results
+
+    def _evaluate(self, live: list[int]) -> dict:
+        """Every live member's held-out (loss, metric), as one stacked pass where the members'
+        held-out splits have one shape ({} otherwise: each member evaluates alone)."""
+        ts = self.trainers
+        if len({t.task.test.X.shape for t in ts}) != 1 or not live:
+            return {}
+        return evaluate_members(self.model, [t.task for t in ts], [t.loss for t in ts], live)
+
+    def _step(self, batches: list[Batch], live: list[int]) -> dict:
+        """One step of every live member: a stacked forward and backward, then each member's own
+        loss, guard, clipping and optimizer step from its row of the gradients."""
+        ts, model = self.trainers, self.model
+        x = np.stack([b.x for b in batches])
+        lengths = None if all(b.lengths is None for b in batches) else np.stack(
+            [b.lengths if b.lengths is not None else np.full(len(b.x), b.x.shape[1]) for b in batches])
+        out = model.forward(x, lengths=lengths)
+        d_out = np.zeros_like(out)
+        parts = {}
+        for k in live:
+            t, b = ts[k], batches[k]
+            mask = b.mask if t.task.per_step else None
+            loss, d_out[k] = t._loss(out[k], b.y, mask)
+            parts[k] = (mask, loss)
+        record = [ts[k].probe_due() for k in range(len(ts))]
+        model.flat_grads.fill(0)
+        got = model.backward(d_out, input_grad=False, record=any(record))
+        probes = got[1] if any(record) else None
+        results = {}
+        for k in live:
+            mask, loss = parts[k]
+            steps = None if probes is None else {name: p[k] for name, p in probes.items()}
+            try:
+                results[k] = ts[k].update(batches[k], out[k], mask, loss, steps, record[k])
+            except Exception as e:                          # its guard gave up: the others go on
+                results[k] = e
+        return results

@@ -1,0 +1,88 @@
+"""Training a stack (rnnlab.training.stack): member k's run is the run its config gives alone --
+every epoch's numbers, its probes, its final weights -- including a member whose guard rolls it
+back while the others go on, and one whose guard gives up."""
+
+import numpy as np
+import pytest
+
+from rnnlab.errors import InputError
+from rnnlab.training.config import TrainConfig
+from rnnlab.training.loop import Trainer
+from rnnlab.training.stack import StackTrainer, stack_key
+
+SMALL = dict(hidden=12, layers=2, epochs=4, batches_per_epoch=5, batch_size=16, train_size=400, test_size=200,
+             length=10, features=4, dtype="float64", probe_every=3)
+
+
+def alone_and_stacked(configs):
+    alone = [Trainer(config=c) for c in configs]
+    summaries = []
+    for t in alone:
+        try:
+            summaries.append(t.fit())
+        except Exception as e:                              # a run that fails alone fails in the stack too
+            summaries.append(e)
+    members = [Trainer(config=c) for c in configs]
+    return alone, summaries, members, StackTrainer(members).fit()
+
+
+def same_run(a: Trainer, b: Trainer, tol: float) -> None:
+    assert len(a.history) == len(b.history)
+    for ra, rb in zip(a.history, b.history):
+        for key in ("train_loss", "test_loss", "lr"):
+            assert ra[key] == pytest.approx(rb[key], rel=tol, abs=tol, nan_ok=True), key
+        np.testing.assert_allclose(ra["iter_loss"], rb["iter_loss"], rtol=tol, atol=tol, equal_nan=True)
+        assert ra.get("events") == rb.get("events")
+    for name, p in a.model.params.items():
+        np.testing.assert_allclose(b.model.params[name], p, rtol=tol, atol=tol, err_msg=name)
+
+
+@pytest.mark.parametrize("model", ["rnn", "lstm", "gru"])
+def test_each_member_trains_as_it_would_alone_float64(model):
+    configs = [TrainConfig(model=model, seed=s, lr=lr, dropout=p, clip=clip, weight_decay=wd, **SMALL)
+               for s, lr, p, clip, wd in [(0, 1e-2, 0.0, 0.0, 0.0), (1, 3e-3, 0.3, 1.0, 0.0),
+                                          (2, 2e-2, 0.1, 0.0, 1e-3)]]
+    alone, summaries, members, results = alone_and_stacked(configs)
+    for a, s, m, r in zip(alone, summaries, members, results):
+        same_run(a, m, 1e-10)
+        assert r["final_test_acc"] == s["final_test_acc"] and r["best_epoch"] == s["best_epoch"]
+
+
+def test_float32_members_match_their_runs_alone_to_rounding():
+    configs = [TrainConfig(model="lstm", seed=s, **{**SMALL, "dtype": "float32"}) for s in range(3)]
+    alone, summaries, members, results = alone_and_stacked(configs)
+    for a, m in zip(alone, members):
+        same_run(a, m, 2e-4)
+
+
+RELU = dict(SMALL, model="rnn", optimizer="sgd", nonlinearity="relu", init="identity", epochs=6,
+            batches_per_epoch=10)
+
+
+def test_a_member_that_blows_up_recovers_alone_and_the_others_are_untouched():
+    configs = [TrainConfig(seed=0, lr=0.01, **RELU), TrainConfig(seed=1, lr=0.2, max_recoveries=30, **RELU),
+               TrainConfig(seed=2, lr=0.01, **RELU)]
+    alone, summaries, members, results = alone_and_stacked(configs)
+    assert sum(r.get("events", 0) for r in members[1].history) > 0       # rolled back, lr cut
+    assert all("events" not in r for m in (members[0], members[2]) for r in m.history)
+    for a, m in zip(alone, members):
+        same_run(a, m, 1e-10)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")          # the member that overflows
+def test_a_member_whose_guard_gives_up_stops_and_the_others_finish():
+    configs = [TrainConfig(seed=0, lr=0.01, **RELU), TrainConfig(seed=1, lr=1.0, max_recoveries=0, **RELU)]
+    alone, summaries, members, results = alone_and_stacked(configs)
+    assert isinstance(summaries[1], Exception) and type(results[1]) is type(summaries[1])
+    same_run(alone[0], members[0], 1e-10)
+    assert results[0]["epochs"] == RELU["epochs"]
+
+
+def test_what_cannot_be_stacked_is_refused_with_a_reason():
+    assert stack_key(TrainConfig(seed=0, lr=1e-3)) == stack_key(TrainConfig(seed=5, lr=1e-2, dropout=0.5))
+    assert stack_key(TrainConfig(hidden=8)) != stack_key(TrainConfig(hidden=9))
+    with pytest.raises(InputError, match="share one architecture"):
+        StackTrainer([Trainer(config=TrainConfig(hidden=8)), Trainer(config=TrainConfig(hidden=9))])
+    with pytest.raises(InputError, match="CharLM"):
+        StackTrainer([Trainer(config=TrainConfig(task="charlm", corpus_chars=20000, batch_size=4, window=20,
+                                                 model="lstm", layers=1))])
