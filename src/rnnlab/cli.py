@@ -128,6 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="Ray cluster to join (default: start a local one)")
     sw.add_argument("--tensorboard", action="store_true",
                     help="also write TensorBoard events per trial, with its hyperparameters")
+    sw.add_argument("--stack", default="auto", choices=["auto", "always", "never"],
+                    help="train trials that share an architecture and batch shape as one stack per worker "
+                         "(the same runs, batched products): auto = where it pays (small recurrent products)")
+    sw.add_argument("--no-stack", dest="stack", action="store_const", const="never",
+                    help="train every trial alone (same as --stack never)")
     sw.add_argument("--preset", default=None, choices=sorted(PRESETS), help="base configuration")
     sw.add_argument("--out", type=_directory, default=None, help="sweep directory (default: runs/sweep-TIMESTAMP)")
     sw.add_argument("--force", action="store_true", help="start the sweep in --out over")
@@ -408,7 +413,7 @@ def cmd_sweep(args) -> int:
         value = "-" if row["final"] is None else METRICS[row["metric"]].format(row["final"])
         print(f"  {name}: {row['status']}, final test {row['metric']} {value}", flush=True)
     run_sweep(base, grid, args.seeds, out, jobs=args.jobs, backend=args.backend, address=args.address,
-              tensorboard=args.tensorboard, on_trial=progress)
+              tensorboard=args.tensorboard, on_trial=progress, stack=args.stack)
     print((out / "sweep.md").read_text(), end="")
     print(f"wrote {out / 'sweep.csv'}, sweep.md, sweep.json, sweep.html and the figures")
     return 0

@@ -189,10 +189,40 @@ def test_jobs_are_capped_at_the_trials_and_the_cores(tmp_path, monkeypatch, caps
     import rnnlab.experiments.sweep as sweep
     asked = []
 
-    def inline(jobs, jobs_at_once, tensorboard):
+    def inline(units, jobs_at_once, tensorboard):
         asked.append(jobs_at_once)
-        return [sweep.run_trial(job) for job in jobs]
+        return [r for unit in units for r in sweep.run_stack(unit)]
     monkeypatch.setattr(sweep, "_run_local", inline)
     assert main(["sweep", "--grid", "lr=1e-3,1e-2", "--jobs", "100000", "--out", str(tmp_path / "s"), *TINY]) == 0
     assert asked == [min(2, os.cpu_count() or 1)]
     capsys.readouterr()
+
+
+def test_trials_that_share_shapes_train_as_stacks_and_give_the_runs_they_give_alone(tmp_path, capsys):
+    """Four seeds x two learning rates on 2 workers: two stacks of four; every trial keeps its own
+    run directory and gets the numbers it gets with --no-stack, bit for bit. 64-unit networks gain
+    nothing from a stack, so auto trains them alone."""
+    args = ["sweep", "--grid", "lr=3e-3,1e-2", "--seeds", "4", "--dtype", "float64", *TINY]
+    assert main([*args, "--out", str(tmp_path / "stacked")]) == 0             # 8 units: stacking pays
+    assert main([*args, "--no-stack", "--out", str(tmp_path / "alone")]) == 0
+    capsys.readouterr()
+
+    def rows(sweep):
+        return {d.name: json.loads((d / "result.json").read_text())["row"]
+                for d in (tmp_path / sweep / "runs").iterdir()}
+    rows_s, rows_a = rows("stacked"), rows("alone")
+    assert len(rows_s) == 8 and rows_s.keys() == rows_a.keys()
+    for name, r in rows_s.items():
+        assert r["stacked"] > 1 and rows_a[name]["stacked"] == 1
+        assert r["final"] == rows_a[name]["final"] and r["best"] == rows_a[name]["best"]
+        run = tmp_path / "stacked" / "runs" / name
+        assert (run / "metrics.jsonl").is_file() and (run / "config.json").is_file()
+        m_s = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+        m_a = [json.loads(x) for x in (tmp_path / "alone" / "runs" / name / "metrics.jsonl").read_text().splitlines()]
+        assert [x["test_loss"] for x in m_s] == [x["test_loss"] for x in m_a]
+    from rnnlab.experiments.sweep import plan, stacks
+    from rnnlab.training.config import TrainConfig
+    jobs = plan(TrainConfig(model="gru"), {"lr": [1e-3, 1e-2]}, 3)
+    assert [len(u) for u in stacks(jobs, 2)] == [1] * 6
+    assert [len(u) for u in stacks(jobs, 2, always=True)] == [3, 3]
+    assert [len(u) for u in stacks(plan(TrainConfig(hidden=16), {"lr": [1e-3, 1e-2]}, 3), 2)] == [3, 3]

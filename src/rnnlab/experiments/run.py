@@ -9,11 +9,13 @@ started on the command line or in Python::
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from rnnlab.analysis.analyze import analyze, analyze_run, write_analysis
 from rnnlab.analysis.doctor import write_diagnosis
 from rnnlab.analysis.dynamics import hidden_state_view
+from rnnlab.errors import InputError
 from rnnlab.present.analysis_figures import draw_analysis_figures
 from rnnlab.present.figure_pool import FigurePool
 from rnnlab.present.plots import draw_training_figures
@@ -39,6 +41,7 @@ from rnnlab.runs.record import read_record
 from rnnlab.runs.resume import resume_trainer
 from rnnlab.runs.writer import RunWriter
 from rnnlab.training.loop import Trainer
+from rnnlab.training.stack import StackTrainer
 
 
 def train(task=None, model=None, loss=None, optimizer=None, *, config=None, run_dir=None, callbacks=(),
@@ -69,6 +72,34 @@ def resume(run_dir, task=None, model=None, loss=None, *, callbacks=(), figure_wo
         trainer = resume_trainer(run_dir, task, model, loss)
         return finish(trainer, run_dir, callbacks=callbacks, report=record.report is not False, resuming=True,
                       interface=record.interface, figure_workers=figure_workers)
+
+
+def train_stack(configs: list, run_dirs: list | None = None, *, report: bool = True, force: bool = False,
+                figure_workers: int | None = None) -> list:
+    """Train ``configs`` (one architecture and batch shape: ``training.stack.stack_key``) as one
+    stack and write a complete run directory for each, the same files ``train`` writes for it
+    alone, each resumable alone (``resume``) after an interruption. Returns each member's summary,
+    or the exception a member's guard gave up with."""
+    run_dirs = list(run_dirs) if run_dirs is not None else [default_run_dir(f"stack{k}") for k in range(len(configs))]
+    if len(run_dirs) != len(configs):
+        raise InputError(f"train_stack: {len(configs)} configs but {len(run_dirs)} run directories; give one each")
+    trainers = [Trainer(config=cfg) for cfg in configs]
+    stack = StackTrainer(trainers)                                 # refused before any directory is made
+    outs = [prepare_run_dir(d, force) for d in run_dirs]
+    with contextlib.ExitStack() as held:
+        for out in outs:
+            held.enter_context(RunLock(out))
+        pool = held.enter_context(FigurePool(figure_workers))
+        writers = [RunWriter(out, pool=pool, report=report) for out in outs]
+        for trainer, writer in zip(trainers, writers):
+            trainer.callbacks = [writer]
+        results = stack.fit()
+        for trainer, out, writer, got in zip(trainers, outs, writers, results):
+            if isinstance(got, Exception) or not trainer.history:
+                continue
+            record_written(out, TENSORBOARD_FILES)
+            write_ending(trainer, out, writer.probes, writer.events, pool, report=report)
+    return results
 
 
 def finish(trainer: Trainer, out, *, callbacks=(), report: bool = True, resuming: bool = False,

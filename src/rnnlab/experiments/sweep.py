@@ -17,6 +17,7 @@ watchdog that sees the driver gone).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import html
@@ -44,6 +45,7 @@ from rnnlab.runs.writer import RunWriter
 from rnnlab.training.config import TrainConfig
 from rnnlab.training.loop import Trainer
 from rnnlab.training.probes import early_to_late_gradient
+from rnnlab.training.stack import StackTrainer, stack_key, stack_pays
 
 # A trial "learns" when it beats the memoryless baseline by this much (stated in every verdict).
 LEARN_MARGIN = {"acc": ("at least 10 points above", lambda v, b: v >= b + 0.10),
@@ -115,28 +117,62 @@ def plan(base: TrainConfig, grid: dict, seeds: int) -> list[dict]:
 def run_trial(job: dict, tensorboard: bool = False) -> dict:
     """Train one trial in a scratch directory; return its result row and its run directory's
     files (so the driver can write them wherever it is: no shared file system needed)."""
-    cfg = TrainConfig.from_dict(job["config"])
-    with tempfile.TemporaryDirectory(prefix="rnnlab-trial-") as tmp:
-        run_dir = Path(tmp)
-        writer = RunWriter(run_dir)
-        callbacks = [writer]
-        if tensorboard:
-            callbacks.append(TensorBoardWriter(run_dir / "tensorboard",
-                                               hparams=dict(job["setting"], seed=job["seed"])))
-        trainer = Trainer(config=cfg, callbacks=callbacks)
-        try:
-            s = trainer.fit()
-            status = "ok"
-        except Exception as e:  # a diverged run is a result too
-            s, status = trainer.summary(0.0) if trainer.history else {}, f"failed: {e}"
-        m = trainer.metric
-        row = {**job["setting"], "seed": job["seed"], "status": status, "metric": m,
-               "final": s.get(f"final_test_{m}"), "best": s.get(f"best_test_{m}"),
-               "baseline": trainer.task.baseline,
-               "early_to_late_gradient": early_to_late_gradient(writer.probes),
-               "seconds": s.get("seconds")}
-        files = {str(p.relative_to(run_dir)): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
-    return {"name": job["name"], "row": row, "files": files, "config": job["config"]}
+    return run_stack([job], tensorboard)[0]
+
+
+def run_stack(jobs: list[dict], tensorboard: bool = False) -> list[dict]:
+    """Train trials that share one architecture and batch shape (``stack_key``) as one stack
+    (``rnnlab.training.stack``; one trial trains alone), each in its own scratch directory with its
+    own writer; return each trial's result as ``run_trial`` does."""
+    with contextlib.ExitStack() as scratch:
+        dirs = [Path(scratch.enter_context(tempfile.TemporaryDirectory(prefix="rnnlab-trial-"))) for _ in jobs]
+        writers = [RunWriter(d) for d in dirs]
+        trainers = []
+        for job, d, writer in zip(jobs, dirs, writers):
+            callbacks = [writer]
+            if tensorboard:
+                callbacks.append(TensorBoardWriter(d / "tensorboard", hparams=dict(job["setting"], seed=job["seed"])))
+            trainers.append(Trainer(config=TrainConfig.from_dict(job["config"]), callbacks=callbacks))
+        if len(trainers) == 1:
+            try:
+                outcomes = [trainers[0].fit()]
+            except Exception as e:  # a diverged run is a result too
+                outcomes = [e]
+        else:
+            outcomes = StackTrainer(trainers).fit()
+        results = []
+        for job, d, writer, trainer, got in zip(jobs, dirs, writers, trainers, outcomes):
+            if isinstance(got, Exception):
+                s, status = trainer.summary(0.0) if trainer.history else {}, f"failed: {got}"
+            else:
+                s, status = got, "ok"
+            m = trainer.metric
+            row = {**job["setting"], "seed": job["seed"], "status": status, "metric": m,
+                   "final": s.get(f"final_test_{m}"), "best": s.get(f"best_test_{m}"),
+                   "baseline": trainer.task.baseline,
+                   "early_to_late_gradient": early_to_late_gradient(writer.probes),
+                   "seconds": s.get("seconds"), "stacked": len(jobs)}
+            files = {str(p.relative_to(d)): p.read_bytes() for p in d.rglob("*") if p.is_file()}
+            results.append({"name": job["name"], "row": row, "files": files, "config": job["config"]})
+    return results
+
+
+def stacks(jobs: list[dict], workers: int, always: bool = False) -> list[list[dict]]:
+    """The jobs grouped into stacks: trials that share a ``stack_key``, can join a stack and (unless
+    ``always``) are small enough for stacking to pay (``stack_pays``), each group cut into about
+    ``workers`` stacks so every worker has one; every other trial alone."""
+    groups: dict = {}
+    for job in jobs:
+        cfg = TrainConfig.from_dict(job["config"])
+        can = cfg.model != "transformer" and cfg.task != "charlm" and not cfg.curriculum
+        key = stack_key(cfg) if can and (always or stack_pays(cfg)) else ("alone", job["name"])
+        groups.setdefault(key, []).append(job)
+    out = []
+    for group in groups.values():
+        parts = max(1, min(workers, len(group)))
+        size = -(-len(group) // parts)
+        out += [group[i:i + size] for i in range(0, len(group), size)]
+    return out
 
 
 def _local_worker_init() -> None:
@@ -144,13 +180,15 @@ def _local_worker_init() -> None:
     die_with_parent()
 
 
-def _run_local(jobs, jobs_at_once: int, tensorboard: bool):
-    """Yield results as trials finish, on a process pool whose workers die with the driver."""
+def _run_local(units, jobs_at_once: int, tensorboard: bool):
+    """Yield results as trials (or stacks of them) finish, on a process pool whose workers die
+    with the driver."""
     saved = os.environ.get("OPENBLAS_NUM_THREADS")
     os.environ["OPENBLAS_NUM_THREADS"] = "1"                 # read by NumPy as each worker imports it
     try:
         with mp.get_context("spawn").Pool(max(1, jobs_at_once), initializer=_local_worker_init) as pool:
-            yield from pool.imap_unordered(_trial_with_tb if tensorboard else run_trial, jobs)
+            for results in pool.imap_unordered(_stack_with_tb if tensorboard else run_stack, units):
+                yield from results
     finally:
         if saved is None:
             os.environ.pop("OPENBLAS_NUM_THREADS", None)
@@ -158,8 +196,8 @@ def _run_local(jobs, jobs_at_once: int, tensorboard: bool):
             os.environ["OPENBLAS_NUM_THREADS"] = saved
 
 
-def _trial_with_tb(job):
-    return run_trial(job, tensorboard=True)
+def _stack_with_tb(jobs):
+    return run_stack(jobs, tensorboard=True)
 
 
 def _start_local_ray(cpus: int):
@@ -186,8 +224,8 @@ def reachable(address: str, timeout: float = 5.0) -> None:
                          "'ray start --head' or drop --address") from None
 
 
-def _run_ray(jobs, address: str | None, tensorboard: bool, cpus: int):
-    """Yield results as trials finish, each a Ray task with one CPU."""
+def _run_ray(units, address: str | None, tensorboard: bool, cpus: int):
+    """Yield results as trials finish, each trial or stack of trials a Ray task with one CPU."""
     try:
         import ray  # optional extra: rnnlab[ray]
     except ImportError:
@@ -208,11 +246,11 @@ def _run_ray(jobs, address: str | None, tensorboard: bool, cpus: int):
                     raise InputError(f"cannot reach a Ray cluster at {address}; start one with "
                                      "'ray start --head' or drop --address") from None
                 time.sleep(0.5)
-        remote = ray.remote(num_cpus=1, max_retries=0)(run_trial)
-        pending = [remote.remote(job, tensorboard) for job in jobs]
+        remote = ray.remote(num_cpus=1, max_retries=0)(run_stack)
+        pending = [remote.remote(unit, tensorboard) for unit in units]
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
-            yield ray.get(done[0])
+            yield from ray.get(done[0])
     finally:
         if ray.is_initialized():
             ray.shutdown()
@@ -256,8 +294,12 @@ def sweep_dir(out, base: TrainConfig, grid: dict, seeds: int, force: bool = Fals
 
 # ---------------------------------------------------------------- the driver (runs the trials)
 def run_sweep(base: TrainConfig, grid: dict, seeds: int, out_dir, *, jobs: int = 2, backend: str = "local",
-              address: str | None = None, tensorboard: bool = False, on_trial=None) -> list[dict]:
-    """Run (or finish) a sweep into ``out_dir``; trials already finished there are skipped."""
+              address: str | None = None, tensorboard: bool = False, on_trial=None,
+              stack: str = "auto") -> list[dict]:
+    """Run (or finish) a sweep into ``out_dir``; trials already finished there are skipped.
+    ``stack``: "auto", trials that share an architecture and batch shape train as stacks, one per
+    worker, where stacking pays (``stacks``); "always"; or "never". Each trial still writes its own
+    run directory."""
     out_dir = Path(out_dir)
     todo, rows = [], []
     for job in plan(base, grid, seeds):
@@ -269,8 +311,10 @@ def run_sweep(base: TrainConfig, grid: dict, seeds: int, out_dir, *, jobs: int =
     record_written(out_dir, ["sweep_plan.json"])
     atomic_write_text(out_dir / "sweep_plan.json", dumps(
         {"grid": grid, "seeds": seeds, "base": base.to_dict(), "backend": backend}, indent=2))
-    results = (_run_ray(todo, address, tensorboard, jobs) if backend == "ray" else
-               _run_local(todo, min(jobs, len(todo), os.cpu_count() or 1), tensorboard))   # no idle processes
+    workers = jobs if backend == "ray" else min(jobs, len(todo), os.cpu_count() or 1)   # no idle processes
+    units = stacks(todo, workers, always=stack == "always") if stack != "never" else [[job] for job in todo]
+    results = (_run_ray(units, address, tensorboard, jobs) if backend == "ray" else
+               _run_local(units, min(workers, len(units)) if units else 1, tensorboard))
     for res in results:
         rows.append(_store(out_dir / "runs" / res["name"], res))
         if on_trial is not None:

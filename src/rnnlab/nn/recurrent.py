@@ -260,7 +260,14 @@ class Recurrent(Module):
                 p = self.params
                 W_ih, W_hh = p["weight_ih" + suffix], p["weight_hh" + suffix]
                 b_ih, b_hh = p.get("bias_ih" + suffix), p.get("bias_hh" + suffix)
-                XP = self._time_major(self.cell.project(self._by_member(layer_in), W_ih, b_ih, b_hh), T)
+                if self.members is None:                  # one product over every step at once
+                    XP = self.cell.project(layer_in.reshape(T * B, -1), W_ih, b_ih, b_hh).reshape(T, B, -1)
+                else:                                     # each member's own product, as it runs alone
+                    XP = np.empty((T,) + rows + (W_ih.shape[-2],), dtype=self.dtype)
+                    for m in range(self.members):
+                        XP[:, m] = self.cell.project(layer_in[:, m].reshape(T * B, -1), W_ih[m],
+                                                     None if b_ih is None else b_ih[m],
+                                                     None if b_hh is None else b_hh[m]).reshape(T, B, -1)
                 carries = [None] * T if return_states else None
                 hs, carry, caches = scan_forward(self.cell, W_hh, b_hh, XP,
                                                  tuple(c[k] for c in carry0), reverse=d == 1, pad=pad,
@@ -293,20 +300,36 @@ class Recurrent(Module):
         return output, self._public_state(finals)
 
     # ---- stacked members (rnnlab.nn.stack): a leading member axis K on every parameter
-    def _by_member(self, a):
-        """(T, B, X) -> (T*B, X) as a view; stacked (T, K, B, X) -> (K, T*B, X): one product per
-        member over all its steps, the same product a member alone runs."""
+    def _input_grads(self, suffix, dXP, dHH, layer_in, h_prev, need_dx: bool):
+        """From one direction's dL/d(input part) dXP and dL/d(recurrent part) dHH, (T, B, G*H):
+        add dW_ih, dW_hh and the biases' gradients, and return dL/d(layer input) (or None), each
+        as one product over every step. Stacked members (T, K, B, .) take the same products one
+        member at a time, so each gets the bits it gets alone."""
         if self.members is None:
-            return a.reshape(-1, a.shape[-1])
-        T, K, B, X = a.shape
-        return np.ascontiguousarray(a.transpose(1, 0, 2, 3)).reshape(K, T * B, X)
+            return self._member_grads(self.grads, self.params, suffix, dXP, dHH, layer_in, h_prev, need_dx)
+        g = {k: v for k, v in self.grads.items() if k.endswith(suffix)}
+        p = {k: v for k, v in self.params.items() if k.endswith(suffix)}
+        dx = np.empty(layer_in.shape, dtype=self.dtype) if need_dx else None
+        for m in range(self.members):
+            got = self._member_grads({k: v[m] for k, v in g.items()}, {k: v[m] for k, v in p.items()}, suffix,
+                                     dXP[:, m], dXP[:, m] if dHH is dXP else dHH[:, m], layer_in[:, m],
+                                     h_prev[:, m], need_dx)
+            if need_dx:
+                dx[:, m] = got
+        return dx
 
-    def _time_major(self, a, T):
-        """The inverse of ``_by_member``: (T*B, X) -> (T, B, X); (K, T*B, X) -> (T, K, B, X)."""
-        if self.members is None:
-            return a.reshape(T, -1, a.shape[-1])
-        K, X = a.shape[0], a.shape[-1]
-        return np.ascontiguousarray(a.reshape(K, T, -1, X).transpose(1, 0, 2, 3))
+    def _member_grads(self, g, p, suffix, dXP, dHH, layer_in, h_prev, need_dx):
+        T, B, GH = dXP.shape
+        dXP2 = dXP.reshape(T * B, GH)
+        dHH2 = dXP2 if dHH is dXP else dHH.reshape(T * B, GH)
+        g["weight_ih" + suffix] += dXP2.T @ layer_in.reshape(T * B, -1)
+        g["weight_hh" + suffix] += dHH2.T @ h_prev.reshape(T * B, -1)
+        if self.bias:
+            ones = np.ones(T * B, dtype=self.dtype)        # sum over (T, B) as one gemv
+            d_bias = ones @ dXP2
+            g["bias_ih" + suffix] += d_bias
+            g["bias_hh" + suffix] += d_bias if dHH is dXP else ones @ dHH2
+        return (dXP2 @ p["weight_ih" + suffix]).reshape(T, B, -1) if need_dx else None
 
     def _dropout_mask(self, shape):
         """The dropout mask between layers (None without dropout); stacked, each member's own mask
@@ -372,19 +395,9 @@ class Recurrent(Module):
                         step_probes(step_grads, seen, dHH, h_prev) if self.members is None else
                         [step_probes(step_grads[:, k], seen[:, k], dHH[:, k], h_prev[:, k])
                          for k in range(self.members)])
-                dXP2 = self._by_member(dXP)
-                dHH2 = dXP2 if dHH is dXP else self._by_member(dHH)
-                g = self.grads
-                g["weight_ih" + suffix] += np.swapaxes(dXP2, -1, -2) @ self._by_member(layer_in)
-                g["weight_hh" + suffix] += np.swapaxes(dHH2, -1, -2) @ self._by_member(h_prev)
-                if self.bias:
-                    ones = np.ones(dXP2.shape[-2], dtype=dt)       # sum over (T, B) as one gemv
-                    d_bias = ones @ dXP2
-                    g["bias_ih" + suffix] += d_bias
-                    g["bias_hh" + suffix] += d_bias if dHH is dXP else ones @ dHH2
-                if layer == 0 and not input_grad:
+                dx = self._input_grads(suffix, dXP, dHH, layer_in, h_prev, not (layer == 0 and not input_grad))
+                if dx is None:
                     continue
-                dx = self._time_major(dXP2 @ self.params["weight_ih" + suffix], T)
                 d_in = dx if d_in is None else d_in + dx           # both directions read layer_in
             d_out = d_in
         self.d_h0 = self._public_state(d_init)

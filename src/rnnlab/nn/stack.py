@@ -3,10 +3,11 @@
 The stacked model is a copy of the first member whose every parameter and gradient gains a
 leading member axis K, held in one (K, P) buffer; each member's own arrays become row k of it, so
 a member model always holds its current weights (its optimizer, guard, checkpoint and analysis
-keep working on it alone). Forward takes (K, B, T, D) -- each member its own batch -- and runs
-every product as one batched product per layer and step (``np.matmul`` over K); everything else is
-elementwise and the same code as one network's. Dropout draws each member's mask from that
-member's own random stream at its own rate, so member k computes what it would alone.
+keep working on it alone). Forward takes (K, B, T, D) -- each member its own batch. The recurrent
+step, the loop's Python cost, runs once for all members as a batched product (``np.matmul`` over
+K) and elementwise operations; the products over all steps (input part, weight gradients) run per
+member, with the shapes it has alone. Dropout draws each member's mask from that member's own
+random stream at its own rate. So member k computes, bit for bit, what it computes alone.
 """
 
 from __future__ import annotations

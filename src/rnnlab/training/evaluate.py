@@ -84,7 +84,11 @@ class HeldOutTotals:
 def evaluate_members(stack, tasks: list, losses: list, members: list[int], batch_size: int = 1000) -> dict:
     """``evaluate`` for the members of a stack (``rnnlab.nn.stack``) whose held-out splits have one
     shape: one stacked forward per batch of held-out sequences, each member scored on its row.
+    The K members share ``batch_size`` rows a pass (so a pass's arrays stay the size one
+    network's are, in cache: at K = 64, 1.35 s a seed-preset network instead of 2.09 s); the
+    sums then run in other chunks than alone, which moves the held-out loss by rounding only.
     Returns {member: (loss, metric)} for ``members``."""
+    batch_size = max(1, batch_size // len(tasks))
     was_training = stack.training
     stack.eval()
     totals = {k: HeldOutTotals(tasks[k], losses[k]) for k in members}
