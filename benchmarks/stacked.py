@@ -11,10 +11,11 @@ machine's two cores), and counts training and the per-epoch scoring, not imports
     python benchmarks/stacked.py [--ks 1,4,16,64] [--processes 4]
 
 "rnnlab single" is one run alone (median of 3), "rnnlab stack K" one StackTrainer of K members,
-"torch vmap K" one ensemble of K models (torch.func.stack_module_state + vmap, randomness
-"different" for dropout; the RNN written out step by step, as vmap has no batching rule for
-nn.RNN), "torch process" one fresh PyTorch process training one nn.RNN model (median of
---processes, its torch import included: what K separate processes each pay).
+"torch vmap K" one ensemble of K seed-style models (seed_speed.py's SeedStyleRNN: vmap has no
+batching rule for nn.RNN's fused kernel; torch.func.stack_module_state + vmap, randomness
+"different" for dropout), "torch process" one fresh PyTorch process training one nn.RNN model
+(seed_speed.py's TorchRNN; median of --processes, its torch import included: what K separate
+processes each pay).
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ import statistics
 import subprocess
 import sys
 import time
-
-EPOCHS, BATCHES, BATCH, HIDDEN, LAYERS = 50, 10, 32, 64, 2
 
 
 def rnnlab_single(seed: int = 0) -> float:
@@ -49,76 +48,35 @@ def rnnlab_stack(K: int) -> float:
     return time.perf_counter() - t
 
 
-def _data():
-    from rnnlab.data.tasks import make_task
-    task = make_task("mean-sign", 5000, 1000, 20, 10, 0)
-    return task.X_train, task.y_train, task.X_test, task.y_test
-
-
-_CLASSES: dict = {}
-
-
-def _torch_model(torch):
-    if "SeedRNN" in _CLASSES:
-        return _CLASSES["SeedRNN"]()
-
-    class SeedRNN(torch.nn.Module):
-        """The seed model written out step by step (torch.func.vmap has no batching rule for
-        nn.RNN's fused kernel), with nn.RNN's parameters, init and dropout between layers."""
-
-        def __init__(self):
-            super().__init__()
-            ref = torch.nn.RNN(10, HIDDEN, LAYERS, batch_first=True)
-            self.w_ih = torch.nn.ParameterList([getattr(ref, f"weight_ih_l{k}") for k in range(LAYERS)])
-            self.w_hh = torch.nn.ParameterList([getattr(ref, f"weight_hh_l{k}") for k in range(LAYERS)])
-            self.b = torch.nn.ParameterList([torch.nn.Parameter(getattr(ref, f"bias_ih_l{k}").detach()
-                                                                + getattr(ref, f"bias_hh_l{k}").detach())
-                                             for k in range(LAYERS)])
-            self.drop = torch.nn.Dropout(0.2)
-            self.fc = torch.nn.Linear(HIDDEN, 2)
-
-        def forward(self, x):
-            seq = x
-            for k in range(LAYERS):
-                xp = seq @ self.w_ih[k].T + self.b[k]                      # every step's input part at once
-                h = x.new_zeros(x.shape[0], HIDDEN)
-                outs = []
-                for t in range(x.shape[1]):
-                    h = torch.tanh(xp[:, t] + h @ self.w_hh[k].T)
-                    outs.append(h)
-                seq = torch.stack(outs, dim=1)
-                if k < LAYERS - 1:
-                    seq = self.drop(seq)
-            return self.fc(self.drop(h))
-
-    _CLASSES["SeedRNN"] = SeedRNN
-    return SeedRNN()
-
-
 def torch_vmap(K: int) -> float:
+    """K seed-style models (benchmarks/seed_speed.py's SeedStyleRNN: nn.Linear layers and a loop
+    over time, the model the seed write-up describes) as one torch.func ensemble."""
     import numpy as np
+    import seed_speed as seed
     import torch
     from torch.func import functional_call, stack_module_state, vmap
     torch.set_num_threads(1)
-    Xtr, ytr, Xte, yte = (torch.from_numpy(np.ascontiguousarray(a)) for a in _data())
+    cfg, data = seed.CFG, seed.build_task(seed.CFG)
+    Xtr, ytr = torch.from_numpy(data.X_train), torch.from_numpy(data.y_train)
+    Xte, yte = torch.from_numpy(data.X_test), torch.from_numpy(data.y_test)
     models = []
     for k in range(K):
         torch.manual_seed(k)
-        models.append(_torch_model(torch))
+        models.append(seed.SeedStyleRNN(cfg.features, cfg.hidden, cfg.layers, 2, cfg.dropout))
     params, buffers = stack_module_state(models)
-    base = _torch_model(torch).to("meta")
+    base = seed.SeedStyleRNN(cfg.features, cfg.hidden, cfg.layers, 2, cfg.dropout).to("meta")
 
     def one(p, b, x):
         return functional_call(base, (p, b), (x,))
     run = vmap(one, randomness="different")
-    opt = torch.optim.Adam(params.values(), lr=1e-3)
-    sched = torch.optim.lr_scheduler.StepLR(opt, 20, 0.5)
+    opt = torch.optim.Adam(params.values(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.StepLR(opt, cfg.lr_step, cfg.lr_gamma)
     gens = [np.random.default_rng(k) for k in range(K)]
     t = time.perf_counter()
-    for _ in range(EPOCHS):
+    for _ in range(cfg.epochs):
         base.train()
-        for _ in range(BATCHES):
-            idx = torch.from_numpy(np.stack([g.choice(len(Xtr), BATCH, replace=False) for g in gens]))
+        for _ in range(cfg.batches_per_epoch):
+            idx = torch.from_numpy(np.stack([g.choice(len(Xtr), cfg.batch_size, replace=False) for g in gens]))
             out = run(params, buffers, Xtr[idx])                          # (K, B, 2)
             loss = torch.nn.functional.cross_entropy(out.reshape(-1, 2), ytr[idx].reshape(-1)) * K
             opt.zero_grad()
@@ -127,45 +85,18 @@ def torch_vmap(K: int) -> float:
         sched.step()
         base.eval()
         with torch.no_grad():
-            out = run(params, buffers, Xte.expand(K, *Xte.shape))
-            (out.argmax(-1) == yte).float().mean(dim=1)
+            (run(params, buffers, Xte.expand(K, *Xte.shape)).argmax(-1) == yte).float().mean(dim=1)
     return time.perf_counter() - t
 
 
 def torch_process() -> float:
-    """One model in a fresh process; the time includes importing torch, as K processes each would."""
+    """One nn.RNN model (seed_speed.py's TorchRNN and training loop) in a fresh process; the time
+    includes importing torch, as K separate processes each would."""
     start = time.perf_counter()
-    import numpy as np
+    import seed_speed as seed
     import torch
     torch.set_num_threads(1)
-    Xtr, ytr, Xte, yte = (torch.from_numpy(np.ascontiguousarray(a)) for a in _data())
-    torch.manual_seed(0)
-
-    class Fused(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.rnn = torch.nn.RNN(10, HIDDEN, LAYERS, batch_first=True, dropout=0.2)
-            self.drop = torch.nn.Dropout(0.2)
-            self.fc = torch.nn.Linear(HIDDEN, 2)
-
-        def forward(self, x):
-            return self.fc(self.drop(self.rnn(x)[1][-1]))
-    model = Fused()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    sched = torch.optim.lr_scheduler.StepLR(opt, 20, 0.5)
-    g = np.random.default_rng(0)
-    for _ in range(EPOCHS):
-        model.train()
-        for _ in range(BATCHES):
-            idx = torch.from_numpy(g.choice(len(Xtr), BATCH, replace=False))
-            loss = torch.nn.functional.cross_entropy(model(Xtr[idx]), ytr[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        sched.step()
-        model.eval()
-        with torch.no_grad():
-            (model(Xte).argmax(-1) == yte).float().mean()
+    seed.run_torch(seed.TorchRNN, seed.build_task(seed.CFG), seed.CFG.epochs)
     return time.perf_counter() - start
 
 
