@@ -105,6 +105,7 @@ class StackTrainer:
                             ts[k].stopped()
                         else:
                             ts[k].step_done(steps[k], step, clocks[k])
+                clocks[live[0]].threads.evaluating()       # the held-out passes: as a run alone scores
                 scored = self._evaluate(live)
                 for k in list(live):
                     try:
@@ -122,7 +123,8 @@ class StackTrainer:
                 ts[k].stopped()
             raise
         finally:
-            clocks[0].threads.restore()
+            for clock in reversed(clocks):                 # the first member's holds the original limits
+                clock.threads.restore()
         for k in live:
             results[k] = ts[k].end(clocks[k])
         return results
