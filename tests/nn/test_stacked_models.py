@@ -66,7 +66,7 @@ def test_member_models_hold_row_k_of_the_stack_and_bad_stacks_are_refused():
     stack.flat_params[1] += 1.0
     assert np.shares_memory(ms[1].params["fc.weight"], stack.flat_params)
     np.testing.assert_array_equal(ms[1].params["fc.weight"], stack.params["fc.weight"][1])
-    with pytest.raises(InputError, match="share one architecture"):
+    with pytest.raises(InputError, match="share one architecture, but these differ: hidden 6 against 7"):
         stack_models([rnnlab.SequenceClassifier(4, 6, 3, cell="gru"), rnnlab.SequenceClassifier(4, 7, 3, cell="gru")])
     with pytest.raises(InputError, match="shape \\(K, B, T, D\\)"):
         stack.forward(np.zeros((5, 7, 4)))

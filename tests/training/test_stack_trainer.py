@@ -81,7 +81,7 @@ def test_a_member_whose_guard_gives_up_stops_and_the_others_finish():
 def test_what_cannot_be_stacked_is_refused_with_a_reason():
     assert stack_key(TrainConfig(seed=0, lr=1e-3)) == stack_key(TrainConfig(seed=5, lr=1e-2, dropout=0.5))
     assert stack_key(TrainConfig(hidden=8)) != stack_key(TrainConfig(hidden=9))
-    with pytest.raises(InputError, match="share one architecture"):
+    with pytest.raises(InputError, match="these differ: hidden 8 against 9"):
         StackTrainer([Trainer(config=TrainConfig(hidden=8)), Trainer(config=TrainConfig(hidden=9))])
     with pytest.raises(InputError, match="CharLM"):
         StackTrainer([Trainer(config=TrainConfig(task="charlm", corpus_chars=20000, batch_size=4, window=20,

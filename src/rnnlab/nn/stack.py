@@ -35,9 +35,12 @@ def stack_models(models: list) -> Module:
         raise InputError(f"stack_models stacks recurrent sequence models (classifier, tagger, regressors); "
                          f"got a {type(first).__name__}")
     for m in models[1:]:
-        if type(m) is not type(first) or _architecture(m) != _architecture(first):
-            raise InputError(f"stacked members must share one architecture: {_architecture(first)} and "
-                             f"{_architecture(m)} differ; train them apart")
+        a, b = _architecture(first), _architecture(m)
+        if type(m) is not type(first) or a != b:
+            differ = ", ".join(f"{k} {a.get(k)} against {b.get(k)}" for k in sorted(set(a) | set(b))
+                               if a.get(k) != b.get(k) and k != "params")
+            raise InputError(f"stacked members must share one architecture, but these differ: {differ}; "
+                             "train them apart")
         if [p.shape for p in m.params.values()] != [p.shape for p in first.params.values()]:
             raise InputError("stacked members must have parameters of the same shapes")
     K, names = len(models), list(first.params)
