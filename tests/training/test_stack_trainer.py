@@ -123,3 +123,10 @@ def test_train_stack_writes_what_train_writes_for_each_member(tmp_path):
         names = {p.name for p in (tmp_path / d).iterdir()}
         assert {"config.json", "metrics.jsonl", "summary.json", "report.html", "analysis.json"} <= names
         assert r["epochs"] == SMALL["epochs"]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_stack_whose_every_member_gives_up_reports_each_failure():
+    configs = [TrainConfig(seed=s, lr=1.0, max_recoveries=0, **RELU) for s in range(2)]
+    results = StackTrainer([Trainer(config=c) for c in configs]).fit()
+    assert all(type(r).__name__ == "TrainingDiverged" for r in results)

@@ -45,7 +45,7 @@ from rnnlab.runs.writer import RunWriter
 from rnnlab.training.config import TrainConfig
 from rnnlab.training.loop import Trainer
 from rnnlab.training.probes import early_to_late_gradient
-from rnnlab.training.stack import StackTrainer, stack_key, stack_pays
+from rnnlab.training.stack import StackTrainer, config_can_stack, stack_key, stack_pays
 
 # A trial "learns" when it beats the memoryless baseline by this much (stated in every verdict).
 LEARN_MARGIN = {"acc": ("at least 10 points above", lambda v, b: v >= b + 0.10),
@@ -164,8 +164,8 @@ def stacks(jobs: list[dict], workers: int, always: bool = False) -> list[list[di
     groups: dict = {}
     for job in jobs:
         cfg = TrainConfig.from_dict(job["config"])
-        can = cfg.model != "transformer" and cfg.task != "charlm" and not cfg.curriculum
-        key = stack_key(cfg) if can and (always or stack_pays(cfg)) else ("alone", job["name"])
+        stacked = config_can_stack(cfg) if always else stack_pays(cfg)
+        key = stack_key(cfg) if stacked else ("alone", job["name"])
         groups.setdefault(key, []).append(job)
     out = []
     for group in groups.values():

@@ -81,6 +81,14 @@ class HeldOutTotals:
         return self.total / self.weight, self.s / self.n
 
 
+def stacked_inputs(batches: list[Batch]) -> tuple:
+    """K members' batches as one stack's input: x (K, B, T, D) and lengths (K, B) or None."""
+    x = np.stack([b.x for b in batches])
+    if all(b.lengths is None for b in batches):
+        return x, None
+    return x, np.stack([b.lengths if b.lengths is not None else np.full(len(b.x), b.x.shape[1]) for b in batches])
+
+
 def evaluate_members(stack, tasks: list, losses: list, members: list[int], batch_size: int = 1000) -> dict:
     """``evaluate`` for the members of a stack (``rnnlab.nn.stack``) whose held-out splits have one
     shape: one stacked forward per batch of held-out sequences, each member scored on its row.
@@ -95,9 +103,7 @@ def evaluate_members(stack, tasks: list, losses: list, members: list[int], batch
     chunks = [held_out_batches(t, batch_size) for t in tasks]
     for i in range(len(chunks[0])):
         part = [c[i] for c in chunks]
-        lengths = None if all(b.lengths is None for b in part) else np.stack(
-            [b.lengths if b.lengths is not None else np.full(len(b.x), b.x.shape[1]) for b in part])
-        out = stack.forward(np.stack([b.x for b in part]), lengths=lengths)
+        out = stack.forward(*stacked_inputs(part))
         for k in members:
             totals[k].add(out[k], part[k])
     stack.train(was_training)

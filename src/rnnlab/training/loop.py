@@ -169,9 +169,13 @@ class Trainer:
         if batch.reset_state:
             self.model.reset_state()                              # the text stream started over
         out = forward(self.model, batch.x, batch.lengths)                              # forward
+        return (out, *self.loss_of(batch, out))                                        # loss
+
+    def loss_of(self, batch: Batch, out) -> tuple:
+        """(mask, loss, dL/d outputs) of ``out``, the outputs for ``batch`` (this model's, or its
+        row of a stack's)."""
         mask = step_mask(self.task, batch)
-        loss, d_out = self._loss(out, batch.y, mask)                                   # loss
-        return out, mask, loss, d_out
+        return (mask, *self._loss(out, batch.y, mask))
 
     def update(self, batch: Batch, out, mask, loss: float, steps, record: bool) -> dict:
         """The rest of a step once the gradients are in ``model.grads`` (this model's own, or its

@@ -22,7 +22,7 @@ import numpy as np
 from rnnlab.data.batches import Batch
 from rnnlab.errors import InputError
 from rnnlab.nn.stack import stack_models
-from rnnlab.training.evaluate import evaluate_members
+from rnnlab.training.evaluate import evaluate_members, stacked_inputs
 from rnnlab.training.loop import Trainer
 
 
@@ -44,9 +44,14 @@ def stack_key(cfg) -> tuple:
 STACK_PAYS_UP_TO = 32            # hidden units per layer
 
 
+def config_can_stack(cfg) -> bool:
+    """Whether the Trainer this config builds can join a stack (``stackable`` says why not)."""
+    return cfg.model in ("rnn", "lstm", "gru") and cfg.task != "charlm" and not cfg.curriculum
+
+
 def stack_pays(cfg) -> bool:
     """Whether stacking trials of this config is expected to be faster than training them alone."""
-    return cfg.model in ("rnn", "lstm", "gru") and cfg.hidden <= STACK_PAYS_UP_TO
+    return config_can_stack(cfg) and cfg.hidden <= STACK_PAYS_UP_TO
 
 
 def stackable(trainer: Trainer) -> str | None:
@@ -105,6 +110,8 @@ class StackTrainer:
                             ts[k].stopped()
                         else:
                             ts[k].step_done(steps[k], step, clocks[k])
+                if not live:                               # every member failed in this epoch
+                    break
                 clocks[live[0]].threads.evaluating()       # the held-out passes: as a run alone scores
                 scored = self._evaluate(live)
                 for k in list(live):
@@ -133,7 +140,7 @@ class StackTrainer:
         """Every live member's held-out (loss, metric), as one stacked pass where the members'
         held-out splits have one shape ({} otherwise: each member evaluates alone)."""
         ts = self.trainers
-        if len({t.task.test.X.shape for t in ts}) != 1 or not live:
+        if len({t.task.test.X.shape for t in ts}) != 1:
             return {}
         return evaluate_members(self.model, [t.task for t in ts], [t.loss for t in ts], live)
 
@@ -141,16 +148,11 @@ class StackTrainer:
         """One step of every live member: a stacked forward and backward, then each member's own
         loss, guard, clipping and optimizer step from its row of the gradients."""
         ts, model = self.trainers, self.model
-        x = np.stack([b.x for b in batches])
-        lengths = None if all(b.lengths is None for b in batches) else np.stack(
-            [b.lengths if b.lengths is not None else np.full(len(b.x), b.x.shape[1]) for b in batches])
-        out = model.forward(x, lengths=lengths)
+        out = model.forward(*stacked_inputs(batches))
         d_out = np.zeros_like(out)
         parts = {}
         for k in live:
-            t, b = ts[k], batches[k]
-            mask = b.mask if t.task.per_step else None
-            loss, d_out[k] = t._loss(out[k], b.y, mask)
+            mask, loss, d_out[k] = ts[k].loss_of(batches[k], out[k])
             parts[k] = (mask, loss)
         record = [ts[k].probe_due() for k in range(len(ts))]
         model.flat_grads.fill(0)
