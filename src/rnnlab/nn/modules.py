@@ -214,9 +214,7 @@ class Dropout(Module):
         if self.members is None:
             self._mask = dropout_mask(self.rng, x.shape, self.p, x.dtype)
         else:                                   # each member's own mask, stream and rate, as alone
-            one = x.shape[1:]
-            self._mask = np.stack([dropout_mask(rng, one, p, x.dtype) if p > 0 else np.ones(one, x.dtype)
-                                   for rng, p in zip(self.member_rngs, self.member_p)])
+            self._mask = member_masks(self.member_rngs, self.member_p, x.shape, x.dtype, axis=0)
         return x * self._mask
 
     def backward(self, dy):
@@ -234,6 +232,15 @@ def dropout_mask(rng: np.random.Generator, shape, p: float, dtype) -> np.ndarray
     cut = min(round(p * 65536), 65535)
     keep = bits >= np.uint16(cut)
     return np.multiply(keep, dtype.type(65536 / (65536 - cut)), dtype=dtype)
+
+
+def member_masks(rngs, ps, shape, dtype, axis: int) -> np.ndarray:
+    """Stacked members' dropout masks for an array of ``shape`` whose member axis is ``axis``:
+    each member's drawn from its own stream at its own rate, exactly as it draws alone (a member
+    with rate 0 draws nothing and keeps everything)."""
+    one = shape[:axis] + shape[axis + 1:]
+    return np.stack([dropout_mask(rng, one, p, dtype) if p > 0 else np.ones(one, dtype) for rng, p in zip(rngs, ps)],
+                    axis=axis)
 
 
 __all__ = ["Module", "Linear", "Embedding", "Dropout", "dropout_mask"]

@@ -19,7 +19,7 @@ from rnnlab.errors import InputError, InputTypeError
 from rnnlab.nn.cells import ElmanCell, gru_cell, lstm_cell
 from rnnlab.nn.cells.members import transposed
 from rnnlab.nn.init import INIT_SCHEMES, recurrent_weights
-from rnnlab.nn.modules import Module, dropout_mask
+from rnnlab.nn.modules import Module, dropout_mask, member_masks
 
 
 def padding_masks(lengths, T):
@@ -338,9 +338,7 @@ class Recurrent(Module):
             return dropout_mask(self.rng, shape, self.dropout, self.dtype) if self.dropout > 0 else None
         if not any(p > 0 for p in self.member_dropout):
             return None
-        one = shape[:1] + shape[2:]
-        return np.stack([dropout_mask(rng, one, p, self.dtype) if p > 0 else np.ones(one, self.dtype)
-                         for rng, p in zip(self.member_rngs, self.member_dropout)], axis=1)
+        return member_masks(self.member_rngs, self.member_dropout, shape, self.dtype, axis=1)
 
     def backward(self, d_output=None, d_h_n=None, input_grad=True, record=False):
         """Accumulate parameter gradients into ``grads``; return dL/dx (same layout as x).
