@@ -1,14 +1,15 @@
 """The Transformer's training throughput against an equal PyTorch model (same layers, heads, width,
 batch and length; pre-LN blocks, tanh GELU, Adam), and KV-cached generation of a char model
 against the same weights stepped through a hand-written PyTorch KV cache (nn.MultiheadAttention
-keeps none). Each measurement runs in a fresh process (medians of --repeats), ratios from one run.
+keeps none). Each measurement runs in a fresh process (medians of --repeats, the two peers taking
+turns), ratios from one run.
 
 Sizes: the seed task at its defaults (d_model 64, 2 layers, 4 heads); the sizes ``rnnlab compare``
 gives its 20,000-parameter Transformer (1 layer) on the seed task, adding-100 (a regression there,
 timed here with a 2-class head: the same blocks) and the char model; and a wider char model. A
 ratio above 1 means rnnlab is faster.
 
-    python benchmarks/transformer_speed.py [--repeats 3] [--steps 60]
+    python benchmarks/transformer_speed.py [--repeats 3] [--steps 60] [--sizes 1,5]
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ def rnnlab_train(size, steps):
     from rnnlab.nn.losses import softmax_cross_entropy
     from rnnlab.nn.optim import Adam
     from rnnlab.nn.transformer import Transformer
+    from rnnlab.training.allocator import tune_allocator
+    tune_allocator()                                                # as rnnlab's Trainer does for every run
     kind, D, d, L, h, B, T = size
     model = Transformer(D, d, D if kind == "lm" else 2, num_layers=L, heads=h, context=T, kind=kind)
     opt = Adam(model.params, model.grads, lr=1e-3)
@@ -93,6 +96,7 @@ def rnnlab_generate(size, tokens):
     kind, D, d, L, h, B, T = size
     model = Transformer(D, d, D, num_layers=L, heads=h, context=tokens + 1, kind="lm")
     model.eval()
+    model.step(0, None)                                             # warm: loads the compiled passes
     start = time.perf_counter()
     cache, tok = None, 0
     for _ in range(tokens):
@@ -131,13 +135,16 @@ def _run(job):
     return globals()[fn](size, n)
 
 
-def measure(fn, size, n, repeats):
+def measure(fns, size, n, repeats):
+    """Median seconds of each of ``fns`` (peers), each run in a fresh process, the peers taking
+    turns so that a slow spell of the machine falls on both."""
     ctx = mp.get_context("spawn")
-    times = []
+    times = {fn: [] for fn in fns}
     for _ in range(repeats):
-        with ctx.Pool(1) as pool:
-            times.append(pool.apply(_run, ((fn, size, n),)))
-    return statistics.median(times)
+        for fn in fns:
+            with ctx.Pool(1) as pool:
+                times[fn].append(pool.apply(_run, ((fn, size, n),)))
+    return [statistics.median(times[fn]) for fn in fns]
 
 
 def main():
@@ -145,24 +152,25 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--tokens", type=int, default=200)
+    ap.add_argument("--sizes", default="", help="comma-separated row numbers (1-%d) to run; default all" % len(SIZES))
     args = ap.parse_args()
+    sizes = {name: size for i, (name, size) in enumerate(SIZES.items(), 1)
+             if not args.sizes or str(i) in args.sizes.split(",")}
     print(f"training: {args.steps} steps (forward, cross-entropy, backward, Adam), median of {args.repeats}")
     print("| size | d_model x layers, batch x length | rnnlab seq/s | PyTorch seq/s | rnnlab / PyTorch |")
     print("|---|---|---|---|---|")
-    for name, size in SIZES.items():
+    for name, size in sizes.items():
         kind, D, d, L, h, B, T = size
-        ours = measure("rnnlab_train", size, args.steps, args.repeats)
-        theirs = measure("torch_train", size, args.steps, args.repeats)
+        ours, theirs = measure(("rnnlab_train", "torch_train"), size, args.steps, args.repeats)
         print(f"| {name} | {d} x {L}, {B} x {T} | {B * args.steps / ours:,.0f} | {B * args.steps / theirs:,.0f} "
               f"| **{theirs / ours:.2f}** |", flush=True)
     print(f"\ngeneration: {args.tokens} tokens one at a time with a KV cache, median of {args.repeats}")
     print("| size | rnnlab tokens/s | PyTorch tokens/s | rnnlab / PyTorch |")
     print("|---|---|---|---|")
-    for name, size in SIZES.items():
+    for name, size in sizes.items():
         if size[0] != "lm":
             continue
-        ours = measure("rnnlab_generate", size, args.tokens, args.repeats)
-        theirs = measure("torch_generate", size, args.tokens, args.repeats)
+        ours, theirs = measure(("rnnlab_generate", "torch_generate"), size, args.tokens, args.repeats)
         print(f"| {name} | {args.tokens / ours:,.0f} | {args.tokens / theirs:,.0f} | **{theirs / ours:.2f}** |",
               flush=True)
 

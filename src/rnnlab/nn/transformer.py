@@ -26,6 +26,8 @@ import numpy as np
 
 from rnnlab.checks import KINDS, PER_STEP_KINDS, check_array, check_choice, check_int, check_lengths, setting
 from rnnlab.errors import InputError
+from rnnlab.nn import transformer_fused
+from rnnlab.nn.cells import fused_in_effect
 from rnnlab.nn.heads import check_generate, encode_text, sample_next
 from rnnlab.nn.modules import Dropout, Embedding, Linear, Module
 
@@ -34,16 +36,21 @@ _GELU_C = math.sqrt(2.0 / math.pi)        # Python floats keep float32 arrays fl
 
 class LayerNorm(Module):
     """y = (x - mean) / sqrt(var + eps) * weight + bias over the last axis (d,), as
-    ``torch.nn.LayerNorm`` (biased variance, eps 1e-5): keeps the residual stream's scale fixed."""
+    ``torch.nn.LayerNorm`` (biased variance, eps 1e-5): keeps the residual stream's scale fixed.
+    In float32, one fused pass each way (``transformer_fused``) unless built with the fused kernels off."""
 
     def __init__(self, d: int, eps: float = 1e-5, dtype=np.float32):
         super().__init__(dtype)
         self.eps = eps
         self._register("weight", np.ones(d))
         self._register("bias", np.zeros(d))
+        self.fused = fused_in_effect()
         self._cache = None
 
     def forward(self, x):
+        if self.fused and transformer_fused.fits(x):
+            y, *self._cache = transformer_fused.layer_norm(x, self.params["weight"], self.params["bias"], self.eps)
+            return y
         mu = x.mean(axis=-1, keepdims=True)
         xc = x - mu
         rstd = 1.0 / np.sqrt((xc * xc).mean(axis=-1, keepdims=True) + self.eps)   # (..., 1)
@@ -53,6 +60,9 @@ class LayerNorm(Module):
 
     def backward(self, dy):
         xhat, rstd = self._cache
+        if self.fused and transformer_fused.fits(dy, xhat):
+            return transformer_fused.layer_norm_backward(dy, xhat, rstd, self.params["weight"],
+                                                         self.grads["weight"], self.grads["bias"])
         d = xhat.shape[-1]
         self.grads["weight"] += (dy * xhat).reshape(-1, d).sum(axis=0)      # through * weight
         self.grads["bias"] += dy.reshape(-1, d).sum(axis=0)                 # through + bias
@@ -76,14 +86,18 @@ def gelu_backward(dy, x, t):
     return dy * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * _GELU_C * (1.0 + 3 * 0.044715 * (x * x)))
 
 
-def attend(q, k, v, allowed):
+def attend(q, k, v, allowed, fused=False):
     """The one attention: softmax(q k^T / sqrt(hd), masked) v for every head at once.
 
     q (B, h, Tq, hd), k and v (B, h, Tk, hd), ``allowed`` (B or 1, 1, Tq, Tk) boolean (causal
     and padding masks together; every row keeps at least one key). Returns the output
     (B, h, Tq, hd) and the attention weights (B, h, Tq, Tk) that ``attend_backward`` needs.
     Stable softmax: the row max is subtracted before exp; masked scores are -inf, weight 0.
+    ``fused``: the softmax as ``transformer_fused.masked_softmax`` (float32).
     """
+    if fused and transformer_fused.fits(q):
+        p = transformer_fused.masked_softmax(q @ k.swapaxes(-1, -2), allowed, 1.0 / math.sqrt(q.shape[-1]))
+        return p @ v, p
     s = (q @ k.swapaxes(-1, -2)) * (1.0 / math.sqrt(q.shape[-1]))
     s = np.where(allowed, s, -np.inf)
     p = np.exp(s - s.max(axis=-1, keepdims=True))
@@ -91,11 +105,14 @@ def attend(q, k, v, allowed):
     return p @ v, p
 
 
-def attend_backward(d_o, q, k, v, p):
+def attend_backward(d_o, q, k, v, p, fused=False):
     """dL/dq, dL/dk, dL/dv of ``attend`` from dL/d(output) (B, h, Tq, hd)."""
     scale = 1.0 / math.sqrt(q.shape[-1])
     dv = p.swapaxes(-1, -2) @ d_o                                # through p v
     dp = d_o @ v.swapaxes(-1, -2)                                # (B, h, Tq, Tk)
+    if fused and transformer_fused.fits(dp, p):                  # ds, scaled, in one pass
+        ds = transformer_fused.masked_softmax_backward(dp, p, scale)
+        return ds @ k, ds.swapaxes(-1, -2) @ q, dv
     ds = p * (dp - (dp * p).sum(axis=-1, keepdims=True))          # through the softmax (masked: p=0)
     dq = (ds @ k) * scale                                        # through q k^T / sqrt(hd)
     dk = (ds.swapaxes(-1, -2) @ q) * scale
@@ -125,6 +142,7 @@ class CausalSelfAttention(Module):
         self._register("in_proj_bias", np.zeros(3 * d))
         self.out_proj = self._adopt("out_proj", Linear(d, d, rng=rng, init="pytorch", dtype=dtype))
         self.out_proj.params["bias"][...] = 0                    # torch zeroes out_proj.bias too
+        self.fused = fused_in_effect()
         self.present = None
         self._cache = None
 
@@ -134,12 +152,14 @@ class CausalSelfAttention(Module):
 
     def forward(self, x, allowed, past=None):
         B, T, d = x.shape
-        qkv = x @ self.params["in_proj_weight"].T + self.params["in_proj_bias"]   # (B, T, 3d)
+        # one (B*T, d) product: on (B, T, d) NumPy runs B small ones, 5x slower at d 128
+        qkv = (x.reshape(-1, d) @ self.params["in_proj_weight"].T).reshape(B, T, 3 * d)
+        qkv += self.params["in_proj_bias"]                       # (B, T, 3d)
         q, k, v = (self._split(qkv[..., i * d:(i + 1) * d]) for i in range(3))
         if past is not None:
             k, v = np.concatenate([past[0], k], axis=2), np.concatenate([past[1], v], axis=2)
         self.present = (k, v)
-        o, p = attend(q, k, v, allowed)
+        o, p = attend(q, k, v, allowed, self.fused)
         o = o.transpose(0, 2, 1, 3).reshape(B, T, d)             # heads side by side
         self._cache = (x, q, k, v, p)
         return self.out_proj.forward(o)
@@ -149,33 +169,35 @@ class CausalSelfAttention(Module):
         x, q, k, v, p = self._cache
         B, T, d = x.shape
         d_o = self._split(self.out_proj.backward(dy))            # through out_proj, into heads
-        dq, dk, dv = attend_backward(d_o, q, k, v, p)            # through the attention
+        dq, dk, dv = attend_backward(d_o, q, k, v, p, self.fused)   # through the attention
         d_qkv = np.concatenate([z.transpose(0, 2, 1, 3).reshape(B, T, d) for z in (dq, dk, dv)],
                                axis=-1)                          # (B, T, 3d)
         d2 = d_qkv.reshape(-1, 3 * d)
         self.grads["in_proj_weight"] += d2.T @ x.reshape(-1, d)  # through x W_in^T
         self.grads["in_proj_bias"] += d2.sum(axis=0)             # through + b_in
-        return d_qkv @ self.params["in_proj_weight"]             # (B, T, d)
+        return (d2 @ self.params["in_proj_weight"]).reshape(B, T, d)   # one (B*T, 3d) product
 
 
 class MLP(Module):
-    """Position-wise feed-forward: fc2(gelu(fc1(x))), d -> 4d -> d."""
+    """Position-wise feed-forward: fc2(gelu(fc1(x))), d -> 4d -> d (GELU fused in float32)."""
 
     def __init__(self, d: int, hidden: int, *, rng: np.random.Generator, dtype=np.float32):
         super().__init__(dtype)
         self.fc1 = self._adopt("fc1", Linear(d, hidden, rng=rng, init="pytorch", dtype=dtype))
         self.fc2 = self._adopt("fc2", Linear(hidden, d, rng=rng, init="pytorch", dtype=dtype))
+        self.fused = fused_in_effect()
         self._cache = None
 
     def forward(self, x):
         a = self.fc1.forward(x)                                  # (B, T, 4d) pre-activation
-        g, t = gelu(a)
+        g, t = (transformer_fused.gelu if self.fused and transformer_fused.fits(a) else gelu)(a)
         self._cache = (a, t)
         return self.fc2.forward(g)
 
     def backward(self, dy):
-        d_g = self.fc2.backward(dy)                              # through fc2
-        return self.fc1.backward(gelu_backward(d_g, *self._cache))   # through GELU, then fc1
+        d_g = self.fc2.backward(dy)                              # through fc2 (a fresh array: the fused
+        fused = self.fused and transformer_fused.fits(d_g)       # GELU writes its result into it)
+        return self.fc1.backward((transformer_fused.gelu_backward if fused else gelu_backward)(d_g, *self._cache))
 
 
 class Block(Module):

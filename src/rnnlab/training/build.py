@@ -121,22 +121,27 @@ def build_batches(cfg: TrainConfig, task: Task):
 
 
 def ready_compiled_cells(model) -> float:
-    """Make the model's fused cells' compiled kernels ready before the training clock starts (a
-    first run on a machine compiles them, ~2.5 s; later runs load them from Numba's cache, ~0.5 s),
-    so a run's "seconds" is its training alone and compares across models and runs (``rnnlab
-    compare`` gives every model the LSTM's time). Returns the seconds it took, 0 without fused cells."""
-    fused = sys.modules.get("rnnlab.nn.cells.fused")
-    if fused is None or not hasattr(model, "modules"):
-        return 0.0
-    kinds = (fused.FusedLSTMCell, fused.FusedGRUCell)
-    types = {type(m.cell) for m in model.modules() if isinstance(getattr(m, "cell", None), kinds)}
-    if not types:
+    """Make the model's compiled kernels (fused cells, the Transformer's fused passes) ready before
+    the training clock starts (a first run on a machine compiles them, ~2.5 s; later runs load them
+    from Numba's cache, ~0.5 s), so a run's "seconds" is its training alone and compares across
+    models and runs (``rnnlab compare`` gives every model the LSTM's time). Returns the seconds it
+    took, 0 without compiled kernels."""
+    if not hasattr(model, "modules"):
         return 0.0
     start = time.perf_counter()
-    fused.warm_up(types, dtypes=(np.dtype(getattr(model, "dtype", np.float32)).type,))
+    fused = sys.modules.get("rnnlab.nn.cells.fused")
+    kinds = () if fused is None else (fused.FusedLSTMCell, fused.FusedGRUCell)
+    types = {type(m.cell) for m in model.modules() if isinstance(getattr(m, "cell", None), kinds)}
+    if types:
+        fused.warm_up(types, dtypes=(np.dtype(getattr(model, "dtype", np.float32)).type,))
+    passes = sys.modules.get("rnnlab.nn.transformer_fused")
+    transformer = sys.modules.get("rnnlab.nn.transformer")
+    if passes is not None and np.dtype(getattr(model, "dtype", np.float32)) == np.float32 and any(
+            isinstance(m, transformer.MLP) and m.fused for m in model.modules()):
+        passes.warm_up()
+    elif not types:
+        return 0.0
     return time.perf_counter() - start
-
-
 
 
 def model_from_description(d: dict, vocab=()):

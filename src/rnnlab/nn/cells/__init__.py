@@ -30,9 +30,10 @@ from rnnlab.nn.cells.gru import GRUCell
 from rnnlab.nn.cells.lstm import LSTMCell
 from rnnlab.nn.cells.rnn import ElmanCell
 
-__all__ = ["ElmanCell", "LSTMCell", "GRUCell", "use_fused", "lstm_cell", "gru_cell"]
+__all__ = ["ElmanCell", "LSTMCell", "GRUCell", "use_fused", "fused_in_effect", "lstm_cell", "gru_cell"]
 
-# Fused steps (fused.py) for the gated cells when Numba is installed; a process-wide choice made
+# Fused steps (fused.py) for the gated cells, and fused passes for the Transformer
+# (nn/transformer_fused.py), when Numba is installed; a process-wide choice made
 # at the entry point (RNNLAB_FUSED=0 in the environment, or use_fused(False) before building models).
 # what the command line warns about once it has started (a warning at import time would be a source listing)
 FUSED_ENV_PROBLEM = (None if os.environ.get("RNNLAB_FUSED", "1") in ("0", "1") else
@@ -46,6 +47,11 @@ def use_fused(on: bool = True) -> bool:
     on; returns what is in effect."""
     global _FUSED
     _FUSED = bool(on) and importlib.util.find_spec("numba") is not None
+    return _FUSED
+
+
+def fused_in_effect() -> bool:
+    """Whether models built now get the fused kernels (``use_fused``, ``RNNLAB_FUSED``)."""
     return _FUSED
 
 

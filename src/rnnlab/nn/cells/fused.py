@@ -23,18 +23,25 @@ the first run on a machine pays the compile time (``benchmarks/charlm_speed.py``
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from rnnlab.nn.cells.gru import GRUCell
 from rnnlab.nn.cells.lstm import LSTMCell
 
-_KERNELS = None
 gate_tanh = None            # scalar_tanh32 compiled for the kernels, made by _compile()
 
 # The kernels' constants, as float32: exact in both precisions, so a float32 gate block stays in
 # float32 (SIMD lanes twice as wide) and a float64 one loses nothing. Written as 1.0 / 0.5, Numba
 # types them float64 and promotes every float32 product: 2-3x slower kernels (measured).
 ONE, HALF = np.float32(1.0), np.float32(0.5)
+
+# Every rnnlab kernel's Numba options. Contraction to FMA and reciprocals may change the last bit;
+# no 'nnan'/'ninf', so a NaN or an inf still reaches the loss and the guards. error_model="numpy":
+# a division is a vector division, not a check for zero (that check alone kept the loops scalar,
+# 6x slower). cache=True: compiled once per machine.
+JIT_OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy", "fastmath": {"contract", "arcp"}}
 NEG_ZERO = np.float32(-0.0)      # adding it changes nothing, not even the sign of a zero (+0.0 would)
 
 # tanh(x) ~ x P(x^2) / Q(x^2) for |x| <= TANH_CLIP (beyond it float32's tanh is +-1). Coefficients
@@ -67,21 +74,16 @@ def rational_tanh(x):
     return np.vectorize(scalar_tanh32, otypes=[np.float32])(np.asarray(x, np.float32))
 
 
-def kernels():
+@functools.cache
+def kernels() -> dict:
     """The compiled kernels (compiled or loaded from the cache on first call)."""
-    global _KERNELS
-    if _KERNELS is None:
-        _KERNELS = _compile()
-    return _KERNELS
+    return _compile()
 
 
 def _compile():
     import numba  # start-up time: 0.3 s, paid by the first fused cell only
 
-    # Contraction to FMA and reciprocals may change the last bit; no 'nnan'/'ninf', so a NaN or an
-    # inf still reaches the loss and the guards. error_model="numpy": a division is a vector
-    # division, not a check for zero (that check alone kept the loops scalar, 6x slower).
-    jit = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract", "arcp"})
+    jit = numba.njit(**JIT_OPTIONS)
 
     # A module global, not a local: a kernel that calls a function from its enclosing scope is
     # compiled again in every process (Numba keys its cache on the closure), 3.5 s a run.
