@@ -8,7 +8,14 @@ every 20 epochs, the 1,000 held-out sequences scored after every epoch. Each mea
 a fresh process on one BLAS / torch thread (as a sweep worker does: two of them fill this
 machine's two cores), and counts training and the per-epoch scoring, not imports.
 
-    python benchmarks/stacked.py [--ks 1,4,16,64] [--processes 4]
+    python benchmarks/stacked.py [--ks 1,4,16,64] [--processes 4] [--floor]
+
+It ends with the floor that arithmetic sets under these targets: the multiply-adds of every
+matrix product a network's run does (``run_flops``), over this machine's best float32 product
+rate on one core (a 1024 x 1024 x 1024 product, measured in the same run). No arrangement of the
+same products, stacked or not, can train a network faster than that. ``--floor`` prints only it,
+for the seed preset and for the sensitivity map (``rnnlab sweep --grid lr=... --grid
+model=rnn,lstm,gru --seeds 3``, 36 runs on both cores).
 
 "rnnlab single" is one run alone (median of 3), "rnnlab stack K" one StackTrainer of K members,
 "torch vmap K" one ensemble of K seed-style models (seed_speed.py's SeedStyleRNN: vmap has no
@@ -27,6 +34,42 @@ import statistics
 import subprocess
 import sys
 import time
+
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+
+
+def run_flops(cfg, epochs: int | None = None) -> float:
+    """Floating-point operations (2 per multiply-add) in the matrix products of one run of ``cfg``
+    (a recurrent classifier's config), elementwise work not counted.
+
+    Per sequence step, forward: each layer's input part (D_l x G*H) and recurrent part (H x G*H).
+    Backward: every forward product twice (its weight gradient and its input gradient) except
+    layer 0's input gradient, which no one needs. Training runs forward and backward on
+    ``batches_per_epoch`` batches of ``batch_size``; the held-out scoring after every epoch runs
+    forward on ``test_size`` sequences. The readout (H x classes once per sequence) is left out:
+    under 0.1% of the total."""
+    G, H = GATES[cfg.model], cfg.hidden
+    inputs = [cfg.features] + [H] * (cfg.layers - 1)
+    forward = sum(D * G * H + H * G * H for D in inputs)
+    backward = 2 * forward - cfg.features * G * H
+    steps_trained = cfg.batches_per_epoch * cfg.batch_size * cfg.length
+    steps_scored = cfg.test_size * cfg.length
+    per_epoch = steps_trained * (forward + backward) + steps_scored * forward
+    return 2.0 * per_epoch * (cfg.epochs if epochs is None else epochs)
+
+
+def peak_rate(seconds: float = 2.0) -> float:
+    """This core's best float32 matrix-product rate, FLOP/s: the fastest of repeated 1024^3
+    products (BLAS at its most efficient shape; the seed run's products are far smaller)."""
+    import numpy as np
+    a, b = (np.random.default_rng(k).standard_normal((1024, 1024)).astype(np.float32) for k in (0, 1))
+    a @ b
+    best, end = float("inf"), time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * 1024 ** 3 / best
 
 
 def rnnlab_single(seed: int = 0) -> float:
@@ -111,15 +154,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ks", default="1,4,16,64")
     ap.add_argument("--processes", type=int, default=4, help="fresh PyTorch processes to time (median)")
+    ap.add_argument("--floor", action="store_true", help="print only the arithmetic floor (a few seconds)")
     ap.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
         what, arg = args.one[0], int(args.one[1])
-        fn = {"single": rnnlab_single, "stack": rnnlab_stack, "vmap": torch_vmap, "process": torch_process}[what]
-        print(fn(arg) if what != "process" else fn())
+        fn = {"single": rnnlab_single, "stack": rnnlab_stack, "vmap": torch_vmap, "process": torch_process,
+              "peak": peak_rate}[what]
+        print(fn(arg) if what not in ("process", "peak") else fn())
         return
     ks = [int(k) for k in args.ks.split(",")]
     single = statistics.median(_fresh("single", s) for s in range(3))
+    if args.floor:
+        floor(single)
+        return
     process = statistics.median(_fresh("process") for _ in range(args.processes))
     rows = []
     for K in ks:
@@ -133,6 +181,26 @@ def main() -> None:
     for r in rows:
         print(f"| {r['K']} | {r['stack']:.3f} | {single / r['stack']:.2f}x | {r['vmap']:.3f} | "
               f"{r['vmap'] / r['stack']:.2f}x | {process / r['stack']:.2f}x |")
+    floor(single)
+
+
+def floor(single: float) -> None:
+    """Print what arithmetic allows: the seed preset per network on one core against the
+    "16 seeds in 3x one run" target, and the sensitivity map on two cores."""
+    from rnnlab.training.config import PRESETS
+    seed = PRESETS["seed"]
+    rate = _fresh("peak")
+    flops = run_flops(seed)
+    print(f"\narithmetic floor: one seed-preset run does {flops / 1e9:.1f} GFLOP of matrix products; this "
+          f"core's best float32 product rate is {rate / 1e9:.1f} GFLOP/s")
+    print(f"- a single run ({single:.2f} s) runs its products at {flops / single / 1e9:.1f} GFLOP/s, "
+          f"{flops / single / rate:.0%} of that best rate")
+    print(f"- at the best rate a network needs at least {flops / rate:.3f} s: {flops / rate / single:.2f} of "
+          f"a single run; the target (16 networks in 3x one run) allows {3 / 16:.3f} of one")
+    runs = [seed.replace(model=m, lr=lr, seed=s) for m in GATES for lr in (1e-3, 3e-3, 1e-2, 3e-2) for s in range(3)]
+    total = sum(run_flops(c) for c in runs)
+    print(f"- the sensitivity map's {len(runs)} runs do {total / 1e12:.2f} TFLOP: at least {total / (2 * rate):.1f} s "
+          f"on two cores at the best rate, if no run stops early")
 
 
 if __name__ == "__main__":
