@@ -40,6 +40,7 @@ def commands(text: str) -> list[list[str]]:
     return out
 
 
+@pytest.mark.slow       # about 20 runs, each drawing its figures: 37 s, a quarter of the default suite's wall
 def test_every_command_line_example_runs(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     rng = np.random.default_rng(0)
