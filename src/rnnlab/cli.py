@@ -287,7 +287,7 @@ def _finish(trainer, out, args, callbacks, figure_workers: int, resuming: bool =
 
 def _kernel_note(summary) -> str:
     k = summary.get("kernel_seconds") or 0.0
-    return f" (+{k:.2f} s to load the compiled cells)" if k >= 0.01 else ""
+    return f" (+{k:.2f} s to load the compiled kernels)" if k >= 0.01 else ""
 
 
 def cmd_analyze(args) -> int:

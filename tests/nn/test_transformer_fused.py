@@ -134,3 +134,16 @@ def test_the_gelu_tanh_is_the_cells_float32_tanh_within_a_few_ulp():
     ulp = np.spacing(np.abs(exact).astype(np.float32))
     assert np.max(np.abs(t - exact) / ulp) < 16
     assert math.isclose(float(fused.GELU_C), math.sqrt(2 / math.pi), rel_tol=1e-7)
+
+
+def test_a_run_loads_the_passes_before_its_training_clock_starts(mode):
+    """``ready_compiled_cells`` (called before a run's clock starts) loads the Transformer's kernels
+    for a float32 model with fused passes, and reports no time for one without."""
+    from rnnlab.training.build import ready_compiled_cells
+    mode(True)
+    fused.kernels.cache_clear()
+    assert ready_compiled_cells(Transformer(3, 8, 2, num_layers=1, heads=2, context=5)) > 0
+    assert fused.kernels.cache_info().currsize == 1
+    assert ready_compiled_cells(Transformer(3, 8, 2, num_layers=1, heads=2, context=5, dtype=np.float64)) == 0.0
+    mode(False)
+    assert ready_compiled_cells(Transformer(3, 8, 2, num_layers=1, heads=2, context=5)) == 0.0
