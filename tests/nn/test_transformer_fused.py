@@ -147,3 +147,33 @@ def test_a_run_loads_the_passes_before_its_training_clock_starts(mode):
     assert ready_compiled_cells(Transformer(3, 8, 2, num_layers=1, heads=2, context=5, dtype=np.float64)) == 0.0
     mode(False)
     assert ready_compiled_cells(Transformer(3, 8, 2, num_layers=1, heads=2, context=5)) == 0.0
+
+
+@pytest.mark.parametrize("kind", ["classify", "lm"])
+def test_float32_fused_model_matches_torch_in_float32(mode, kind):
+    """The fused passes against PyTorch itself: the same weights in torch.nn's float32 modules give
+    the same outputs and gradients to float32 rounding."""
+    torch = pytest.importorskip("torch")
+    from test_transformer import torch_reference
+
+    from rnnlab.nn.transformer import to_torch_state_dict
+    mode(True)
+    rng = np.random.default_rng(8)
+    B, T, D = 4, 12, 7
+    model = Transformer(D, 32, D if kind == "lm" else 3, num_layers=2, heads=4, context=T, kind=kind, seed=2)
+    for name, p in model.params.items():                             # LayerNorm and biases off their 1/0 start
+        if "ln" in name or "bias" in name:
+            p += (0.1 * rng.standard_normal(p.shape)).astype(np.float32)
+    ref = torch_reference(model).float()
+    x = rng.integers(0, D, (B, T)) if kind == "lm" else f32(rng, B, T, D)
+    out = model.forward(x)
+    R = f32(rng, *out.shape)
+    model.zero_grad()
+    model.backward(R)
+    out_t = ref(torch.from_numpy(x))
+    (out_t * torch.from_numpy(R)).sum().backward()
+    close(out, out_t.detach().numpy(), rtol=1e-5, atol=1e-5)
+    ours = to_torch_state_dict(model, grads=True)
+    for name, p in ref.named_parameters():
+        scale = float(p.grad.abs().max())
+        np.testing.assert_allclose(ours[name], p.grad.numpy(), rtol=1e-4, atol=1e-5 * scale, err_msg=name)
