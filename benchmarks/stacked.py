@@ -46,13 +46,14 @@ def run_flops(cfg, epochs: int | None = None) -> float:
     Backward: every forward product twice (its weight gradient and its input gradient) except
     layer 0's input gradient, which no one needs. Training runs forward and backward on
     ``batches_per_epoch`` batches of ``batch_size``; the held-out scoring after every epoch runs
-    forward on ``test_size`` sequences. The readout (H x classes once per sequence) is left out:
-    under 0.1% of the total."""
+    forward on ``test_size`` sequences (``batches_per_epoch`` 0: one pass over ``train_size``).
+    Left out, so the floor stays a lower bound: the readout (H x classes once per sequence, under
+    0.1%) and the probes' Gram products every ``probe_every`` steps (about 1%)."""
     G, H = GATES[cfg.model], cfg.hidden
     inputs = [cfg.features] + [H] * (cfg.layers - 1)
     forward = sum(D * G * H + H * G * H for D in inputs)
     backward = 2 * forward - cfg.features * G * H
-    steps_trained = cfg.batches_per_epoch * cfg.batch_size * cfg.length
+    steps_trained = (cfg.batches_per_epoch * cfg.batch_size or cfg.train_size) * cfg.length
     steps_scored = cfg.test_size * cfg.length
     per_epoch = steps_trained * (forward + backward) + steps_scored * forward
     return 2.0 * per_epoch * (cfg.epochs if epochs is None else epochs)

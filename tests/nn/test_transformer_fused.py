@@ -22,6 +22,21 @@ def mode():
     cells.use_fused(before)
 
 
+PASSES = ("gelu", "gelu_backward", "layer_norm", "layer_norm_backward", "masked_softmax", "masked_softmax_backward")
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Count the calls of each fused pass (a test that compares paths must know which one ran)."""
+    counts = dict.fromkeys(PASSES, 0)
+    for name in PASSES:
+        def counted(*args, _f=getattr(fused, name), _n=name, **kwargs):
+            counts[_n] += 1
+            return _f(*args, **kwargs)
+        monkeypatch.setattr(transformer.transformer_fused, name, counted)
+    return counts
+
+
 def f32(rng, *shape, scale=1.0, shift=0.0):
     return (rng.standard_normal(shape) * scale + shift).astype(np.float32)
 
@@ -45,7 +60,7 @@ def test_gelu_forward_and_backward_equal_the_readable_ones(shape):
 
 
 @pytest.mark.parametrize("d", [5, 128])
-def test_layer_norm_equals_the_readable_one_with_its_parameter_gradients(mode, d):
+def test_layer_norm_equals_the_readable_one_with_its_parameter_gradients(mode, calls, d):
     rng = np.random.default_rng(1)
     x = f32(rng, 4, 6, d, scale=3.0, shift=2.0)
     dy = f32(rng, 4, 6, d)
@@ -59,6 +74,7 @@ def test_layer_norm_equals_the_readable_one_with_its_parameter_gradients(mode, d
         assert ln.fused is on
         y = ln.forward(x)
         dx = ln.backward(dy)
+        assert calls["layer_norm"] == calls["layer_norm_backward"] == int(on)     # the path taken
         results.append((y, dx, ln.grads["weight"].copy(), ln.grads["bias"].copy()))
     for ref, got in zip(*results):
         close(got, ref, rtol=1e-5, atol=1e-5)
@@ -80,7 +96,7 @@ def test_masked_softmax_and_its_backward_equal_the_readable_attention_with_paddi
 
 
 @pytest.mark.parametrize("kind", ["classify", "tag", "lm"])
-def test_whole_float32_models_equal_with_and_without_the_fused_passes(mode, kind):
+def test_whole_float32_models_equal_with_and_without_the_fused_passes(mode, calls, kind):
     rng = np.random.default_rng(3)
     B, T, D = 4, 11, 6
     x = rng.integers(0, D, (B, T)) if kind == "lm" else f32(rng, B, T, D)
@@ -94,6 +110,7 @@ def test_whole_float32_models_equal_with_and_without_the_fused_passes(mode, kind
         d_out = np.random.default_rng(4).standard_normal(out.shape).astype(np.float32)
         model.zero_grad()
         model.backward(d_out)
+        assert all(calls[name] > 0 for name in PASSES) if on else not any(calls.values()), calls
         runs.append((out, {n: g.copy() for n, g in model.grads.items()}))
     (out_ref, g_ref), (out, g) = runs
     close(out, out_ref, rtol=1e-5, atol=1e-5)
@@ -102,13 +119,29 @@ def test_whole_float32_models_equal_with_and_without_the_fused_passes(mode, kind
         np.testing.assert_allclose(g[name], g_ref[name], rtol=1e-4, atol=1e-5 * scale, err_msg=name)
 
 
+@pytest.mark.parametrize("mask_shape", ["padding only (B, 1, 1, Tk)", "per head (1, h, Tq, Tk)", "one row (Tq, Tk)"])
+def test_masks_of_any_broadcasting_shape_give_the_readable_weights(mask_shape):
+    """``attend`` takes any mask np.where takes; the fused softmax broadcasts it the same way."""
+    rng = np.random.default_rng(9)
+    B, h, T, hd = 3, 2, 6, 4
+    q, k, v = (f32(rng, B, h, T, hd) for _ in range(3))
+    lengths = np.array([6, 3, 1])[:, None, None, None]
+    allowed = {"padding only (B, 1, 1, Tk)": np.arange(T)[None, None, None, :] < lengths,
+               "per head (1, h, Tq, Tk)": rng.random((1, h, T, T)) < 0.7,
+               "one row (Tq, Tk)": np.tril(np.ones((T, T), bool))}[mask_shape]
+    allowed = allowed | (np.arange(T) == 0)                          # every row keeps a key
+    o_ref, p_ref = attend(q, k, v, allowed)
+    o, p = attend(q, k, v, allowed, fused=True)
+    close(p, p_ref)
+    close(o, o_ref)
+
+
 def test_float64_models_keep_the_readable_passes(monkeypatch):
     """The PyTorch parity tests run in float64 and so check the readable path: the fused passes
     must not run there (a call to any of them fails this test)."""
     def refuse(*args, **kwargs):
         raise AssertionError("a fused pass ran on float64")
-    for name in ("gelu", "gelu_backward", "layer_norm", "layer_norm_backward", "masked_softmax",
-                 "masked_softmax_backward"):
+    for name in PASSES:
         monkeypatch.setattr(transformer.transformer_fused, name, refuse)
     model = Transformer(3, 8, 2, num_layers=1, heads=2, context=5, dtype=np.float64)
     out = model.forward(np.ones((2, 5, 3)))
@@ -150,7 +183,7 @@ def test_a_run_loads_the_passes_before_its_training_clock_starts(mode):
 
 
 @pytest.mark.parametrize("kind", ["classify", "lm"])
-def test_float32_fused_model_matches_torch_in_float32(mode, kind):
+def test_float32_fused_model_matches_torch_in_float32(mode, calls, kind):
     """The fused passes against PyTorch itself: the same weights in torch.nn's float32 modules give
     the same outputs and gradients to float32 rounding."""
     torch = pytest.importorskip("torch")
@@ -170,6 +203,7 @@ def test_float32_fused_model_matches_torch_in_float32(mode, kind):
     R = f32(rng, *out.shape)
     model.zero_grad()
     model.backward(R)
+    assert all(calls[name] > 0 for name in PASSES), calls                  # the fused path is what ran
     out_t = ref(torch.from_numpy(x))
     (out_t * torch.from_numpy(R)).sum().backward()
     close(out, out_t.detach().numpy(), rtol=1e-5, atol=1e-5)

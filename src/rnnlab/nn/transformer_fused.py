@@ -5,7 +5,8 @@ pass through memory (GELU forward is eight, its backward eleven). At the char mo
 those passes, not the matrix products, made rnnlab 0.64x PyTorch's training speed: GELU alone took
 as long as the four linear layers' forward products. Here each is one Numba-compiled pass (the
 softmax: two, around NumPy's vectorised exp), as ``nn/cells/fused.py`` does for the gated cells,
-whose float32 tanh (``scalar_tanh32``, within a few ulp) GELU uses too.
+whose float32 tanh (``scalar_tanh32``, within a few ulp) GELU uses too: GELU's forward kernel is
+compiled there, beside that tanh (Numba's cache tracks only a kernel's own file).
 
 float32 only: float64 models (gradient checks, the PyTorch parity tests) keep the readable path,
 which stays the reference; the two are tested equal to float32 rounding
@@ -20,13 +21,11 @@ import functools
 
 import numpy as np
 
-from rnnlab.nn.cells.fused import HALF, JIT_OPTIONS, ONE, scalar_tanh32
+from rnnlab.nn.cells import fused as cell_kernels
+from rnnlab.nn.cells.fused import GELU_C, HALF, JIT_OPTIONS, ONE
 
-gelu_tanh = None            # scalar_tanh32 compiled for these kernels, made by _compile()
-
-GELU_C = np.float32(np.sqrt(2.0 / np.pi))    # float32 constants keep the kernels in float32
-GELU_A = np.float32(0.044715)
-GELU_3A = np.float32(3 * 0.044715)
+GELU_3A = np.float32(3 * 0.044715)           # float32 constants keep the kernels in float32
+NEG_INF = np.float32(-np.inf)
 
 
 @functools.cache
@@ -41,18 +40,6 @@ def _compile():
     jit = numba.njit(**JIT_OPTIONS)
     # sums along a row vectorise only when they may be reassociated ('nsz': a -0.0 sum may be +0.0)
     jit_sums = numba.njit(**{**JIT_OPTIONS, "fastmath": JIT_OPTIONS["fastmath"] | {"reassoc", "nsz"}})
-    global gelu_tanh                        # a module global, as in cells/fused.py (Numba's cache)
-    gelu_tanh = jit(scalar_tanh32)
-
-    @jit
-    def gelu_forward(x, y, t):
-        """y = x (1 + t) / 2 with t = tanh(c (x + a x^3)), over flat arrays; t is kept for backward."""
-        for i in range(x.size):
-            v = x[i]
-            tt = gelu_tanh(GELU_C * (v + GELU_A * (v * v * v)))
-            t[i] = tt
-            y[i] = HALF * v * (ONE + tt)
-
     @jit
     def gelu_backward(dy, x, t):
         """dL/dx into dy (in place), from dL/dy, x and the forward's t."""
@@ -108,20 +95,19 @@ def _compile():
     @jit_sums
     def softmax_shift(s, allowed, scale):
         """s (B, h, Tq, Tk) in place: scale s - (its row's largest allowed value), -inf where not
-        allowed (B or 1, 1, Tq, Tk); np.exp then gives the unnormalised weights."""
+        ``allowed`` (the same shape; a broadcast view); np.exp then gives the unnormalised weights."""
         B, H, Tq, Tk = s.shape
         for b in range(B):
-            ab = b if allowed.shape[0] > 1 else 0
             for h in range(H):
                 for i in range(Tq):
-                    m = -np.inf
+                    m = NEG_INF
                     for j in range(Tk):
                         v = s[b, h, i, j] * scale
                         s[b, h, i, j] = v
-                        if allowed[ab, 0, i, j] and v > m:
+                        if allowed[b, h, i, j] and v > m:
                             m = v
                     for j in range(Tk):
-                        s[b, h, i, j] = s[b, h, i, j] - m if allowed[ab, 0, i, j] else -np.inf
+                        s[b, h, i, j] = s[b, h, i, j] - m if allowed[b, h, i, j] else NEG_INF
 
     @jit_sums
     def softmax_normalise(p):
@@ -150,7 +136,7 @@ def _compile():
                     for j in range(Tk):
                         dp[b, h, i, j] = scale * p[b, h, i, j] * (dp[b, h, i, j] - s)
 
-    return {"gelu_forward": gelu_forward, "gelu_backward": gelu_backward,
+    return {"gelu_forward": cell_kernels.kernels()["gelu_forward"], "gelu_backward": gelu_backward,
             "layer_norm_forward": layer_norm_forward, "layer_norm_backward": layer_norm_backward,
             "softmax_shift": softmax_shift, "softmax_normalise": softmax_normalise,
             "softmax_backward": softmax_backward}
@@ -194,9 +180,10 @@ def layer_norm_backward(dy, xhat, rstd, weight, d_weight, d_bias):
 
 
 def masked_softmax(s, allowed, scale: float):
-    """softmax(scale s) over the last axis where ``allowed``, 0 elsewhere, computed in s itself."""
+    """softmax(scale s) over the last axis where ``allowed`` (any shape that broadcasts to s's, as
+    for ``np.where``), 0 elsewhere, computed in s itself."""
     s = np.require(s, requirements=("C", "W"))
-    kernels()["softmax_shift"](s, allowed, s.dtype.type(scale))
+    kernels()["softmax_shift"](s, np.broadcast_to(np.asarray(allowed, bool), s.shape), s.dtype.type(scale))
     np.exp(s, out=s)
     kernels()["softmax_normalise"](s)
     return s

@@ -37,14 +37,14 @@ __all__ = ["ElmanCell", "LSTMCell", "GRUCell", "use_fused", "fused_in_effect", "
 # at the entry point (RNNLAB_FUSED=0 in the environment, or use_fused(False) before building models).
 # what the command line warns about once it has started (a warning at import time would be a source listing)
 FUSED_ENV_PROBLEM = (None if os.environ.get("RNNLAB_FUSED", "1") in ("0", "1") else
-                     f"RNNLAB_FUSED must be 0 (readable cells) or 1 (fused, the default); got "
-                     f"{os.environ['RNNLAB_FUSED']!r}, so the fused cells are used")
+                     f"RNNLAB_FUSED must be 0 (readable cells and passes) or 1 (fused, the default); got "
+                     f"{os.environ['RNNLAB_FUSED']!r}, so the fused kernels are used")
 _FUSED = os.environ.get("RNNLAB_FUSED", "1") != "0" and importlib.util.find_spec("numba") is not None
 
 
 def use_fused(on: bool = True) -> bool:
-    """Choose fused (True, needs Numba) or readable (False) gated cells for models built from now
-    on; returns what is in effect."""
+    """Choose fused (True, needs Numba) or readable (False) gated cells and Transformer passes for
+    models built from now on; returns what is in effect."""
     global _FUSED
     _FUSED = bool(on) and importlib.util.find_spec("numba") is not None
     return _FUSED

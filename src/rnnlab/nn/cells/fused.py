@@ -16,6 +16,10 @@ end). Sigmoids are (1 + tanh(x/2)) / 2, as in the readable cells. Caches and res
 readable cells, so the two are interchangeable and tested equal (float64 to 1e-12, float32 to
 a few ulp per tanh).
 
+The Transformer's GELU (``nn/transformer_fused.py``) uses the same float32 tanh, so its forward
+kernel is compiled here too: Numba's disk cache checks only the file a kernel is defined in, so a
+kernel elsewhere that called this tanh would keep an edited tanh's old code.
+
 Numba is imported on first use; compiled kernels are cached on disk (``cache=True``), so only
 the first run on a machine pays the compile time (``benchmarks/charlm_speed.py`` reports it).
 ``rnnlab.nn.cells.use_fused(False)`` (or ``RNNLAB_FUSED=0``) keeps the readable cells everywhere.
@@ -53,6 +57,8 @@ TANH_P = tuple(np.float32(v) for v in (0.999999979543186, 0.13381059602470888, 0
 TANH_Q = tuple(np.float32(v) for v in (1.0, 0.46714375226509675, 0.025877134866961783,
                                        0.0003285698336519304, 7.776894725659493e-07))
 P0, P1, P2, P3, P4 = TANH_P
+GELU_C = np.float32(np.sqrt(2.0 / np.pi))    # GELU's constants (tanh form), float32 as above
+GELU_A = np.float32(0.044715)
 Q0, Q1, Q2, Q3, Q4 = TANH_Q
 
 
@@ -177,8 +183,18 @@ def _compile():
             for j in range(H):                                      # the recurrent n part is scaled by r
                 d_hh[b, 2 * H + j] = da[b, 2 * H + j] * hh[b, j]
 
+    @jit
+    def gelu_forward(x, y, t):
+        """The Transformer's GELU over flat arrays: y = x (1 + t) / 2 with t = tanh(c (x + a x^3)),
+        t kept for backward (``transformer_fused.gelu``; here for the tanh, module docstring)."""
+        for i in range(x.size):
+            v = x[i]
+            tt = gate_tanh(GELU_C * (v + GELU_A * (v * v * v)))
+            t[i] = tt
+            y[i] = HALF * v * (ONE + tt)
+
     return {"lstm_forward": lstm_forward, "lstm_backward": lstm_backward,
-            "gru_forward": gru_forward, "gru_backward": gru_backward}
+            "gru_forward": gru_forward, "gru_backward": gru_backward, "gelu_forward": gelu_forward}
 
 
 def _kernel_fits(h_prev, xp_t, G: int) -> bool:
