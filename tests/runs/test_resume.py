@@ -276,8 +276,10 @@ def test_a_state_from_another_run_is_refused_before_any_log_is_trimmed(tmp_path,
     assert {f.name: f.read_bytes() for f in a.glob("*.jsonl")} == logs          # epoch 3 kept
 
 
-@pytest.mark.parametrize("workers,extra", [("0", []), ("2", []),
-                                           ("0", ["--curriculum", "10", "--curriculum-every", "1"])])
+@pytest.mark.parametrize("workers,extra", [
+    ("0", []),
+    pytest.param("2", [], marks=pytest.mark.slow),          # 5-6 s each, in CI: with figure workers,
+    pytest.param("0", ["--curriculum", "10", "--curriculum-every", "1"], marks=pytest.mark.slow)])   # a curriculum
 def test_ctrl_c_after_the_last_epoch_is_finished_by_resume(tmp_path, monkeypatch, capsys, workers, extra):
     """Stopped during the analysis: the hint names --resume, and --resume writes the figures,
     analysis and report a finished run has, without training again (a curriculum run at the
