@@ -136,7 +136,7 @@ def _compile():
                     for j in range(Tk):
                         dp[b, h, i, j] = scale * p[b, h, i, j] * (dp[b, h, i, j] - s)
 
-    return {"gelu_forward": cell_kernels.kernels()["gelu_forward"], "gelu_backward": gelu_backward,
+    return {"gelu_forward": cell_kernels.gelu_kernel(), "gelu_backward": gelu_backward,
             "layer_norm_forward": layer_norm_forward, "layer_norm_backward": layer_norm_backward,
             "softmax_shift": softmax_shift, "softmax_normalise": softmax_normalise,
             "softmax_backward": softmax_backward}

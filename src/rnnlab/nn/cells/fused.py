@@ -90,11 +90,7 @@ def _compile():
     import numba  # start-up time: 0.3 s, paid by the first fused cell only
 
     jit = numba.njit(**JIT_OPTIONS)
-
-    # A module global, not a local: a kernel that calls a function from its enclosing scope is
-    # compiled again in every process (Numba keys its cache on the closure), 3.5 s a run.
-    global gate_tanh
-    gate_tanh = jit(scalar_tanh32)
+    _ready_tanh(jit)
 
     # Each kernel works one batch row at a time (a row of the gate block is 2-4 KB, so its
     # several loops stay in L1 and memory is crossed once per step), and each loop writes one
@@ -183,18 +179,39 @@ def _compile():
             for j in range(H):                                      # the recurrent n part is scaled by r
                 d_hh[b, 2 * H + j] = da[b, 2 * H + j] * hh[b, j]
 
+    return {"lstm_forward": lstm_forward, "lstm_backward": lstm_backward,
+            "gru_forward": gru_forward, "gru_backward": gru_backward}
+
+
+def _ready_tanh(jit) -> None:
+    """Compile ``gate_tanh`` once. A module global, not a local: a kernel that calls a function
+    from its enclosing scope is compiled again in every process (Numba keys its cache on the
+    closure), 3.5 s a run."""
+    global gate_tanh
+    if gate_tanh is None:
+        gate_tanh = jit(scalar_tanh32)
+
+
+@functools.cache
+def gelu_kernel():
+    """The Transformer's GELU forward kernel, compiled (or loaded) on its own: here for the tanh
+    it calls (module docstring), apart from the cells' kernels so that a Transformer loads only it."""
+    import numba  # start-up time: Numba loads only for a model with fused kernels
+
+    jit = numba.njit(**JIT_OPTIONS)
+    _ready_tanh(jit)
+
     @jit
     def gelu_forward(x, y, t):
-        """The Transformer's GELU over flat arrays: y = x (1 + t) / 2 with t = tanh(c (x + a x^3)),
-        t kept for backward (``transformer_fused.gelu``; here for the tanh, module docstring)."""
+        """y = x (1 + t) / 2 with t = tanh(c (x + a x^3)) over flat arrays, t kept for backward
+        (``transformer_fused.gelu``)."""
         for i in range(x.size):
             v = x[i]
             tt = gate_tanh(GELU_C * (v + GELU_A * (v * v * v)))
             t[i] = tt
             y[i] = HALF * v * (ONE + tt)
 
-    return {"lstm_forward": lstm_forward, "lstm_backward": lstm_backward,
-            "gru_forward": gru_forward, "gru_backward": gru_backward, "gelu_forward": gelu_forward}
+    return gelu_forward
 
 
 def _kernel_fits(h_prev, xp_t, G: int) -> bool:
