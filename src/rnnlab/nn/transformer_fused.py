@@ -40,6 +40,7 @@ def _compile():
     jit = numba.njit(**JIT_OPTIONS)
     # sums along a row vectorise only when they may be reassociated ('nsz': a -0.0 sum may be +0.0)
     jit_sums = numba.njit(**{**JIT_OPTIONS, "fastmath": JIT_OPTIONS["fastmath"] | {"reassoc", "nsz"}})
+
     @jit
     def gelu_backward(dy, x, t):
         """dL/dx into dy (in place), from dL/dy, x and the forward's t."""

@@ -128,19 +128,18 @@ def ready_compiled_cells(model) -> float:
     took, 0 without compiled kernels."""
     if not hasattr(model, "modules"):
         return 0.0
-    start = time.perf_counter()
-    fused = sys.modules.get("rnnlab.nn.cells.fused")
-    kinds = () if fused is None else (fused.FusedLSTMCell, fused.FusedGRUCell)
+    cells = sys.modules.get("rnnlab.nn.cells.fused")
+    kinds = () if cells is None else (cells.FusedLSTMCell, cells.FusedGRUCell)
     types = {type(m.cell) for m in model.modules() if isinstance(getattr(m, "cell", None), kinds)}
-    if types:
-        fused.warm_up(types, dtypes=(np.dtype(getattr(model, "dtype", np.float32)).type,))
-    passes = sys.modules.get("rnnlab.nn.transformer_fused")
-    transformer = sys.modules.get("rnnlab.nn.transformer")
-    if passes is not None and np.dtype(getattr(model, "dtype", np.float32)) == np.float32 and any(
-            isinstance(m, transformer.MLP) and m.fused for m in model.modules()):
-        passes.warm_up()
-    elif not types:
+    dtype = np.dtype(getattr(model, "dtype", np.float32))
+    passes = dtype == np.float32 and any(getattr(m, "fused", False) for m in model.modules())   # a Transformer's
+    if not types and not passes:
         return 0.0
+    start = time.perf_counter()
+    if types:
+        cells.warm_up(types, dtypes=(dtype.type,))
+    if passes:
+        sys.modules["rnnlab.nn.transformer_fused"].warm_up()
     return time.perf_counter() - start
 
 
