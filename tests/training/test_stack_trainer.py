@@ -55,6 +55,18 @@ def test_float32_members_match_their_runs_alone_to_rounding():
         same_run(a, m, 0.0)
 
 
+@pytest.mark.parametrize("model", ["rnn", "gru"])
+def test_members_score_a_held_out_set_larger_than_their_share_of_a_pass_as_alone(model):
+    """K members share 1000 rows a scoring pass; with 1,100 held-out sequences each (more than
+    1000 / K, and more than one pass alone), every epoch's test loss is still the run's alone."""
+    sizes = dict(SMALL, dtype="float32", test_size=1100, epochs=2, probe_every=0)
+    configs = [TrainConfig(model=model, seed=s, **sizes) for s in range(3)]
+    alone, summaries, members, results = alone_and_stacked(configs)
+    for a, m in zip(alone, members):
+        assert [r["test_loss"] for r in a.history] == [r["test_loss"] for r in m.history]
+        same_run(a, m, 0.0)
+
+
 RELU = dict(SMALL, model="rnn", optimizer="sgd", nonlinearity="relu", init="identity", epochs=6,
             batches_per_epoch=10)
 

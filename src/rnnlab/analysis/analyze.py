@@ -44,7 +44,7 @@ from rnnlab.errors import InputError
 from rnnlab.runs.files import ANALYSIS, write_json
 from rnnlab.runs.load import load_run
 from rnnlab.training.evaluate import evaluate
-from rnnlab.training.threads import one_blas_thread_when_busy
+from rnnlab.training.threads import on_analysis_threads
 
 # The dense solver's work per iteration grows as starts x S^3 (a Jacobian and a solve per start, S
 # the layer's state size) and its memory as starts x S^2. Unless starts are asked for, a large
@@ -289,13 +289,13 @@ class Analysis:
     arrays: dict = field(default_factory=dict, repr=False)
 
 
-@one_blas_thread_when_busy
+@on_analysis_threads
 def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: int | None = None,
             fp_tol: float = FP_DEFAULTS["tol"], fp_input=None, fp_layer: int = -1,
             fp_seconds: float | None = FP_DEFAULTS["seconds"], fp_rounds: int = FP_DEFAULTS["rounds"],
             cell_regex: str | None = None, progress=None) -> Analysis:
     """Measure a trained model's dynamics on a task's held-out data (any model with an ``rnn``
-    stack, any task), on one BLAS thread when other work already fills the cores. The
+    stack, any task), on ``ANALYSIS_THREADS`` BLAS threads whatever the machine's load. The
     fixed-point search, the step that can take long, stops after
     ``fp_seconds`` (None: when every start has stopped). ``progress(step, done, total)`` is told
     which step runs and how far it is (a terminal bar: ``rnnlab.present.progress.StepProgress``)."""

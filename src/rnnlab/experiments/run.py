@@ -90,7 +90,7 @@ def train_stack(configs: list, run_dirs: list | None = None, *, report: bool = T
         for out in outs:
             held.enter_context(RunLock(out))
         pool = held.enter_context(FigurePool(figure_workers))
-        writers = [RunWriter(out, pool=pool, report=report) for out in outs]
+        writers = [RunWriter(out, report=report) for out in outs]
         for trainer, writer in zip(trainers, writers):
             trainer.callbacks = [writer]
         results = stack.fit()
@@ -111,7 +111,7 @@ def finish(trainer: Trainer, out, *, callbacks=(), report: bool = True, resuming
     and draw while the analysis runs (``FigurePool``)."""
     out = Path(out)
     with RunLock(out), FigurePool(figure_workers) as pool:
-        writer = RunWriter(out, resuming=resuming, pool=pool, report=report, interface=interface)
+        writer = RunWriter(out, resuming=resuming, report=report, interface=interface)
         trainer.callbacks = [writer, *callbacks]
         summary = trainer.fit()
         record_written(out, TENSORBOARD_FILES)
@@ -133,13 +133,12 @@ def write_ending(trainer: Trainer, out: Path, probes: list[dict], events: list[d
     write_diagnosis(out)
     if not report:
         return
-    with pool.sharing_cores():                                 # the training figures are being drawn
-        if recurrent:                                          # the dynamics analysis reads recurrent states
-            analysis = analyze(trainer.model, trainer.task, progress=progress)
-            names = draw_analysis_figures(out, analysis.arrays, pool)
-            record_written(out, [*names, ANALYSIS])
-            write_analysis(analysis, out, names)
-        pool.wait()                                            # the report shows every figure
+    if recurrent:                                              # the dynamics analysis reads recurrent states
+        analysis = analyze(trainer.model, trainer.task, progress=progress)
+        names = draw_analysis_figures(out, analysis.arrays, pool)
+        record_written(out, [*names, ANALYSIS])
+        write_analysis(analysis, out, names)
+    pool.wait()                                                # the report shows every figure
     record_written(out, [REPORT])
     write_report(out)
 

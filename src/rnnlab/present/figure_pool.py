@@ -4,13 +4,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing as mp
 import os
 import signal
 import sys
-
-from threadpoolctl import threadpool_limits
 
 from rnnlab.errors import InputError
 from rnnlab.processes import die_with_parent
@@ -68,14 +65,15 @@ class FigurePool:
 
     Workers are forked (Linux): a fork copies the loaded modules in milliseconds and, unlike
     spawn, never re-runs the caller's main script, so a script without an ``if __name__ ==
-    "__main__"`` guard is safe. From its creation until ``poll()`` finds the workers ready (or
-    ``close()``), this process keeps to one BLAS thread. Elsewhere, with 0 workers
+    "__main__"`` guard is safe. It never touches this process's BLAS threads: they belong to the
+    training and the analysis (``training.threads``), whose bits depend on them, and both keep to
+    one thread by default, which leaves the second core to the workers. Elsewhere, with 0 workers
     (``RNNLAB_FIGURE_WORKERS=0``), inside a daemon process, or where processes cannot be
     started, it draws in this process at once."""
 
     def __init__(self, workers: int | None = None):
         workers = figure_workers_from_env() if workers is None else workers
-        self._pool, self._pending, self._workers, self._startup, self._sharing = None, [], workers, None, 0
+        self._pool, self._pending, self._workers = None, [], workers
         if workers > 0 and sys.platform.startswith("linux") and not mp.current_process().daemon:
             try:
                 ctx = mp.get_context("fork")
@@ -83,20 +81,10 @@ class FigurePool:
                 self._pool = ctx.Pool(workers, initializer=_figure_worker_init, initargs=(self._ready,))
             except OSError:                              # no semaphores or no processes: draw here
                 self._pool = None
-        if self._pool is not None:
-            # While the workers import matplotlib, one BLAS thread here: a second one spinning
-            # between calls took the core they import on (seed run: 4.3 s -> 3.7 s wall, measured).
-            self._startup = threadpool_limits(1, user_api="blas")
 
-    def poll(self) -> bool:
-        """Give this process its BLAS threads back once every worker is ready (``rnnlab train``
-        calls it after every step, so a model big enough to gain from them trains at full speed
-        from then on). Returns True once they are back (or were never taken); does nothing inside
-        ``sharing_cores()``, whose exit would otherwise restore the one-thread limit."""
-        if self._startup is not None and not self._sharing and self._ready.value >= self._workers:
-            self._startup.__exit__(None, None, None)
-            self._startup = None
-        return self._startup is None
+    def ready(self) -> bool:
+        """Whether every worker has imported matplotlib (or there are none)."""
+        return self._pool is None or self._ready.value >= self._workers
 
     def draw(self, fn, *args, **kwargs) -> None:
         if self._pool is None:
@@ -115,26 +103,7 @@ class FigurePool:
                                        "the figures in this process with RNNLAB_FIGURE_WORKERS=0")
             result.get()
 
-    def sharing_cores(self):
-        """A context in which this process keeps to one BLAS thread while workers draw: BLAS
-        threads that spin between calls would otherwise take the cores the workers need."""
-        if self._pool is None:
-            return contextlib.nullcontext()
-        return self._one_blas_thread()
-
-    @contextlib.contextmanager
-    def _one_blas_thread(self):
-        self._sharing += 1
-        try:
-            with threadpool_limits(1, user_api="blas"):
-                yield
-        finally:
-            self._sharing -= 1
-
     def close(self) -> None:
-        if self._startup is not None:
-            self._startup.__exit__(None, None, None)
-            self._startup = None
         if self._pool is not None:
             self._pool.terminate()
             self._pool.join()

@@ -47,12 +47,11 @@ class RunWriter(Callback):
     time writing states (the seed run: 50 states, 0.27 of 1.6 s).
 
     ``interface`` ("cli" or "python") is recorded so that advice about the run names flags or
-    arguments; ``pool`` (a ``present.figure_pool.FigurePool``) is polled after every step so the
-    trainer gets its BLAS threads back once the figure workers are ready."""
+    arguments."""
 
-    def __init__(self, run_dir, resuming: bool = False, pool=None, report: bool | None = None,
+    def __init__(self, run_dir, resuming: bool = False, report: bool | None = None,
                  state_interval: float = 1.0, interface: str = "python"):
-        self.run_dir, self.resuming, self.pool = Path(run_dir), resuming, pool
+        self.run_dir, self.resuming = Path(run_dir), resuming
         self.report, self.interface = report, interface
         self.state_interval = state_interval
         self.probes: list[dict] = []
@@ -72,8 +71,6 @@ class RunWriter(Callback):
         (self.run_dir / PROBES_LOG).write_text("")
 
     def on_step_end(self, trainer):
-        if self.pool is not None:
-            self.pool.poll()                                # BLAS threads back once the workers are ready
         if self._unsaved_state is not None and time.perf_counter() - self._state_written_at >= self.state_interval:
             self._write_state()                             # a kept state, due now
 

@@ -15,6 +15,7 @@ from rnnlab.nn.init import INIT_SCHEMES
 MODELS = ("rnn", "lstm", "gru", "transformer")
 OPTIMIZER_NAMES = ("sgd", "adam", "adagrad", "rmsprop")
 SCHEDULES = ("step", "cosine", "constant")
+MAX_BLAS_THREADS = 256
 
 
 def _f(default, help: str):
@@ -75,6 +76,9 @@ class TrainConfig:
     seed: int = _f(0, "seeds initialisation, dropout masks and batch order")
     data_seed: int = _f(0, "seeds the train/test sequences (a fixed split)")
     dtype: str = _f("float32", "float32 or float64")
+    blas_threads: int = _f(1, "BLAS threads for training's and scoring's matrix products; a run's bits "
+                              "depend on it, so it is recorded and reused on resume (2 speeds up large "
+                              "models on an idle machine)")
 
     def __post_init__(self):
         check_choice("task", task_entry_name(self.task), tuple(TASKS))
@@ -112,6 +116,10 @@ class TrainConfig:
         check_float("lr_cut", self.lr_cut, low=0.0, low_open=True, high=1.0, high_open=True)
         check_int("seed", self.seed, minimum=0)
         check_int("data_seed", self.data_seed, minimum=0)
+        check_int("blas_threads", self.blas_threads, minimum=1)
+        if self.blas_threads > MAX_BLAS_THREADS:
+            raise InputError(f"blas_threads must be at most {MAX_BLAS_THREADS}, got {self.blas_threads}; "
+                             f"e.g. {setting('blas_threads', 2)}")
         check_float("lr", self.lr, low=0.0, low_open=True)
         check_float("dropout", self.dropout, low=0.0, high=1.0, high_open=True)
         check_float("momentum", self.momentum, low=0.0, high=1.0, high_open=True)

@@ -91,21 +91,27 @@ def stacked_inputs(batches: list[Batch]) -> tuple:
 
 def evaluate_members(stack, tasks: list, losses: list, members: list[int], batch_size: int = 1000) -> dict:
     """``evaluate`` for the members of a stack (``rnnlab.nn.stack``) whose held-out splits have one
-    shape: one stacked forward per batch of held-out sequences, each member scored on its row.
-    The K members share ``batch_size`` rows a pass (so a pass's arrays stay the size one
-    network's are, in cache: at K = 64, 1.35 s a seed-preset network instead of 2.09 s); the
-    sums then run in other chunks than alone, which moves the held-out loss by rounding only.
-    Returns {member: (loss, metric)} for ``members``."""
-    batch_size = max(1, batch_size // len(tasks))
+    shape, giving each member the numbers it gets alone, bit for bit. The K members share
+    ``batch_size`` rows a stacked forward pass (so a pass's arrays stay the size one network's
+    are, in cache: at K = 64, 1.35 s a seed-preset network instead of 2.09 s); each member's
+    outputs are then gathered into the batches ``evaluate`` scores alone, so its loss and metric
+    are summed in the same order. Returns {member: (loss, metric)} for ``members``."""
+    rows = max(1, batch_size // len(tasks))
     was_training = stack.training
     stack.eval()
     totals = {k: HeldOutTotals(tasks[k], losses[k]) for k in members}
-    chunks = [held_out_batches(t, batch_size) for t in tasks]
-    for i in range(len(chunks[0])):
-        part = [c[i] for c in chunks]
-        out = stack.forward(*stacked_inputs(part))
+    alone = [held_out_batches(t, batch_size) for t in tasks]          # the batches each is scored in alone
+    for i in range(len(alone[0])):
+        whole = [c[i] for c in alone]
+        outs = {k: [] for k in members}
+        for start in range(0, len(whole[0].x), rows):
+            sl = slice(start, start + rows)
+            part = [Batch(b.x[sl], b.y[sl], None if b.lengths is None else b.lengths[sl]) for b in whole]
+            out = stack.forward(*stacked_inputs(part))
+            for k in members:
+                outs[k].append(out[k])
         for k in members:
-            totals[k].add(out[k], part[k])
+            totals[k].add(np.concatenate(outs[k]), whole[k])
     stack.train(was_training)
     return {k: t.result() for k, t in totals.items()}
 

@@ -34,7 +34,7 @@ from rnnlab.training.config import DEFAULTS, TrainConfig, unused_fields, warn_do
 from rnnlab.training.evaluate import evaluate, forward, score, step_mask
 from rnnlab.training.guards import Guard, TrainingDiverged
 from rnnlab.training.probes import probe_record, recurrent_spectra
-from rnnlab.training.threads import BlasThreads, threads_for
+from rnnlab.training.threads import BlasThreads
 
 
 @dataclass
@@ -245,15 +245,13 @@ class Trainer:
         for cb in self.callbacks:
             getattr(cb, "on_train_begin", _nothing)(self)
         start = time.perf_counter() - (self.history[-1]["seconds"] if self.history else 0.0)
-        eval_rows = cfg.batch_size if self.task.targets == "text" else min(1000, len(self.task.test))
-        threads = BlasThreads(threads_for(self.model, cfg.batch_size),   # one thread, where a second would only spin
-                              threads_for(self.model, eval_rows))
+        threads = BlasThreads(cfg.blas_threads)          # the run's own setting: its bits depend on it
         self.kernel_seconds = ready_compiled_cells(self.model)
         return FitClock(start + self.kernel_seconds, threads,               # compiling is not training time
                         [cb.on_step_end for cb in self.callbacks if hasattr(cb, "on_step_end")])
 
     def epoch_begin(self, clock: "FitClock") -> "EpochSteps":
-        clock.threads.training()
+        clock.threads.apply()                           # set again each phase: nothing between may change it
         self.model.train()
         return EpochSteps(self.optimizer.lr, self.task.seq_length or self.cfg.window)
 
@@ -281,7 +279,7 @@ class Trainer:
             raise TrainingDiverged(f"no step of epoch {epoch} could be applied; lower {setting('lr')} "
                                    f"(now {self.optimizer.lr:.3g}) or set {setting('clip', 1)}")
         self.schedule.step()
-        clock.threads.evaluating()
+        clock.threads.apply()
         test_loss, test_metric = evaluated if evaluated is not None else self.evaluate()     # log
         record = self._epoch_record(epoch, steps.length, steps.lr, steps.steps, test_loss, test_metric,
                                     clock.start, steps.events)

@@ -33,7 +33,7 @@ def stack_key(cfg) -> tuple:
     return (cfg.task, cfg.env_kwargs, cfg.data, cfg.text, cfg.model, cfg.hidden, cfg.layers, cfg.nonlinearity,
             cfg.bidirectional, cfg.dtype, cfg.batch_size, cfg.batches_per_epoch, cfg.epochs, cfg.length,
             cfg.features, cfg.bits, cfg.train_size, cfg.test_size, cfg.data_seed, cfg.curriculum, cfg.optimizer,
-            cfg.probe_every)
+            cfg.probe_every, cfg.blas_threads)
 
 
 # Stacking saves the per-operation dispatch of K networks, not their arithmetic: it pays while the
@@ -112,7 +112,7 @@ class StackTrainer:
                             ts[k].step_done(steps[k], step, clocks[k])
                 if not live:                               # every member failed in this epoch
                     break
-                clocks[live[0]].threads.evaluating()       # the held-out passes: as a run alone scores
+                clocks[0].threads.apply()                  # the held-out passes: as a run alone scores
                 scored = self._evaluate(live)
                 for k in list(live):
                     try:
