@@ -210,7 +210,8 @@ def cmd_resume(args) -> int:
             finish_stopped_ending(args.resume, workers, progress=progress)
         print(f"report: {Path(args.resume) / REPORT}")
         return 0
-    read_record(args.resume)                                   # a run directory at all, before locking it
+    record = read_record(args.resume)                          # a run directory at all, before locking it
+    report = record.report is not False and not args.no_report   # a --no-report run stays one
     with RunLock(args.resume):                                 # before the logs are trimmed to the state
         trainer = resume_trainer(args.resume)
         args.run_dir_in_use = args.resume
@@ -219,7 +220,7 @@ def cmd_resume(args) -> int:
         if (Path(args.resume) / "tensorboard").is_dir():       # keep logging where the run began
             callbacks.append(TensorBoardWriter(Path(args.resume) / "tensorboard"))
         print(f"rnnlab: resuming {args.resume} after epoch {done} of {cfg.epochs}")
-        _finish(trainer, Path(args.resume), args, callbacks, workers, resuming=True)
+        _finish(trainer, Path(args.resume), args, callbacks, workers, report=report, resuming=True)
     return 0
 
 
@@ -262,11 +263,12 @@ def cmd_train(args) -> int:
           f"{task.name}; run directory {out}")
     if task.baseline is not None:
         print(f"memoryless baseline: {metric.format(task.baseline)} {trainer.metric} ({task.baseline_note})")
-    _finish(trainer, out, args, [EpochPrinter(cfg.epochs, quiet=args.quiet), *extra], workers)
+    _finish(trainer, out, args, [EpochPrinter(cfg.epochs, quiet=args.quiet), *extra], workers,
+            report=not args.no_report)
     return 0
 
 
-def _finish(trainer, out, args, callbacks, figure_workers: int, resuming: bool = False) -> None:
+def _finish(trainer, out, args, callbacks, figure_workers: int, report: bool, resuming: bool = False) -> None:
     """Train to the end, say how it went, then draw, diagnose, analyse and report."""
     cfg = trainer.cfg
 
@@ -279,9 +281,9 @@ def _finish(trainer, out, args, callbacks, figure_workers: int, resuming: bool =
             print(f"note: the curriculum never reached --length {cfg.length}; these results are at length "
                   f"{s['final_length']} (rnnlab eval scores the final weights at length {cfg.length})")
     with StepProgress(quiet=args.quiet) as progress:
-        finish(trainer, out, callbacks=callbacks, report=not args.no_report, resuming=resuming, interface="cli",
+        finish(trainer, out, callbacks=callbacks, report=report, resuming=resuming, interface="cli",
                figure_workers=figure_workers, on_trained=say_how_it_went, progress=progress)
-    if not args.no_report:
+    if report:
         print(f"report: {Path(out) / REPORT}")
 
 

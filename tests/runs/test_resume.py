@@ -295,3 +295,18 @@ def test_no_report_runs_stay_finished_and_resume_refuses_no_report_on_a_stopped_
     assert main(["train", "--resume", str(stopped), "--no-report"]) == 2
     err = capsys.readouterr().err
     assert "drop --no-report" in err and "Traceback" not in err
+
+
+def test_resuming_a_no_report_run_writes_no_report_and_no_unrecorded_file(tmp_path, ctrl_c_after_epoch):
+    """A --no-report run stays one when resumed; resume writes no file the run never recorded (an
+    empty events.jsonl made by trimming logs that did not exist), so a later --force can start over."""
+    run = tmp_path / "r"
+    undo = ctrl_c_after_epoch(2)
+    assert main(["train", "--epochs", "4", "--no-report", "--out", str(run), "--quiet"]) == 130
+    undo()
+    assert not (run / "events.jsonl").exists()
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0
+    names = {p.name for p in run.iterdir()}
+    assert "summary.json" in names and not names & {"report.html", "analysis.json", "events.jsonl"}
+    assert main(["train", "--epochs", "2", "--no-report", "--out", str(run), "--force", "--quiet"]) == 0
+    assert len(read_jsonl(run / "metrics.jsonl")) == 2

@@ -142,3 +142,35 @@ def test_a_stack_whose_every_member_gives_up_reports_each_failure():
     configs = [TrainConfig(seed=s, lr=1.0, max_recoveries=0, **RELU) for s in range(2)]
     results = StackTrainer([Trainer(config=c) for c in configs]).fit()
     assert all(type(r).__name__ == "TrainingDiverged" for r in results)
+
+
+@pytest.mark.parametrize("where", ["step", "epoch_end"])
+def test_an_error_that_is_not_a_guard_giving_up_stops_the_stack_as_it_stops_a_run_alone(where):
+    """A full disk in one member's callback or a MemoryError in its step is not that member's
+    "result": it stops every member and is raised, as it would be alone."""
+    import rnnlab
+    configs = [TrainConfig(seed=s, **dict(SMALL, probe_every=0)) for s in range(3)]
+
+    class FullDisk(rnnlab.Callback):
+        def on_epoch_end(self, trainer, result):
+            if result.record["epoch"] == 2:
+                raise OSError(28, "No space left on device")
+
+    stopped = []
+
+    class Stopped(rnnlab.Callback):
+        def on_train_stopped(self, trainer):
+            stopped.append(trainer.cfg.seed)
+
+    members = [Trainer(config=c, callbacks=[Stopped()]) for c in configs]
+    if where == "epoch_end":
+        members[1].callbacks.append(FullDisk())
+        expected = OSError
+    else:
+        def out_of_memory():
+            raise MemoryError("Unable to allocate")
+        members[1].optimizer.step = out_of_memory
+        expected = MemoryError
+    with pytest.raises(expected):
+        StackTrainer(members).fit()
+    assert sorted(stopped) == [0, 1, 2]

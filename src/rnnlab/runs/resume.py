@@ -53,6 +53,8 @@ def resume_trainer(run_dir, task=None, model=None, loss=None) -> Trainer:
                               "comes from another run: put this run's own state files back, or train "
                               "again") from None
     for name, rows in logs.items():
+        if not (run_dir / name).is_file():           # never written (no guard event yet): nothing to trim,
+            continue                                  # and a file made here would be one the run never recorded
         kept = [r for r in rows if r["epoch"] <= epoch]
         atomic_write_text(run_dir / name, "".join(json.dumps(r) + "\n" for r in kept))
     return trainer

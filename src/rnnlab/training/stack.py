@@ -23,6 +23,7 @@ from rnnlab.data.batches import Batch
 from rnnlab.errors import InputError
 from rnnlab.nn.stack import stack_models
 from rnnlab.training.evaluate import evaluate_members, stacked_inputs
+from rnnlab.training.guards import TrainingDiverged
 from rnnlab.training.loop import Trainer
 
 
@@ -66,8 +67,9 @@ def stackable(trainer: Trainer) -> str | None:
 
 
 class StackTrainer:
-    """Train K trainers as one stack; ``fit()`` returns their K summaries (a failed member's is
-    the exception it raised)."""
+    """Train K trainers as one stack; ``fit()`` returns their K summaries (a member whose guard gave
+    up gets the ``TrainingDiverged`` it raised, and the others go on). Any other exception (a full
+    disk, MemoryError, a bug, Ctrl-C) stops every member and is raised, as it is for a run alone."""
 
     def __init__(self, trainers: list[Trainer]):
         if not trainers:
@@ -119,7 +121,8 @@ class StackTrainer:
                         if ts[k].epoch_end(epoch, steps[k], clocks[k], scored.get(k)):
                             live.remove(k)
                             results[k] = ts[k].end(clocks[k])
-                    except Exception as e:              # this member failed (its guard gave up)
+                    except TrainingDiverged as e:       # this member failed (its guard gave up); any
+                                                        # other error ends the stack, as it ends a run alone
                         live.remove(k)
                         results[k] = e
                         ts[k].stopped()
@@ -164,6 +167,6 @@ class StackTrainer:
             steps = None if probes is None else {name: p[k] for name, p in probes.items()}
             try:
                 results[k] = ts[k].update(batches[k], out[k], mask, loss, steps, record[k])
-            except Exception as e:                          # its guard gave up: the others go on
+            except TrainingDiverged as e:                   # its guard gave up: the others go on
                 results[k] = e
         return results
