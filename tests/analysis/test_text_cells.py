@@ -88,3 +88,35 @@ def test_cell_regex_is_refused_where_it_cannot_apply():
     t = rnnlab.Trainer(config=rnnlab.TrainConfig(epochs=1, batches_per_epoch=1, train_size=50, test_size=20))
     with pytest.raises(rnnlab.InputError, match="this task's inputs are not text"):
         analyze(t.model, t.task, cell_regex="a")
+
+
+def test_an_lstm_cell_state_that_counts_brackets_is_named_c_not_h():
+    """An LSTM whose cell state c[1] adds 0.6 on '(' and takes it off on ')' (every gate open, so
+    c is exactly the depth x 0.6) while h[1] = tanh(c[1]) saturates: the bracket cell is c[1],
+    and the coloured sample shows c[1]'s values."""
+    rng = np.random.default_rng(1)
+    chars, depth, depths = [], 0, []
+    for _ in range(2000):
+        c = rng.choice(list("ab()"))
+        if (c == ")" and depth == 0) or (c == "(" and depth == 5):
+            c = "a"
+        depth += (c == "(") - (c == ")")
+        chars.append(c)
+        depths.append(depth)
+    text = "".join(chars)
+    vocab = sorted(set(text))
+    model = rnnlab.CharLM(len(vocab), 2, 2, 1, cell="lstm", dtype=np.float64)
+    sd = {k: np.zeros_like(v) for k, v in model.state_dict().items()}
+    sd["embedding.weight"][vocab.index("(")] = [0.0, 1.0]
+    sd["embedding.weight"][vocab.index(")")] = [0.0, -1.0]
+    sd["rnn.bias_ih_l0"][[0, 1, 2, 3, 6, 7]] = 40.0                  # input, forget and output gates open
+    sd["rnn.weight_ih_l0"][5, 1] = np.arctanh(0.6)                    # candidate g[1] = +-0.6 on a bracket
+    model.load_state_dict(sd)
+    ids = np.array([vocab.index(c) for c in text])
+    cells = interpretable_cells(model, ids, vocab, chars=2000, sample=200)
+    best = {h["name"]: h for h in cells["hypotheses"]}["bracket depth"]["best"]
+    assert (best[0]["state"], best[0]["unit"]) == ("c", 1) and best[0]["correlation"] > 0.9999
+    assert (best[1]["state"], best[1]["unit"]) == ("h", 1) and best[1]["correlation"] < 0.99
+    shown = cells["sample"]["bracket depth"]
+    assert (shown["state"], shown["unit"]) == ("c", 1)
+    np.testing.assert_allclose(shown["activation"], 0.6 * np.array(depths[:200]), atol=1e-4)

@@ -127,14 +127,32 @@ def test_a_killed_stack_leaves_runs_that_resume_alone_to_the_same_end(tmp_path, 
         assert got["best_epoch"] == want["best_epoch"]
 
 
+def _without_clocks(obj):
+    if isinstance(obj, dict):
+        return {k: _without_clocks(v) for k, v in obj.items() if k not in ("seconds", "kernel_seconds")}
+    if isinstance(obj, list):
+        return [_without_clocks(v) for v in obj]
+    return obj
+
+
 def test_train_stack_writes_what_train_writes_for_each_member(tmp_path):
+    """Each member's directory holds its own run: summary, analysis and the report's numbers are
+    those ``rnnlab.train`` writes for the same config alone (not another member's)."""
+    import json
+
     import rnnlab
-    configs = [TrainConfig(seed=s, **dict(SMALL, dtype="float32")) for s in range(2)]
+    configs = [TrainConfig(seed=s, lr=lr, **dict(SMALL, dtype="float32")) for s, lr in [(0, 1e-2), (1, 3e-3)]]
     results = rnnlab.train_stack(configs, [tmp_path / "a", tmp_path / "b"])
-    for d, r in zip(("a", "b"), results):
+    for d, r, cfg in zip(("a", "b"), results, configs):
         names = {p.name for p in (tmp_path / d).iterdir()}
         assert {"config.json", "metrics.jsonl", "summary.json", "report.html", "analysis.json"} <= names
         assert r["epochs"] == SMALL["epochs"]
+        rnnlab.train(config=cfg, run_dir=tmp_path / f"{d}-alone")
+        for name in ("summary.json", "analysis.json"):
+            got, want = (_without_clocks(json.loads((tmp_path / x / name).read_text())) for x in (d, f"{d}-alone"))
+            assert got == want, (d, name)
+    a, b = (json.loads((tmp_path / d / "analysis.json").read_text()) for d in "ab")
+    assert _without_clocks(a) != _without_clocks(b)                    # two networks, two analyses
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
