@@ -7,7 +7,7 @@ import warnings
 from dataclasses import dataclass, field, fields
 
 from rnnlab.checks import check_choice, check_float, check_int, setting
-from rnnlab.data.neurogym import parse_env_kwargs
+from rnnlab.data.neurogym import FIXATION_WEIGHT, parse_env_kwargs
 from rnnlab.data.tasks import TASKS, task_entry_name
 from rnnlab.errors import InputError
 from rnnlab.nn.init import INIT_SCHEMES
@@ -61,7 +61,7 @@ class TrainConfig:
     curriculum_every: int = _f(0, "curriculum: epochs per stage (0 = advance on --curriculum-target)")
     curriculum_target: float = _f(0.0, "curriculum: advance once the test metric reaches this")
     env_kwargs: str = _f("", "neurogym: the task's keyword arguments as a JSON object, e.g. '{\"dt\": 100}'")
-    fixation_weight: float = _f(0.05, "neurogym: the loss's weight on fixation steps (1 on a choice)")
+    fixation_weight: float = _f(FIXATION_WEIGHT, "neurogym: the loss's weight on fixation steps (1 on a choice)")
     text: str = _f("", "charlm: UTF-8 text file (empty = the Python standard library's sources)")
     corpus_chars: int = _f(2_000_000, "charlm: use at most this many characters of the text")
     embed: int = _f(32, "charlm: character embedding size")
