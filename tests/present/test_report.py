@@ -26,7 +26,10 @@ def test_train_writes_a_complete_self_contained_report(report_run):
                     "Configuration"):
         assert re.search(rf"<h[23]>{re.escape(section)}", page), section
     assert "http://" not in page and "https://" not in page            # nothing to fetch
-    assert len(re.findall(r'src="data:image/png;base64,', page)) >= 8
+    figures = sorted(p.name for p in report_run.glob("*.png"))
+    # every figure the run drew is on the page: seven always, the eigenvalue figure where the
+    # search found a fixed point (8 epochs of the better preset find one on some machines, not others)
+    assert len(figures) in (7, 8) and len(re.findall(r'src="data:image/png;base64,', page)) == len(figures)
     analysis = json.loads((report_run / "analysis.json").read_text())
     assert sum(analysis["role_counts"].values()) == 8
     assert analysis["ablation"][0]["group"] == "none"
@@ -68,7 +71,7 @@ def test_report_renders_in_headless_chromium(report_run, tmp_path):
     r = subprocess.run([browser, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
     loaded = re.search(r'data-images-loaded="(\d+)/(\d+)"', r.stdout)
     assert loaded, r.stderr[-2000:]
-    assert loaded.group(1) == loaded.group(2) and int(loaded.group(2)) >= 8
+    assert loaded.group(1) == loaded.group(2) == str(len(list(report_run.glob("*.png"))))
     console = [line for line in r.stderr.splitlines() if "CONSOLE" in line]
     assert not console, console
     shot = tmp_path / "shot.png"
