@@ -3,13 +3,19 @@
 
     python benchmarks/readme_numbers.py [NAME ...]      # all blocks when none is named
 
+    python benchmarks/readme_numbers.py --check [NAME ...]   # re-derive them; exit 1 if a number moved
+
 ``tests/test_readme.py`` checks that the README quotes each block's last output word for word, so
-a number the README states is one this script printed. The blocks:
+a number the README states is one this script printed, and (in CI) re-derives the blocks that fit
+in its time with ``--check``: a number fails when it leaves the spread the README states for it
+(``SPREAD``). Each block ends with the environment it was measured in. The blocks:
 
 - ``presets``: final and best test accuracy of ``--preset seed`` and ``--preset better`` over
   five seeds (same data), with the median training seconds (two runs at a time on 2 cores);
 - ``lr_sweep``: the seed task's learning-rate sensitivity map, as ``rnnlab sweep`` writes it
   (Adam over cells; plain SGD and SGD with momentum 0.9 for the tanh RNN);
+- ``flipflop``: the 3-bit flip-flop preset, seeds 0 and 1: test MSE and the fixed points the
+  analysis finds at zero input (Sussillo & Barak's cube: 8 stable, 12 + 6 + 1 saddles);
 - ``analysis``: what ``analyze`` measures on each preset's seed-0 model (roles, silencing each
   role next to a random group of the same size, fixed points);
 - ``selection``: Mante et al.'s question on NeuroGym's ContextDecisionMaking, three seeds of the
@@ -37,6 +43,28 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 RESULTS = ROOT / "docs" / "results" / "readme"
 SEEDS = (0, 1, 2, 3, 4)
+
+
+def environment() -> str:
+    """The line each block ends with: what its numbers were measured on (a run's bits depend on
+    NumPy, the BLAS library and its kernels, and the CPU)."""
+    import platform
+
+    import numpy as np
+    from threadpoolctl import threadpool_info
+    blas = next((i for i in threadpool_info() if i["user_api"] == "blas"), {})
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return (f"{ENVIRONMENT_MARK} Python {platform.python_version()}, NumPy {np.__version__}, "
+            f"{blas.get('internal_api', 'no BLAS found')} {blas.get('version', '')} "
+            f"({blas.get('architecture', '?')} kernels), {cpu}, {os.cpu_count()} cores._\n")
+
+
+ENVIRONMENT_MARK = "_Measured with"
 
 
 def block_pattern(name: str) -> re.Pattern:
@@ -94,6 +122,28 @@ def lr_sweep() -> str:
             command = f"--optimizer sgd{' --momentum 0.9' if cfg.momentum else ''} " + command
         parts.append(f"{title} (`rnnlab sweep {command} --seeds 3`, {seconds:.0f} s):\n\n{table}\n")
     return "\n".join(parts)
+
+
+def _flipflop(seed):
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from rnnlab.analysis.analyze import analyze
+    from rnnlab.training.config import PRESETS
+    from rnnlab.training.loop import Trainer
+    t = Trainer(config=PRESETS["flipflop"].replace(seed=seed))
+    summary = t.fit()
+    fp = analyze(t.model, t.task).json["fixed_points"]
+    return seed, summary["final_test_mse"], fp["counts"]["types"], fp["decoded"]["distinct_states"]
+
+
+def flipflop() -> str:
+    with mp.get_context("spawn").Pool(2) as pool:
+        runs = pool.map(_flipflop, (0, 1))
+    lines = ["| seed | test MSE | stable points | saddles of index 1 | index 2 | index 3 | distinct memories "
+             "decoded |", "|---|---|---|---|---|---|---|"]
+    for seed, mse, types, memories in runs:
+        counts = [types.get(k, 0) for k in ("stable", "saddle index 1", "saddle index 2", "saddle index 3")]
+        lines.append(f"| {seed} | {mse:.4f} | " + " | ".join(map(str, counts)) + f" | {memories} of 8 |")
+    return "\n".join(lines) + "\n"
 
 
 def analysis() -> str:
@@ -222,24 +272,110 @@ def selection() -> str:
 
 
 NEEDS_NEUROGYM = ("neurogym", "selection")
-BLOCKS = {"presets": presets, "lr_sweep": lr_sweep, "analysis": analysis, "neurogym": neurogym,
-          "selection": selection}
+BLOCKS = {"presets": presets, "lr_sweep": lr_sweep, "flipflop": flipflop, "analysis": analysis,
+          "neurogym": neurogym, "selection": selection}
+
+# The spread within which a re-derived block must give the README's numbers (``check``):
+# - "mean ± sd" cells: the new mean within the README's mean ± its sd (at least a tenth of a
+#   point); any other number on that row (the worst seed) within the same sd;
+# - numbers in rows without a "±": "rel" (a fraction of the README's value) or the last printed
+#   digit, whichever is larger; whole numbers (counts) and every word exactly;
+# - columns named in "skip": not compared (wall-clock seconds).
+SPREAD = {"presets": {"rel": 0.0, "skip": {"training time"}},
+          "lr_sweep": {"rel": 0.0, "skip": set()},
+          "flipflop": {"rel": 0.25, "skip": set()},
+          "analysis": {"rel": 0.25, "skip": set()},
+          "neurogym": {"rel": 0.0, "skip": {"training time"}},
+          "selection": {"rel": 0.0, "skip": set()}}
+NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?(?:e[-+]?\d+)?")
+
+
+def _rows(block: str) -> list[list[str]]:
+    """The block's table rows as cells (other lines as one cell each); the environment line is left out."""
+    out = []
+    for line in block.strip().splitlines():
+        if line.startswith(ENVIRONMENT_MARK) or not line.strip() or set(line) <= set("|-: "):
+            continue
+        out.append([c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else [line])
+    return out
+
+
+def _numbers(text: str) -> list[str]:
+    return NUMBER.findall(text)
+
+
+def _value(token: str) -> float:
+    return float(token.replace(",", ""))
+
+
+def check(name: str, readme_block: str, fresh_block: str) -> list[str]:
+    """Where ``fresh_block`` leaves the spread ``SPREAD[name]`` around ``readme_block``: one line each."""
+    spread, problems = SPREAD[name], []
+    old_rows, new_rows = _rows(readme_block), _rows(fresh_block)
+    if len(old_rows) != len(new_rows):
+        return [f"{name}: {len(new_rows)} rows re-derived against {len(old_rows)} in the README"]
+    header = old_rows[0]
+    for old, new in zip(old_rows[1:], new_rows[1:]):
+        if len(old) != len(new):
+            problems.append(f"{name}: row {old[0]!r} has {len(new)} cells, the README's {len(old)}")
+            continue
+        sds = [_value(m.group(1)) for c in old for m in [re.search(r"±\s*([\d.]+)", c)] if m]
+        row_sd = max(sds, default=None)
+        for col, (a, b) in enumerate(zip(old, new)):
+            column = header[col] if col < len(header) and len(old) == len(header) else ""
+            if column in spread["skip"]:
+                continue
+            if NUMBER.sub("#", a) != NUMBER.sub("#", b):
+                problems.append(f"{name}: {column or 'line'} {a!r} became {b!r}")
+                continue
+            tokens = list(zip(_numbers(a), _numbers(b)))
+            if "±" in a:
+                tokens = tokens[:1]                     # the mean; its sd is the spread
+            for x, y in tokens:
+                if "." not in x and "e" not in x:
+                    ok = x == y
+                else:
+                    digit = 10.0 ** -len(x.split(".")[1].split("e")[0]) if "." in x else 0.0
+                    allowed = max(spread["rel"] * abs(_value(x)), digit)
+                    if row_sd is not None:
+                        allowed = max(row_sd, 0.1)
+                    ok = abs(_value(x) - _value(y)) <= allowed + 1e-12
+                if not ok:
+                    problems.append(f"{name}: {column or 'line'} {a!r} re-derived as {b!r}, outside the "
+                                    "README's spread")
+    return problems
+
+
+def readme_block(name: str) -> str:
+    (block,) = [m.group(2) for m in block_pattern(name).finditer(README.read_text(encoding="utf-8"))]
+    return block
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("names", nargs="*", metavar="NAME",
                     help=f"blocks to regenerate: {', '.join(BLOCKS)} (default: all)")
-    names = ap.parse_args().names or list(BLOCKS)
-    if not ap.parse_args().names and importlib.util.find_spec("neurogym") is None:
+    ap.add_argument("--check", action="store_true",
+                    help="re-derive the blocks and compare them with the README instead of writing them")
+    args = ap.parse_args()
+    names = args.names or list(BLOCKS)
+    if not args.names and importlib.util.find_spec("neurogym") is None:
         names = [n for n in names if n not in NEEDS_NEUROGYM]
         print(f"skipping {', '.join(NEEDS_NEUROGYM)}: they need rnnlab[neurogym], in an environment of its own")
     unknown = sorted(set(names) - set(BLOCKS))
     if unknown:
         ap.error(f"no block named {', '.join(unknown)}; the blocks are {', '.join(BLOCKS)}")
+    if args.check:
+        problems = []
+        for name in names:
+            fresh = BLOCKS[name]()
+            print(f"== {name} (re-derived)\n{fresh}", flush=True)
+            problems += check(name, readme_block(name), fresh)
+        print("\n".join(problems) or f"every number of {', '.join(names)} is within the README's spread")
+        sys.exit(1 if problems else 0)
     RESULTS.mkdir(parents=True, exist_ok=True)
     for name in names:
-        text = BLOCKS[name]()
+        text = BLOCKS[name]() + "\n" + environment()
         print(f"== {name}\n{text}", flush=True)
         (RESULTS / f"{name}.md").write_text(text, encoding="utf-8")
         readme, n = block_pattern(name).subn(lambda m: m.group(1) + text + m.group(3),

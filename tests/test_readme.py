@@ -79,18 +79,46 @@ def test_python_examples_run(title, tmp_path, monkeypatch):
         exec(compile(code, f"README: {title}", "exec"), {})
 
 
-def test_readme_numbers_are_the_regenerating_scripts_last_output():
-    """Each README block of measured numbers is, word for word, the last output of
-    benchmarks/readme_numbers.py for it (kept in docs/results/readme/), and every block the
-    script makes is quoted once."""
+def readme_numbers():
     import importlib.util
     root = pathlib.Path(__file__).parent.parent
     spec = importlib.util.spec_from_file_location("readme_numbers", root / "benchmarks" / "readme_numbers.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
+    return script
+
+
+def test_readme_numbers_are_the_regenerating_scripts_last_output():
+    """Each README block of measured numbers is, word for word, the last output of
+    benchmarks/readme_numbers.py for it (kept in docs/results/readme/), every block the script
+    makes is quoted once, and each states the environment it was measured in."""
+    script = readme_numbers()
     quoted = re.findall(r"<!-- numbers: (\w+) -->", README)
     assert sorted(quoted) == sorted(script.BLOCKS)
     for name in script.BLOCKS:
         (block,) = [m.group(2) for m in script.block_pattern(name).finditer(README)]
         last = (script.RESULTS / f"{name}.md").read_text(encoding="utf-8")
         assert block == last and block.strip(), f"README's {name} block is not the script's last output"
+        assert block.rstrip().splitlines()[-1].startswith(script.ENVIRONMENT_MARK + " Python"), name
+
+
+def test_the_spread_check_catches_a_moved_number():
+    script = readme_numbers()
+    block = script.readme_block("presets")
+    assert script.check("presets", block, block) == []
+    worse = block.replace("**99.38 ± 0.45%**", "**98.00 ± 0.60%**")
+    assert worse != block and "final test acc" in script.check("presets", block, worse)[0]
+    within = block.replace("**99.38 ± 0.45%**", "**99.04 ± 0.36%**").replace("1.9 s", "9.9 s")
+    assert script.check("presets", block, within) == []          # inside the sd; seconds are not compared
+    counts = script.readme_block("flipflop")
+    assert script.check("flipflop", counts, counts.replace("| 8 | 12 |", "| 7 | 12 |", 1))
+
+
+@pytest.mark.slow     # CI re-derives the README's numbers that fit in its time (NeuroGym's: tests/data/test_neurogym.py)
+@pytest.mark.parametrize("name", ["presets", "flipflop", "analysis"])
+def test_readme_numbers_rederive(name):
+    import subprocess
+    import sys
+    script = pathlib.Path(__file__).parent.parent / "benchmarks" / "readme_numbers.py"
+    r = subprocess.run([sys.executable, str(script), "--check", name], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
