@@ -11,7 +11,10 @@ windows after one warm-up
 window, in its own fresh process (no library's thread pool disturbs another), interleaved over
 ``--repeats``; prints the median throughput and the ratio rnnlab / PyTorch (target >= 1.0).
 
-    python benchmarks/charlm_speed.py [--steps 20] [--repeats 3] [--cells lstm,gru]
+Both peers run on ``--threads`` threads (1 by default, as ``rnnlab train`` does unless
+``--blas-threads`` says otherwise; torch.set_num_threads for PyTorch).
+
+    python benchmarks/charlm_speed.py [--steps 20] [--repeats 3] [--cells lstm,gru] [--threads 1]
 """
 
 from __future__ import annotations
@@ -40,9 +43,11 @@ def corpus_windows(size, steps):
     return data, stream_windows(data.X_train, B, W)[: steps + 1]
 
 
-def run_rnnlab(size, cell, steps, fused=True):
+def run_rnnlab(size, cell, steps, fused=True, threads=1):
     from rnnlab.nn.cells import use_fused
     use_fused(fused)                                            # process-wide, before building
+    from rnnlab.training.threads import BlasThreads
+    BlasThreads(threads).apply()                                # what fit() applies; train_step alone does not
     from rnnlab.data.batches import Batch
     from rnnlab.training.config import PRESETS
     from rnnlab.training.loop import Trainer
@@ -50,7 +55,7 @@ def run_rnnlab(size, cell, steps, fused=True):
     data, windows = corpus_windows(size, steps)
     cfg = PRESETS["charlm"].replace(model=cell, forget_bias=1.0 if cell == "lstm" else 0.0,
                                     hidden=z["H"], layers=z["LAYERS"], embed=E, batch_size=z["B"],
-                                    window=z["W"], probe_every=0)
+                                    window=z["W"], probe_every=0, blas_threads=threads)
     t = Trainer(config=cfg, task=data)
     t.train_step(Batch(*windows[0]))                            # warm-up
     start = time.perf_counter()
@@ -59,8 +64,9 @@ def run_rnnlab(size, cell, steps, fused=True):
     return steps * z["B"] * z["W"] / (time.perf_counter() - start)
 
 
-def run_torch(size, cell, steps, onednn=True):
+def run_torch(size, cell, steps, onednn=True, threads=1):
     import torch
+    torch.set_num_threads(threads)
     torch.backends.mkldnn.enabled = onednn
     from torch import nn
     z = SIZES[size]
@@ -101,10 +107,10 @@ def run_torch(size, cell, steps, onednn=True):
     return steps * z["B"] * z["W"] / (time.perf_counter() - start)
 
 
-def measure(peer, size, cell, steps):
+def measure(peer, size, cell, steps, threads=1):
     if peer.startswith("rnnlab"):
-        return run_rnnlab(size, cell, steps, fused=peer == "rnnlab")
-    return run_torch(size, cell, steps, onednn=peer == "torch")
+        return run_rnnlab(size, cell, steps, fused=peer == "rnnlab", threads=threads)
+    return run_torch(size, cell, steps, onednn=peer == "torch", threads=threads)
 
 
 def compile_seconds(cache_dir: str) -> float:
@@ -124,6 +130,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--cells", default="lstm,gru")
     ap.add_argument("--sizes", default="small,large")
+    ap.add_argument("--threads", type=int, default=1, help="BLAS / torch threads of both peers")
     args = ap.parse_args()
     ctx = mp.get_context("spawn")
     with tempfile.TemporaryDirectory() as cache:       # its own cache: the user's may be stale or warm
@@ -133,7 +140,7 @@ def main():
             warm = pool.apply(compile_seconds, (cache,))
     import torch
     print(f"fused kernels: {cold:.1f} s to compile (cold cache), {warm:.2f} s to load (warm cache); "
-          f"{platform.machine()}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+          f"{platform.machine()}, torch {torch.__version__}, {args.threads} thread(s) each, "
           f"numpy {np.__version__}")
     for size in args.sizes.split(","):
         z = SIZES[size]
@@ -143,7 +150,8 @@ def main():
                 peers = ("rnnlab", "rnnlab-readable", "torch") + (("torch-no-onednn",) if cell == "lstm" else ())
                 for peer in peers:
                     with ctx.Pool(1) as pool:
-                        cps.setdefault((peer, cell), []).append(pool.apply(measure, (peer, size, cell, args.steps)))
+                        cps.setdefault((peer, cell), []).append(pool.apply(measure, (peer, size, cell, args.steps,
+                                                                                            args.threads)))
         print(f"\n{size}: {z['LAYERS']}-layer, hidden {z['H']}, batch {z['B']}, window {z['W']}; "
               f"{args.steps} windows, median of {args.repeats}")
         for cell in args.cells.split(","):

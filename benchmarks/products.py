@@ -15,17 +15,39 @@ import timeit
 import numpy as np
 
 
+def flops(product) -> float:
+    """Floating-point operations of a product, ``count`` times: 2 M K N (a vector A: 2 K N)."""
+    _, count, sa, sb, _, _ = product
+    m = sa[0] if len(sa) == 2 else 1
+    return 2.0 * count * m * sb[0] * sb[1]
+
+
+def peak_gflops(threads: int = 1, n: int = 2048) -> float:
+    """This machine's float32 matrix-product rate on ``threads`` BLAS threads, measured: the best
+    of 5 (n x n) by (n x n) products in NumPy, as near the cores' peak as its BLAS gets."""
+    from threadpoolctl import threadpool_limits
+    rng = np.random.default_rng(0)
+    a, b = operand(rng, (n, n)), operand(rng, (n, n))
+    with threadpool_limits(threads, user_api="blas"):
+        np.dot(a, b)
+        best = min(timeit.repeat(lambda: np.dot(a, b), number=1, repeat=5))
+    return 2.0 * n ** 3 / best / 1e9
+
+
 def operand(rng, shape, transposed=False):
     a = rng.standard_normal(shape[::-1] if transposed else shape).astype(np.float32)
     return a.T if transposed else a
 
 
-def seconds(products, lib: str = "numpy") -> dict[str, float]:
+def seconds(products, lib: str = "numpy", threads: int = 1) -> dict[str, float]:
     """Seconds for each product, ``count`` times (names repeated add up), with NumPy's ``dot``
-    or (``lib="torch"``) ``torch.matmul`` on the same arrays, in this process."""
+    or (``lib="torch"``) ``torch.matmul`` on the same arrays, in this process, on ``threads``."""
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(threads, user_api="blas")                   # for the rest of this (fresh) process
     rng = np.random.default_rng(0)
     if lib == "torch":
         import torch
+        torch.set_num_threads(threads)
     times: dict[str, float] = {}
     for name, count, sa, sb, ta, tb in products:
         a, b = operand(rng, sa, ta), operand(rng, sb, tb)

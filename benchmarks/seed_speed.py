@@ -171,11 +171,14 @@ def seed_products() -> list[tuple]:
                   ("test readout", evals, (CFG.test_size, H), (H, 2), False, True)]
 
 
-def run_products() -> float:
-    """Seconds the run's matrix products alone take in NumPy, each timed on its own with its
-    operands in cache: a floor under rnnlab's time that no change to its elementwise work can
-    lower (only fewer or larger products could)."""
-    return sum(products.seconds(seed_products()).values())
+def run_products() -> tuple[float, float, float]:
+    """(seconds, GFLOP, peak GFLOP/s): the run's matrix products alone in NumPy on one BLAS thread
+    (as the trainer runs them), each timed on its own with its operands in cache -- a floor under
+    rnnlab's time that no change to its elementwise work can lower -- their work, and the rate
+    this machine's BLAS reaches on one thread, measured in the same process."""
+    prods = seed_products()
+    return (sum(products.seconds(prods, threads=1).values()), sum(map(products.flops, prods)) / 1e9,
+            products.peak_gflops(1))
 
 
 PEERS = {"rnnlab (bare Trainer)": None, "rnnlab train's training": None,
@@ -229,10 +232,12 @@ def main():
         print(f"{ours}: ratio to seed-style PyTorch = {r_seed:.3f} (target <= 0.2: "
               f"{'met' if r_seed <= 0.2 else 'NOT met'}); to torch.nn.RNN = {r_torch:.3f} (target <= 0.6: "
               f"{'met' if r_torch <= 0.6 else 'NOT met'})")
-    floor = products / med["seed-style PyTorch"]
-    print(f"the run's matrix products alone, in NumPy on warm caches: {products:.3f} s = {floor:.3f}x the "
-          f"seed-style model (a floor for the ratio: the target 0.2 leaves "
-          f"{0.2 * med['seed-style PyTorch'] - products:.3f} s for everything else)")
+    seconds, gflop, peak = products
+    floor = seconds / med["seed-style PyTorch"]
+    print(f"the run's matrix products alone, in NumPy on one thread and warm caches: {gflop:.1f} GFLOP in "
+          f"{seconds:.3f} s ({gflop / seconds:.1f} GFLOP/s; this machine's one-thread peak, measured: "
+          f"{peak:.1f}) = {floor:.3f}x the seed-style model (a floor for the ratio: the target 0.2 leaves "
+          f"{0.2 * med['seed-style PyTorch'] - seconds:.3f} s for everything else)")
     print(f"the whole `rnnlab train` command (training, figures, analysis, report; bytecode compiled, as "
           f"`pip install .` leaves it): {cli:.2f} s wall "
           f"(target <= 2.5 s: {'met' if cli <= 2.5 else 'NOT met'}); with every figure drawn in the main "

@@ -175,3 +175,17 @@ def test_neurogym_tasks_train_to_what_neurogym_reports(env_id, kwargs, target):
     spec.loader.exec_module(script)
     summary = Trainer(config=script.neurogym_config(env_id, kwargs, 0).replace(probe_every=0)).fit()
     assert summary["final_test_decision"] >= target, summary
+
+
+@needs_neurogym
+@pytest.mark.slow
+def test_the_readmes_neurogym_numbers_rederive():
+    """CI re-runs the README's NeuroGym block (12 runs, two at a time) and fails when a number
+    leaves the spread the README states (benchmarks/readme_numbers.py --check)."""
+    import pathlib
+    import subprocess
+    import sys
+    script = pathlib.Path(__file__).parents[2] / "benchmarks" / "readme_numbers.py"
+    r = subprocess.run([sys.executable, str(script), "--check", "neurogym"], capture_output=True, text=True,
+                       timeout=1800)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
