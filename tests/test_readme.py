@@ -114,7 +114,7 @@ def test_the_spread_check_catches_a_moved_number():
     assert script.check("flipflop", counts, counts.replace("| 8 | 12 |", "| 7 | 12 |", 1))
 
 
-@pytest.mark.slow     # CI re-derives the README's numbers that fit in its time (NeuroGym's: tests/data/test_neurogym.py)
+@pytest.mark.slow     # CI re-derives the README numbers that fit in its time (NeuroGym: test_neurogym.py)
 @pytest.mark.parametrize("name", ["presets", "flipflop", "analysis"])
 def test_readme_numbers_rederive(name):
     import subprocess
