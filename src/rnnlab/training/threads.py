@@ -6,11 +6,11 @@ its entries (OpenBLAS 0.3.31, SkylakeX kernels). So a run's thread count is one 
 ``TrainConfig.blas_threads`` (1 unless asked), recorded in ``config.json`` and reused on resume,
 and nothing else decides it: not the machine's load, not figure workers, not ``OPENBLAS_NUM_THREADS``.
 
-One thread is also the better default on the machines rnnlab is written on (2 cores): the seed
-preset trained in 0.52 s on one against 0.78 s on two on an idle machine, and stays within 2x of
-that beside two busy processes, where a second BLAS thread spinning for a taken core made it 6x
-slower (``benchmarks/busy.py``). A large char-LM gains from two threads on an idle machine
-(``--blas-threads 2``), at the price of that slowdown when the cores are busy.
+One thread is also the safer default on the machines rnnlab is written on (2 cores): beside two
+busy processes it kept the seed preset within 1.3x and a 256-unit char-LM within 1.5x of their
+quiet times, where two threads, spinning for cores other processes hold, were 4.0x and 4.6x slower
+(``benchmarks/busy.py``). On an idle machine two threads are faster (seed preset 0.94 s against
+1.10; char-LM 2.12 against 2.92): ``--blas-threads 2`` asks for them.
 
 The count is set explicitly when each phase starts (``BlasThreads.apply``: each epoch's steps,
 its held-out scoring, the analysis), so a callback or library that changed it meanwhile cannot
