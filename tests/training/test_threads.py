@@ -70,3 +70,16 @@ def test_the_analysis_runs_on_one_thread_whatever_was_set():
         analyze(t.model, t.task, fp_starts=8, fp_rounds=1, n_sequences=20,
                 progress=lambda *a: during.update(blas()))
         assert during == {1} and max(blas()) == 2
+
+
+def test_a_resumed_run_keeps_its_recorded_count(tmp_path, ctrl_c_after_epoch):
+    import json
+
+    from rnnlab.cli import main
+    from rnnlab.runs.resume import resume_trainer
+    run = tmp_path / "r"
+    undo = ctrl_c_after_epoch(1)
+    assert main(["train", "--epochs", "3", "--blas-threads", "2", "--no-report", "--out", str(run), "--quiet"]) == 130
+    undo()
+    assert json.loads((run / "config.json").read_text())["config"]["blas_threads"] == 2
+    assert resume_trainer(run).cfg.blas_threads == 2
