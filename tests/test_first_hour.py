@@ -166,10 +166,11 @@ def test_embedding_starts_like_torch():
 
 
 def test_resumed_runs_end_with_analysis_and_report(tmp_path):
+    """A run resumed ends as it would have: with its analysis and report (a --no-report run stays
+    without them: tests/runs/test_resume.py)."""
     out = tmp_path / "r"
-    assert main(["train", "--out", str(out), "--epochs", "3", "--batches-per-epoch", "2", "--quiet",
-                 "--no-report"]) == 0
-    for name in ("summary.json", "checkpoint.json"):
+    assert main(["train", "--out", str(out), "--epochs", "3", "--batches-per-epoch", "2", "--quiet"]) == 0
+    for name in ("summary.json", "checkpoint.json", "analysis.json", "report.html"):   # a kill before the end
         (out / name).unlink()
     assert main(["train", "--resume", str(out), "--quiet"]) == 0
     assert (out / "analysis.json").is_file() and (out / "report.html").is_file()
