@@ -116,11 +116,13 @@ def test_a_stacked_sweep_gives_each_trial_its_bits_alone(tmp_path):
     """Four 16-unit trials stack (K = 4), each with 1,000 held-out sequences: more than a member's
     share of a scoring pass (250), so the held-out loss would show a member scored in other sums."""
     grid = ["sweep", "--grid", "lr=1e-3,3e-3", "--seeds", "2", "--hidden", "16", "--epochs", "3", "--jobs", "1"]
-    stacked = rnnlab(*grid, "--stack", "always", "--out", tmp_path / "stacked")
+    rnnlab(*grid, "--stack", "always", "--out", tmp_path / "stacked")
     rnnlab(*grid, "--no-stack", "--out", tmp_path / "alone")
-    assert "stack" in stacked.stdout + stacked.stderr
     trials = sorted(p.name for p in (tmp_path / "alone" / "runs").iterdir())
     assert len(trials) == 4
     assert sorted(p.name for p in (tmp_path / "stacked" / "runs").iterdir()) == trials
     for name in trials:
+        stacked_in, alone_in = (json.loads((tmp_path / way / "runs" / name / "result.json").read_text())["row"]
+                                ["stacked"] for way in ("stacked", "alone"))
+        assert (stacked_in, alone_in) == (4, 1)                # one stack of four against four runs alone
         assert_same_bits(tmp_path / "stacked" / "runs" / name, tmp_path / "alone" / "runs" / name)

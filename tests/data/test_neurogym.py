@@ -106,7 +106,7 @@ def test_training_on_a_neurogym_task_learns_the_decision(fake_neurogym):
 
 
 def test_the_default_fixation_weight_lets_a_network_answer_where_fixation_fills_the_trial(fake_neurogym):
-    """Trials of 19-27 steps with one decision step, as in NeuroGym's own tasks (ContextDecisionMaking:
+    """Trials of 19-26 steps with one decision step, as in NeuroGym's own tasks (ContextDecisionMaking:
     about one in ten): with the default weight on fixation steps (0.05, as NeuroGym's example) a GRU
     decides right within 4 epochs; weighted 1 like a choice, it answered "fixate" at every decision
     (0% after 5 epochs)."""

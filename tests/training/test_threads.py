@@ -51,6 +51,47 @@ def test_every_step_and_every_scoring_pass_runs_on_the_runs_own_count(n, meddle)
     assert blas() == before and np.ones(3).sum() == 3
 
 
+class Fails(rnnlab.Callback):
+    def on_epoch_end(self, trainer, result):
+        raise OSError(28, "No space left on device")
+
+
+@pytest.mark.parametrize("how", ["alone", "failing", "stack"])
+def test_training_puts_back_the_processs_own_count(how):
+    """Whatever the run's count, the process has its own back after fit(): when it ends, when an
+    error stops it, and after a stack."""
+    from rnnlab.training.stack import StackTrainer
+    cfg = rnnlab.TrainConfig(**SMALL, blas_threads=1)
+    with threadpool_limits(2, user_api="blas"):
+        if max(blas()) < 2:
+            pytest.skip("this BLAS runs one thread only")
+        seen = Meddler(1)                                # notes the count the steps ran on
+        if how == "alone":
+            rnnlab.Trainer(config=cfg, callbacks=[NoteSteps(seen)]).fit()
+        elif how == "failing":
+            with pytest.raises(OSError):
+                rnnlab.Trainer(config=cfg, callbacks=[NoteSteps(seen), Fails()]).fit()
+        else:
+            StackTrainer([rnnlab.Trainer(config=cfg.replace(seed=s), callbacks=[NoteSteps(seen)])
+                          for s in range(2)]).fit()
+        assert seen.steps == {1} and max(blas()) == 2
+
+
+class NoteSteps(rnnlab.Callback):
+    def __init__(self, into):
+        self.into = into
+
+    def on_step_end(self, trainer):
+        self.into.steps.update(blas())
+
+
+def test_a_stack_refuses_members_with_different_counts():
+    from rnnlab.errors import InputError
+    from rnnlab.training.stack import StackTrainer
+    with pytest.raises(InputError, match="stacked members must share blas_threads"):
+        StackTrainer([rnnlab.Trainer(config=rnnlab.TrainConfig(**SMALL, blas_threads=n)) for n in (1, 2)])
+
+
 def test_the_count_is_recorded_and_checked():
     from rnnlab.errors import InputError
     assert rnnlab.TrainConfig().blas_threads == 1

@@ -43,6 +43,7 @@ from rnnlab.runs.checkpoint import atomic_write_text
 from rnnlab.runs.files import SWEEP_FILES, SWEEP_OUTPUTS, TENSORBOARD_FILES, dumps, prepare_run_dir, record_written
 from rnnlab.runs.writer import RunWriter
 from rnnlab.training.config import TrainConfig
+from rnnlab.training.guards import TrainingDiverged
 from rnnlab.training.loop import Trainer
 from rnnlab.training.probes import early_to_late_gradient
 from rnnlab.training.stack import StackTrainer, config_can_stack, stack_key, stack_pays
@@ -136,7 +137,7 @@ def run_stack(jobs: list[dict], tensorboard: bool = False) -> list[dict]:
         if len(trainers) == 1:
             try:
                 outcomes = [trainers[0].fit()]
-            except Exception as e:  # a diverged run is a result too
+            except TrainingDiverged as e:  # a diverged run is a result too; any other error stops the sweep
                 outcomes = [e]
         else:
             outcomes = StackTrainer(trainers).fit()
@@ -184,7 +185,9 @@ def _run_local(units, jobs_at_once: int, tensorboard: bool):
     """Yield results as trials (or stacks of them) finish, on a process pool whose workers die
     with the driver."""
     saved = os.environ.get("OPENBLAS_NUM_THREADS")
-    os.environ["OPENBLAS_NUM_THREADS"] = "1"                 # read by NumPy as each worker imports it
+    # read by NumPy as each worker imports it: a worker's OpenBLAS starts one thread, not one per core
+    # (each trial then sets its own recorded count, training.threads)
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
     try:
         with mp.get_context("spawn").Pool(max(1, jobs_at_once), initializer=_local_worker_init) as pool:
             for results in pool.imap_unordered(_stack_with_tb if tensorboard else run_stack, units):

@@ -19,6 +19,7 @@ from rnnlab.runs.record import read_record
 from rnnlab.training.build import build_model, model_from_description
 from rnnlab.training.evaluate import evaluate
 from rnnlab.training.loop import Trainer
+from rnnlab.training.threads import BlasThreads
 
 
 def refuse_diverged(arrays: dict, what: str) -> None:
@@ -117,8 +118,14 @@ def load_weights(run_dir, model):
 
 
 def evaluate_run(cfg, model, task) -> tuple[float, float, str]:
-    """Held-out loss and metric of a loaded run, evaluated as its training did, and the metric's name."""
-    return (*evaluate(model, task, streams=cfg.batch_size, window=cfg.window), task.metric)
+    """Held-out loss and metric of a loaded run, evaluated as its training did (on its recorded
+    BLAS thread count, so the numbers are the ones it logged), and the metric's name."""
+    threads = BlasThreads(cfg.blas_threads)
+    threads.apply()
+    try:
+        return (*evaluate(model, task, streams=cfg.batch_size, window=cfg.window), task.metric)
+    finally:
+        threads.restore()
 
 
 def finished_trainer(run_dir) -> Trainer:

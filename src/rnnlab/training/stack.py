@@ -10,9 +10,8 @@ batched products, and each member then takes its own step from its row of the gr
 member whose guard rolls it back does so alone; one that fails (its guard gives up) stops while
 the others go on. Member k's run is the run its config gives alone, bit for bit in float32 and
 float64 (tests/training/test_stack_trainer.py): every product is the one it runs alone, the
-recurrent step's batched over members, the fused kernels row by row. Only the held-out loss can
-move in its last bits where a member has more than 1000 / K held-out sequences (its sums run in
-other chunks, ``evaluate_members``).
+recurrent step's batched over members, the fused kernels row by row, and each member's held-out
+outputs are scored in the batches it is scored in alone (``evaluate_members``).
 """
 
 from __future__ import annotations
@@ -82,6 +81,9 @@ class StackTrainer:
         for t in trainers[1:]:
             if (t.cfg.epochs, t.cfg.batch_size) != (first.cfg.epochs, first.cfg.batch_size):
                 raise InputError("stacked members must train for the same epochs with the same batch size")
+            if t.cfg.blas_threads != first.cfg.blas_threads:      # one process, one count: each run's bits
+                raise InputError(f"stacked members must share blas_threads (a run's bits depend on it), got "
+                                 f"{first.cfg.blas_threads} and {t.cfg.blas_threads}; train them apart")
         self.trainers = list(trainers)
         self.model = stack_models([t.model for t in trainers])
         for t in trainers:

@@ -13,8 +13,10 @@ quiet times, where two threads, spinning for cores other processes hold, were 4.
 1.10; char-LM 2.12 against 2.92): ``--blas-threads 2`` asks for them.
 
 The count is set explicitly when each phase starts (``BlasThreads.apply``: each epoch's steps,
-its held-out scoring, the analysis), so a callback or library that changed it meanwhile cannot
-change a run's bits, and ``restore`` puts back what the process had before.
+its held-out scoring, the analysis), so something that changed it between phases (a callback's
+``on_epoch_end``, a library) cannot change a run's bits; a change made inside a phase (in
+``on_step_end``) would hold until the next phase starts. ``restore`` puts back what the process
+had before.
 """
 
 from __future__ import annotations
