@@ -29,6 +29,7 @@ from rnnlab.runs.files import (
     PROBES_LOG,
     REPORT,
     TENSORBOARD_FILES,
+    check_run_dir,
     default_run_dir,
     prepare_run_dir,
     read_jsonl,
@@ -85,6 +86,10 @@ def train_stack(configs: list, run_dirs: list | None = None, *, report: bool = T
         raise InputError(f"train_stack: {len(configs)} configs but {len(run_dirs)} run directories; give one each")
     trainers = [Trainer(config=cfg) for cfg in configs]
     stack = StackTrainer(trainers)                                 # refused before any directory is made
+    if len({Path(d).absolute() for d in run_dirs}) != len(run_dirs):
+        raise InputError("train_stack: two members were given the same run directory; give each its own")
+    for d in run_dirs:                                             # every member's directory checked before
+        check_run_dir(d, force)                                    # any is written or cleared
     outs = [prepare_run_dir(d, force) for d in run_dirs]
     with contextlib.ExitStack() as held:
         for out in outs:

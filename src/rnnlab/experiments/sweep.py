@@ -24,7 +24,6 @@ import html
 import json
 import multiprocessing as mp
 import os
-import shutil
 import socket
 import statistics
 import subprocess
@@ -40,7 +39,18 @@ from rnnlab.present.plots import pyplot, save_figure
 from rnnlab.present.tensorboard import TensorBoardWriter
 from rnnlab.processes import die_with_parent
 from rnnlab.runs.checkpoint import atomic_write_text
-from rnnlab.runs.files import SWEEP_FILES, SWEEP_OUTPUTS, TENSORBOARD_FILES, dumps, prepare_run_dir, record_written
+from rnnlab.runs.files import (
+    SWEEP_FILES,
+    SWEEP_OUTPUTS,
+    TENSORBOARD_FILES,
+    TRIAL_RESULT,
+    check_run_dir,
+    clear_trial_dir,
+    dumps,
+    prepare_run_dir,
+    record_written,
+    recorded_files,
+)
 from rnnlab.runs.writer import RunWriter
 from rnnlab.training.config import TrainConfig
 from rnnlab.training.guards import TrainingDiverged
@@ -286,12 +296,17 @@ def sweep_dir(out, base: TrainConfig, grid: dict, seeds: int, force: bool = Fals
     if same and not force:
         done = sum(_finished(out / "runs" / job["name"], job) is not None for job in plan(base, grid, seeds))
         return out, done
-    if force and (out / "runs").is_dir():
-        for trial in (out / "runs").iterdir():                    # only trial directories rnnlab wrote
-            if trial.is_dir() and ((trial / "result.json").is_file() or (trial / "config.json").is_file()):
-                shutil.rmtree(trial)
-        if not any((out / "runs").iterdir()):
-            (out / "runs").rmdir()
+    trials = []
+    if force and (out / "runs").is_dir():                       # only trial directories rnnlab wrote
+        trials = [t for t in (out / "runs").iterdir()
+                  if t.is_dir() and ((t / TRIAL_RESULT).is_file() or (t / "config.json").is_file())]
+        for trial in trials:                                    # every record checked before anything goes
+            recorded_files(trial, extra=(TRIAL_RESULT,))
+    check_run_dir(out, force, writes=SWEEP_OUTPUTS)
+    for trial in trials:
+        clear_trial_dir(trial, extra=(TRIAL_RESULT,))          # a file of the user's in it stays
+    if force and (out / "runs").is_dir() and not any((out / "runs").iterdir()):
+        (out / "runs").rmdir()
     return prepare_run_dir(out, force, writes=SWEEP_OUTPUTS), 0
 
 
@@ -331,7 +346,7 @@ def run_sweep(base: TrainConfig, grid: dict, seeds: int, out_dir, *, jobs: int =
 def _finished(run_dir: Path, job: dict) -> dict | None:
     """The stored row of a trial that finished with this very config, else None (it is redone)."""
     try:
-        saved = json.loads((run_dir / "result.json").read_text(encoding="utf-8"))
+        saved = json.loads((run_dir / TRIAL_RESULT).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return saved["row"] if saved.get("config") == job["config"] else None
@@ -340,13 +355,14 @@ def _finished(run_dir: Path, job: dict) -> dict | None:
 def _store(run_dir: Path, res: dict) -> dict:
     """Write a trial's shipped-back run directory, then its result.json (the 'finished' mark)."""
     if run_dir.exists():
-        shutil.rmtree(run_dir)                                # an unfinished attempt: start clean
+        clear_trial_dir(run_dir, extra=(TRIAL_RESULT,))      # an unfinished attempt: what rnnlab wrote goes
     for rel, data in res["files"].items():
         path = run_dir / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
     row = dict(res["row"], trial=res["name"], run_dir=str(run_dir))
-    atomic_write_text(run_dir / "result.json", dumps({"row": row, "config": res["config"]}))
+    record_written(run_dir, [TRIAL_RESULT])
+    atomic_write_text(run_dir / TRIAL_RESULT, dumps({"row": row, "config": res["config"]}))
     return row
 
 

@@ -41,6 +41,7 @@ ANALYSIS_FIGURES = {"unit_roles": "unit_roles.png", "pca": "pca.png", "fixed_poi
 FIXED_POINTS_AT_INPUT = "fixed_points_input{}.png"     # the second and later constant inputs' eigenvalues
 
 # Many-run directories (rnnlab sweep, rnnlab compare).
+TRIAL_RESULT = "result.json"      # a sweep trial's row and config in its run directory: its "finished" mark
 SWEEP_FILES = ("sweep.csv", "sweep.md", "sweep.json", "sweep.html", "sweep_plan.json", "gradient_vs_length.png")
 COMPARE_FILES = ("compare.csv", "compare.md", "compare.json", "compare.html")
 
@@ -57,10 +58,10 @@ RUN_FILES = tuple(n for n in (*RUN_OUTPUTS, *SWEEP_OUTPUTS) if "*" not in n)
 RUN_PATTERNS = (*(n for n in (*RUN_OUTPUTS, *SWEEP_OUTPUTS) if "*" in n), ".*.tmp*")
 
 
-def prepare_run_dir(out, force: bool = False, writes=None) -> Path:
-    """Create ``out``; refuse a non-empty existing directory unless ``force``, which removes the
-    files rnnlab recorded writing there (``MANIFEST``) and nothing else: a file of the user's that
-    a run would write over is refused by name, never removed."""
+def check_run_dir(out, force: bool = False, writes=None) -> list[Path]:
+    """Every refusal ``prepare_run_dir`` makes, made before anything is created, written or
+    removed (a stack checks all its members' directories with it first). Returns the files a
+    ``force`` would remove: those rnnlab recorded writing there, each checked to lie inside ``out``."""
     out = Path(out)
     try:
         str(out.absolute()).encode("utf-8")
@@ -69,36 +70,87 @@ def prepare_run_dir(out, force: bool = False, writes=None) -> Path:
                           "records and report must hold; choose a name of plain characters") from None
     if out.exists() and not out.is_dir():
         raise RunDirError(f"{in_voice('--out', 'run_dir')} {out} exists and is a file; choose a directory path")
-    if out.is_dir() and any(out.iterdir()) and not force:
+    if not out.is_dir() or not any(out.iterdir()):
+        return []
+    if not force:
         raise RunDirError(f"output directory {out} already exists and is not empty; choose another "
                           f"{in_voice('--out', 'run_dir')} or pass {in_voice('--force', 'force=True')} to overwrite it")
+    old = recorded_files(out)
+    gone = {str(p.relative_to(out)) for p in old}
+    clash = sorted(p for p in _files(out) if p not in gone and _named_like(p, RUN_OUTPUTS if writes is None
+                                                                            else writes))
+    if clash:
+        raise RunDirError(f"{out / clash[0]} was not written by rnnlab here (it is not in {MANIFEST}) and a run "
+                          f"would write over it; move it away or choose another {in_voice('--out', 'run_dir')}")
+    return old
+
+
+def prepare_run_dir(out, force: bool = False, writes=None) -> Path:
+    """Create ``out``; refuse a non-empty existing directory unless ``force``, which removes the
+    files rnnlab recorded writing there (``MANIFEST``) and nothing else: a file of the user's that
+    a run would write over is refused by name, never removed. Every check is made first
+    (``check_run_dir``), so a refusal leaves the directory as it was."""
+    out = Path(out)
+    old = check_run_dir(out, force, writes)
     out.mkdir(parents=True, exist_ok=True)
-    if force:
-        remove_run_files(out)
-        clash = sorted(p for p in _files(out) if _named_like(p, RUN_OUTPUTS if writes is None else writes))
-        if clash:
-            raise RunDirError(f"{out / clash[0]} was not written by rnnlab here (it is not in {MANIFEST}) and a run "
-                              f"would write over it; move it away or choose another {in_voice('--out', 'run_dir')}")
+    _remove(old)
     _write_manifest(out, {"written": []})
     return out
 
 
-def remove_run_files(out: Path) -> None:
-    """Remove the files rnnlab recorded writing in ``out`` (and nothing else). A run directory from
-    before the record was kept (a config.json or sweep_plan.json, no manifest) is cleared by the
-    run file names, as it always was."""
-    manifest = _read_manifest(out)
+def recorded_files(out: Path, extra=()) -> list[Path]:
+    """The files rnnlab recorded writing in ``out`` (and ``extra`` names there), each checked to
+    resolve inside ``out`` before any is removed: a damaged or foreign record is refused whole. A
+    run directory from before the record was kept (a config.json or sweep_plan.json, no manifest)
+    is known by the run file names, as it always was."""
+    out = Path(out)
+    record = out / MANIFEST
+    if record.exists() and (record.is_symlink() or not record.is_file()):
+        raise RunDirError(f"{record} is not a file (rnnlab keeps the list of files it wrote there in it); move it "
+                          f"away, or choose another {in_voice('--out', 'run_dir')}")
+    manifest = _read_manifest(out, strict=True)
     if manifest is not None:
         old = [out / rel for rel in manifest["written"]]
     elif (out / CONFIG).is_file() or (out / "sweep_plan.json").is_file():
         old = [out / n for n in RUN_FILES] + [p for pat in RUN_PATTERNS for p in out.glob(pat)]
     else:
         old = []
+    old += [out / n for n in extra]
+    root = out.resolve()
     for path in old:
-        if path.is_file() and not path.is_symlink():
-            path.unlink()
-    if manifest is not None:
+        try:
+            path.resolve().relative_to(root)
+        except ValueError:
+            raise RunDirError(f"{record} names {path}, which is not inside {out}: the record is damaged or not "
+                              f"rnnlab's, so nothing was removed; delete {record} and the files you no longer "
+                              "want yourself") from None
+    return [p for p in old if p.is_file() and not p.is_symlink()]
+
+
+def _remove(paths) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+def remove_run_files(out: Path) -> None:
+    """Remove the files rnnlab recorded writing in ``out`` (``recorded_files``) and nothing else."""
+    out = Path(out)
+    _remove(recorded_files(out))
+    if (out / MANIFEST).is_file():
         _write_manifest(out, {"written": []})
+
+
+def clear_trial_dir(trial: Path, extra=()) -> None:
+    """Remove what rnnlab wrote in ``trial`` (``recorded_files``), the folders that leaves empty,
+    and the directory itself when nothing of the user's is left in it."""
+    _remove(recorded_files(trial, extra))
+    for name in (MANIFEST, LOCK):
+        (trial / name).unlink(missing_ok=True)
+    for folder in sorted((p for p in trial.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+        if not any(folder.iterdir()):
+            folder.rmdir()
+    if not any(trial.iterdir()):
+        trial.rmdir()
 
 
 def record_written(out, names) -> None:
@@ -115,14 +167,25 @@ def record_written(out, names) -> None:
         _write_manifest(out, {"written": written})
 
 
-def _read_manifest(out: Path) -> dict | None:
+def _read_manifest(out: Path, strict: bool = False) -> dict | None:
+    """The record of what rnnlab wrote in ``out``; None when there is none. A damaged one is None
+    too, or (``strict``, before removing files by it) refused."""
     path = Path(out) / MANIFEST
+    if not path.exists():
+        return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+        ok = isinstance(data, dict) and isinstance(data.get("written"), list) and \
+            all(isinstance(w, str) for w in data["written"])
     except (OSError, ValueError):
-        return None                                   # missing or damaged: nothing is known to be ours
-    ok = isinstance(data, dict) and isinstance(data.get("written"), list)
-    return {"written": [str(w) for w in data["written"] if isinstance(w, str) and ".." not in w]} if ok else None
+        ok = False
+    if not ok:
+        if strict:
+            raise RunDirError(f"{path} is damaged (not the list of files rnnlab wrote there), so --force cannot "
+                              "tell rnnlab's files from yours; delete it and the files you no longer want "
+                              f"yourself, or choose another {in_voice('--out', 'run_dir')}")
+        return None
+    return {"written": [str(w) for w in data["written"]]}
 
 
 def _write_manifest(out: Path, data: dict) -> None:
