@@ -189,3 +189,61 @@ def test_the_readmes_neurogym_numbers_rederive():
     r = subprocess.run([sys.executable, str(script), "--check", "neurogym"], capture_output=True, text=True,
                        timeout=1800)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+
+
+FAKE_PACKAGE = {
+    "neurogym/__init__.py": '''import types
+
+import numpy as np
+
+__version__ = "stand-in"
+
+
+class Sign2AFC:
+    def __init__(self, noise=0.5):
+        self.noise = noise
+        self.action_space = types.SimpleNamespace(n=3)
+        self.rng = np.random.RandomState(0)
+
+    @property
+    def unwrapped(self):
+        return self
+
+    def seed(self, seed=None):
+        self.rng = np.random.RandomState(seed)
+
+    def new_trial(self):
+        steps = self.rng.randint(3, 7)
+        sign = self.rng.choice([-1.0, 1.0])
+        T = 2 + steps + 1
+        self.ob = np.zeros((T, 2), np.float32)
+        self.ob[:-1, 0] = 1.0
+        self.ob[2:2 + steps, 1] = 0.4 * sign + self.noise * self.rng.randn(steps)
+        self.gt = np.zeros(T, np.int64)
+        self.gt[-1] = 1 if sign < 0 else 2
+
+
+def make(env_id, **kwargs):
+    return Sign2AFC(**kwargs)
+''',
+    "neurogym/envs/__init__.py": "",
+    "neurogym/envs/registration.py": "def all_envs():\n    return ['Sign2AFC-v0']\n",
+}
+
+
+def test_a_neurogym_sweep_writes_its_table_page_and_figures(tmp_path, monkeypatch):
+    """The sweep's workers are fresh processes, so the stand-in is a package on the path they inherit."""
+    for rel, text in FAKE_PACKAGE.items():
+        (tmp_path / "pkg" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "pkg" / rel).write_text(text)
+    monkeypatch.syspath_prepend(str(tmp_path / "pkg"))
+    for name in [m for m in __import__("sys").modules if m == "neurogym" or m.startswith("neurogym.")]:
+        monkeypatch.delitem(__import__("sys").modules, name)
+    out = tmp_path / "sw"
+    assert main(["sweep", "--task", "neurogym:Sign2AFC-v0", "--grid", "lr=3e-3,1e-2", "--seeds", "2",
+                 "--model", "gru", "--hidden", "8", "--layers", "1", "--epochs", "2", "--batches-per-epoch", "3",
+                 "--test-size", "40", "--jobs", "1", "--out", str(out)]) == 0
+    table = (out / "sweep.md").read_text()
+    assert "decision" in table.lower() and table.count("\n| 0.0") >= 2
+    assert (out / "sweep.html").is_file() and (out / "sweep.csv").read_text().count("\n") == 5
+    assert list(out.glob("metric_vs_*.png"))

@@ -33,6 +33,12 @@ class Metric:
     from_loss: Callable | None = None   # the metric of a mean loss (nats), when it is one
     at_end: bool = False                # per-step targets scored only at each sequence's last valid
     #                                     step: a trial's decision, not the fixation that fills it
+    learn_margin: tuple = ("at least 10 points above", lambda v, b: v >= b + 0.10)
+    #                                     a run "learns" when its final score passes this test
+    #                                     against the memoryless baseline (the sweep's verdicts)
+
+    def learns(self, value: float, baseline: float) -> bool:
+        return bool(self.learn_margin[1](value, baseline))
 
     @property
     def scale(self) -> float:
@@ -70,9 +76,10 @@ class Metric:
 
 METRICS = {"acc": Metric("acc", True, "accuracy", "Accuracy", "Acc", percent=True, score=_count_correct),
            "mse": Metric("mse", False, "mean squared error", "MSE", "MSE", log_axis=True,
-                         score=_sum_squared_error),
+                         score=_sum_squared_error, learn_margin=("below half of", lambda v, b: v < 0.5 * b)),
            "decision": Metric("decision", True, "decision accuracy", "Decision accuracy", "Dec", percent=True,
                               score=_count_correct, at_end=True),
            "bpc": Metric("bpc", False, "bits per character", "Bits per character", "BPC",
-                         from_loss=lambda nats: nats / np.log(2))}
+                         from_loss=lambda nats: nats / np.log(2),
+                         learn_margin=("below 90% of", lambda v, b: v < 0.9 * b))}
 METRIC_OF_TARGETS = {"classes": "acc", "real": "mse", "text": "bpc"}

@@ -59,11 +59,6 @@ from rnnlab.training.probes import early_to_late_gradient
 from rnnlab.training.stack import StackTrainer, config_can_stack, stack_key, stack_pays
 
 # A trial "learns" when it beats the memoryless baseline by this much (stated in every verdict).
-LEARN_MARGIN = {"acc": ("at least 10 points above", lambda v, b: v >= b + 0.10),
-                "mse": ("below half of", lambda v, b: v < 0.5 * b),
-                "bpc": ("below 90% of", lambda v, b: v < 0.9 * b)}
-
-
 # ---------------------------------------------------------------- the grid
 def parse_grid(specs: list[str], base: TrainConfig) -> dict[str, list]:
     """['lr=1e-3,1e-2', 'model=rnn,lstm'] -> {'lr': [0.001, 0.01], 'model': ['rnn', 'lstm']},
@@ -377,7 +372,7 @@ def _mean_sd(values):
 def learns(row) -> bool:
     if row["final"] is None or row["baseline"] is None or row["status"] != "ok":
         return False
-    return LEARN_MARGIN[row["metric"]][1](row["final"], row["baseline"])
+    return METRICS[row["metric"]].learns(row["final"], row["baseline"])
 
 
 def aggregate(rows, grid: dict) -> list[dict]:
@@ -406,7 +401,7 @@ def verdict(agg: list[dict], grid: dict, baseline) -> list[str]:
     if not agg:
         return []
     metric = agg[0]["metric"]
-    words, _ = LEARN_MARGIN[metric]
+    words, _ = METRICS[metric].learn_margin
     lines = [f"A run learns when its final test {metric} is {words} the memoryless baseline "
              f"({fmt_metric(metric, baseline)})."]
     for field, values in grid.items():
