@@ -58,7 +58,7 @@ from rnnlab.training.loop import Trainer
 from rnnlab.training.probes import early_to_late_gradient
 from rnnlab.training.stack import StackTrainer, config_can_stack, stack_key, stack_pays
 
-# A trial "learns" when it beats the memoryless baseline by this much (stated in every verdict).
+
 # ---------------------------------------------------------------- the grid
 def parse_grid(specs: list[str], base: TrainConfig) -> dict[str, list]:
     """['lr=1e-3,1e-2', 'model=rnn,lstm'] -> {'lr': [0.001, 0.01], 'model': ['rnn', 'lstm']},
