@@ -384,7 +384,13 @@ def cmd_sample(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from rnnlab.experiments.sweep import parse_grid, plan, reachable, run_sweep, sweep_dir  # start-up time: sweep only
+    from rnnlab.experiments.sweep import (  # start-up time: sweep only
+        locked_sweep_dir,
+        parse_grid,
+        plan,
+        reachable,
+        run_sweep,
+    )
 
 
     base = config_from_args(args)
@@ -405,17 +411,17 @@ def cmd_sweep(args) -> int:
     jobs = plan(base, grid, args.seeds)                         # every combination checked up front
     if args.backend == "ray" and args.address:
         reachable(args.address)                                 # before the sweep directory is made
-    out, done = sweep_dir(args.out if args.out else default_run_dir("sweep"), base, grid, args.seeds,
-                          force=args.force)
-    args.sweep_dir_in_use = out
-    what = " x ".join(f"{k} {grid[k]}" for k in grid)
-    print(f"rnnlab: sweeping {what} x {args.seeds} seed(s) = {len(jobs)} trials on the {args.backend} backend"
-          + (f" ({done} already finished)" if done else "") + f"; writing {out}")
     def progress(name, row):
         value = "-" if row["final"] is None else METRICS[row["metric"]].format(row["final"])
         print(f"  {name}: {row['status']}, final test {row['metric']} {value}", flush=True)
-    run_sweep(base, grid, args.seeds, out, jobs=args.jobs, backend=args.backend, address=args.address,
-              tensorboard=args.tensorboard, on_trial=progress, stack=args.stack)
+    with locked_sweep_dir(args.out if args.out else default_run_dir("sweep"), base, grid, args.seeds,
+                          force=args.force) as (out, done):
+        args.sweep_dir_in_use = out
+        what = " x ".join(f"{k} {grid[k]}" for k in grid)
+        print(f"rnnlab: sweeping {what} x {args.seeds} seed(s) = {len(jobs)} trials on the {args.backend} backend"
+              + (f" ({done} already finished)" if done else "") + f"; writing {out}")
+        run_sweep(base, grid, args.seeds, out, jobs=args.jobs, backend=args.backend, address=args.address,
+                  tensorboard=args.tensorboard, on_trial=progress, stack=args.stack)
     print((out / "sweep.md").read_text(), end="")
     print(f"wrote {out / 'sweep.csv'}, sweep.md, sweep.json, sweep.html and the figures")
     return 0

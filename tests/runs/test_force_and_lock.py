@@ -136,3 +136,24 @@ def test_sweep_force_keeps_the_users_files_inside_trial_directories(tmp_path):
         assert (trial / "my_notes.txt").read_text() == "mine\n"
         assert (out / "runs" / "README.txt").read_text() == "about these runs\n"
         assert (trial / "result.json").is_file() and snapshot(trial).keys() == old.keys()
+
+
+def test_a_sweep_directory_is_locked_while_a_sweep_writes_it(tmp_path, capsys):
+    sweep = ["sweep", "--grid", "lr=1e-3,3e-3", "--seeds", "1", "--hidden", "8", "--epochs", "1",
+             "--batches-per-epoch", "1", "--train-size", "60", "--test-size", "20", "--jobs", "1"]
+    out = tmp_path / "sw"
+    assert main([*sweep, "--out", str(out)]) == 0
+    before = snapshot(out)
+    proc = hold_lock(out)                                   # a second sweep still running there
+    try:
+        for extra in ([], ["--force"]):
+            capsys.readouterr()
+            assert main([*sweep, "--out", str(out), *extra]) == 2
+            err = capsys.readouterr().err
+            assert f"is being written by another process (process {proc.pid})" in err and "Traceback" not in err
+            assert {k: v for k, v in snapshot(out).items() if k != ".rnnlab.lock"} == \
+                {k: v for k, v in before.items() if k != ".rnnlab.lock"}
+    finally:
+        proc.kill()
+        proc.wait()
+    assert main([*sweep, "--out", str(out)]) == 0          # its lock died with it

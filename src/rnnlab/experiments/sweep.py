@@ -40,6 +40,7 @@ from rnnlab.present.tensorboard import TensorBoardWriter
 from rnnlab.processes import die_with_parent
 from rnnlab.runs.checkpoint import atomic_write_text
 from rnnlab.runs.files import (
+    LOCK,
     SWEEP_FILES,
     SWEEP_OUTPUTS,
     TENSORBOARD_FILES,
@@ -51,6 +52,7 @@ from rnnlab.runs.files import (
     record_written,
     recorded_files,
 )
+from rnnlab.runs.lock import RunLock
 from rnnlab.runs.writer import RunWriter
 from rnnlab.training.config import TrainConfig
 from rnnlab.training.guards import TrainingDiverged
@@ -268,6 +270,20 @@ def _run_ray(units, address: str | None, tensorboard: bool, cpus: int):
 
 
 # ---------------------------------------------------------------- the driver
+@contextlib.contextmanager
+def locked_sweep_dir(out, base: TrainConfig, grid: dict, seeds: int, force: bool = False):
+    """``sweep_dir`` held by this process for as long as the context lasts (``RunLock``): a second
+    sweep into the same directory, identical or not, is refused with a sentence instead of training
+    every trial again beside the first. Yields (the directory, trials already finished)."""
+    out = Path(out)
+    with contextlib.ExitStack() as held:
+        if out.is_dir() and any(p.name != LOCK for p in out.iterdir()):
+            held.enter_context(RunLock(out))            # before --force may clear anything
+        out, done = sweep_dir(out, base, grid, seeds, force)
+        held.enter_context(RunLock(out))
+        yield out, done
+
+
 def sweep_dir(out, base: TrainConfig, grid: dict, seeds: int, force: bool = False) -> tuple[Path, int]:
     """The sweep directory, and how many of its trials are already finished: a new or empty one,
     or one holding this same sweep (it is continued). ``force`` starts over, removing only what

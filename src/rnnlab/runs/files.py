@@ -70,8 +70,8 @@ def check_run_dir(out, force: bool = False, writes=None) -> list[Path]:
                           "records and report must hold; choose a name of plain characters") from None
     if out.exists() and not out.is_dir():
         raise RunDirError(f"{in_voice('--out', 'run_dir')} {out} exists and is a file; choose a directory path")
-    if not out.is_dir() or not any(out.iterdir()):
-        return []
+    if not out.is_dir() or not any(p.name != LOCK for p in out.iterdir()):
+        return []                                         # (a killed writer's lock file alone is not content)
     if not force:
         raise RunDirError(f"output directory {out} already exists and is not empty; choose another "
                           f"{in_voice('--out', 'run_dir')} or pass {in_voice('--force', 'force=True')} to overwrite it")
