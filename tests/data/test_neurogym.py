@@ -247,3 +247,32 @@ def test_a_neurogym_sweep_writes_its_table_page_and_figures(tmp_path, monkeypatc
     assert "decision" in table.lower() and table.count("\n| 0.0") >= 2
     assert (out / "sweep.html").is_file() and (out / "sweep.csv").read_text().count("\n") == 5
     assert list(out.glob("metric_vs_*.png"))
+
+
+@pytest.mark.parametrize("kwargs, says", [
+    ('{"dt": 0}', "dt is the time step in milliseconds and must be a positive number, got 0"),
+    ('{"dt": -5}', "must be a positive number, got -5"),
+    ('{"dt": "100"}', "must be a positive number, got '100'"),
+    ('{"dt": true}', "must be a positive number, got True"),
+    ('{"timing": {"stimulus": -500}}', "the timing of 'stimulus' must be a duration in ms"),
+    ('{"timing": {"stimulus": ["uniform", [-100, 200]]}}', "got ['uniform', [-100, 200]]"),
+    ('{"timing": {"stimulus": "abc"}}', "got 'abc'"),
+    ('{"timing": 5}', "timing must map each period to its duration"),
+    ('{"a":' * 30000 + "1" + "}" * 30000, "nested too deeply"),
+])
+def test_neurogym_settings_are_checked_before_a_task_is_made(kwargs, says):
+    from rnnlab.training.config import TrainConfig
+    with pytest.raises(InputError, match=None) as e:
+        TrainConfig(task="neurogym:PerceptualDecisionMaking-v0", env_kwargs=kwargs)
+    assert says in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("kwargs, says", [
+    ({"fixate": 0, "shortest": 0, "longest": 0}, "makes trials of 1 step(s): a trial needs at least 2"),
+    ({"fixate": 20_000}, "makes trials of 20,00"),
+])
+def test_settings_that_make_unusable_trials_are_refused_before_thousands_are_drawn(fake_neurogym, kwargs, says):
+    with pytest.raises(InputError) as e:
+        Task.from_neurogym("Sign2AFC-v0", kwargs, test_size=20)
+    assert says in str(e.value)
+    assert len(fake_neurogym) == 1                           # the task was made once, then refused
