@@ -22,6 +22,7 @@ import csv
 import dataclasses
 import html
 import json
+import math
 import multiprocessing as mp
 import os
 import socket
@@ -32,6 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from rnnlab.checks import check_int, in_voice
 from rnnlab.data.metrics import METRICS
 from rnnlab.errors import InputError, RunDirError
 from rnnlab.present.html import image, page, table
@@ -110,8 +112,17 @@ def settings(grid: dict) -> list[dict]:
     return out
 
 
+MAX_TRIALS = 100_000          # a sweep's trials (settings x seeds): far more than a sweep can finish
+
+
 def plan(base: TrainConfig, grid: dict, seeds: int) -> list[dict]:
     """One job per setting and seed: its config (checked now), name and setting."""
+    seeds = check_int("seeds", seeds, minimum=1)
+    trials = seeds * math.prod(len(v) for v in grid.values())
+    if trials > MAX_TRIALS:
+        raise InputError(f"this sweep would train {trials:,} trials ({seeds:,} seed(s) x "
+                         f"{trials // seeds:,} setting(s)), more than the {MAX_TRIALS:,} a sweep takes; give fewer "
+                         f"{in_voice('--seeds', 'seeds')} or grid values")
     jobs = []
     for setting in settings(grid):
         for seed in range(seeds):
