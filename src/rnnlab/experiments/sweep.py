@@ -288,8 +288,9 @@ def locked_sweep_dir(out, base: TrainConfig, grid: dict, seeds: int, force: bool
     every trial again beside the first. Yields (the directory, trials already finished)."""
     out = Path(out)
     with contextlib.ExitStack() as held:
-        if out.is_dir() and any(p.name != LOCK for p in out.iterdir()):
-            held.enter_context(RunLock(out))            # before --force may clear anything
+        if force and out.is_dir() and any(p.name != LOCK for p in out.iterdir()):
+            held.enter_context(RunLock(out))            # before --force may clear anything (without it,
+        #                                                 sweep_dir changes nothing before this is taken)
         out, done = sweep_dir(out, base, grid, seeds, force)
         held.enter_context(RunLock(out))
         yield out, done
