@@ -106,6 +106,10 @@ def test_a_python_run_resumes_in_python_and_the_command_line_says_how(tmp_path, 
     assert main(["eval", str(cut)]) == 2                                # no final weights: how to go on
     assert f"continue it with: rnnlab.resume({str(cut)!r}, model=model, task=task)" in capsys.readouterr().err
     assert len(resume_trainer(cut, task, rnnlab.StepRegressor(1, 8, 1, seed=2)).history) == 2
+    other = rnnlab.Task.from_generator(sine_waves, length=20, test_size=32, name="sine", seed=99)  # same shapes
+    with pytest.raises(rnnlab.errors.CheckpointError, match="holds other held-out data than"):
+        rnnlab.resume(cut, other, rnnlab.StepRegressor(1, 8, 1, seed=2), figure_workers=0)
+    assert len((cut / "metrics.jsonl").read_text().splitlines()) == 2   # nothing trained or trimmed
     summary = rnnlab.resume(cut, task, rnnlab.StepRegressor(1, 8, 1, seed=2), figure_workers=0)
     assert summary["final_test_mse"] == whole["final_test_mse"]          # bit for bit
     assert len((cut / "metrics.jsonl").read_text().splitlines()) == 4

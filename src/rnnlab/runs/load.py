@@ -71,6 +71,27 @@ def refuse_changed_data(record, task: Task) -> None:
                               "it (its checksum differs); put the original file back, or train again on this data")
 
 
+def refuse_other_heldout(run_dir, task: Task) -> None:
+    """A run of a task made in Python is resumed only on that task: its held-out split must be the
+    one the run saved (``HELDOUT``), value for value; data of the same shape is not enough."""
+    path = Path(run_dir) / HELDOUT
+    if not path.is_file():
+        return
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            saved = [f["X"], f["y"], f["lengths"] if "lengths" in f.files else None]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        raise CheckpointError(f"{path} is damaged, so the task given cannot be checked against the one {run_dir} "
+                              "was trained on; train again") from None
+    given = [task.test.X, task.test.y, task.test.lengths]
+    same = all((a is None and b is None) or (a is not None and b is not None and np.shape(a) == np.shape(b)
+                                             and np.array_equal(a, b, equal_nan=True)) for a, b in zip(saved, given))
+    if not same:
+        raise CheckpointError(f"the task given holds other held-out data than {run_dir} was trained on (it differs "
+                              f"from the run's {HELDOUT}); resume it with the task it was trained on (the same "
+                              "arrays, or the same generator and seed)")
+
+
 def load_run(run_dir):
     """Rebuild a saved run's model (weights from its checkpoint) and its task: (cfg, model, task).
     A task made in Python comes back from its saved held-out split, a model made in Python from its

@@ -8,9 +8,9 @@ from pathlib import Path
 from rnnlab.errors import CheckpointError, InputError, RunDirError
 from rnnlab.runs.checkpoint import atomic_write_text, load_checkpoint
 from rnnlab.runs.files import CONFIG, LOGS, METRICS_LOG, REPORT, STATE, SUMMARY, read_jsonl
-from rnnlab.runs.load import refuse_changed_data, refuse_diverged
+from rnnlab.runs.load import refuse_changed_data, refuse_diverged, refuse_other_heldout
 from rnnlab.runs.lock import refuse_while_written
-from rnnlab.runs.record import read_record
+from rnnlab.runs.record import read_record, trained_task
 from rnnlab.runs.state import restore_trainer
 from rnnlab.training.loop import Trainer
 
@@ -46,6 +46,8 @@ def resume_trainer(run_dir, task=None, model=None, loss=None) -> Trainer:
     refuse_diverged(arrays, f"the training state in {run_dir}")
     trainer = Trainer(task, model, loss, config=cfg)
     refuse_changed_data(record, trainer.task)
+    if "task" in record.own:
+        refuse_other_heldout(run_dir, trained_task(trainer))
     try:
         restore_trainer(trainer, arrays, meta, history)
     except InputError as e:                          # before any log is trimmed: nothing is lost
