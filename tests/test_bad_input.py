@@ -73,6 +73,11 @@ def world(tmp_path_factory):
     p["pyrun"].mkdir()
     Trainer(task, config=TrainConfig(epochs=1, batch_size=8, hidden=4, layers=1, dropout=0.0),
             callbacks=[RunWriter(p["pyrun"])]).fit()
+    p["nanrun"] = root / "nanrun"                        # the same run with a held-out split full of NaN
+    shutil.copytree(p["pyrun"], p["nanrun"])
+    with np.load(p["nanrun"] / "heldout.npz") as f:
+        held = dict(f)
+    np.savez(p["nanrun"] / "heldout.npz", **dict(held, X=np.full_like(held["X"], np.nan)))
     (p["pyrun"] / "heldout.npz").unlink()
     # text files
     (root / "empty.txt").write_text("   \n")
@@ -257,6 +262,8 @@ CASES = [
     ("eval {foreign}", "does not fit its config.json"),
     ("eval {badcfg}", "is unreadable"),
     ("eval {pyrun}", "task made in Python and holds no heldout.npz"),
+    ("eval {nanrun}", "heldout.npz holds NaN, infinite or non-numeric values in X"),
+    ("analyze {nanrun}", "heldout.npz holds NaN, infinite or non-numeric values in X"),
     # ---- sample
     ("sample {run}", "sample needs a run trained with --task charlm"),
     ("sample {run} --length 0", "--length must be at least 1"),

@@ -56,11 +56,21 @@ def heldout_task(run_dir, description: dict) -> Task:
         with np.load(path, allow_pickle=False) as f:
             split = Split(f["X"], f["y"], f["lengths"] if "lengths" in f.files else None)
             vocab = tuple(f["vocab"].tolist()) if "vocab" in f.files else ()
-        d = description
-        return Task(d["name"], d["targets"], d["per_step"], d["input_size"], d["output_size"], split, split,
-                    baseline=d.get("baseline"), baseline_note=d.get("baseline_note", ""), vocab=vocab)
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as e:
         raise RunDirError(f"{path} is unreadable ({e.__class__.__name__}); the run directory is damaged") from None
+    broken = [name for name, a in (("X", split.X), ("y", split.y))
+              if not np.issubdtype(a.dtype, np.number) or
+              (np.issubdtype(a.dtype, np.inexact) and not np.isfinite(a).all())]
+    if broken:
+        raise CheckpointError(f"{path} holds NaN, infinite or non-numeric values in {broken[0]}, which no run "
+                              "saves: the run directory is damaged; put the original file back, or train again")
+    d = description
+    try:
+        return Task(d["name"], d["targets"], d["per_step"], d["input_size"], d["output_size"], split, split,
+                    baseline=d.get("baseline"), baseline_note=d.get("baseline_note", ""), vocab=vocab)
+    except (ValueError, KeyError, TypeError) as e:
+        raise RunDirError(f"{path} does not fit the run's record ({e.__class__.__name__}); the run directory is "
+                          "damaged") from None
 
 
 def refuse_changed_data(record, task: Task) -> None:
