@@ -63,6 +63,32 @@ def world(tmp_path_factory):
         for f in other.glob("checkpoint*"):
             shutil.copy(f, d / f.name)
     damaged("foreign", foreign)
+    # interrupted runs whose training state is not theirs, or damaged in its fields
+    def cut_copy(name, how):
+        d = root / name
+        shutil.copytree(p["cut"], d)
+        how(d)
+        p[name] = d
+
+    def state_field(key, value):
+        def edit(d):
+            meta = json.loads((d / "state.json").read_text())
+            meta[key] = value
+            (d / "state.json").write_text(json.dumps(meta))
+        return edit
+
+    def other_runs_state(d):
+        other = root / "other_cut"
+        assert main(["train", "--out", str(other), *SHORT]) == 0
+        for f in d.glob("state*"):
+            f.unlink()
+        for f in other.glob("state*"):
+            shutil.copy(f, d / f.name)
+    cut_copy("foreignstate", other_runs_state)
+    cut_copy("negepoch", state_field("epoch", -3))
+    cut_copy("bigepoch", state_field("epoch", 99))
+    cut_copy("textiter", state_field("iteration", "x"))
+    cut_copy("nomodel", state_field("model", None))
     # a run of a task made in Python, written before runs kept its held-out split (heldout.npz)
     from rnnlab.data.task import Task
     from rnnlab.runs.writer import RunWriter
@@ -213,6 +239,11 @@ CASES = [
     ("train --resume {empty_dir}", "not an rnnlab run directory"),
     ("train --resume {run}", "already finished all 2 epochs"),
     ("train --resume {cut} --lr 0.1", "drop --lr"),
+    ("train --resume {foreignstate}", "belongs to another run (its run id is not the one in config.json)"),
+    ("train --resume {negepoch}", "is damaged: its epoch is -3, which this run of 2 epochs cannot have"),
+    ("train --resume {bigepoch}", "is damaged: its epoch is 99"),
+    ("train --resume {textiter}", "is damaged: its iteration is 'x'"),
+    ("train --resume {nomodel}", "does not fit its config.json"),
     ("train --resume {cut} --out {missing}", "drop --preset/--out/--force"),
     ("train --resume {badcfg}", "is unreadable"),
     # ---- train: a user's arrays

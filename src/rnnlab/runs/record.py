@@ -13,6 +13,7 @@ import json
 import platform
 import subprocess
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,7 +74,8 @@ def run_record(trainer, *, interface: str = "python", report: bool | None = None
               "interface": interface, "rnnlab_version": rnnlab_version(),
               "python": platform.python_version(), "numpy": np.__version__,
               "platform": platform.platform(), "git_commit": _git_commit(),
-              "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+              "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+              "run_id": uuid.uuid4().hex}          # its training states carry it: resume takes only its own
     if report is not None:
         record["report"] = report        # a run stopped before its report is finished by --resume
     return record
@@ -99,6 +101,7 @@ class RunRecord:
     from_config: dict = field(default_factory=dict)
     interface: str = "cli"
     report: bool | None = None
+    run_id: str | None = None                      # None: a run written before runs had one
 
     @property
     def own(self) -> set[str]:
@@ -160,7 +163,8 @@ def read_record(run_dir) -> RunRecord:
     parts = {k: meta.get(k) if isinstance(meta.get(k), dict) else {}
              for k in ("task", "model", "optimizer", "schedule", "loss")}
     return RunRecord(run_dir, config, applied, from_config=from_config,
-                     interface=meta.get("interface", "cli"), report=meta.get("report"), **parts)
+                     interface=meta.get("interface", "cli"), report=meta.get("report"),
+                     run_id=meta.get("run_id") if isinstance(meta.get("run_id"), str) else None, **parts)
 
 
 def read_run_config(run_dir) -> TrainConfig:

@@ -34,6 +34,7 @@ def resume_trainer(run_dir, task=None, model=None, loss=None) -> Trainer:
         raise RunDirError(f"{run_dir} has no resumable state (no epoch finished, or it was trained "
                           "with --checkpoint-every 0); train it again")
     arrays, meta = load_checkpoint(run_dir, STATE)
+    refuse_foreign_state(run_dir, record, meta)
     epoch = meta["epoch"]
     if epoch >= cfg.epochs and (run_dir / SUMMARY).is_file():
         raise RunDirError(f"{run_dir} already finished all {cfg.epochs} epochs; nothing to resume (to "
@@ -50,7 +51,8 @@ def resume_trainer(run_dir, task=None, model=None, loss=None) -> Trainer:
         refuse_other_heldout(run_dir, trained_task(trainer))
     try:
         restore_trainer(trainer, arrays, meta, history)
-    except InputError as e:                          # before any log is trimmed: nothing is lost
+    except (InputError, KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+        # before any log is trimmed: nothing is lost
         raise CheckpointError(f"the training state in {run_dir} does not fit its config.json ({e}); it "
                               "comes from another run: put this run's own state files back, or train "
                               "again") from None
@@ -60,6 +62,22 @@ def resume_trainer(run_dir, task=None, model=None, loss=None) -> Trainer:
         kept = [r for r in rows if r["epoch"] <= epoch]
         atomic_write_text(run_dir / name, "".join(json.dumps(r) + "\n" for r in kept))
     return trainer
+
+
+def refuse_foreign_state(run_dir: Path, record, meta: dict) -> None:
+    """The training state is this run's own (its run id) and its counters are ones this run can
+    have, before anything is built from it."""
+    where = f"the training state in {run_dir}"
+    if record.run_id is not None and meta.get("run_id") != record.run_id:
+        raise CheckpointError(f"{where} belongs to another run (its run id is not the one in {CONFIG}); put this "
+                              "run's own state files back, or train again")
+    counters = {k: meta.get(k) for k in ("epoch", "iteration", "accepted")}
+    bad = next((k for k, v in counters.items() if isinstance(v, bool) or not isinstance(v, int) or v < 0), None)
+    if bad is None and not 1 <= counters["epoch"] <= record.config.epochs:
+        bad = "epoch"
+    if bad is not None:
+        raise CheckpointError(f"{where} is damaged: its {bad} is {counters[bad]!r}, which this run of "
+                              f"{record.config.epochs} epochs cannot have; train it again")
 
 
 def stopped_before_report(run_dir) -> bool:

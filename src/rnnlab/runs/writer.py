@@ -23,7 +23,7 @@ from rnnlab.runs.files import (
     write_json,
 )
 from rnnlab.runs.load import save_heldout
-from rnnlab.runs.record import run_record, trained_task, write_record
+from rnnlab.runs.record import read_record, run_record, trained_task, write_record
 from rnnlab.runs.state import trainer_state
 from rnnlab.training.loop import Callback
 
@@ -58,13 +58,17 @@ class RunWriter(Callback):
         self.events: list[dict] = []
         self._unsaved_state = None                          # (arrays, meta) of a checkpoint epoch not yet written
         self._state_written_at = None                       # perf_counter() of the last write; None: none yet
+        self.run_id = None                                  # the record's, once training begins
 
     def on_train_begin(self, trainer):
         if self.resuming:
             self.probes, self.events = read_jsonl(self.run_dir / PROBES_LOG), read_jsonl(self.run_dir / EVENTS_LOG)
+            self.run_id = read_record(self.run_dir).run_id
             return
         record_written(self.run_dir, [CONFIG, METRICS_LOG, PROBES_LOG, HELDOUT])    # recorded before writing
-        write_record(self.run_dir, run_record(trainer, interface=self.interface, report=self.report))
+        record = run_record(trainer, interface=self.interface, report=self.report)
+        self.run_id = record["run_id"]
+        write_record(self.run_dir, record)
         if not trainer.from_config["task"]:
             save_heldout(self.run_dir, trained_task(trainer))
         (self.run_dir / METRICS_LOG).write_text("")
@@ -95,6 +99,8 @@ class RunWriter(Callback):
         every = trainer.cfg.checkpoint_every
         if every and record["epoch"] % every == 0:
             arrays, meta = trainer_state(trainer)
+            if self.run_id is not None:
+                meta["run_id"] = self.run_id                # resume takes only this run's own states
             last = self._state_written_at
             if last is None or time.perf_counter() - last >= self.state_interval:
                 self._unsaved_state = (arrays, meta)
