@@ -93,3 +93,13 @@ def test_events_are_written_and_drawn(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert sum(r.get("events", 0) for r in rows) == len(events)
     assert (tmp_path / "grad_norm.png").stat().st_size > 10_000
+
+
+def test_a_first_step_that_is_already_non_finite_is_one_sentence_not_an_index_error():
+    import rnnlab
+    from rnnlab.training.guards import TrainingDiverged
+    X = np.random.default_rng(0).standard_normal((40, 5, 2)).astype(np.float32)
+    y = np.full((40, 1), 1e30, np.float32)                     # squared errors overflow float32 at once
+    task = rnnlab.Task.from_arrays(X, y)
+    with pytest.raises(TrainingDiverged, match="the first step of training already gave infinite loss"):
+        rnnlab.Trainer(task, config=rnnlab.TrainConfig(epochs=1, batch_size=8)).fit()

@@ -95,6 +95,11 @@ class Guard:
         will ``rescale(lr_factor)`` (read, not changed: the event's ``lr_before`` is its
         optimizer's rate now, ``lr_after`` the rate that rescale will set)."""
         lr = schedule.optimizer.lr
+        if not self.snapshots:                         # the very first step: no update to roll back
+            raise TrainingDiverged(
+                f"the first step of training already gave {problem} (iteration {iteration}, loss {_num(loss)}, "
+                f"gradient norm {_num(grad_norm)}), before any update: the initial weights or the targets "
+                "overflow; check the targets' scale (rescale them) and the model's initialisation")
         it, weights, opt_state = self.snapshots[0]
         while len(self.snapshots) > 1:
             self.snapshots.pop()
