@@ -128,6 +128,36 @@ def check_float(name: str, value, *, low: float | None = None, high: float | Non
     return value
 
 
+def check_path(name: str, value, *, owner: str = "") -> Path:
+    """A path argument: text or a path object (a number or None is a mistake, not a directory)."""
+    if isinstance(value, (str, os.PathLike)) and not isinstance(value, bytes):
+        return Path(value)
+    prefix = f"{owner}: " if owner else ""
+    raise InputTypeError(f"{prefix}{name} must be a path (a str or pathlib.Path), got {_kind(value)}")
+
+
+def check_bool(name: str, value, *, owner: str = "") -> bool:
+    """A switch: True or False (force="no" would be read as yes)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    prefix = f"{owner}: " if owner else ""
+    raise InputTypeError(f"{prefix}{name} must be True or False, got {_kind(value)}")
+
+
+def check_list(name: str, value, of: str, *, owner: str = "") -> list:
+    """A list (or tuple) of things; one thing where a list is asked for is named, with the fix."""
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    prefix = f"{owner}: " if owner else ""
+    raise InputTypeError(f"{prefix}{name} must be a list of {of}, got {_kind(value)}; wrap one in a list: "
+                         f"{name}=[...]")
+
+
+def _kind(value) -> str:
+    return repr(value) if value is None or isinstance(value, (bool, numbers.Number, str, bytes)) \
+        else f"a {type(value).__name__}"
+
+
 def check_choice(name: str, value, choices, *, owner: str = "") -> str:
     prefix = f"{owner}: " if owner else ""
     if value not in choices:

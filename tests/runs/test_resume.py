@@ -235,7 +235,7 @@ def test_a_state_from_another_run_is_refused_before_any_log_is_trimmed(tmp_path,
     logs = {f.name: f.read_bytes() for f in a.glob("*.jsonl")}
     assert main(["train", "--resume", str(a)]) == 2
     err = capsys.readouterr().err
-    assert "comes from another run" in err and str(a) in err and "Traceback" not in err
+    assert "belongs to another run" in err and str(a) in err and "Traceback" not in err
     assert {f.name: f.read_bytes() for f in a.glob("*.jsonl")} == logs          # epoch 3 kept
 
 

@@ -40,7 +40,8 @@ from rnnlab.analysis.fixed_points import (
 from rnnlab.analysis.text_cells import interpretable_cells, regex_signal
 from rnnlab.checks import check_float, check_int, check_memory, setting
 from rnnlab.data.metrics import METRICS
-from rnnlab.errors import InputError
+from rnnlab.data.task import Task
+from rnnlab.errors import InputError, InputTypeError
 from rnnlab.runs.files import ANALYSIS, write_json
 from rnnlab.runs.load import load_run
 from rnnlab.training.evaluate import evaluate
@@ -300,6 +301,9 @@ def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: in
     ``fp_seconds`` (None: when every start has stopped). ``progress(step, done, total)`` is told
     which step runs and how far it is (a terminal bar: ``rnnlab.present.progress.StepProgress``)."""
     t0 = time.perf_counter()
+    if not isinstance(task, Task):
+        raise InputTypeError(f"analyze: task must be an rnnlab Task (the one the model was trained on), got "
+                             f"{task!r}; make one with Task.from_arrays or Task.from_generator")
     if not hasattr(model, "rnn"):
         raise InputError(f"the dynamics analysis reads the hidden states of a recurrent stack (.rnn), which a "
                          f"{type(model).__name__} has not; its report and doctor still apply")

@@ -217,6 +217,9 @@ class Task:
         steps weighted ``fixation_weight`` in the loss, scored by decision accuracy; the
         environment's own arguments as ``env_kwargs`` or keywords, e.g.
         ``Task.from_neurogym("ContextDecisionMaking-v0", use_expl_context=True)``."""
+        if not isinstance(env_id, str):
+            raise InputTypeError(f"Task.from_neurogym: env_id must be a NeuroGym task's name such as "
+                                 f"'PerceptualDecisionMaking-v0', got {env_id!r}")
         parts = neurogym_parts(env_id, {**parse_env_kwargs(env_kwargs), **kwargs}, test_size=test_size, seed=seed,
                                fixation_weight=fixation_weight, dtype=dtype)
         test = Split(*parts["test"])

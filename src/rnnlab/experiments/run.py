@@ -15,9 +15,10 @@ from pathlib import Path
 from rnnlab.analysis.analyze import analyze, analyze_run, write_analysis
 from rnnlab.analysis.doctor import write_diagnosis
 from rnnlab.analysis.dynamics import hidden_state_view
+from rnnlab.checks import check_bool, check_list, check_path
 from rnnlab.errors import InputError
 from rnnlab.present.analysis_figures import draw_analysis_figures
-from rnnlab.present.figure_pool import FigurePool
+from rnnlab.present.figure_pool import FigurePool, figure_workers_checked
 from rnnlab.present.plots import draw_training_figures
 from rnnlab.present.report import write_report
 from rnnlab.runs.files import (
@@ -50,6 +51,10 @@ def train(task=None, model=None, loss=None, optimizer=None, *, config=None, run_
     """Train like ``Trainer(task, model, loss, optimizer, config=config).fit()`` and write a complete
     run directory at ``run_dir`` (default ``runs/run-TIMESTAMP``; an existing non-empty one only
     with ``force``); returns the summary. ``report=False`` leaves out the analysis and report."""
+    run_dir = None if run_dir is None else check_path("run_dir", run_dir, owner="train")
+    callbacks = check_list("callbacks", callbacks, "callbacks (objects with Callback's hooks)", owner="train")
+    report, force = check_bool("report", report, owner="train"), check_bool("force", force, owner="train")
+    figure_workers_checked(figure_workers)
     trainer = Trainer(task, model, loss, optimizer, config=config)
     out = prepare_run_dir(run_dir if run_dir is not None else default_run_dir("run"), force)
     try:
@@ -68,6 +73,9 @@ def resume(run_dir, task=None, model=None, loss=None, *, callbacks=(), figure_wo
     """Continue an interrupted run where its last saved state left it and end it as ``train``
     does (logs appended, figures, diagnosis, analysis, report); a task, model or loss made in
     Python is passed again. Returns the summary."""
+    run_dir = check_path("run_dir", run_dir, owner="resume")
+    callbacks = check_list("callbacks", callbacks, "callbacks (objects with Callback's hooks)", owner="resume")
+    figure_workers_checked(figure_workers)
     record = read_record(run_dir)                              # a run directory at all, before locking it
     with RunLock(run_dir):                                     # before the logs are trimmed to the state
         trainer = resume_trainer(run_dir, task, model, loss)
@@ -81,7 +89,12 @@ def train_stack(configs: list, run_dirs: list | None = None, *, report: bool = T
     stack and write a complete run directory for each, the same files ``train`` writes for it
     alone, each resumable alone (``resume``) after an interruption. Returns each member's summary,
     or the exception a member's guard gave up with."""
-    run_dirs = list(run_dirs) if run_dirs is not None else [default_run_dir(f"stack{k}") for k in range(len(configs))]
+    configs = check_list("configs", configs, "TrainConfigs, one per member", owner="train_stack")
+    run_dirs = [check_path("run_dirs", d, owner="train_stack")
+                for d in check_list("run_dirs", run_dirs, "run directories, one per member", owner="train_stack")] \
+        if run_dirs is not None else [default_run_dir(f"stack{k}") for k in range(len(configs))]
+    report, force = check_bool("report", report, owner="train_stack"), check_bool("force", force, owner="train_stack")
+    figure_workers_checked(figure_workers)
     if len(run_dirs) != len(configs):
         raise InputError(f"train_stack: {len(configs)} configs but {len(run_dirs)} run directories; give one each")
     trainers = [Trainer(config=cfg) for cfg in configs]

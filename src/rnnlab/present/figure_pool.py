@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 
-from rnnlab.errors import InputError
+from rnnlab.errors import InputError, InputTypeError
 from rnnlab.processes import die_with_parent
 
 
@@ -45,6 +45,19 @@ def drawer(pool):
 MAX_FIGURE_WORKERS = 16     # a run draws at most eight figures; each worker holds its own matplotlib
 
 
+def figure_workers_checked(workers) -> int | None:
+    """``figure_workers`` as given in Python: None (the environment's choice) or 0 to 16."""
+    if workers is None:
+        return None
+    if isinstance(workers, bool) or not isinstance(workers, int):
+        raise InputTypeError(f"figure_workers must be a whole number from 0 to {MAX_FIGURE_WORKERS} (0 draws figures "
+                             f"in this process) or None, got {workers!r}")
+    if not 0 <= workers <= MAX_FIGURE_WORKERS:
+        raise InputError(f"figure_workers must be from 0 to {MAX_FIGURE_WORKERS} (0 draws figures in this process), "
+                         f"got {workers}")
+    return workers
+
+
 def figure_workers_from_env() -> int:
     raw = os.environ.get("RNNLAB_FIGURE_WORKERS", "2")
     try:
@@ -72,7 +85,7 @@ class FigurePool:
     started, it draws in this process at once."""
 
     def __init__(self, workers: int | None = None):
-        workers = figure_workers_from_env() if workers is None else workers
+        workers = figure_workers_from_env() if workers is None else figure_workers_checked(workers)
         self._pool, self._pending, self._workers = None, [], workers
         if workers > 0 and sys.platform.startswith("linux") and not mp.current_process().daemon:
             try:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnlab.checks import check_path
 from rnnlab.data.task import Split, Task
 from rnnlab.data.tasks import build_task
 from rnnlab.errors import CheckpointError, InputError, RunDirError
@@ -139,7 +140,7 @@ def load_run(run_dir):
 def load_weights(run_dir, model):
     """Put a finished run's final weights into ``model`` (built the same way as for training) and
     return it in eval mode: how a run of a model or task made in Python is reopened."""
-    arrays, _ = load_checkpoint(run_dir)
+    arrays, _ = load_checkpoint(check_path("run_dir", run_dir, owner="load_weights"))
     try:
         model.load_state_dict(arrays)
     except InputError as e:

@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rnnlab.checks import setting
+from rnnlab.checks import check_list, setting
 from rnnlab.data.batches import Batch
 from rnnlab.data.metrics import METRICS
 from rnnlab.data.task import Task
 from rnnlab.data.tasks import build_task
 from rnnlab.errors import InputTypeError
 from rnnlab.nn.optim import clip_grad_norm, clip_grad_value, global_norm
+from rnnlab.nn.recurrent import Recurrent
 from rnnlab.training.allocator import tune_allocator
 from rnnlab.training.build import (
     build_batches,
@@ -128,6 +129,16 @@ class Trainer:
         if missing:
             raise InputTypeError(f"Trainer: model lacks {', '.join(missing)}; give an rnnlab head (e.g. "
                                  "SequenceClassifier) or a module with the same methods")
+        if isinstance(model, Recurrent):
+            raise InputTypeError(f"Trainer: model is a bare {type(model).__name__} layer, which returns (outputs, "
+                                 "state) rather than predictions; give a head that wraps it, e.g. "
+                                 f"rnnlab.SequenceClassifier(input_size, hidden, classes, cell="
+                                 f"{type(model).__name__.lower()!r})")
+        if optimizer is not None and not (callable(getattr(optimizer, "step", None)) and hasattr(optimizer, "lr")):
+            raise InputTypeError(f"Trainer: optimizer must be an optimizer object, e.g. rnnlab.nn.optim.Adam("
+                                 f"model.params, model.grads, lr=1e-3), got {optimizer!r}; to choose one by name, "
+                                 "set it in the config: TrainConfig(optimizer='adam')")
+        callbacks = check_list("callbacks", callbacks, "callbacks (objects with Callback's hooks)", owner="Trainer")
         # what a saved run can rebuild from its config alone (else: the user's own objects)
         self.from_config = {"task": task is None, "model": model is None, "loss": loss is None}
         task = task if task is not None else build_task(cfg)

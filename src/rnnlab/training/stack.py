@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnlab.checks import check_list
 from rnnlab.data.batches import Batch
-from rnnlab.errors import InputError
+from rnnlab.errors import InputError, InputTypeError
 from rnnlab.nn.stack import stack_models
 from rnnlab.training.evaluate import evaluate_members, stacked_inputs
 from rnnlab.training.guards import TrainingDiverged
@@ -71,6 +72,12 @@ class StackTrainer:
     disk, MemoryError, a bug, Ctrl-C) stops every member and is raised, as it is for a run alone."""
 
     def __init__(self, trainers: list[Trainer]):
+        trainers = check_list("trainers", trainers, "Trainers", owner="StackTrainer")
+        other = next((t for t in trainers if not isinstance(t, Trainer)), None)
+        if other is not None:
+            raise InputTypeError(f"StackTrainer: trainers must be Trainers, got a {type(other).__name__}; build "
+                                 "each with Trainer(config=cfg), or train configs with rnnlab.train_stack(configs, "
+                                 "run_dirs)")
         if not trainers:
             raise InputError("a stack needs at least one trainer")
         for t in trainers:
