@@ -46,6 +46,7 @@ CASES = {
     "StackTrainer(trainer)": (lambda d: rnnlab.StackTrainer(rnnlab.Trainer(config=CFG)),
                               "trainers must be a list of Trainers"),
     "analyze(model, None)": (lambda d: analyze(HEAD, None), "analyze: task must be an rnnlab Task"),
+    "Task.from_arrays(X, 0-d y)": (lambda d: rnnlab.Task.from_arrays(X, np.array(1)), "y is a single number"),
     "load_weights(123, model)": (lambda d: load_weights(123, HEAD), "load_weights: run_dir must be a path"),
 }
 

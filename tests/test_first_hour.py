@@ -234,3 +234,18 @@ def test_a_stopped_fit_closes_the_progress_bar(monkeypatch):
         Trainer(config=PRESETS["seed"].replace(epochs=5, batches_per_epoch=2),
                 callbacks=[printer, StopAfterEpoch2()]).fit()
     assert seen == [False, False] and printer.bar.disable          # drawn while training, then closed
+
+
+def test_run_directories_are_named_after_their_task_and_a_sweep_says_whether_it_stacked(tmp_path, monkeypatch,
+                                                                                          capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--task", "adding", *SHORT, "--no-report"]) == 0
+    assert main(["train", *SHORT, "--no-report"]) == 0
+    assert sorted(p.name.split("-")[0] for p in (tmp_path / "runs").iterdir()) == ["adding", "seed"]
+    sweep = ["sweep", "--grid", "lr=1e-3,3e-3", "--hidden", "8", "--epochs", "1", "--batches-per-epoch", "1",
+             "--train-size", "60", "--test-size", "20", "--jobs", "1"]
+    capsys.readouterr()
+    assert main([*sweep, "--out", "a"]) == 0
+    assert "stacking: 2 of 2 trials trained in stacks of up to 2" in capsys.readouterr().out
+    assert main([*sweep, "--out", "b", "--no-stack"]) == 0
+    assert "stacking: every trial trained alone (2 run(s))" in capsys.readouterr().out

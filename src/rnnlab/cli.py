@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -245,13 +246,23 @@ def _sigterm_as_ctrl_c():
         signal.signal(signal.SIGTERM, previous)
 
 
+def run_name(cfg, preset: str) -> str:
+    """What a run directory is named after: a --data run its file, a run of the seed task its preset
+    (seed, better), any other its task (adding, flipflop, neurogym-PerceptualDecisionMaking-v0)."""
+    if cfg.task == "npz":
+        return Path(cfg.data).stem
+    if cfg.task == "mean-sign":
+        return preset
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", cfg.task).strip("-") or preset
+
+
 def cmd_train(args) -> int:
     if args.resume is not None:
         return cmd_resume(args)
     cfg = config_from_args(args)
     workers = figure_workers_from_env()
     trainer = Trainer(config=cfg)               # builds task and model: any config error stops here
-    name = Path(cfg.data).stem if cfg.task == "npz" else args.preset    # a --data run is named after its file
+    name = run_name(cfg, args.preset)
     out = Path(args.out if args.out else default_run_dir(name))
     extra = []
     if args.tensorboard:                                        # checked before anything is created
@@ -390,6 +401,7 @@ def cmd_sweep(args) -> int:
         plan,
         reachable,
         run_sweep,
+        stacking_note,
     )
 
 
@@ -420,9 +432,10 @@ def cmd_sweep(args) -> int:
         what = " x ".join(f"{k} {grid[k]}" for k in grid)
         print(f"rnnlab: sweeping {what} x {args.seeds} seed(s) = {len(jobs)} trials on the {args.backend} backend"
               + (f" ({done} already finished)" if done else "") + f"; writing {out}")
-        run_sweep(base, grid, args.seeds, out, jobs=args.jobs, backend=args.backend, address=args.address,
-                  tensorboard=args.tensorboard, on_trial=progress, stack=args.stack)
+        rows = run_sweep(base, grid, args.seeds, out, jobs=args.jobs, backend=args.backend, address=args.address,
+                         tensorboard=args.tensorboard, on_trial=progress, stack=args.stack)
     print((out / "sweep.md").read_text(), end="")
+    print(stacking_note(rows))
     print(f"wrote {out / 'sweep.csv'}, sweep.md, sweep.json, sweep.html and the figures")
     return 0
 

@@ -253,6 +253,8 @@ def _split(X, y, lengths, what: str) -> Split:
                              "e.g. with np.asarray(..., dtype=np.float32)")
     if X.ndim != 3 or 0 in X.shape:
         raise InputError(f"{what}X must have shape (N, T, D) with N, T, D >= 1, got {X.shape}")
+    if y.ndim == 0:
+        raise InputError(f"{what}y is a single number; give one target per sequence, shape ({len(X)},) or more")
     if len(y) != len(X):
         raise InputError(f"{what}X has {len(X)} sequences but y has {len(y)}; give one target row per sequence")
     if not np.isfinite(X).all():

@@ -463,6 +463,16 @@ def verdict(agg: list[dict], grid: dict, baseline) -> list[str]:
     return lines
 
 
+def stacking_note(rows) -> str:
+    """Whether the trials trained as stacks (``stack_key``), in one sentence."""
+    sizes = [r.get("stacked") or 1 for r in rows]
+    stacked = sum(1 for k in sizes if k > 1)
+    if not stacked:
+        return f"stacking: every trial trained alone ({len(rows)} run(s))"
+    return (f"stacking: {stacked} of {len(rows)} trials trained in stacks of up to {max(sizes)} (--no-stack trains "
+            "each alone; a member's result is the same bit for bit)")
+
+
 def report(rows, grid: dict, out_dir: Path) -> None:
     fields = list(grid)
     cols = fields + ["seed", "status", "metric", "final", "best", "baseline", "early_to_late_gradient",
@@ -478,8 +488,8 @@ def report(rows, grid: dict, out_dir: Path) -> None:
     sentences = verdict(agg, grid, baseline)
     (out_dir / "sweep.md").write_text("\n".join(markdown_table(cols, cells)) + "\n\n"
                                       + "\n".join(f"- {s}" for s in sentences) + "\n", encoding="utf-8")
-    atomic_write_text(out_dir / "sweep.json", dumps({"grid": grid, "settings": agg, "verdict": sentences},
-                                                         indent=2))
+    atomic_write_text(out_dir / "sweep.json", dumps({"grid": grid, "settings": agg, "verdict": sentences,
+                                                     "stacking": stacking_note(rows)}, indent=2))
     figures = plot_sweep(agg, grid, out_dir)
     write_page(out_dir, cols, cells, sentences, figures)
     record_written(out_dir, [*SWEEP_FILES, *figures, *TENSORBOARD_FILES])
