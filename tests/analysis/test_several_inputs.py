@@ -75,3 +75,16 @@ def test_the_command_line_takes_several_inputs_and_conditions(tmp_path, capsys):
     assert "<h4>At input 2:" in page
     assert main(["analyze", str(out), "--fp-input", "1;x"]) == 2
     assert "several inputs separated by ';'" in capsys.readouterr().err
+
+
+def test_an_input_seen_only_on_padded_steps_is_no_condition():
+    """Sequences of different lengths, right-padded with a value (5) that no real step has: the
+    padding's input never becomes "a condition of the task"."""
+    task = context_task()
+    X, y = task.train.X.copy(), task.train.y
+    lengths = np.random.default_rng(1).integers(8, 21, len(X))
+    for i, n in enumerate(lengths):
+        X[i, n:] = 5.0                                                  # padding, never read
+    padded = rnnlab.Task.from_arrays(X, y, lengths)
+    inputs, _ = task_conditions(padded)
+    assert sorted(map(tuple, inputs)) == [(0.0, 0.0, 0.0), (0.0, 1.0, 0.0), (1.0, 0.0, 0.0)]

@@ -267,7 +267,8 @@ def test_record_returns_the_probe_arrays(lengths):
     np.testing.assert_array_equal(old_dx, new_dx)
     assert set(new) == {f"weight_hh_l{k}{s}" for k in (0, 1) for s in ("", "_reverse")}
     for arrays in new.values():
-        assert set(arrays) == {"grad_norm", "hidden_norm_mean", "hidden_norm_max", "whh_share"}
+        assert set(arrays) == {"grad_norm", "hidden_norm_mean", "hidden_norm_max", "whh_share"} | \
+            (set() if lengths is None else {"valid"})           # how many sequences still run at each step
         assert all(len(v) == 5 and np.all(np.isfinite(v)) for v in arrays.values())
     rnn.forward(x, lengths=lengths)
     assert isinstance(rnn.backward(d_out, None), np.ndarray)             # record=False: dx alone
@@ -277,7 +278,7 @@ def test_record_returns_the_probe_arrays(lengths):
 def test_record_with_lengths_counts_each_sequence_at_its_own_steps(lengths):
     """Padded rows add nothing to the probes. At step t, ||dL/dh_t|| is the norm over the rows
     still running, each as that sequence run alone at its own length gives it; the hidden-state
-    norms likewise (the mean divides by the whole batch: a padded row counts as 0); a step with one
+    norms likewise (the mean over the rows still running, ``valid`` of them); a step with one
     row running has that row's dL/dW_hh share; a step beyond every sequence's length records
     exactly 0 everywhere. What x and d_output hold at padded steps is never read."""
     rng = np.random.default_rng(8)
@@ -296,14 +297,15 @@ def test_record_with_lengths_counts_each_sequence_at_its_own_steps(lengths):
     for key, got in batch.items():
         for t in range(T):
             rows = [b for b in range(B) if t < lengths[b]]
+            assert got["valid"][t] == len(rows)
             if not rows:                                    # padding in every row
-                assert [got[name][t] for name in sorted(got)] == [0.0] * 4, (key, t)
+                assert [got[name][t] for name in sorted(got)] == [0.0] * 5, (key, t)
                 continue
             g = np.sqrt(sum(alone[b][key]["grad_norm"][t] ** 2 for b in rows))
             h = [alone[b][key]["hidden_norm_max"][t] for b in rows]
             np.testing.assert_allclose(got["grad_norm"][t], g, rtol=1e-12, atol=0)
             np.testing.assert_allclose(got["hidden_norm_max"][t], max(h), rtol=1e-12, atol=0)
-            np.testing.assert_allclose(got["hidden_norm_mean"][t], sum(h) / B, rtol=1e-12, atol=0)
+            np.testing.assert_allclose(got["hidden_norm_mean"][t], sum(h) / len(rows), rtol=1e-12, atol=0)
             if len(rows) == 1:
                 np.testing.assert_allclose(got["whh_share"][t], alone[rows[0]][key]["whh_share"][t],
                                            rtol=1e-12, atol=0)

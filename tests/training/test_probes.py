@@ -115,3 +115,33 @@ def test_spectra_are_recorded_about_ten_times_a_run():
     off = Trainer(config=PRESETS["seed"].replace(epochs=2, probe_every=0))
     off.fit()
     assert all("spectra" not in r for r in off.history)
+
+
+def test_gradient_flow_with_variable_lengths_ends_at_a_step_most_sequences_reach():
+    """Per-step targets on sequences of 5 to 40 steps, most of them short: step 40 is padding for
+    nearly every sequence, so the "late" end of gradient flow is the last step at least half of
+    the batch reaches, and the hidden-state mean is over the sequences still running."""
+    import rnnlab
+    from rnnlab.training.probes import early_to_late_gradient, reference_step
+    rng = np.random.default_rng(0)
+    N, T = 200, 40
+    lengths = np.where(rng.random(N) < 0.9, rng.integers(5, 11, N), T)
+    X = rng.standard_normal((N, T, 2)).astype(np.float32)
+    y = (np.cumsum(X[..., 0], axis=1) > 0).astype(np.int64)
+    task = rnnlab.Task.from_arrays(X, y, lengths)
+    t = rnnlab.Trainer(task, config=rnnlab.TrainConfig(epochs=2, batch_size=32, hidden=8, layers=1,
+                                                       dropout=0.0, probe_every=1))
+    rows = []
+    t.callbacks.append(type("Keep", (rnnlab.Callback,), {"on_epoch_end": lambda s, tr, r: rows.extend(r.probes)})())
+    t.fit()
+    layer = rows[-1]["steps"]["weight_hh_l0"]
+    valid = layer["valid"]
+    assert len(valid) == T and valid[-1] < 16 and max(valid) == 32
+    end = reference_step(layer)
+    assert end < T - 1 and valid[end] >= 16 and valid[end + 1] < 16
+    late = rows[len(rows) // 2:]                                        # measured at that step, not at T
+    ends = [reference_step(p["steps"]["weight_hh_l0"]) for p in late]   # each batch's own
+    assert max(ends) < T - 1
+    want = np.median([p["steps"]["weight_hh_l0"]["grad_norm"][0] / p["steps"]["weight_hh_l0"]["grad_norm"][e]
+                      for p, e in zip(late, ends)])
+    assert early_to_late_gradient(rows) == pytest.approx(want, rel=1e-12)

@@ -175,10 +175,13 @@ def task_conditions(task, levels_at_most: int = 4, most: int = 16) -> tuple[list
                          "symbols, not levels: give the constant inputs yourself")
     X = np.asarray(task.test.X, dtype=np.float64)
     D = X.shape[-1]
-    levels = [d for d in range(D) if np.unique(X[..., d]).size <= levels_at_most]
+    lengths = task.test.lengths
+    # (steps, D): every valid step of every sequence; a padded step is no condition of the task
+    X = X.reshape(-1, D) if lengths is None else X[np.arange(X.shape[1])[None, :] < lengths[:, None]]
+    levels = [d for d in range(D) if np.unique(X[:, d]).size <= levels_at_most]
     if not levels:
         return [np.zeros(D)], "no input takes few enough values to be a condition: zero input"
-    rows, counts = np.unique(X[..., levels].reshape(-1, len(levels)), axis=0, return_counts=True)
+    rows, counts = np.unique(X[:, levels], axis=0, return_counts=True)
     inputs = []
     for row in rows[np.argsort(-counts, kind="stable")][:most]:
         x = np.zeros(D)

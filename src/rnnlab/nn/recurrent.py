@@ -123,20 +123,27 @@ def whh_step_contributions(dHH, h_prev):
         yield dHH[t].T @ h_prev[t]
 
 
-def step_probes(step_grads, h_steps, dHH, h_prev) -> dict:
+def step_probes(step_grads, h_steps, dHH, h_prev, keep=None) -> dict:
     """Per-step instruments from arrays BPTT already made (lists of length T, t = 1..T):
     ||dL/dh_t|| over the batch, hidden-state norm per sequence (mean and max over the batch),
-    and the norm of step t's contribution to dL/dW_hh (the contributions sum to dL/dW_hh)."""
+    and the norm of step t's contribution to dL/dW_hh (the contributions sum to dL/dW_hh).
+    With variable lengths (``keep``, (T, B, 1) of the valid steps), the mean is over the sequences
+    still running at t, and ``valid`` counts them: padding is no sequence's state."""
     seq_norms = np.linalg.norm(h_steps, axis=2)                     # (T, B)
     # ||dHH_t^T h_{t-1}||_F^2 = sum((dHH_t dHH_t^T) * (h_{t-1} h_{t-1}^T)): B x B Gram matrices,
     # all steps in one batched product instead of T (G*H, H) matrices
     gram_d = np.matmul(dHH, dHH.transpose(0, 2, 1))                  # (T, B, B)
     gram_h = np.matmul(h_prev, h_prev.transpose(0, 2, 1))            # (T, B, B)
     share = np.sqrt(np.maximum((gram_d * gram_h).sum(axis=(1, 2)), 0)).tolist()
-    return {"grad_norm": np.linalg.norm(step_grads.reshape(len(step_grads), -1), axis=1).tolist(),
-            "hidden_norm_mean": seq_norms.mean(axis=1).tolist(),
-            "hidden_norm_max": seq_norms.max(axis=1).tolist(),
-            "whh_share": share}
+    out = {"grad_norm": np.linalg.norm(step_grads.reshape(len(step_grads), -1), axis=1).tolist(),
+           "hidden_norm_mean": seq_norms.mean(axis=1).tolist(),
+           "hidden_norm_max": seq_norms.max(axis=1).tolist(),
+           "whh_share": share}
+    if keep is not None:
+        valid = keep.reshape(len(keep), -1).sum(axis=1)             # (T,) sequences still running
+        out["hidden_norm_mean"] = (seq_norms.sum(axis=1) / np.maximum(valid, 1)).tolist()
+        out["valid"] = valid.astype(int).tolist()
+    return out
 
 
 class Recurrent(Module):
@@ -390,9 +397,9 @@ class Recurrent(Module):
                 if probes is not None:
                     seen = h_steps if keep is None else h_steps * keep
                     probes["weight_hh" + suffix] = (
-                        step_probes(step_grads, seen, dHH, h_prev) if self.members is None else
-                        [step_probes(step_grads[:, k], seen[:, k], dHH[:, k], h_prev[:, k])
-                         for k in range(self.members)])
+                        step_probes(step_grads, seen, dHH, h_prev, keep) if self.members is None else
+                        [step_probes(step_grads[:, k], seen[:, k], dHH[:, k], h_prev[:, k],
+                                     None if keep is None else keep[:, k]) for k in range(self.members)])
                 dx = self._input_grads(suffix, dXP, dHH, layer_in, h_prev, not (layer == 0 and not input_grad))
                 if dx is None:
                     continue

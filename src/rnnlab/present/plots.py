@@ -16,6 +16,7 @@ from rnnlab.data.metrics import METRICS
 from rnnlab.present.figure_pool import drawer, pyplot
 from rnnlab.runs import checkpoint
 from rnnlab.runs.files import TRAINING_FIGURES
+from rnnlab.training.probes import reference_step
 
 DPI = 110                                  # every figure's resolution (dots per inch)
 
@@ -161,12 +162,15 @@ def plot_gradient_flow(probes: list[dict], path):
         im = ax.imshow(logg, aspect="auto", origin="lower", cmap="magma",
                        extent=(its[0] - 0.5, its[-1] + 0.5, 0.5, T + 0.5), interpolation="nearest")
         fig.colorbar(im, ax=ax, label="log10 ||dL/dh_t||")
-        full = ~np.isnan(g[-1])
-        ratio = np.median(g[0, full] / np.maximum(g[-1, full], 1e-30))
+        ends = [reference_step(p["steps"][name]) for p in probes]  # the last step most sequences reach
+        late = max(ends)
+        full = np.array([e == late for e in ends])
+        ratio = np.median(g[0, full] / np.maximum(g[late, full], 1e-30))
         ax.set(xlabel="training iteration", ylabel="time step t",
-               title=f"{_layer_label(name)}: step 1 gets {ratio:.1e} x step {T}")
+               title=f"{_layer_label(name)}: step 1 gets {ratio:.1e} x step {late + 1}")
         integer_ticks(ax.yaxis)
-    fig.suptitle("Gradient flow through time\n(median ratio of the first to the last step in each title)")
+    fig.suptitle("Gradient flow through time\n(median ratio of the first step to the last one at least half "
+                 "the sequences reach, in each title)")
     save_figure(fig, path)
 
 

@@ -37,6 +37,17 @@ def probe_record(steps: dict, param_grad_norms: dict, iteration: int, epoch: int
             "param_grad_norms": param_grad_norms, "steps": steps}
 
 
+def reference_step(layer_probe: dict) -> int:
+    """The last step (index) that at least half of the batch reaches: the "late" end of gradient
+    flow. With every sequence as long as the batch, the last step; with variable lengths, not a
+    step that is padding for most sequences (its gradient is theirs: 0)."""
+    valid = layer_probe.get("valid")
+    if not valid:
+        return len(layer_probe["grad_norm"]) - 1
+    half = max(valid) / 2
+    return max(t for t, v in enumerate(valid) if v >= half)
+
+
 def early_to_late_gradient(probes: list[dict]) -> float | None:
     """Median over the second half of training of ||dL/dh_1|| / ||dL/dh_T|| in the top layer:
     how much of the loss's gradient still reaches the first step (1 = all, 1e-6 = none)."""
@@ -46,6 +57,7 @@ def early_to_late_gradient(probes: list[dict]) -> float | None:
     ratios = []
     for p in probes[len(probes) // 2:]:
         g = p["steps"][top]["grad_norm"]
-        if g[-1] > 0 and np.isfinite(g[0]) and np.isfinite(g[-1]):
-            ratios.append(g[0] / g[-1])
+        last = g[reference_step(p["steps"][top])]
+        if last > 0 and np.isfinite(g[0]) and np.isfinite(last):
+            ratios.append(g[0] / last)
     return float(np.median(ratios)) if ratios else None
