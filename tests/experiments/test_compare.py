@@ -33,3 +33,23 @@ def test_compare_on_a_tiny_grid(tmp_path, capsys):
 def test_compare_rejects_unknown_tasks(tmp_path, capsys):
     assert main(["compare", "--tasks", "seed,parity", "--out", str(tmp_path / "x")]) == 2
     assert "unknown parity" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_compare_warns_about_no_setting_the_user_never_gave():
+    """The compare builds each task from its own config and hands the task over: the settings
+    that made it are not the user's pointless flags (it warned about --test-size 500 it chose)."""
+    import warnings
+
+    from rnnlab.data.tasks import build_task
+    from rnnlab.experiments.compare import COMMON, TASKS
+    from rnnlab.training.loop import Trainer
+    from rnnlab.training.config import PRESETS, TrainConfig
+    for name in TASKS:
+        base = TrainConfig.from_dict({**PRESETS["seed"].to_dict(), **dict(COMMON, **TASKS[name]),
+                                      "corpus_chars": 60_000})
+        task = build_task(base)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            Trainer(task, config=base)                      # as compare makes them
+    with pytest.warns(UserWarning, match="test_size=77 does nothing"):    # a setting that did not make it
+        Trainer(build_task(TrainConfig(test_size=500)), config=TrainConfig(test_size=77))

@@ -55,8 +55,10 @@ def warn_pointless_settings(cfg: TrainConfig, from_config: dict, task: Task) -> 
     if not own:
         return
     values = cfg.to_dict()
+    # a built-in task made from these very settings (rnnlab compare builds its tasks so): they made it
+    made_it = {k for k, v in task.settings.items() if values.get(k) == v} if task.source == "built-in" else set()
     pointless = sorted(f for f in unused_fields(values, own, task.describe()) - unused_fields(values)
-                       if values[f] != DEFAULTS[f])
+                       if values[f] != DEFAULTS[f] and f not in made_it)
     what = " and ".join(sorted(own & {"task", "model", "optimizer"}))
     warn_doing_nothing(pointless, f"its {what} {'were' if ' and ' in what else 'was'} made in Python, whose own "
                                   "arguments decide", values, stacklevel=4)   # the line that made the Trainer
