@@ -42,8 +42,8 @@ def test_compare_warns_about_no_setting_the_user_never_gave():
 
     from rnnlab.data.tasks import build_task
     from rnnlab.experiments.compare import COMMON, TASKS
-    from rnnlab.training.loop import Trainer
     from rnnlab.training.config import PRESETS, TrainConfig
+    from rnnlab.training.loop import Trainer
     for name in TASKS:
         base = TrainConfig.from_dict({**PRESETS["seed"].to_dict(), **dict(COMMON, **TASKS[name]),
                                       "corpus_chars": 60_000})
