@@ -348,7 +348,9 @@ def cmd_analyze(args) -> int:
                   f"(of {fp['decoded']['possible_states']} possible)")
         la = fp["line_attractor"]
         print(f"line attractor: {'yes' if la['line_attractor'] else 'no'}: {la['reason']}")
-    print(f"analysis took {r['seconds']:.1f} s; wrote {Path(args.run_dir) / 'analysis.json'}")
+    report = Path(args.run_dir) / REPORT
+    print(f"analysis took {r['seconds']:.1f} s; wrote {Path(args.run_dir) / 'analysis.json'}"
+          + (f" and {report} again" if report.is_file() else " (the run has no report: rnnlab report writes one)"))
     return 0
 
 

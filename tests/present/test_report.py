@@ -140,3 +140,14 @@ def test_an_unfinished_run_and_a_model_without_recurrence_are_reported_as_they_a
     page = (tf / "report.html").read_text(encoding="utf-8")
     assert "which a Transformer has not" in page and "No analysis yet" not in page
     capsys.readouterr()
+
+
+def test_analyze_writes_the_report_again_so_it_never_shows_the_analysis_it_replaced(tmp_path, capsys):
+    import html
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "better", "--epochs", "3", "--out", str(run), "--quiet"]) == 0
+    assert main(["analyze", str(run), "--fp-starts", "16", "--fp-rounds", "1"]) == 0
+    assert f"and {run / 'report.html'} again" in capsys.readouterr().out
+    summary = json.loads((run / "analysis.json").read_text())["fixed_points"]["summary"]
+    assert "; 16 starts" in summary
+    assert html.escape(summary.split(";")[1].strip().split(",")[0]) in (run / "report.html").read_text()

@@ -172,12 +172,15 @@ def finish_stopped_ending(run_dir, figure_workers: int | None = None, progress=N
 
 
 def analyse_saved_run(run_dir, **kwargs) -> dict:
-    """``rnnlab analyze``: analyse a saved run, draw its analysis figures, write analysis.json."""
+    """``rnnlab analyze``: analyse a saved run, draw its analysis figures, write analysis.json, and
+    write the run's report again when it has one, so the page never shows the analysis it replaced."""
     analysis = analyze_run(run_dir, **kwargs)
     with RunLock(run_dir):
         names = draw_analysis_figures(run_dir, analysis.arrays)
         data = write_analysis(analysis, run_dir, names)
         record_written(run_dir, [*names, ANALYSIS])                # once written: a refused write changes nothing
+        if (Path(run_dir) / REPORT).is_file():
+            write_report(run_dir)
         return data
 
 
