@@ -71,8 +71,8 @@ def _add_fixed_point_flags(p: argparse.ArgumentParser) -> None:
                    help=f"rounds of --fp-starts starts, until a round finds no new point (default at most "
                         f"{FP_DEFAULTS['rounds']})")
     g.add_argument("--fp-seconds", type=float, default=FP_DEFAULTS["seconds"],
-                   help=f"time budget of the search: starts still running then are stopped and counted "
-                        f"(default {FP_DEFAULTS['seconds']:g})")
+                   help=f"time budget of the search at each constant input (--fp-input): starts still "
+                        f"running then are stopped and counted (default {FP_DEFAULTS['seconds']:g})")
 
 
 def _directory(text: str) -> Path:

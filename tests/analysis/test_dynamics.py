@@ -200,7 +200,7 @@ def test_analysis_tells_its_steps_and_bounds_the_fixed_point_search():
     a = analyze(t.model, t.task, n_sequences=50, fp_starts=32, fp_rounds=1, progress=lambda *x: told.append(x))
     steps = list(dict.fromkeys(x[0] for x in told))
     assert steps == ["hidden states, unit roles and PCA", "ablation: each role's units silenced",
-                     "fixed points of layer 1 (from 0), round 1: 32 starts, at most 30 s in all"]
+                     "fixed points of layer 1 (from 0), round 1: 32 starts, at most 30 s for this input's search"]
     assert told[-1][1:] == (32, 32) and not any("time budget" in n for n in a.json["fixed_points"]["notes"])
     short = analyze(t.model, t.task, n_sequences=50, fp_starts=32, fp_rounds=1, fp_seconds=1e-9)
     fp = short.json["fixed_points"]

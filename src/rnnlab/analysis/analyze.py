@@ -243,7 +243,7 @@ def fixed_point_analysis(model, task, states, *, starts=None, tol=FP_DEFAULTS["t
     if progress is not None:
         def tell(round_, settled, n):
             progress(f"fixed points of layer {layer} (from 0), round {round_}: {starts} starts"
-                     + ("" if seconds is None else f", at most {seconds:g} s in all"), settled, n)
+                     + ("" if seconds is None else f", at most {seconds:g} s for this input's search"), settled, n)
     result = find_fixed_points_in_rounds(
         F, lambda n: draw_starts(states, n, noise, FP_DEFAULTS["between"], rng), starts, max_rounds=rounds,
         tol=tol, seconds=seconds, progress=tell)
@@ -301,7 +301,7 @@ def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: in
     """Measure a trained model's dynamics on a task's held-out data (any model with an ``rnn``
     stack, any task), on ``ANALYSIS_THREADS`` BLAS threads whatever the machine's load. The
     fixed-point search, the step that can take long, stops after
-    ``fp_seconds`` (None: when every start has stopped). ``progress(step, done, total)`` is told
+    ``fp_seconds`` at each constant input (None: when every start has stopped). ``progress(step, done, total)`` is told
     which step runs and how far it is (a terminal bar: ``rnnlab.present.progress.StepProgress``)."""
     t0 = time.perf_counter()
     if not isinstance(task, Task):
