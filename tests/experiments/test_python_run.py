@@ -166,3 +166,13 @@ def test_a_run_that_fails_before_its_first_epoch_leaves_nothing_in_the_way(tmp_p
     rnnlab.train(task, rnnlab.StepRegressor(1, 8, 1), config=rnnlab.TrainConfig(epochs=1), run_dir=run,
                  report=False, figure_workers=0)
     assert (run / "summary.json").is_file()
+
+
+def test_warnings_point_at_the_users_line_whatever_rnnlab_calls_lie_between(tmp_path):
+    task = rnnlab.Task.from_generator(sine_waves, length=10, test_size=16)
+    with pytest.warns(UserWarning, match="length=7 does nothing") as got:
+        rnnlab.train(task, config=rnnlab.TrainConfig(epochs=1, batches_per_epoch=1, length=7, batch_size=8),
+                     run_dir=tmp_path / "r", report=False, figure_workers=0)
+    with pytest.warns(UserWarning, match="dropout=0.5 does nothing with num_layers=1") as layer:
+        rnnlab.GRU(2, 4, dropout=0.5)
+    assert {w.filename for w in [*got, *layer]} == {__file__}

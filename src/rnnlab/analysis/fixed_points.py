@@ -86,11 +86,11 @@ from __future__ import annotations
 
 import json
 import time
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from rnnlab.errors import warn_user
 from rnnlab.nn.cells import ElmanCell
 
 __all__ = ["FP_DEFAULTS", "StepMap", "steady_layer_input", "sample_starts", "find_fixed_points",
@@ -291,9 +291,9 @@ def steady_layer_input(rnn, layer: int, x_const_network=None, steps: int = 200,
     mid = out[0, steps]
     change = max(np.abs(out[0, steps + 1] - mid).max(), np.abs(out[0, steps - 1] - mid).max())
     if change > settle_tol:
-        warnings.warn(f"steady_layer_input: the output of layers below {layer} still changes by "
-                      f"{change:.2g} per step after {steps} steps of constant input; the constant "
-                      "input to this layer is only approximate", stacklevel=2)
+        warn_user(f"steady_layer_input: the output of layers below {layer} still changes by "
+                  f"{change:.2g} per step after {steps} steps of constant input; the constant "
+                  "input to this layer is only approximate")
     return np.array(mid, dtype=np.float64)
 
 

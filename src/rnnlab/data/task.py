@@ -14,7 +14,6 @@ baseline::
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -23,7 +22,7 @@ import numpy as np
 from rnnlab.checks import check_choice, check_int, check_memory
 from rnnlab.data.metrics import METRIC_OF_TARGETS, METRICS
 from rnnlab.data.neurogym import FIXATION_WEIGHT, neurogym_parts, parse_env_kwargs
-from rnnlab.errors import InputError, InputTypeError
+from rnnlab.errors import InputError, InputTypeError, warn_user
 
 TARGETS = ("classes", "real", "text")
 
@@ -175,10 +174,9 @@ class Task:
             seen = np.union1d(np.unique(train.y), np.unique(test_split.y))
             if 2 <= len(seen) < out and out - len(seen) <= 100:     # a few gaps; one class or a huge label
                 missing = np.setdiff1d(np.arange(out), seen)                # is refused elsewhere
-                warnings.warn(f"classes are numbered up to {out - 1} but {len(missing)} of them never occur "
-                              f"({', '.join(map(str, missing[:5]))}{', ...' if len(missing) > 5 else ''}): the model "
-                              f"gets {out} outputs; number the classes 0, 1, 2, ... without gaps", UserWarning,
-                              stacklevel=2)
+                warn_user(f"classes are numbered up to {out - 1} but {len(missing)} of them never occur "
+                          f"({', '.join(map(str, missing[:5]))}{', ...' if len(missing) > 5 else ''}): the model "
+                          f"gets {out} outputs; number the classes 0, 1, 2, ... without gaps")
         elif test_split.y.shape[-1] != out:
             raise InputError(f"test targets have {test_split.y.shape[-1]} outputs but training targets "
                              f"{out}; they must match")

@@ -10,12 +10,10 @@ the public API is batch-first (B, T, ...) like ``torch.nn.RNN(batch_first=True)`
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from rnnlab.checks import check_array, check_choice, check_float, check_int, check_lengths
-from rnnlab.errors import InputError, InputTypeError
+from rnnlab.errors import InputError, InputTypeError, warn_user
 from rnnlab.nn.cells import ElmanCell, gru_cell, lstm_cell
 from rnnlab.nn.cells.members import transposed
 from rnnlab.nn.init import INIT_SCHEMES, recurrent_weights
@@ -185,8 +183,8 @@ class Recurrent(Module):
                                    recurrent_weights(init, group, shape, H, G, self.rng))
         self.flatten_parameters()
         if dropout > 0 and num_layers == 1:
-            warnings.warn(f"{owner}: dropout={dropout} does nothing with num_layers=1 (it is "
-                          "applied between layers); add layers or drop it", stacklevel=2)
+            warn_user(f"{owner}: dropout={dropout} does nothing with num_layers=1 (it is "
+                      "applied between layers); add layers or drop it")
         self._cache = None
 
     def _suffixes(self, layer):

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from dataclasses import dataclass, field, fields
 
 from rnnlab.checks import check_choice, check_float, check_int, setting
 from rnnlab.data.neurogym import FIXATION_WEIGHT, parse_env_kwargs
 from rnnlab.data.tasks import TASKS, task_entry_name
-from rnnlab.errors import InputError
+from rnnlab.errors import InputError, warn_user
 from rnnlab.nn.init import INIT_SCHEMES
 
 MODELS = ("rnn", "lstm", "gru", "transformer")
@@ -234,15 +233,15 @@ def unused_fields(values: dict, own=(), task: dict | None = None) -> set[str]:
     return unused
 
 
-def warn_doing_nothing(names, why: str, values: dict | None = None, stacklevel: int = 3) -> None:
+def warn_doing_nothing(names, why: str, values: dict | None = None) -> None:
     """One warning naming settings that were set yet do nothing in this run, and why (with their
     values when ``values`` is given): the command line's pointless flags, a config's settings that a
     part made in Python overrides."""
     if names:
         shown = ", ".join(setting(n) if values is None else setting(n, values[n]) for n in names)
         one = len(names) == 1
-        warnings.warn(f"{shown} {'does' if one else 'do'} nothing in this run ({why}); drop "
-                      f"{'it' if one else 'them'}", UserWarning, stacklevel=stacklevel)
+        warn_user(f"{shown} {'does' if one else 'do'} nothing in this run ({why}); drop "
+                  f"{'it' if one else 'them'}")
 
 
 # Settings a config refuses when they would do nothing (a user who sets them expects an effect),

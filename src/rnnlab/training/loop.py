@@ -9,7 +9,6 @@ Each epoch ends with an ``EpochResult`` handed to every callback. What a run wri
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,7 +18,7 @@ from rnnlab.data.batches import Batch
 from rnnlab.data.metrics import METRICS
 from rnnlab.data.task import Task
 from rnnlab.data.tasks import build_task
-from rnnlab.errors import InputTypeError
+from rnnlab.errors import InputTypeError, warn_user
 from rnnlab.nn.optim import clip_grad_norm, clip_grad_value, global_norm
 from rnnlab.nn.recurrent import Recurrent
 from rnnlab.training.allocator import tune_allocator
@@ -61,7 +60,7 @@ def warn_pointless_settings(cfg: TrainConfig, from_config: dict, task: Task) -> 
                        if values[f] != DEFAULTS[f] and f not in made_it)
     what = " and ".join(sorted(own & {"task", "model", "optimizer"}))
     warn_doing_nothing(pointless, f"its {what} {'were' if ' and ' in what else 'was'} made in Python, whose own "
-                                  "arguments decide", values, stacklevel=4)   # the line that made the Trainer
+                                  "arguments decide", values)                 # at the user's line
 
 
 @dataclass
@@ -311,8 +310,7 @@ class Trainer:
             try:
                 getattr(cb, "on_train_stopped", _nothing)(self)
             except Exception as e:            # the first problem is the one to report
-                warnings.warn(f"{type(cb).__name__} could not finish after training stopped: {e}",
-                              RuntimeWarning, stacklevel=3)
+                warn_user(f"{type(cb).__name__} could not finish after training stopped: {e}", RuntimeWarning)
 
     def end(self, clock: "FitClock") -> dict:
         summary = self.summary(time.perf_counter() - clock.start)
