@@ -116,11 +116,11 @@ def test_sigterm_stops_training_the_way_ctrl_c_does(tmp_path):
                              "--quiet"], stderr=subprocess.PIPE, text=True)
     start = time.time()
     while not ((out / "metrics.jsonl").is_file() and len(read_jsonl(out / "metrics.jsonl")) >= 3):
-        assert proc.poll() is None and time.time() - start < 120
+        assert proc.poll() is None and time.time() - start < 600      # only a hang takes this long
         time.sleep(0.05)
     time.sleep(0.3)                                    # a few more epochs, states kept in memory
     proc.send_signal(signal.SIGTERM)
-    err = proc.communicate(timeout=60)[1]
+    err = proc.communicate(timeout=600)[1]
     assert proc.returncode == 143, err
     assert f"rnnlab: terminated; continue it with: rnnlab train --resume {out}" in err and "Traceback" not in err
     rows = len(read_jsonl(out / "metrics.jsonl"))

@@ -68,7 +68,7 @@ def test_report_renders_in_headless_chromium(report_run, tmp_path):
              f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000",
              "--enable-logging=stderr", "--v=0"]
     url = (report_run / "report.html").resolve().as_uri()
-    r = subprocess.run([browser, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    r = subprocess.run([browser, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=600)
     loaded = re.search(r'data-images-loaded="(\d+)/(\d+)"', r.stdout)
     assert loaded, r.stderr[-2000:]
     assert loaded.group(1) == loaded.group(2) == str(len(list(report_run.glob("*.png"))))
@@ -76,7 +76,7 @@ def test_report_renders_in_headless_chromium(report_run, tmp_path):
     assert not console, console
     shot = tmp_path / "shot.png"
     subprocess.run([browser, *flags, "--window-size=1280,1400", f"--screenshot={shot}", url],
-                   capture_output=True, timeout=120)
+                   capture_output=True, timeout=600)
     assert shot.read_bytes()[:4] == b"\x89PNG" and shot.stat().st_size > 20_000
 
 
