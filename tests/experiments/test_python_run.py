@@ -107,7 +107,7 @@ def test_a_python_run_resumes_in_python_and_the_command_line_says_how(tmp_path, 
     assert f"continue it with: rnnlab.resume({str(cut)!r}, model=model, task=task)" in capsys.readouterr().err
     assert len(resume_trainer(cut, task, rnnlab.StepRegressor(1, 8, 1, seed=2)).history) == 2
     other = rnnlab.Task.from_generator(sine_waves, length=20, test_size=32, name="sine", seed=99)  # same shapes
-    with pytest.raises(rnnlab.errors.CheckpointError, match="holds other held-out data than"):
+    with pytest.raises(rnnlab.errors.CheckpointError, match="holds other data than"):
         rnnlab.resume(cut, other, rnnlab.StepRegressor(1, 8, 1, seed=2), figure_workers=0)
     assert len((cut / "metrics.jsonl").read_text().splitlines()) == 2   # nothing trained or trimmed
     summary = rnnlab.resume(cut, task, rnnlab.StepRegressor(1, 8, 1, seed=2), figure_workers=0)
@@ -176,3 +176,22 @@ def test_warnings_point_at_the_users_line_whatever_rnnlab_calls_lie_between(tmp_
     with pytest.warns(UserWarning, match="dropout=0.5 does nothing with num_layers=1") as layer:
         rnnlab.GRU(2, 4, dropout=0.5)
     assert {w.filename for w in [*got, *layer]} == {__file__}
+
+
+def test_resume_refuses_other_training_arrays_behind_the_same_held_out_split(tmp_path):
+    rng = np.random.default_rng(0)
+    X, X_test = rng.standard_normal((80, 6, 2)).astype(np.float32), rng.standard_normal((20, 6, 2)).astype(np.float32)
+    label = lambda a: (a.sum(axis=(1, 2)) > 0).astype(np.int64)           # noqa: E731
+    task = rnnlab.Task.from_arrays(X, label(X), test=(X_test, label(X_test)))
+    cfg = rnnlab.TrainConfig(epochs=2, batch_size=8, hidden=4, layers=1, dropout=0.0)
+    run = tmp_path / "r"
+    rnnlab.train(task, config=cfg.replace(epochs=1), run_dir=run, report=False, figure_workers=0)
+    record = json.loads((run / "config.json").read_text())
+    record["config"]["epochs"] = 2                                       # as if killed after epoch 1
+    (run / "config.json").write_text(json.dumps(record))
+    for name in ("summary.json", "checkpoint.json"):
+        (run / name).unlink()
+    other = rnnlab.Task.from_arrays(-X, label(-X), test=(X_test, label(X_test)))   # same shapes, same test
+    with pytest.raises(rnnlab.errors.CheckpointError, match="holds other data than"):
+        rnnlab.resume(run, other, figure_workers=0)
+    assert rnnlab.resume(run, task, figure_workers=0)["epochs"] == 2

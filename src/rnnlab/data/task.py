@@ -14,6 +14,8 @@ baseline::
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 from dataclasses import dataclass
 from typing import Callable
 
@@ -111,6 +113,19 @@ class Task:
             return "text"
         return "generator" if self.generator is not None else "arrays"
 
+    @functools.cached_property
+    def arrays_sha256(self) -> str:
+        """A checksum of the task's fixed data (training arrays, if any, and the held-out split): a
+        run made in Python records it, and resume refuses another task's data of the same shape."""
+        digest = hashlib.sha256()
+        for split in (self.train, self.test):
+            for a in (() if split is None else (split.X, split.y, split.lengths)):
+                if a is not None:
+                    a = np.ascontiguousarray(a)
+                    digest.update(f"{a.dtype.str}{a.shape}".encode())
+                    digest.update(a.data)
+        return digest.hexdigest()
+
     def describe(self) -> dict:
         """JSON facts about the task as it was trained on (config.json's ``task`` entry): its
         shapes, kind and metric, where its data came from and, for a built-in task, the settings
@@ -125,7 +140,7 @@ class Task:
                 "class_weights": list(self.class_weights) or None,
                 "generator": None if fn is None else f"{getattr(fn, '__module__', '?')}."
                                                      f"{getattr(fn, '__qualname__', type(fn).__name__)}",
-                "settings": dict(self.settings)}
+                "settings": dict(self.settings), "arrays_sha256": self.arrays_sha256}
 
     def at_length(self, length: int) -> "Task":
         if self.remake is None:

@@ -82,9 +82,18 @@ def refuse_changed_data(record, task: Task) -> None:
                               "it (its checksum differs); put the original file back, or train again on this data")
 
 
-def refuse_other_heldout(run_dir, task: Task) -> None:
-    """A run of a task made in Python is resumed only on that task: its held-out split must be the
-    one the run saved (``HELDOUT``), value for value; data of the same shape is not enough."""
+def refuse_other_task(run_dir, record, task: Task) -> None:
+    """A run of a task made in Python is resumed only on that task: the checksum of its data
+    (training arrays and held-out split, ``Task.arrays_sha256``) must be the one the run recorded;
+    data of the same shape is not enough. A run recorded before checksums compares its held-out
+    split with the one it saved (``HELDOUT``), value for value."""
+    recorded = record.task.get("arrays_sha256")
+    if isinstance(recorded, str):
+        if task.arrays_sha256 != recorded:
+            raise CheckpointError(f"the task given holds other data than {run_dir} was trained on (its checksum "
+                                  "differs from the one the run recorded); resume it with the task it was trained "
+                                  "on (the same arrays, or the same generator and seed)")
+        return
     path = Path(run_dir) / HELDOUT
     if not path.is_file():
         return

@@ -8,7 +8,7 @@ from pathlib import Path
 from rnnlab.errors import CheckpointError, InputError, RunDirError
 from rnnlab.runs.checkpoint import atomic_write_text, load_checkpoint
 from rnnlab.runs.files import CONFIG, LOGS, METRICS_LOG, REPORT, STATE, SUMMARY, read_jsonl
-from rnnlab.runs.load import refuse_changed_data, refuse_diverged, refuse_other_heldout
+from rnnlab.runs.load import refuse_changed_data, refuse_diverged, refuse_other_task
 from rnnlab.runs.lock import refuse_while_written
 from rnnlab.runs.record import read_record, trained_task
 from rnnlab.runs.state import restore_trainer
@@ -48,7 +48,7 @@ def resume_trainer(run_dir, task=None, model=None, loss=None) -> Trainer:
     trainer = Trainer(task, model, loss, config=cfg)
     refuse_changed_data(record, trainer.task)
     if "task" in record.own:
-        refuse_other_heldout(run_dir, trained_task(trainer))
+        refuse_other_task(run_dir, record, trained_task(trainer))
     try:
         restore_trainer(trainer, arrays, meta, history)
     except (InputError, KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
