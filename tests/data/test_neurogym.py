@@ -191,49 +191,20 @@ def test_the_readmes_neurogym_numbers_rederive():
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
 
 
-FAKE_PACKAGE = {
-    "neurogym/__init__.py": '''import types
-
-import numpy as np
-
-__version__ = "stand-in"
-
-
-class Sign2AFC:
-    def __init__(self, noise=0.5):
-        self.noise = noise
-        self.action_space = types.SimpleNamespace(n=3)
-        self.rng = np.random.RandomState(0)
-
-    @property
-    def unwrapped(self):
-        return self
-
-    def seed(self, seed=None):
-        self.rng = np.random.RandomState(seed)
-
-    def new_trial(self):
-        steps = self.rng.randint(3, 7)
-        sign = self.rng.choice([-1.0, 1.0])
-        T = 2 + steps + 1
-        self.ob = np.zeros((T, 2), np.float32)
-        self.ob[:-1, 0] = 1.0
-        self.ob[2:2 + steps, 1] = 0.4 * sign + self.noise * self.rng.randn(steps)
-        self.gt = np.zeros(T, np.int64)
-        self.gt[-1] = 1 if sign < 0 else 2
-
-
-def make(env_id, **kwargs):
-    return Sign2AFC(**kwargs)
-''',
-    "neurogym/envs/__init__.py": "",
-    "neurogym/envs/registration.py": "def all_envs():\n    return ['Sign2AFC-v0']\n",
-}
+def fake_package() -> dict:
+    """The stand-in as an installable ``neurogym`` package: this module's Sign2AFC, its source
+    written out, and the two entry points rnnlab reads."""
+    import inspect
+    return {"neurogym/__init__.py": "import types\n\nimport numpy as np\n\n__version__ = 'stand-in'\n\n\n"
+                                    + inspect.getsource(Sign2AFC)
+                                    + "\n\ndef make(env_id, **kwargs):\n    return Sign2AFC(**kwargs)\n",
+            "neurogym/envs/__init__.py": "",
+            "neurogym/envs/registration.py": "def all_envs():\n    return ['Sign2AFC-v0']\n"}
 
 
 def test_a_neurogym_sweep_writes_its_table_page_and_figures(tmp_path, monkeypatch):
     """The sweep's workers are fresh processes, so the stand-in is a package on the path they inherit."""
-    for rel, text in FAKE_PACKAGE.items():
+    for rel, text in fake_package().items():
         (tmp_path / "pkg" / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "pkg" / rel).write_text(text)
     monkeypatch.syspath_prepend(str(tmp_path / "pkg"))
