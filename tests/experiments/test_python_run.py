@@ -195,3 +195,21 @@ def test_resume_refuses_other_training_arrays_behind_the_same_held_out_split(tmp
     with pytest.raises(rnnlab.errors.CheckpointError, match="holds other data than"):
         rnnlab.resume(run, other, figure_workers=0)
     assert rnnlab.resume(run, task, figure_workers=0)["epochs"] == 2
+
+
+def test_a_run_recorded_before_checksums_is_checked_by_its_saved_held_out_split(tmp_path):
+    task = rnnlab.Task.from_generator(sine_waves, length=10, test_size=16, name="sine")
+    cfg = rnnlab.TrainConfig(epochs=2, batches_per_epoch=2, batch_size=8)
+    run = tmp_path / "r"
+    rnnlab.train(task, rnnlab.StepRegressor(1, 4, 1), config=cfg.replace(epochs=1), run_dir=run, report=False,
+                 figure_workers=0)
+    record = json.loads((run / "config.json").read_text())
+    record["config"]["epochs"] = 2
+    del record["task"]["arrays_sha256"]                                  # as runs were written before
+    (run / "config.json").write_text(json.dumps(record))
+    for name in ("summary.json", "checkpoint.json"):
+        (run / name).unlink()
+    other = rnnlab.Task.from_generator(sine_waves, length=10, test_size=16, name="sine", seed=5)
+    with pytest.raises(rnnlab.errors.CheckpointError, match="holds other held-out data than"):
+        rnnlab.resume(run, other, rnnlab.StepRegressor(1, 4, 1), figure_workers=0)
+    assert rnnlab.resume(run, task, rnnlab.StepRegressor(1, 4, 1), figure_workers=0)["epochs"] == 2

@@ -94,15 +94,10 @@ def refuse_other_task(run_dir, record, task: Task) -> None:
                                   "differs from the one the run recorded); resume it with the task it was trained "
                                   "on (the same arrays, or the same generator and seed)")
         return
-    path = Path(run_dir) / HELDOUT
-    if not path.is_file():
+    if not (Path(run_dir) / HELDOUT).is_file():
         return
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            saved = [f["X"], f["y"], f["lengths"] if "lengths" in f.files else None]
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-        raise CheckpointError(f"{path} is damaged, so the task given cannot be checked against the one {run_dir} "
-                              "was trained on; train again") from None
+    split = heldout_task(run_dir, record.task).test                   # read (and checked) as eval reads it
+    saved = [split.X, split.y, split.lengths]
     given = [task.test.X, task.test.y, task.test.lengths]
     same = all((a is None and b is None) or (a is not None and b is not None and np.shape(a) == np.shape(b)
                                              and np.array_equal(a, b, equal_nan=True)) for a, b in zip(saved, given))
