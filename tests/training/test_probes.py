@@ -145,3 +145,10 @@ def test_gradient_flow_with_variable_lengths_ends_at_a_step_most_sequences_reach
     want = np.median([p["steps"]["weight_hh_l0"]["grad_norm"][0] / p["steps"]["weight_hh_l0"]["grad_norm"][e]
                       for p, e in zip(late, ends)])
     assert early_to_late_gradient(rows) == pytest.approx(want, rel=1e-12)
+
+
+def test_steps_no_sequence_reaches_are_blank_in_the_figures_not_zero():
+    from rnnlab.training.probes import running
+    layer = {"grad_norm": [1.0, 0.5, 0.0], "valid": [4, 1, 0]}
+    assert np.isnan(running(layer, "grad_norm")[2]) and running(layer, "grad_norm")[1] == 0.5
+    assert list(running({"grad_norm": [1.0, 0.0]}, "grad_norm")) == [1.0, 0.0]    # fixed lengths: as recorded

@@ -16,7 +16,7 @@ from rnnlab.data.metrics import METRICS
 from rnnlab.present.figure_pool import drawer, pyplot
 from rnnlab.runs import checkpoint
 from rnnlab.runs.files import TRAINING_FIGURES
-from rnnlab.training.probes import reference_step
+from rnnlab.training.probes import reference_step, running
 
 DPI = 110                                  # every figure's resolution (dots per inch)
 
@@ -153,7 +153,7 @@ def plot_gradient_flow(probes: list[dict], path):
     plt = pyplot()
     fig, axes = plt.subplots(1, len(names), figsize=(max(8.0, 5.5 * len(names)), 4.4), squeeze=False)
     for ax, name in zip(axes[0], names):
-        rows = [p["steps"][name]["grad_norm"] for p in probes]
+        rows = [running(p["steps"][name], "grad_norm") for p in probes]     # padding: blank
         T = max(len(r) for r in rows)                    # a curriculum grows T: pad earlier stages
         g = np.full((T, len(rows)), np.nan)              # (T, n_probes)
         for j, r in enumerate(rows):
@@ -183,9 +183,10 @@ def plot_hidden_norms(probes: list[dict], path):
     for ax, name in zip(axes[0], names):
         for k, i in enumerate(picks):
             s = probes[i]["steps"][name]
-            t = np.arange(1, len(s["hidden_norm_mean"]) + 1)
-            ax.plot(t, s["hidden_norm_mean"], color=f"C{k}", label=f"iteration {probes[i]['iteration']}: mean")
-            ax.plot(t, s["hidden_norm_max"], color=f"C{k}", ls="--", lw=1, label="max")
+            t = np.arange(1, len(s["hidden_norm_mean"]) + 1)                # steps no sequence reaches: no line
+            ax.plot(t, running(s, "hidden_norm_mean"), color=f"C{k}",
+                    label=f"iteration {probes[i]['iteration']}: mean")
+            ax.plot(t, running(s, "hidden_norm_max"), color=f"C{k}", ls="--", lw=1, label="max")
         ax.set(xlabel="time step t", ylabel="||h_t||", title=_layer_label(name))
         integer_ticks(ax.xaxis)
         ax.grid(alpha=0.3)

@@ -37,6 +37,14 @@ def probe_record(steps: dict, param_grad_norms: dict, iteration: int, epoch: int
             "param_grad_norms": param_grad_norms, "steps": steps}
 
 
+def running(layer_probe: dict, key: str) -> np.ndarray:
+    """A per-step series of a layer's probes, NaN at the steps no sequence of the batch reaches
+    (all padding: a 0 there is no state and no gradient, and would read as a collapse)."""
+    values = np.asarray(layer_probe[key], dtype=np.float64)
+    valid = layer_probe.get("valid")
+    return values if valid is None else np.where(np.asarray(valid) > 0, values, np.nan)
+
+
 def reference_step(layer_probe: dict) -> int:
     """The last step (index) that at least half of the batch reaches: the "late" end of gradient
     flow. With every sequence as long as the batch, the last step; with variable lengths, not a
