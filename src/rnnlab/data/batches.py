@@ -129,7 +129,14 @@ class Curriculum:
 
     @property
     def task(self) -> Task:
+        """The task of the stage under way."""
         return self.source.task
+
+    @property
+    def final_task(self) -> Task:
+        """The task of the last stage (the one the curriculum was made with): what the run trains
+        toward, its length and held-out split."""
+        return self._tasks[self.lengths[-1]]
 
     def epoch(self) -> list[Batch]:
         return self.source.epoch()

@@ -168,6 +168,8 @@ def finished_trainer(run_dir) -> Trainer:
     """A Trainer holding a finished run's final weights and its logged history: what drawing the
     figures, the analysis and the report of a run needs when its ending was interrupted."""
     cfg, model, task = load_run(run_dir)
+    if cfg.curriculum and task.remake is None:        # a task made in Python: heldout.npz keeps its final
+        cfg = cfg.replace(curriculum="")               # stage only, which no curriculum can shorten
     trainer = Trainer(task, model, config=cfg)
     trainer.history = read_jsonl(Path(run_dir) / METRICS_LOG)
     final = json.loads((Path(run_dir) / SUMMARY).read_text(encoding="utf-8")).get("final_length")

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnlab.checks import setting
+from rnnlab.data.batches import Curriculum
 from rnnlab.errors import RunDirError
 from rnnlab.runs.files import CONFIG, write_json
 from rnnlab.training.config import DEFAULTS, TrainConfig, unused_fields
@@ -53,8 +54,9 @@ def describe_loss(loss) -> dict:
 
 
 def trained_task(trainer):
-    """The task as the run is defined (a curriculum's last stage, not the stage it starts at)."""
-    return getattr(trainer.batches, "final_task", trainer.task)
+    """The task as the run is defined (a curriculum's last stage, not the stage it starts at):
+    what the record describes and ``heldout.npz`` keeps, so eval and analyze use the final length."""
+    return trainer.batches.final_task if isinstance(trainer.batches, Curriculum) else trainer.task
 
 
 def own_parts(from_config: dict) -> set[str]:
