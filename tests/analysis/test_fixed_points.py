@@ -500,11 +500,89 @@ def test_analysis_says_when_the_last_round_still_found_points():
     model.load_state_dict(sd)
     X = np.random.default_rng(0).standard_normal((40, 15, 1)).astype(np.float32)
     task = rnnlab.Task.from_arrays(X, np.sign(X))
-    fp = analyze(model, task, fp_starts=32, fp_rounds=2).json["fixed_points"]
-    assert len(fp["rounds"]) == 2 and fp["rounds"][1]["new_points"] > 0
-    assert any("round 2, the last allowed, still found" in n and "fp_rounds" in n for n in fp["notes"])
+    fp = analyze(model, task, fp_starts=8, fp_rounds=1).json["fixed_points"]
+    assert len(fp["rounds"]) == 1 and fp["counts"]["unfound_estimate"] >= 1
+    assert any("stopped at round 1, the last allowed, with about" in n and "estimated unfound" in n
+               and "fp_rounds" in n for n in fp["notes"])
+    assert "estimated unfound points" in fp["summary"]
     with pytest.raises(rnnlab.InputError, match="fp_rounds must be at least 1"):
         analyze(model, task, fp_rounds=0)
+
+
+def test_unfound_estimate_is_chao1_of_the_points_reached_once_and_twice():
+    from rnnlab.analysis.fixed_points import unfound_estimate
+    assert unfound_estimate([500, 3, 7]) == 0.0                  # nothing rare: nothing likely missed
+    assert unfound_estimate([1, 1, 1, 40]) == 3.0                # f1 = 3, f2 = 0: 3 * 2 / 2
+    assert unfound_estimate([1, 1, 1, 2, 2, 9]) == pytest.approx(1.0)     # 3 * 2 / (2 * 3)
+
+
+def test_rounds_do_not_stop_on_an_empty_round_while_rare_points_say_more_are_left():
+    """Before: the first round that found nothing new ended the search. Now a round ends it only
+    when the Chao1 estimate of unfound points was below one after it and after the round before."""
+    from rnnlab.analysis.fixed_points import find_fixed_points_in_rounds
+    rng = np.random.default_rng(2)
+    res = find_fixed_points_in_rounds(_four_bistable_units(), lambda n: rng.uniform(-1.2, 1.2, (n, 4)), 32,
+                                      max_rounds=200)
+    est = [r["unfound_estimate"] for r in res.rounds]
+    new = [r["new_points"] for r in res.rounds]
+    assert len(res.points) == 81 and est[-1] < 1 and est[-2] < 1 and res.unfound_estimate == est[-1]
+    assert not any(a < 1 and b < 1 for a, b in zip(est[:-2], est[1:-1]))      # it stopped at the first chance
+    assert any(n == 0 and e >= 1 for n, e in zip(new[:-2], est[:-2]))           # an empty round did not stop it
+
+
+def _gru_with_closing_gate():
+    """A 1-unit GRU whose update gate closes as h grows (z = sigmoid(12 h)): past h ~ 3.3 z rounds
+    to 1.0 and F(h) - h = (1 - z)(n - h) is exactly 0, a plateau of roots no trajectory reaches
+    (h stays in [-1, 1]); the network's one real fixed point is n(h) = h = tanh(0.5 h + 0.3)."""
+    from rnnlab.nn.cells import GRUCell
+    W_hh = np.array([[0.0], [12.0], [0.5]])                   # rows: r, z, n
+    return StepMap(GRUCell(), W_hh, np.zeros(3), np.array([0.0, 0.0, 0.3]))
+
+
+def test_roots_outside_the_values_h_can_take_are_not_reported():
+    F = _gru_with_closing_gate()
+    inside = np.linspace(-0.9, 0.9, 10)[:, None]
+    outside = np.linspace(3.6, 4.0, 5)[:, None]               # q = 0 there already: "converged" at once
+    res = find_fixed_points(F, np.vstack([inside, outside]), outlier_distance=np.inf)
+    assert res.dropped_unreachable == 5 and list(res.start_status[10:]) == ["unreachable"] * 5
+    (p,) = res.points
+    assert abs(p.point[0]) < 1 and p.q < 1e-20 and F(p.point) == pytest.approx(p.point, abs=1e-10)
+    assert "5 dropped (outside [-1, 1], the values h can take)" in res.summary()
+    assert res.to_json()["counts"]["dropped_unreachable"] == 5
+    # the solver's steps stay in the range: starts that ran off towards the plateau are held at its edge
+    s = np.array([[0.99]])
+    assert F.clip_to_range(s + 2.0)[0, 0] == 1.0
+
+
+def test_a_root_a_float64_polish_cannot_make_exact_is_a_slow_point_not_a_fixed_point():
+    """h = tanh(2 h + b) just past its saddle-node (b = b* - 2e-7): the pair of points near
+    h = 0.707 is gone, leaving a ghost where q ~ 5e-15 < tol = 1e-12 but no lower; before, it
+    was reported as a fixed point. The stable point near -0.96 polishes to rounding level."""
+    u = np.arctanh(np.sqrt(0.5))
+    b = u - 2 * np.tanh(u) - 2e-7
+    F = StepMap(ElmanCell("tanh"), np.array([[2.0]]), None, np.array([b]))
+    starts = np.vstack([np.linspace(0.6, 0.8, 9)[:, None], np.linspace(-1.0, -0.9, 3)[:, None]])
+    res = find_fixed_points(F, starts, outlier_distance=np.inf)
+    (p,) = res.points
+    assert p.point[0] < -0.9 and p.q < 1e-20
+    assert res.dropped_unpolished == 9 and "9 dropped (a float64 polish could not take q below 1e-20)" in res.summary()
+    from rnnlab.analysis.fixed_points import slow_points
+    (ghost,) = slow_points(F, res, starts)
+    assert ghost.point[0] == pytest.approx(np.sqrt(0.5), abs=2e-3) and 1e-16 < ghost.q < 1e-12
+
+
+@pytest.mark.slow
+def test_a_trained_5_bit_flip_flop_gets_all_243_points_at_the_defaults():
+    """Before: 240 at the defaults, and 241 with fp_rounds=20 (one empty round ended it)."""
+    from rnnlab.analysis.analyze import analyze
+    from rnnlab.training.config import PRESETS
+    from rnnlab.training.loop import Trainer
+    t = Trainer(config=PRESETS["flipflop"].replace(bits=5))
+    t.fit()
+    fp = analyze(t.model, t.task).json["fixed_points"]
+    assert fp["counts"]["types"] == {"stable": 32, "saddle index 1": 80, "saddle index 2": 80,
+                                     "saddle index 3": 40, "saddle index 4": 10, "saddle index 5": 1}
+    assert fp["counts"]["unfound_estimate"] < 1 and not fp["notes"]
 
 
 @pytest.mark.slow
@@ -520,6 +598,7 @@ def test_a_trained_4_bit_flip_flop_gets_all_81_points_at_the_defaults(tmp_path):
     assert fp["counts"]["types"] == {"stable": 16, "saddle index 1": 32, "saddle index 2": 24,
                                      "saddle index 3": 8, "saddle index 4": 1}
     assert len(fp["rounds"]) > 1 and fp["rounds"][-1]["new_points"] == 0
+    assert fp["counts"]["unfound_estimate"] < 1
     assert fp["decoded"]["distinct_states"] == 16
 
 

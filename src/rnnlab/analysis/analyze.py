@@ -247,10 +247,13 @@ def fixed_point_analysis(model, task, states, *, starts=None, tol=FP_DEFAULTS["t
     result = find_fixed_points_in_rounds(
         F, lambda n: draw_starts(states, n, noise, FP_DEFAULTS["between"], rng), starts, max_rounds=rounds,
         tol=tol, seconds=seconds, progress=tell)
-    last = result.rounds[-1]
-    if last["new_points"] and len(result.rounds) == rounds and rounds > 1:
-        notes.append(f"round {rounds}, the last allowed, still found {last['new_points']} new point(s), so there "
-                     f"may be more; allow more rounds with {setting('fp_rounds')}")
+    if result.unfound_estimate >= 1.0:
+        stop = (f"the time budget of {seconds:g} s" if result.out_of_time or len(result.rounds) < rounds
+                else f"round {rounds}, the last allowed")
+        notes.append(f"the search stopped at {stop}, with about {result.unfound_estimate:.2g} point(s) estimated "
+                     f"unfound (Chao1: {sum(r['new_points'] for r in result.rounds)} found, some reached by one or "
+                     f"two starts only); allow more rounds with {setting('fp_rounds')} or more time with "
+                     f"{setting('fp_seconds')}")
     if result.out_of_time:
         notes.append(f"the search stopped at its time budget of {seconds:g} s with {result.out_of_time} of "
                      f"{result.starts} starts still running; give it more time with {setting('fp_seconds')}")

@@ -102,7 +102,7 @@ __all__ = ["FP_DEFAULTS", "StepMap", "steady_layer_input", "sample_starts", "fin
 # flip-flops (tanh RNN, 64 units): visited states alone find the 8 stable points and 1 saddle; the
 # mix finds all 27 (8 stable, 12 + 6 + 1 saddles of index 1, 2, 3) -- with 256 starts 10-12 of the
 # 12 edge saddles over 4 seeds, with 512 all 12 for every seed, in about 1 s of analysis.
-FP_DEFAULTS = {"starts": 512, "tol": 1e-12, "noise": 0.01, "between": 0.5, "seconds": 30.0, "rounds": 8,
+FP_DEFAULTS = {"starts": 512, "tol": 1e-12, "noise": 0.01, "between": 0.5, "seconds": 30.0, "rounds": 32,
                "slow_tol": 1e-5}
 
 _CHUNK_ROWS = 1 << 15          # rows per batched forward/backward call (bounds memory)
@@ -151,6 +151,7 @@ class StepMap:
         self.hidden_size = H
         self.n_carry = cell.n_carry
         self.size = self.n_carry * H                                       # S
+        self.h_range = getattr(cell, "h_range", (-np.inf, np.inf))         # what a unit of h can take
 
     # ---- constructors
     @classmethod
@@ -202,6 +203,23 @@ class StepMap:
         xp = np.broadcast_to(self.xp, (B, self.xp.size))
         out = np.empty((B, self.hidden_size))
         return self.cell.forward_step(self.W_hhT, self.b_hh, xp, self.split(s), out)
+
+    def box_excess(self, s):
+        """How far each state's h part lies outside the values the cell's h can take (0 inside):
+        a fixed point there is a root of F(s) - s that no trajectory from a zero state reaches."""
+        s, single = self._batch(s)
+        low, high = self.h_range
+        h = s[:, :self.hidden_size]
+        out = np.maximum(np.maximum(low - h, h - high), 0.0).max(axis=1)
+        return out[0] if single else out
+
+    def clip_to_range(self, s):
+        """Move the h part of states (M, S) into the values it can take, in place: the solver's
+        steps stay where trajectories can go (a root outside is none the network reaches)."""
+        low, high = self.h_range
+        if np.isfinite(low) or np.isfinite(high):
+            np.clip(s[:, :self.hidden_size], low, high, out=s[:, :self.hidden_size])
+        return s
 
     # ---- F, J^T v, J
     def __call__(self, s):
@@ -376,7 +394,12 @@ class FixedPoint:
         return d
 
 
-STATUS = ("converged", "stalled", "max_iters", "out_of_time")
+STATUS = ("converged", "stalled", "max_iters", "out_of_time", "left_box")
+# How far past the values the cell's h can take a start may wander before it is stopped ("left_box"):
+# starts are visited states plus noise, so they may begin a little outside; a GRU start escaping where
+# its update gates close (F(h) - h -> 0 as |h| grows) used to run to |h| ~ 4 and the time budget.
+LEAVE_MARGIN = 0.1
+POLISH_BELOW = 1e-8            # a kept point's q must fall below tol * this under the float64 polish
 
 
 @dataclass
@@ -384,7 +407,7 @@ class FixedPointResult:
     points: list                 # FixedPoint, most-reached first
     starts: int
     converged: int               # q < tol
-    dropped_not_converged: int   # stalled + hit_max_iters + out_of_time
+    dropped_not_converged: int   # stalled + hit_max_iters + out_of_time + left_box
     stalled: int                 # q could not be lowered any more (a slow point or worse)
     hit_max_iters: int
     dropped_outliers: int        # converged starts whose point lies far from every start
@@ -400,7 +423,13 @@ class FixedPointResult:
     seconds: float = 0.0
     out_of_time: int = 0         # still running when the time budget was spent
     budget: float | None = None  # the time budget in seconds (None: none)
-    rounds: list = field(default_factory=list)       # per round of starts: {"starts", "points", "new_points"}
+    rounds: list = field(default_factory=list)       # per round of starts: {"starts", "points", "new_points", ...}
+    left_box: int = 0            # stopped: h wandered past the cell's range by LEAVE_MARGIN
+    dropped_unreachable: int = 0  # converged to a root outside the range of h (no trajectory gets there)
+    dropped_unpolished: int = 0   # converged, but a float64 polish could not take q below polish_goal
+    polish_goal: float = 0.0
+    h_range: tuple | None = None
+    unfound_estimate: float | None = None   # Chao1 estimate of the points no start reached (rounds)
 
     def type_counts(self) -> dict:
         """{"stable": n, "saddle index 1": n, ...}."""
@@ -420,26 +449,39 @@ class FixedPointResult:
         head = ", ".join(kinds) if kinds else "no fixed points"
         nc = self.dropped_not_converged
         late = f", {self.out_of_time} out of time" if self.out_of_time else ""
+        late += f", {self.left_box} left the range of h" if self.left_box else ""
         why = f": {self.stalled} stalled, {self.hit_max_iters} at max_iters{late}" if nc else ""
         rounds = f" in {len(self.rounds)} rounds" if len(self.rounds) > 1 else ""
+        lo, hi = self.h_range or (-np.inf, np.inf)
+        unreach = (f"{self.dropped_unreachable} dropped (outside [{lo:g}, {hi:g}], the values h can take), "
+                   if self.dropped_unreachable else "")
+        unpol = (f"{self.dropped_unpolished} dropped (a float64 polish could not take q below "
+                 f"{self.polish_goal:.0e}), " if self.dropped_unpolished else "")
+        est = ("" if self.unfound_estimate is None else
+               f"; estimated unfound points {self.unfound_estimate:.2g} (Chao1, from how many starts reached each)")
         return (f"{head}; {self.starts} starts{rounds}: {self.converged} converged, {nc} dropped "
-                f"(did not converge{why}), "
+                f"(did not converge{why}), {unreach}{unpol}"
                 f"{self.dropped_outliers} dropped (outliers), {self.duplicates_merged} duplicates merged "
                 f"into {len(self.points)} point{'' if len(self.points) == 1 else 's'}; "
                 f"max {int(self.iterations.max(initial=0))} "
-                f"iterations, {self.seconds:.2f} s")
+                f"iterations, {self.seconds:.2f} s{est}")
 
     def to_json(self, top_eigenvalues: int = 5, include_points: bool = True) -> dict:
         return {"summary": self.summary(),
                 "counts": {"starts": self.starts, "converged": self.converged,
                            "dropped_not_converged": self.dropped_not_converged,
                            "stalled": self.stalled, "hit_max_iters": self.hit_max_iters,
-                           "out_of_time": self.out_of_time,
+                           "out_of_time": self.out_of_time, "left_box": self.left_box,
+                           "dropped_unreachable": self.dropped_unreachable,
+                           "dropped_unpolished": self.dropped_unpolished,
                            "dropped_outliers": self.dropped_outliers,
                            "duplicates_merged": self.duplicates_merged,
-                           "unique_points": len(self.points), "types": self.type_counts()},
+                           "unique_points": len(self.points), "types": self.type_counts(),
+                           "unfound_estimate": None if self.unfound_estimate is None else _num(self.unfound_estimate)},
                 "settings": {"tol": _num(self.tol), "unique_tol": _num(self.unique_tol),
                              "outlier_distance": _num(self.outlier_distance),
+                             "polish_goal": _num(self.polish_goal),
+                             "h_range": None if self.h_range is None else [_num(v) for v in self.h_range],
                              "seconds": None if self.budget is None else _num(self.budget)},
                 "iterations": {"median": _num(np.median(self.iterations)) if self.iterations.size else None,
                                "max": int(self.iterations.max(initial=0))},
@@ -537,7 +579,7 @@ def _solve_damped(F, s, g, mu, iters: int = 60, rtol: float = 1e-8):
 
 def _levenberg_marquardt(F, s, tol, max_iters, step_tol, tau=1e-3, patience=25, deadline=np.inf,
                          on_iteration=None, matrix_free=False):
-    """Batched LM on r(s) = F(s) - s. Returns (s, q, iterations, status codes 0/1/2/3).
+    """Batched LM on r(s) = F(s) - s. Returns (s, q, iterations, status codes 0/1/2/3/4).
 
     A start also counts as stalled when ``patience`` iterations did not halve its q: near a true
     fixed point q falls quadratically, so a start crawling along a slow manifold (or escaping
@@ -546,13 +588,16 @@ def _levenberg_marquardt(F, s, tol, max_iters, step_tol, tau=1e-3, patience=25, 
     ``on_iteration(settled)`` is told after each iteration how many starts have stopped.
     ``matrix_free``: each step solved by ``_solve_damped`` (products with J and J^T only) instead
     of forming every start's S x S Jacobian; the damping starts at ``tau`` (the A^T A it would be
-    scaled by is not formed)."""
+    scaled by is not formed). A start whose h leaves the cell's range by more than
+    ``LEAVE_MARGIN`` stops with code 4 (no fixed point it could reach is one a trajectory reaches)."""
     M, S = s.shape
+    box = getattr(F, "box_excess", None)
+    clip = getattr(F, "clip_to_range", None)
     eye = None if matrix_free else np.eye(S)
     r = F(s) - s
     q = 0.5 * np.einsum("ms,ms->m", r, r)
     q[~np.isfinite(q)] = np.inf
-    status = np.full(M, -1)                         # -1 running, 0 converged, 1 stalled, 2 max_iters, 3 time
+    status = np.full(M, -1)                         # -1 running, 0 converged, 1 stalled, 2 max_iters, 3 time, 4 left
     status[q < tol] = 0
     iters = np.zeros(M, dtype=int)
     mu = np.full(M, np.nan)                         # set from A^T A at each start's first step
@@ -590,6 +635,8 @@ def _levenberg_marquardt(F, s, tol, max_iters, step_tol, tau=1e-3, patience=25, 
             Hm = AtA[run] + mu[run, None, None] * eye
             delta = -np.linalg.solve(Hm, g[run][..., None])[..., 0]
         s_new = s[run] + delta
+        if clip is not None:
+            clip(s_new)
         r_new = F(s_new) - s_new
         q_new = 0.5 * np.einsum("ms,ms->m", r_new, r_new)
         q_new[~np.isfinite(q_new)] = np.inf
@@ -608,6 +655,9 @@ def _levenberg_marquardt(F, s, tol, max_iters, step_tol, tau=1e-3, patience=25, 
         mu[rej] *= nu[rej]
         nu[rej] *= 2.0
         status[acc[q[acc] < tol]] = 0
+        if box is not None and acc.size:
+            gone = acc[box(s[acc]) > LEAVE_MARGIN]
+            status[gone[status[gone] < 0]] = 4
         # stalled: the step no longer moves s (relative to its size) and q is not yet < tol
         stuck = run[small & (status[run] < 0)]
         status[stuck] = 1
@@ -645,7 +695,7 @@ def _solve_in_chunks(F, s, tol, max_iters, step_tol, deadline=np.inf, progress=N
 def find_fixed_points(F, starts, *, tol: float = FP_DEFAULTS["tol"], max_iters: int = 200,
                       unique_tol: float | None = None, outlier_distance: float | None = None,
                       outlier_scale: float = 3.0, unstable_margin: float = 0.0,
-                      step_tol: float = 1e-12, polish_iters: int = 5, seconds: float | None = None,
+                      step_tol: float = 1e-12, polish_iters: int = 20, seconds: float | None = None,
                       progress=None, matrix_free: bool | None = None) -> FixedPointResult:
     """Fixed points of ``F`` from every start (M, S), by batched Levenberg-Marquardt.
 
@@ -685,40 +735,73 @@ def find_fixed_points(F, starts, *, tol: float = FP_DEFAULTS["tol"], max_iters: 
                                          matrix_free)
     status = np.array(STATUS, dtype=object)[code]
     conv = np.flatnonzero(code == 0)
+    box = getattr(F, "box_excess", None)
+    if box is not None and conv.size:                 # a root no trajectory from a zero state reaches
+        out = box(s[conv]) > 0.0
+        status[conv[out]] = "unreachable"
+        conv = conv[~out]
     far = _nearest_distance(s[conv], starts) > outlier_distance
     status[conv[far]] = "outlier"
     kept = conv[~far]
     start_point = np.full(M, -1)
     reps, counts, start_point[kept] = _merge_nearby(s, kept, q, unique_tol)
+    goal = tol * POLISH_BELOW
     if reps and polish_iters > 0:
         s_r, q_r, _, _ = _solve_in_chunks(F, s[reps].copy(), 0.0, polish_iters, step_tol, matrix_free=matrix_free)
         better = q_r < q[reps]
         s[np.array(reps)[better]], q[np.array(reps)[better]] = s_r[better], q_r[better]
+    if reps and polish_iters > 0:                     # q < tol on a plateau where F(s) - s only creeps to 0
+        firm = (q[reps] < goal) & (box(s[reps]) <= 0.0 if box is not None else True)
+        if not firm.all():
+            keep = np.flatnonzero(firm)
+            gone = np.isin(start_point[kept], np.flatnonzero(~firm))
+            status[kept[gone]] = "unpolished"
+            remap = np.full(len(reps) + 1, -1)
+            remap[keep] = np.arange(keep.size)
+            start_point[kept] = remap[start_point[kept]]
+            reps, counts = [reps[k] for k in keep], [counts[k] for k in keep]
     points = _typed_points(F, s, q, reps, counts, unstable_margin)
     order = sorted(range(len(points)), key=lambda k: (-points[k].count, points[k].n_unstable))
     remap = np.full(len(points) + 1, -1)
     remap[np.array(order, dtype=int)] = np.arange(len(points))
     start_point = np.where(start_point >= 0, remap[start_point], -1)
-    n_conv = int(conv.size)
+    n_conv = int((code == 0).sum())
+    unpolished = int((status == "unpolished").sum())
     return FixedPointResult(
         points=[points[k] for k in order], starts=M, converged=n_conv,
         dropped_not_converged=M - n_conv, stalled=int((code == 1).sum()),
         hit_max_iters=int((code == 2).sum()), out_of_time=int((code == 3).sum()), budget=seconds,
-        dropped_outliers=int(far.sum()),
-        duplicates_merged=int(kept.size - len(points)), tol=float(tol),
+        left_box=int((code == 4).sum()),
+        dropped_outliers=int(far.sum()), dropped_unreachable=int((status == "unreachable").sum()),
+        dropped_unpolished=unpolished, polish_goal=float(goal), h_range=getattr(F, "h_range", None),
+        duplicates_merged=int(kept.size - unpolished - len(points)), tol=float(tol),
         unique_tol=float(unique_tol), outlier_distance=float(outlier_distance),
         iterations=iters, final_states=s, final_q=q, start_status=status.astype(str),
         start_point=start_point, seconds=time.perf_counter() - t0)
 
 
+def unfound_estimate(hits) -> float:
+    """How many points no start has reached yet, estimated from how many starts reached each one
+    found (``hits``): the bias-corrected Chao1 estimator of unseen species, f1 (f1 - 1) / (2 (f2 + 1))
+    with f1 and f2 the points reached exactly once and twice. Points that many starts reach say
+    nothing of the rare ones; while some are still met only once, more are likely unmet."""
+    hits = np.asarray(hits)
+    f1, f2 = int((hits == 1).sum()), int((hits == 2).sum())
+    return f1 * (f1 - 1) / (2.0 * (f2 + 1))
+
+
 def find_fixed_points_in_rounds(F, draw, per_round: int, *, max_rounds: int = FP_DEFAULTS["rounds"],
                                 seconds: float | None = None, progress=None, **kw) -> FixedPointResult:
-    """``find_fixed_points`` over rounds of ``per_round`` starts from ``draw(n)`` until a round
-    finds no point the earlier rounds had not (or ``max_rounds``, or the ``seconds`` budget, end
-    it): how many starts a network needs is not known beforehand (a 4-bit flip-flop's 81 points
-    took more than 512). Every round judges alike (``unique_tol`` and ``outlier_distance`` are
-    fixed by the first); the rounds' results are merged into one, whose ``rounds`` lists each
-    round's starts, points and new points. ``progress(round, settled, starts)`` follows them."""
+    """``find_fixed_points`` over rounds of ``per_round`` starts from ``draw(n)`` until the
+    estimate of points still unfound (``unfound_estimate``, over every round so far) is below one
+    after two rounds in a row (one estimate from a few rare points is noisy: on a trained 5-bit
+    flip-flop it fell to 0.6 with 242 of 243 points found, and the next round found the last), or
+    ``max_rounds`` or the ``seconds`` budget end it: how many starts a network needs is not
+    known beforehand (a 5-bit flip-flop's 243 points took thousands, and a round that finds nothing
+    new does not show that none is left). Every round judges alike (``unique_tol`` and
+    ``outlier_distance`` are fixed by the first); the rounds' results are merged into one, whose
+    ``rounds`` lists each round's starts, points, new points and the estimate after it, and whose
+    ``unfound_estimate`` is the last. ``progress(round, settled, starts)`` follows them."""
     t0 = time.perf_counter()
     first = np.array(draw(per_round), dtype=np.float64, ndmin=2)
     S = first.shape[1]
@@ -726,7 +809,7 @@ def find_fixed_points_in_rounds(F, draw, per_round: int, *, max_rounds: int = FP
     if kw.get("outlier_distance") is None:
         spread = np.sqrt(((first - first.mean(axis=0)) ** 2).sum(axis=1).mean())
         kw["outlier_distance"] = kw.pop("outlier_scale", 3.0) * spread if spread > 0 else np.inf
-    results, rounds, known = [], [], []
+    results, rounds, known, hits = [], [], [], []
     for r in range(max_rounds):
         left = None if seconds is None else seconds - (time.perf_counter() - t0)
         if left is not None and left <= 0 and results:
@@ -735,15 +818,25 @@ def find_fixed_points_in_rounds(F, draw, per_round: int, *, max_rounds: int = FP
         tell = None if progress is None else (lambda settled, n, r=r: progress(r + 1, settled, n))
         res = find_fixed_points(F, starts, seconds=left if left is None or left > 0 else 1e-9,
                                 progress=tell, **kw)
-        new = [p for p in res.points
-               if not known or np.linalg.norm(np.array(known) - p.point, axis=1).min() >= kw["unique_tol"]]
-        known += [p.point for p in new]
-        rounds.append({"starts": res.starts, "points": len(res.points), "new_points": len(new)})
+        new = 0
+        for p in res.points:
+            d = np.linalg.norm(np.array(known) - p.point, axis=1) if known else np.array([np.inf])
+            j = int(np.argmin(d))
+            if d[j] < kw["unique_tol"]:
+                hits[j] += p.count
+            else:
+                known.append(p.point)
+                hits.append(p.count)
+                new += 1
+        unfound = unfound_estimate(hits)
+        rounds.append({"starts": res.starts, "points": len(res.points), "new_points": new,
+                       "unfound_estimate": unfound})
         results.append(res)
-        if not new:
+        if unfound < 1.0 and len(rounds) > 1 and rounds[-2]["unfound_estimate"] < 1.0:
             break
     merged = _merge_rounds(results, kw["unique_tol"])
     merged.rounds, merged.budget = rounds, seconds
+    merged.unfound_estimate = rounds[-1]["unfound_estimate"]
     merged.seconds = time.perf_counter() - t0
     return merged
 
@@ -782,6 +875,8 @@ def _merge_rounds(results: list, unique_tol: float) -> FixedPointResult:
         dropped_not_converged=total("dropped_not_converged"), stalled=total("stalled"),
         hit_max_iters=total("hit_max_iters"), out_of_time=total("out_of_time"),
         dropped_outliers=total("dropped_outliers"), duplicates_merged=kept - len(points),
+        left_box=total("left_box"), dropped_unreachable=total("dropped_unreachable"),
+        dropped_unpolished=total("dropped_unpolished"), polish_goal=last.polish_goal, h_range=last.h_range,
         tol=last.tol, unique_tol=last.unique_tol, outlier_distance=last.outlier_distance,
         iterations=np.concatenate([r.iterations for r in results]),
         final_states=np.concatenate([r.final_states for r in results]),
@@ -796,8 +891,10 @@ def slow_points(F, result: FixedPointResult, refs, *, slow_tol: float = FP_DEFAU
     (FixedPointFinder's practice; Sussillo & Barak 2013), merged like fixed points (at
     ``result.unique_tol``), dropped when farther than ``result.outlier_distance`` from every state
     in ``refs``, the ``max_points`` slowest kept, and typed by their Jacobians."""
-    cand = np.flatnonzero(np.isin(result.start_status, ("stalled", "max_iters", "out_of_time"))
+    cand = np.flatnonzero(np.isin(result.start_status, ("stalled", "max_iters", "out_of_time", "unpolished"))
                           & (result.final_q < slow_tol))
+    if hasattr(F, "box_excess") and cand.size:
+        cand = cand[F.box_excess(result.final_states[cand]) <= 0.0]
     if cand.size == 0:
         return []
     refs = np.asarray(refs, dtype=np.float64).reshape(-1, F.size)

@@ -7,6 +7,8 @@ Interface (shared by every cell):
   PyTorch stacks them.
 - ``n_carry``: how many arrays the recurrent state has ((h,) -> 1; (h, c) -> 2). ``carry[0]``
   is always the hidden state h that the next layer and the readout see.
+- ``h_range``: (low, high), the values a unit of h can take from a zero initial state (tanh and
+  the gated cells: [-1, 1]; relu: [0, inf)); the fixed-point analysis drops points outside it.
 - ``project(X, W_ih, b_ih, b_hh) -> XP``: the input part of every step at once, (N, G*H);
   one matrix product for all time steps, outside the loop.
 - ``forward_step(W_hhT, b_hh, xp_t, carry, out) -> (carry, cache)``: ``W_hhT`` is W_hh

@@ -32,6 +32,7 @@ from rnnlab.nn.cells.members import rows, transposed
 class GRUCell:
     gates = 3
     n_carry = 1
+    h_range = (-1.0, 1.0)          # h = (1 - z) n + z h_prev stays in tanh's range
     split_hh_grad = True            # dL/d(h W_hh^T + b_hh) differs from dL/d(x part) in the n gate
 
     def project(self, X, W_ih, b_ih, b_hh):

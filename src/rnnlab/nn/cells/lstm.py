@@ -40,6 +40,7 @@ def sigmoid_(x):
 class LSTMCell:
     gates = 4
     n_carry = 2
+    h_range = (-1.0, 1.0)          # h = o * tanh(c); c itself is unbounded
     split_hh_grad = False
 
     def project(self, X, W_ih, b_ih, b_hh):

@@ -34,6 +34,7 @@ class ElmanCell:
     def __init__(self, nonlinearity: str = "tanh"):
         self.nonlinearity = nonlinearity
         self._relu = nonlinearity == "relu"
+        self.h_range = (0.0, np.inf) if self._relu else (-1.0, 1.0)
 
     def project(self, X, W_ih, b_ih, b_hh):
         XP = X @ transposed(W_ih)                         # (N, H); a contiguous copy multiplies 2x faster
