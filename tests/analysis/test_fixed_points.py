@@ -616,3 +616,19 @@ def test_matrix_free_steps_find_the_points_dense_steps_find(kind, scale):
         nearest = min(np.linalg.norm(q.point - p.point) for q in free.points)
         assert nearest < 1e-6
     assert free.converged >= dense.converged - 2                # the same starts, up to a few at the edge
+
+
+@pytest.mark.slow
+def test_a_trained_gru_flip_flop_search_finishes_its_starts_within_the_budget():
+    """Before: a GRU's search at defaults hit its 30 s budget with 25-63% of starts unfinished
+    (starts ran off where the update gates close), and memories whose eigenvalues lie within
+    3e-5 of 1 need 50-85 polish steps."""
+    from rnnlab.analysis.analyze import analyze
+    from rnnlab.training.config import PRESETS
+    from rnnlab.training.loop import Trainer
+    t = Trainer(config=PRESETS["flipflop"].replace(model="gru"))
+    t.fit()
+    fp = analyze(t.model, t.task).json["fixed_points"]
+    assert fp["counts"]["out_of_time"] == 0 and fp["counts"]["left_box"] == 0
+    assert fp["counts"]["types"]["stable"] == 8 and fp["decoded"]["distinct_states"] == 8
+    assert all(p["q"] < 1e-20 for p in fp["points"])

@@ -695,7 +695,7 @@ def _solve_in_chunks(F, s, tol, max_iters, step_tol, deadline=np.inf, progress=N
 def find_fixed_points(F, starts, *, tol: float = FP_DEFAULTS["tol"], max_iters: int = 200,
                       unique_tol: float | None = None, outlier_distance: float | None = None,
                       outlier_scale: float = 3.0, unstable_margin: float = 0.0,
-                      step_tol: float = 1e-12, polish_iters: int = 20, seconds: float | None = None,
+                      step_tol: float = 1e-12, polish_iters: int = 200, seconds: float | None = None,
                       progress=None, matrix_free: bool | None = None) -> FixedPointResult:
     """Fixed points of ``F`` from every start (M, S), by batched Levenberg-Marquardt.
 
@@ -709,8 +709,13 @@ def find_fixed_points(F, starts, *, tol: float = FP_DEFAULTS["tol"], max_iters: 
     eigenvalues of its Jacobian: ``n_unstable`` = #{|lambda| > 1 + unstable_margin}, "stable" if 0
     else "saddle" (of index n_unstable). Before that each kept point is polished by up to
     ``polish_iters`` more LM steps with no tolerance (q < ``tol`` only bounds |F(s) - s| by
-    1.4e-6; the polish, quadratic there, takes the point to rounding level at the cost of a few
-    Jacobians of the unique points only).
+    1.4e-6; the polish takes the point to rounding level at the cost of Jacobians of the unique
+    points only: a few steps where it is quadratic, 50-85 where an eigenvalue is within 3e-5 of 1, as
+    at a trained GRU flip-flop's memories). A point whose q the polish cannot take below
+    ``tol * POLISH_BELOW`` is not reported (``dropped_unpolished``; ``slow_points`` may keep it):
+    q < tol also holds on plateaus where F(s) - s only creeps towards 0, as where a GRU's update
+    gate closes. Roots outside the values the cell's h can take (``StepMap.h_range``) are dropped as
+    unreachable, and every step is held inside that range (``StepMap.clip_to_range``).
 
     ``seconds`` bounds the search: starts still running when it is spent stop as "out of time"
     (counted, and said in the summary). ``progress(settled, starts)`` is called after every
