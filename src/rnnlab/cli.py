@@ -325,8 +325,7 @@ def cmd_analyze(args) -> int:
         print(f"silencing {a['group']} ({a['units']} units): test {m.name} {m.format(a['value'])} "
               f"(worse by {m.format_change(a['drop'])}; {versus})")
     for h in r.get("interpretable_cells", {}).get("hypotheses", []):
-        best = ", ".join(f"{b['state']}[{b['unit']}] {b['correlation']:+.2f}" for b in h["best"]) or h.get("note")
-        print(f"cells tracking {h['name']}: {best}")
+        print(f"cells: {h['sentence']}")
     print(f"PCA: first 3 components explain {', '.join(f'{100 * e:.1f}%' for e in r['pca_explained'])}")
     for fp in r.get("fixed_points_by_input") or [r.get("fixed_points")]:
         if not fp:

@@ -140,19 +140,30 @@ def write_report(run_dir) -> Path:
 
 
 def _interpretable_cells(cells: dict) -> list[str]:
-    """The units that track states of the text, and the text coloured by each best unit."""
-    rows = [{"hypothesis": h["name"], "best units (correlation)": ", ".join(
-        f"{b['state']}[{b['unit']}] ({b['correlation']:+.2f})" for b in h["best"]) or h.get("note", "")}
-        for h in cells["hypotheses"]]
-    parts = ["<h3>Interpretable cells</h3>",
-             f"<p>Each unit of the last layer (h, and c for an LSTM) run over {cells['characters']:,} held-out "
-             "characters as one sequence, scored by the correlation of its activation with a state of the text "
-             "(Karpathy, Johnson &amp; Fei-Fei 2015).</p>",
-             table(rows, ["hypothesis", "best units (correlation)"], headers={})]
+    """Each state's unit chosen on one half of the text and tested on the other, the sentences that
+    say so, and the held-out text coloured by each chosen unit."""
+    parts = ["<h3>Interpretable cells</h3>"]
+    if "held_out" not in cells:
+        return parts + ["<p>These cells were scored on the characters they were chosen on, with no held-out "
+                        "test or chance level (an older rnnlab); run <code>rnnlab analyze</code> on the run "
+                        "again.</p>"]
+    (_, half), (_, n) = cells["selection"], cells["held_out"]
+    cols = ["hypothesis", "best units (r on the selection half / held out)"]
+    rows = [dict(zip(cols, (h["name"], ", ".join(f"{b['state']}[{b['unit']}] ({b['selection_r']:+.2f} / "
+                                                 f"{b['held_out_r']:+.2f})" for b in h["best"]) or h["note"])))
+            for h in cells["hypotheses"]]
+    parts += [f"<p>Each unit of the last layer (h, and c for an LSTM) run over {n:,} held-out characters as one "
+              "sequence, scored by the correlation r of its activation with a state of the text (Karpathy, "
+              f"Johnson &amp; Fei-Fei 2015). Per state, the unit with the largest |r| on characters 0-{half:,} "
+              f"is tested on characters {half:,}-{n:,}, beside a chance level: what the signal reaches, chosen "
+              "and tested the same way, when circularly shifted against the text.</p>",
+              "<div class='verdict'><ul>" + "".join(f"<li>{html.escape(h['sentence'])}</li>"
+                                                    for h in cells["hypotheses"]) + "</ul></div>",
+              table(rows, cols, headers={})]
     for name, s in cells["sample"].items():
-        parts.append(f"<details><summary>{html.escape(name)}: the text coloured by {s['state']}[{s['unit']}] "
-                     "(red positive, blue negative)</summary>"
-                     + coloured_text(cells["sample_text"], s["activation"]) + "</details>")
+        parts.append(f"<details><summary>{html.escape(name)}: held-out text from character "
+                     f"{cells['sample_start']:,} coloured by {s['state']}[{s['unit']}] (red positive, blue "
+                     "negative)</summary>" + coloured_text(cells["sample_text"], s["activation"]) + "</details>")
     return parts
 
 
