@@ -345,8 +345,10 @@ def cmd_analyze(args) -> int:
             n = fp['decoded']['distinct_states']
             print(f"the stable points decode to {n} distinct output state{'' if n == 1 else 's'} "
                   f"(of {fp['decoded']['possible_states']} possible)")
-        la = fp["line_attractor"]
-        print(f"line attractor: {'yes' if la['line_attractor'] else 'no'}: {la['reason']}")
+        ca = fp["continuous_attractor"]
+        print(f"continuous attractor: {ca['kind'] or 'none'}: {ca['reason']}")
+        if fp.get("selection"):
+            print(f"selection: {fp['selection']['sentence']}")
     report = Path(args.run_dir) / REPORT
     print(f"analysis took {r['seconds']:.1f} s; wrote {Path(args.run_dir) / 'analysis.json'}"
           + (f" and {report} again" if report.is_file() else " (the run has no report: rnnlab report writes one)"))

@@ -52,7 +52,7 @@ def test_configuration_shows_what_the_run_uses(report_run):
 def test_analyze_and_report_commands(report_run, capsys):
     assert main(["analyze", str(report_run)]) == 0
     out = capsys.readouterr().out
-    assert "unit roles:" in out and "line attractor: " in out
+    assert "unit roles:" in out and "continuous attractor: " in out
     assert main(["report", str(report_run)]) == 0
     assert main(["report", str(report_run.parent / "missing")]) == 2
 

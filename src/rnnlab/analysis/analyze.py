@@ -33,10 +33,11 @@ from rnnlab.analysis.fixed_points import (
     find_fixed_points_in_rounds,
     free_run_period,
     sample_starts,
-    slow_manifold,
     slow_points,
     steady_layer_input,
 )
+from rnnlab.analysis.manifolds import continuous_attractor, find_manifolds, slow_points_on_trajectories
+from rnnlab.analysis.selection import selection_vectors
 from rnnlab.analysis.text_cells import interpretable_cells, regex_signal
 from rnnlab.checks import check_float, check_int, check_memory, setting
 from rnnlab.data.metrics import METRICS
@@ -263,10 +264,15 @@ def fixed_point_analysis(model, task, states, *, starts=None, tol=FP_DEFAULTS["t
     out["slow_points"] = [p.to_json(3, include_point=False) for p in slow[:50]]
     out["counts"]["slow_points"] = len(slow)
     out["settings"]["slow_tol"] = FP_DEFAULTS["slow_tol"]
-    sm = out["slow_manifold"] = slow_manifold(F, result.points + slow, input_directions(rnn, layer, x_const, F))
-    out["line_attractor"] = {"line_attractor": bool(sm and sm["line_attractor"]),     # the verdict, said once
-                             "reason": sm["sentence"] if sm else "fewer than 3 fixed and slow points: no "
-                                                                 "manifold to judge"}
+    left = None if seconds is None else max(seconds - result.seconds, 1.0)
+    along = slow_points_on_trajectories(F, states, max(FP_MIN_STARTS, starts // 2), slow_tol=FP_DEFAULTS["slow_tol"],
+                                        unique_tol=result.unique_tol, outlier_distance=result.outlier_distance,
+                                        seconds=left, rng=rng)
+    out["counts"]["slow_points_on_trajectories"] = len(along)
+    everything = result.points + slow + along
+    manifolds = out["manifolds"] = find_manifolds(F, everything)
+    out["continuous_attractor"] = continuous_attractor(manifolds)       # the verdict, said once
+    out["selection"] = selection_vectors(F, everything, manifolds, input_directions(rnn, layer, x_const, F))
     out["layer"], out["input"] = layer, x_const.tolist()
     out["input_reason"] = reason or ("given" if given else
                                      f"zero, the default: give another constant input with {setting('fp_input')}")
@@ -370,7 +376,7 @@ def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: in
     result["fixed_points"] = fp_json
     if len(found) > 1:
         result["fixed_points_by_input"] = [j for j, _ in found]
-    result["line_attractor"] = fp_json["line_attractor"]    # judged on fixed and slow points, any cell
+    result["continuous_attractor"] = fp_json["continuous_attractor"]    # judged on fixed and slow points, any cell
     result["seconds"] = time.perf_counter() - t0
     label = task.test.y[:len(pca["projection"])] if task.kind == "classify" else None
     arrays = {"H": H, "roles": roles, "role_names": ROLES, "sig": sig, "pca": pca, "fps": fps, "label": label,

@@ -399,7 +399,11 @@ STATUS = ("converged", "stalled", "max_iters", "out_of_time", "left_box")
 # starts are visited states plus noise, so they may begin a little outside; a GRU start escaping where
 # its update gates close (F(h) - h -> 0 as |h| grows) used to run to |h| ~ 4 and the time budget.
 LEAVE_MARGIN = 0.1
-POLISH_BELOW = 1e-8            # a kept point's q must fall below tol * this under the float64 polish
+# A kept point's q must fall below tol * POLISH_BELOW under the float64 polish: six orders below the
+# tolerance. A degenerate point converges slowly (tanh's line attractor through the origin, where
+# F(h) - h is cubic along the line: the polish stalls at q = 1.8e-20), a plateau not at all (a GRU's
+# closed update gates, q just under the tolerance).
+POLISH_BELOW = 1e-6
 
 
 @dataclass
@@ -907,108 +911,3 @@ def slow_points(F, result: FixedPointResult, refs, *, slow_tol: float = FP_DEFAU
     s, q = result.final_states, result.final_q
     reps, counts, _ = _merge_nearby(s, cand, q, result.unique_tol, most=max_points)
     return _typed_points(F, s, q, reps, counts, unstable_margin)
-
-
-def _selection(F, J, point, input_maps, towards=None) -> tuple[list, list]:
-    """The selection vector at ``point`` (J its Jacobian): the left eigenvector of the eigenvalue
-    nearest 1, signed to point along ``towards`` when given; and each input's projection on it."""
-    e, L = np.linalg.eig(J.T)                                            # left eigenvectors of J
-    k = int(np.argmin(np.abs(e - 1.0)))
-    sel = np.real(L[:, k])
-    sel /= np.linalg.norm(sel) or 1.0
-    if towards is not None:
-        sel *= np.sign(sel @ towards) or 1.0
-    overlaps = []
-    for i, Fi in enumerate(input_maps):
-        b = Fi(point) - F(point)
-        nb = np.linalg.norm(b)
-        overlaps.append({"input": i, "projection": float(sel @ b), "norm": float(nb),
-                         "cosine": float(sel @ b / nb) if nb > 0 else 0.0})
-    return sel.tolist(), overlaps
-
-
-def _projections_sentence(overlaps) -> str:
-    return "; inputs' projections on the selection vector: " + ", ".join(
-        f"input {o['input']} {o['projection']:+.3g} (cosine {o['cosine']:+.2f})" for o in overlaps) if overlaps else ""
-
-
-def slow_mode(F, points: list, input_maps: list, near_one: float = 0.05) -> dict | None:
-    """Where too few points make a manifold: the stable point whose slowest mode is a real
-    eigenvalue within ``near_one`` of 1 -- a state that forgets along one direction only over
-    1 / (1 - eigenvalue) steps, the linear picture of an (approximate) line attractor -- with that
-    mode's direction, its selection vector and each input's projection on it; None if none has one."""
-    best = None
-    for p in points:
-        if p.type != "stable":
-            continue
-        e, R = np.linalg.eig(F.jacobian(p.point[None])[0])
-        k = int(np.argmin(np.abs(e - 1.0)))
-        if abs(e[k].imag) < 1e-9 and abs(e[k].real - 1.0) < near_one and (best is None or e[k].real > best[1]):
-            best = (p, float(e[k].real), np.real(R[:, k]))
-    if best is None:
-        return None
-    p, lam, r = best
-    r /= np.linalg.norm(r) or 1.0
-    sel, overlaps = _selection(F, F.jacobian(p.point[None])[0], p.point, input_maps, towards=r)
-    tau = 1.0 / (1.0 - lam) if lam < 1 else float("inf")
-    return {"eigenvalue": lam, "time_constant_steps": tau, "direction": r.tolist(), "selection_vector": sel,
-            "input_overlap": overlaps,
-            "sentence": f"a stable point whose slowest mode has eigenvalue {lam:.4f} (it forgets along that "
-                        f"direction over about {tau:.3g} steps): an approximate line attractor in its linear "
-                        f"picture" + _projections_sentence(overlaps)}
-
-
-def slow_manifold(F, points: list, input_maps: list, *, one_dim_share: float = 0.9,
-                  near_one: float = 0.05) -> dict | None:
-    """Whether fixed and slow ``points`` (FixedPoint) lie on a one-dimensional manifold, and if
-    so whether it is a line attractor, with its selection vector (Mante, Sussillo, Shenoy &
-    Newsome 2013). One-dimensional: the first principal direction u holds at least
-    ``one_dim_share`` of the points' spread (3 points at least). At each point the eigenvalue
-    nearest 1 and its right eigenvector r; a line attractor when, at the median point, that
-    eigenvalue is real and within ``near_one`` of 1 and r lies along u (|r . u| >= 0.7). The
-    selection vector is that eigenvalue's left eigenvector at the point nearest the manifold's
-    middle; each input's direction there, dF/dx_i (``input_maps[i]``: the map with input i
-    nudged, F_i(s) - F(s) over the nudge), is projected on it: an input with a large projection
-    moves the state along the line (it is integrated), one with none is ignored. With fewer than
-    3 points, a stable point's slow mode stands in (``slow_mode``), reported under "slow_mode"."""
-    if len(points) < 3:
-        mode = slow_mode(F, points, input_maps, near_one)
-        return None if mode is None else {"points": len(points), "one_dimensional": False, "line_attractor": False,
-                                          "slow_mode": mode, "sentence": mode["sentence"]}
-    P = np.array([p.point for p in points])
-    centre = P.mean(axis=0)
-    _, sv, vt = np.linalg.svd(P - centre, full_matrices=False)
-    share = float(sv[0] ** 2 / (sv ** 2).sum()) if sv.any() else 0.0
-    u = vt[0]
-    proj = (P - centre) @ u
-    out = {"points": len(points), "share_of_spread_on_one_direction": share,
-           "one_dimensional": share >= one_dim_share, "extent": float(proj.max() - proj.min())}
-    if not out["one_dimensional"]:
-        out["line_attractor"] = False
-        out["sentence"] = (f"the {len(points)} fixed and slow points do not lie along one direction (the first "
-                           f"holds {100 * share:.0f}% of their spread; a line needs {100 * one_dim_share:.0f}%)")
-        return out
-    J = F.jacobian(P)
-    near, align = [], []
-    for Jk in J:
-        e, R = np.linalg.eig(Jk)
-        k = int(np.argmin(np.abs(e - 1.0)))
-        near.append(e[k])
-        r = np.real(R[:, k]) / (np.linalg.norm(np.real(R[:, k])) or 1.0)
-        align.append(abs(float(r @ u)))
-    order = np.argsort([abs(v - 1.0) for v in near])
-    mid = order[len(order) // 2]
-    lam = near[mid]
-    line = bool(abs(lam.imag) < 1e-6 and abs(lam.real - 1.0) < near_one and np.median(align) >= 0.7)
-    out.update({"direction": u.tolist(), "eigenvalue_nearest_1": [float(lam.real), float(lam.imag)],
-                "mode_along_direction": float(np.median(align)), "line_attractor": line})
-    m = int(np.argmin(np.abs(proj - np.median(proj))))                  # the middle point
-    out["selection_vector"], overlaps = _selection(F, J[m], P[m], input_maps, towards=u)
-    out["input_overlap"] = overlaps
-    what = (f"a line attractor: {len(points)} fixed and slow points along one direction "
-            f"({100 * share:.0f}% of their spread, extent {out['extent']:.3g}), eigenvalue {lam.real:.3f} along it"
-            if line else
-            f"one-dimensional ({100 * share:.0f}% of the spread of {len(points)} points) but not a line attractor: "
-            f"the eigenvalue nearest 1 is {abs(lam):.3f}" + ("" if abs(lam.imag) < 1e-6 else " (complex)"))
-    out["sentence"] = what + _projections_sentence(overlaps)
-    return out

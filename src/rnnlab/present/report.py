@@ -174,7 +174,7 @@ def _where(fp: dict) -> str:
     return where
 
 
-def _fixed_points_block(fp: dict, la: dict | None, fig: str) -> list[str]:
+def _fixed_points_block(fp: dict, fig: str) -> list[str]:
     """One constant input's fixed points: how they were found, the table, the verdicts, the figure."""
     rows = [dict(p, eigen=", ".join(f"{abs(complex(*e)):.3f}" for e in p["eigenvalues"][:3]))
             for p in fp["points"]]
@@ -184,8 +184,9 @@ def _fixed_points_block(fp: dict, la: dict | None, fig: str) -> list[str]:
              f"each start stopping once 1/2 ||F(h) - h||<sup>2</sup> &lt; {fp['settings']['tol']:g}. "
              f"{html.escape(fp['summary'])}.</p>"]
     if len(fp.get("rounds", [])) > 1:
-        parts.append("<p>Starts were drawn in rounds until a round found no new point; new points per "
-                     f"round: {', '.join(str(r['new_points']) for r in fp['rounds'])}.</p>")
+        parts.append("<p>Starts were drawn in rounds until the estimate of points still unfound (Chao1, from "
+                     "how many starts reached each point) was below one after two rounds in a row; new points "
+                     f"per round: {', '.join(str(r['new_points']) for r in fp['rounds'])}.</p>")
     parts += [f"<p class='sub'>Note: {html.escape(n)}</p>" for n in fp.get("notes", [])]
     if fp.get("decoded"):
         dec = fp["decoded"]
@@ -203,10 +204,17 @@ def _fixed_points_block(fp: dict, la: dict | None, fig: str) -> list[str]:
                      f"{fp['counts']['slow_points']}.</p>")
     if fp.get("oscillation"):
         parts.append(f'<div class="verdict">Rotation: {html.escape(fp["oscillation"]["sentence"])}.</div>')
-    if la:
-        yes = "yes" if la["line_attractor"] else "no"
-        parts.append(f'<div class="verdict">Line attractor (judged on the fixed and slow points): <b>{yes}'
-                     f"</b> ({html.escape(la['reason'])}).</div>")
+    ca = fp.get("continuous_attractor")
+    if ca:
+        parts.append(f'<div class="verdict">Continuous attractor (judged on the fixed points and the slow points '
+                     f'found from the trials\' states): <b>{ca["kind"] or "none"}</b> ({html.escape(ca["reason"])}).'
+                     "</div>")
+    elif fp.get("line_attractor"):                     # an analysis.json written before rings were judged
+        la = fp["line_attractor"]
+        parts.append(f'<div class="verdict">Line attractor: <b>{"yes" if la["line_attractor"] else "no"}</b> '
+                     f'({html.escape(la["reason"])}).</div>')
+    if fp.get("selection"):
+        parts.append(f'<div class="verdict">Selection vectors: {html.escape(fp["selection"]["sentence"])}.</div>')
     parts.append(fig)
     return parts
 
@@ -243,7 +251,7 @@ def _analysis_section(analysis: dict, figure, metric: str, run_dir: Path) -> lis
     fp = analysis.get("fixed_points")
     if fp:
         parts.append("<h3>Fixed points and linearisation</h3>")
-        parts += _fixed_points_block(fp, analysis.get("line_attractor"),
+        parts += _fixed_points_block(fp,
                                      figure("fixed_points", "Jacobian eigenvalues at each fixed point, with the "
                                                             "unit circle"))
         for k, other in enumerate(analysis.get("fixed_points_by_input", [])[1:], 2):
@@ -252,5 +260,5 @@ def _analysis_section(analysis: dict, figure, metric: str, run_dir: Path) -> lis
             path = run_dir / f"fixed_points_input{k}.png"
             fig = (f"{image(path, 'Jacobian eigenvalues at input ' + str(k))}<p class='sub'>Jacobian eigenvalues "
                    f"at each fixed point at input {k}</p>" if path.is_file() else "")
-            parts += _fixed_points_block(other, other.get("line_attractor"), fig)
+            parts += _fixed_points_block(other, fig)
     return parts

@@ -1,0 +1,95 @@
+"""Selection vectors by their definition (Mante, Sussillo, Shenoy & Newsome 2013).
+
+At a point of a line attractor the linearised dynamics keep one direction r (eigenvalue ~ 1)
+and forget the others. An input that moves the state by b is kept only through its component
+along r, read by the left eigenvector l of that eigenvalue (l J = lambda l, scaled so l . r = 1):
+l . b is how far the input pushes the state along the line. l is the selection vector.
+
+The definition needs a real eigenvalue near 1 at a point the state can rest at. So a selection
+vector is taken only at a stable point, or a marginal one (its only unstable direction is that
+slow mode itself, as on a ring or line of saddles whose eigenvalue along the manifold is 1.01);
+where the eigenvalue nearest 1 is complex (a rotation: the real part of a complex left
+eigenvector depends on an arbitrary phase), not within ``near_one`` of 1, or where another
+direction is unstable (a saddle, which trajectories leave), the point is refused with the
+reason. The eigenvalue and the vector always come from the same point. Along an attracting
+manifold every point of its curve gives one, so the result is a distribution.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnlab.analysis.manifolds import points_of
+
+__all__ = ["selection_at", "selection_vectors"]
+
+
+def selection_at(F, point, input_maps, near_one: float = 0.05) -> dict:
+    """The selection vector at one state (S,), or the reason there is none: {"eigenvalue",
+    "selection_vector", "direction", "projections": [l . b_i]} or {"eigenvalue", "refused" (a sentence),
+    "why" (its kind)}."""
+    J = F.jacobian(point[None])[0]
+    e, R = np.linalg.eig(J)
+    k = int(np.argmin(np.abs(e - 1.0)))
+    lam = e[k]
+    out = {"eigenvalue": [float(lam.real), float(lam.imag)]}
+    unstable = int((np.abs(np.delete(e, k)) > 1.0).sum())
+    if abs(lam.imag) > 1e-9:
+        out["why"] = "complex eigenvalue nearest 1"
+        out["refused"] = (f"the eigenvalue nearest 1 is complex ({lam.real:.3f} {'+-'[int(lam.imag < 0)]} "
+                          f"{abs(lam.imag):.3f}i): a rotation, with no one direction to select along")
+    elif abs(lam.real - 1.0) >= near_one:
+        out["why"] = f"eigenvalue nearest 1 farther than {near_one:g} from 1"
+        out["refused"] = f"the eigenvalue nearest 1 is {lam.real:.3f}, not within {near_one:g} of 1"
+    elif unstable:
+        out["why"] = "unstable besides the slow mode"
+        out["refused"] = (f"{unstable} unstable direction{'s' if unstable > 1 else ''} besides the slow mode: a "
+                          "saddle, which trajectories leave")
+    if "refused" in out:
+        return out
+    r = np.real(R[:, k])
+    r /= np.linalg.norm(r)
+    el, L = np.linalg.eig(J.T)
+    left = np.real(L[:, int(np.argmin(np.abs(el - lam)))])
+    left /= left @ r                                               # l . r = 1: l . b is the push along r
+    base = F(point)
+    pushes = [float(left @ (Fi(point) - base)) for Fi in input_maps]
+    out.update(selection_vector=(left / np.linalg.norm(left)).tolist(), direction=r.tolist(), projections=pushes)
+    return out
+
+
+def selection_vectors(F, points: list, manifolds: dict, input_maps: list, near_one: float = 0.05) -> dict:
+    """Selection vectors at the points of the first attracting manifold (in order along it), or,
+    where there is none, at every fixed and slow point in ``points``; each input's push along the
+    slow mode as a distribution over the accepted points; the refused ones counted by reason."""
+    att = next((m for m in manifolds.get("manifolds", []) if m.get("attractor")), None)
+    where = (f"the {len(points_of(att, points))} points along the {att['kind']} attractor" if att else
+             f"the {len(points)} fixed and slow points (no attracting manifold)")
+    chosen = points_of(att, points) if att else points
+    per_point, refused = [], {}
+    for k, p in enumerate(chosen):
+        res = selection_at(F, p.point, input_maps, near_one)
+        res["point"] = k
+        if "refused" in res:
+            refused[res["why"]] = refused.get(res["why"], 0) + 1
+        per_point.append(res)
+    ok = [r for r in per_point if "refused" not in r]
+    out = {"where": "attractor" if att else "points", "points": len(chosen), "accepted": len(ok),
+           "refused_reasons": refused, "per_point": per_point}
+    if not ok:
+        why = "; ".join(f"{n} refused: {reason}" for reason, n in refused.items()) or "no points"
+        out["sentence"] = f"no selection vector at {where}: {why}"
+        return out
+    pushes = np.array([r["projections"] for r in ok])            # (accepted, inputs)
+    lam = np.array([r["eigenvalue"][0] for r in ok])
+    out["eigenvalue_range"] = [float(lam.min()), float(lam.max())]
+    out["projections"] = [{"input": i, "median": float(np.median(pushes[:, i])), "min": float(pushes[:, i].min()),
+                           "max": float(pushes[:, i].max())} for i in range(pushes.shape[1])]
+    spread = ", ".join(f"input {o['input']} {o['median']:+.3g} ({o['min']:+.3g} to {o['max']:+.3g})"
+                       for o in out["projections"])
+    refusals = (f"; refused at {len(chosen) - len(ok)}: " + "; ".join(f"{n} {reason}" for reason, n in refused.items())
+                if refused else "")
+    out["sentence"] = (f"selection vectors at {len(ok)} of {where} (eigenvalue {lam.min():.3f} to {lam.max():.3f}, "
+                       f"real, each vector from its own point): each input's push along the slow mode, median "
+                       f"(range): {spread or 'no inputs'}{refusals}")
+    return out
