@@ -7,7 +7,8 @@ import pytest
 
 import rnnlab
 from rnnlab.analysis.analyze import analyze
-from rnnlab.analysis.fixed_points import StepMap, free_run_period
+from rnnlab.analysis.fixed_points import StepMap
+from rnnlab.analysis.oscillation import free_run_period
 from rnnlab.nn.cells import ElmanCell
 
 
@@ -40,14 +41,19 @@ def test_a_limit_cycle_oscillator_is_named_with_its_frequency(period):
     assert osc["modulus"] == pytest.approx(1.2, rel=1e-6)
     # tanh's saturation slows the turning a little, more for slow rhythms
     assert period <= osc["free_run_period"] <= 1.15 * period
-    assert "oscillates with period" in osc["sentence"]
+    # a limit cycle: the sentence gives both periods and says which one the rhythm has
+    assert osc["limit_cycle"] and osc["period_ratio"] == pytest.approx(osc["free_run_period"] / period, rel=1e-6)
+    assert f"a linear period of {period:.2f} steps" in osc["sentence"]
+    assert f"settles on a cycle of period {osc['free_run_period']:.2f} steps" in osc["sentence"]
+    assert "a limit cycle, whose period the nonlinearity sets, not the linearisation" in osc["sentence"]
 
 
 def test_a_stable_focus_settles_when_running_freely():
     model, task = oscillator(20.0, gain=0.9)
     osc = analyze(model, task, fp_starts=32).json["fixed_points"]["oscillation"]
     assert osc["modulus"] == pytest.approx(0.9, rel=1e-6) and osc["free_run_period"] is None
-    assert osc["sentence"].endswith("running freely at that input it settles")
+    assert not osc["limit_cycle"] and osc["period_ratio"] is None
+    assert osc["sentence"].endswith("running freely at that input it settles: a damped rhythm, of the linear period")
 
 
 def test_free_run_period_of_a_map_that_only_turns():

@@ -31,12 +31,12 @@ from rnnlab.analysis.fixed_points import (
     FP_DEFAULTS,
     StepMap,
     find_fixed_points_in_rounds,
-    free_run_period,
     sample_starts,
     slow_points,
     steady_layer_input,
 )
 from rnnlab.analysis.manifolds import continuous_attractor, find_manifolds, slow_points_on_trajectories
+from rnnlab.analysis.oscillation import rotation_vs_free_run
 from rnnlab.analysis.selection import selection_vectors
 from rnnlab.analysis.text_cells import interpretable_cells, regex_signal
 from rnnlab.checks import check_float, check_int, check_memory, setting
@@ -73,33 +73,6 @@ def draw_starts(states, n: int, noise: float, between: float, rng) -> np.ndarray
         u = rng.random((k, 1))
         starts[:k] += u * (other - starts[:k])
     return starts
-
-
-def rotation_vs_free_run(F, points, states, seed: int = 0) -> dict | None:
-    """Where a fixed point's leading eigenvalues are a complex pair, the angle they turn by per
-    step (a linear rhythm of period 2 pi / angle) beside the period the layer actually runs at
-    from visited states at the same input (``free_run_period``): near an unstable focus whose
-    rhythm a nonlinearity bounds (a limit cycle) the two agree; a stable focus settles (a damped
-    rhythm, still reported). None when no point turns, or when the turning point is a saddle and
-    the network runs no rhythm."""
-    turning = [(k, p) for k, p in enumerate(points) if p.eigenvalues.size and abs(p.eigenvalues[0].imag) > 1e-9]
-    if not turning:
-        return None
-    k, p = max(turning, key=lambda kp: abs(kp[1].eigenvalues[0]))
-    lam = p.eigenvalues[0]
-    angle = abs(float(np.angle(lam)))
-    period, rms = free_run_period(F, sample_starts(states, 16, 0.0, np.random.default_rng(seed)))
-    if period is None and p.n_unstable:
-        return None                          # a saddle's slow turn the network never runs: no rhythm
-    linear = 2 * np.pi / angle
-    runs = (f"running freely at that input the layer oscillates with period {period:.2f} steps "
-            f"(RMS {rms:.3g} about its mean)" if period is not None else
-            "running freely at that input it settles" if rms < 1e-6 else
-            f"running freely at that input it moves without a rhythm (RMS {rms:.3g})")
-    return {"point": k, "eigenvalue": [float(lam.real), float(lam.imag)], "modulus": float(abs(lam)),
-            "angle": angle, "linear_period": linear, "free_run_period": period, "free_run_rms": rms,
-            "sentence": (f"the leading eigenvalues of fixed point {k} are a complex pair of modulus "
-                         f"{abs(lam):.3f} turning by {angle:.4f} rad a step (period {linear:.2f} steps); {runs}")}
 
 
 def input_directions(rnn, layer: int, x_const, F, nudge: float = 1e-4, most: int = 16) -> list:

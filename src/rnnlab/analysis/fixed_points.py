@@ -331,36 +331,6 @@ def sample_starts(states, n: int, noise: float = 0.0, rng=None) -> np.ndarray:
     return starts
 
 
-# ---------------------------------------------------------------- free running
-def free_run_period(F, starts, steps: int = 2048, burn: int = 512) -> tuple[float | None, float]:
-    """Run the map from each start (M, S) for ``burn`` + ``steps`` steps at its constant input and
-    return the dominant period (in steps) of what it does after the burn, and the size of that
-    motion (the RMS of the states about their mean). The period is None when the states settle
-    (RMS below 1e-6) or drift without a rhythm (the strongest frequency fits less than twice).
-    The spectrum is summed over units and starts; the peak is refined by a parabola through the
-    log power of its bin and its neighbours."""
-    s = np.array(starts, dtype=np.float64, ndmin=2)
-    for _ in range(burn):
-        s = F(s)
-    trace = np.empty((steps,) + s.shape)
-    for k in range(steps):
-        s = F(s)
-        trace[k] = s
-    centred = trace - trace.mean(axis=0)
-    rms = float(np.sqrt((centred ** 2).sum(axis=2).mean()))
-    if not np.isfinite(rms) or rms < 1e-6:
-        return None, rms if np.isfinite(rms) else float("inf")
-    power = (np.abs(np.fft.rfft(centred, axis=0)) ** 2).sum(axis=(1, 2))     # (steps // 2 + 1,)
-    k = int(np.argmax(power[1:]) + 1)
-    if k < 2:
-        return None, rms
-    shift = 0.0
-    if k + 1 < len(power):
-        a, b, c = np.log(power[k - 1:k + 2] + 1e-300)
-        shift = 0.5 * (a - c) / (a - 2 * b + c) if a - 2 * b + c < 0 else 0.0
-    return float(steps / (k + shift)), rms
-
-
 # ---------------------------------------------------------------- results
 def _num(x):
     x = float(x)

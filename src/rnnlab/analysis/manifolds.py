@@ -314,8 +314,8 @@ def _judge_cluster(F, Q, D, members, everyone, kinds, link, cfg) -> dict:
     var = sv ** 2 / max((sv ** 2).sum(), 1e-300)
     local_one, local_two = _local_shares(Qc, Dc)
     out = {"points": int(on.sum()), "of": len(Pc), "members": [int(members[k]) for k in path],
-           "closed": bool(closed), "median_spacing": step, "ends_gap": ends_gap, "link": link, "local_line_share": local_one,
-           "local_plane_share": local_two}
+           "closed": bool(closed), "median_spacing": step, "ends_gap": ends_gap, "link": link,
+           "local_line_share": local_one, "local_plane_share": local_two}
     if on.mean() < cfg["on_share"] or local_one < cfg["on_share"]:
         if local_two >= cfg["on_share"] and var[:2].sum() >= cfg["surface_share"]:
             out.update(kind="surface", attractor=None, fit={"top_two_share": float(var[:2].sum())},

@@ -1,0 +1,84 @@
+"""Rhythms: a fixed point's complex eigenvalues against the cycle the network really runs.
+
+Linearising at a fixed point gives a complex pair lambda = |lambda| e^{i angle}: near the point a
+small displacement turns by ``angle`` a step (period 2 pi / angle) and grows or shrinks by
+|lambda|. That sets the period of a *damped* rhythm near a stable focus. It does not set the
+period of a *limit cycle*: when |lambda| > 1 the state leaves the point's neighbourhood and the
+cycle it settles on is shaped by the nonlinearity (tanh's saturation slows the turning; on a
+trained sine generator the pair's period was 1.06 to 12.2 times the cycle's, level by level). So
+both numbers are measured and reported, and which one describes the rhythm is said.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnlab.analysis.fixed_points import sample_starts
+
+__all__ = ["free_run_period", "rotation_vs_free_run"]
+
+SETTLED_RMS = 1e-6          # a free run whose states move less than this about their mean has settled
+
+
+def free_run_period(F, starts, steps: int = 2048, burn: int = 512) -> tuple[float | None, float]:
+    """Run the map from each start (M, S) for ``burn`` + ``steps`` steps at its constant input and
+    return the dominant period (in steps) of what it does after the burn, and the size of that
+    motion (the RMS of the states about their mean). The period is None when the states settle
+    (RMS below 1e-6) or drift without a rhythm (the strongest frequency fits less than twice).
+    The spectrum is summed over units and starts; the peak is refined by a parabola through the
+    log power of its bin and its neighbours."""
+    s = np.array(starts, dtype=np.float64, ndmin=2)
+    for _ in range(burn):
+        s = F(s)
+    trace = np.empty((steps,) + s.shape)
+    for k in range(steps):
+        s = F(s)
+        trace[k] = s
+    centred = trace - trace.mean(axis=0)
+    rms = float(np.sqrt((centred ** 2).sum(axis=2).mean()))
+    if not np.isfinite(rms) or rms < SETTLED_RMS:
+        return None, rms if np.isfinite(rms) else float("inf")
+    power = (np.abs(np.fft.rfft(centred, axis=0)) ** 2).sum(axis=(1, 2))     # (steps // 2 + 1,)
+    k = int(np.argmax(power[1:]) + 1)
+    if k < 2:
+        return None, rms
+    shift = 0.0
+    if k + 1 < len(power):
+        a, b, c = np.log(power[k - 1:k + 2] + 1e-300)
+        shift = 0.5 * (a - c) / (a - 2 * b + c) if a - 2 * b + c < 0 else 0.0
+    return float(steps / (k + shift)), rms
+
+
+def rotation_vs_free_run(F, points, states, seed: int = 0) -> dict | None:
+    """Where a fixed point's leading eigenvalues are a complex pair: the angle they turn by per step
+    (period 2 pi / angle) beside what the layer does running freely from 16 visited states at the
+    same input (``free_run_period``). Three outcomes, said as such: it settles (a damped rhythm,
+    the linear period is its period), it runs a cycle (a limit cycle: its period is the free run's,
+    and the linearisation does not set it; both are given, with their ratio), or it moves without
+    a rhythm. None when no point turns, or when the turning point is a saddle and the network
+    runs no rhythm."""
+    turning = [(k, p) for k, p in enumerate(points) if p.eigenvalues.size and abs(p.eigenvalues[0].imag) > 1e-9]
+    if not turning:
+        return None
+    k, p = max(turning, key=lambda kp: abs(kp[1].eigenvalues[0]))
+    lam = p.eigenvalues[0]
+    angle = abs(float(np.angle(lam)))
+    period, rms = free_run_period(F, sample_starts(states, 16, 0.0, np.random.default_rng(seed)))
+    if period is None and p.n_unstable:
+        return None                          # a saddle's slow turn the network never runs: no rhythm
+    linear = 2 * np.pi / angle
+    cycle = period is not None
+    pair = (f"the leading eigenvalues of fixed point {k} are a complex pair of modulus {abs(lam):.3f} turning by "
+            f"{angle:.4f} rad a step (a linear period of {linear:.2f} steps)")
+    if cycle:
+        runs = (f"running freely at that input the layer settles on a cycle of period {period:.2f} steps (RMS "
+                f"{rms:.3g} about its mean): a limit cycle, whose period the nonlinearity sets, not the linearisation "
+                f"at the fixed point (free-run period / linear period = {period / linear:.3f})")
+    elif rms < SETTLED_RMS:
+        runs = "running freely at that input it settles: a damped rhythm, of the linear period"
+    else:
+        runs = f"running freely at that input it moves without a rhythm (RMS {rms:.3g})"
+    return {"point": k, "eigenvalue": [float(lam.real), float(lam.imag)], "modulus": float(abs(lam)),
+            "angle": angle, "linear_period": linear, "free_run_period": period, "free_run_rms": rms,
+            "limit_cycle": cycle, "period_ratio": None if not cycle else period / linear,
+            "sentence": f"{pair}; {runs}"}
