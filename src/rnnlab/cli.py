@@ -68,8 +68,12 @@ def _add_fixed_point_flags(p: argparse.ArgumentParser) -> None:
                         "others at 0")
     g.add_argument("--fp-layer", type=int, default=-1, help="recurrent layer (default: the last)")
     g.add_argument("--fp-rounds", type=int, default=FP_DEFAULTS["rounds"],
-                   help=f"rounds of --fp-starts starts, until a round finds no new point (default at most "
-                        f"{FP_DEFAULTS['rounds']})")
+                   help=f"rounds of --fp-starts starts, until the estimate of points still unfound (Chao1) is "
+                        f"below one after two rounds in a row (default at most {FP_DEFAULTS['rounds']})")
+    g.add_argument("--condition", choices=["matching", "pooled"], default="matching",
+                   help="which held-out trials roles, PCA and fixed points come from: those whose inputs held "
+                        "through the trial (contexts, cues, levels) match each --fp-input (default), or every "
+                        "trial pooled")
     g.add_argument("--fp-seconds", type=float, default=FP_DEFAULTS["seconds"],
                    help=f"time budget of the search at each constant input (--fp-input): starts still "
                         f"running then are stopped and counted (default {FP_DEFAULTS['seconds']:g})")
@@ -314,8 +318,9 @@ def cmd_analyze(args) -> int:
         fp_input = inputs[0] if len(inputs) == 1 else inputs
     r = analyse_saved_run(args.run_dir, fp_starts=args.fp_starts, fp_tol=args.fp_tol, fp_input=fp_input,
                           fp_seconds=args.fp_seconds, fp_rounds=args.fp_rounds, fp_layer=args.fp_layer,
-                          cell_regex=args.cell_regex,
+                          cell_regex=args.cell_regex, condition="pooled" if args.condition == "pooled" else None,
                           progress=StepProgress())
+    print(f"trials analysed: {r['condition']['sentence']}")
     print(f"unit roles: {', '.join(f'{k} {v}' for k, v in r['role_counts'].items() if v)}")
     for a in r.get("ablation", [])[1:]:
         m = METRICS[a["metric"]]
@@ -327,11 +332,15 @@ def cmd_analyze(args) -> int:
     for h in r.get("interpretable_cells", {}).get("hypotheses", []):
         print(f"cells: {h['sentence']}")
     print(f"PCA: first 3 components explain {', '.join(f'{100 * e:.1f}%' for e in r['pca_explained'])}")
-    for fp in r.get("fixed_points_by_input") or [r.get("fixed_points")]:
+    for k, fp in enumerate(r.get("fixed_points_by_input") or [r.get("fixed_points")]):
         if not fp:
             continue
         where = f"input {fp['input']}" if any(fp["input"]) else "zero input"
         print(f"fixed points at {where} ({fp.get('input_reason', 'given')}): {fp['summary']}")
+        if "fixed_points_by_input" in r:
+            c = r["conditions"][k]
+            print(f"  its trials: {c['sentence']}; roles: "
+                  + ", ".join(f"{k} {v}" for k, v in c["role_counts"].items() if v))
         if len(fp.get("rounds", [])) > 1:
             print("new points per round of starts: " + ", ".join(str(r["new_points"]) for r in fp["rounds"]))
         for note in fp.get("notes", []):

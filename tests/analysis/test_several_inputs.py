@@ -39,9 +39,19 @@ def test_several_inputs_share_starts_and_get_one_result_each(tmp_path):
     assert len(by) == 3 and by[0] == a.json["fixed_points"]
     assert {tuple(f["input"]) for f in by} == {(0.0, 0.0, 0.0), (0.0, 1.0, 0.0), (1.0, 0.0, 0.0)}
     assert all(f["input_reason"].startswith("a condition of the task") for f in by)
+    conds = a.json["conditions"]                        # each input on the trials of its own context
+    levels = task.test.X[:, :, :2].max(axis=1)           # each held-out trial's context, one-hot
+    for c, f in zip(conds, by):
+        matching = int((levels == np.array(f["input"][:2])).all(axis=1).sum())
+        assert (c["trials"], c["pooled"]) == ((matching, False) if matching else (len(levels), True))
+    (zero,) = [c for c, f in zip(conds, by) if not any(f["input"])]     # before any context: no trial's condition
+    assert zero["pooled"] and "none has the fixed-point input's values (0, 0)" in zero["sentence"]
+    assert not all(c["pooled"] for c in conds)
     names = draw_analysis_figures(tmp_path, a.arrays)
     expected = [f"fixed_points_input{k}.png" for k in (2, 3) if a.arrays["fps_by_input"][k - 1].points]
     assert [n for n in names if n.startswith("fixed_points_input")] == expected
+    assert {"unit_roles_input2.png", "pca_input2.png", "unit_roles_input3.png", "pca_input3.png"} <= set(names)
+    assert all((tmp_path / n).is_file() for n in names)
     write_analysis(a, tmp_path, names)
     assert json.loads((tmp_path / "analysis.json").read_text())["fixed_points_by_input"][2]["input"] == by[2]["input"]
 

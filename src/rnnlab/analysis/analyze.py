@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnlab.analysis.conditions import conditions_for
 from rnnlab.analysis.dynamics import (
     ROLES,
     assign_roles,
@@ -279,12 +280,18 @@ class Analysis:
 def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: int | None = None,
             fp_tol: float = FP_DEFAULTS["tol"], fp_input=None, fp_layer: int = -1,
             fp_seconds: float | None = FP_DEFAULTS["seconds"], fp_rounds: int = FP_DEFAULTS["rounds"],
-            cell_regex: str | None = None, progress=None) -> Analysis:
+            cell_regex: str | None = None, condition=None, progress=None) -> Analysis:
     """Measure a trained model's dynamics on a task's held-out data (any model with an ``rnn``
     stack, any task), on ``ANALYSIS_THREADS`` BLAS threads whatever the machine's load. The
     fixed-point search, the step that can take long, stops after
     ``fp_seconds`` at each constant input (None: when every start has stopped). ``progress(step, done, total)`` is told
-    which step runs and how far it is (a terminal bar: ``rnnlab.present.progress.StepProgress``)."""
+    which step runs and how far it is (a terminal bar: ``rnnlab.present.progress.StepProgress``).
+
+    Each constant input is analysed on its own condition (``analysis.conditions``): roles, PCA and
+    fixed points from the held-out trials that match it (``condition=None``), from those a function
+    of a trial's inputs picks (``condition=f`` or one per input), or from every trial
+    (``condition="pooled"``). The top-level roles, PCA and fixed points are the first input's; the
+    ablation silences those roles and scores every held-out trial."""
     t0 = time.perf_counter()
     if not isinstance(task, Task):
         raise InputTypeError(f"analyze: task must be an rnnlab Task (the one the model was trained on), got "
@@ -318,42 +325,53 @@ def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: in
     result: dict = {"task": task.name, "targets": task.targets, "per_step": task.per_step,
                     "sequences_analysed": int(X.shape[0]), "steps_analysed": int(X.shape[1]),
                     "model": type(rnn).__name__.lower(), "hidden": rnn.hidden_size, "layers": rnn.num_layers}
+    text = task.targets == "text"
+    conds = conditions_for(X, inputs, condition, text=text)
     tell("hidden states, unit roles and PCA", 0, None)
     top = layer_states(model, X, -1)                               # (N, T, S) of the last layer
-    H = top[..., :rnn.hidden_size]                                 # hidden part h
-    text = task.targets == "text"
-    running = None if text else running_mean_of_input(X)
+    states = top if fp_layer % rnn.num_layers == rnn.num_layers - 1 else layer_states(model, X, fp_layer)
     impulse = None if text else impulse_responses(model, X.shape[1], X.shape[2])
-    sig = unit_signatures(H, running, impulse)
-    roles = assign_roles(sig)
-    for s, r in zip(sig, roles):
-        s["role"] = r
-    result["units"] = sig
-    result["role_counts"] = {r: roles.count(r) for r in ROLES}
+    label = task.test.y[:len(X)] if task.kind == "classify" else None
+    per = []
+    for cond in conds:                                   # roles and PCA of each condition's trials
+        m = cond.trials
+        H = top[m][..., :rnn.hidden_size]                          # hidden part h of this condition's trials
+        sig = unit_signatures(H, None if text else running_mean_of_input(X[m]), impulse)
+        roles = assign_roles(sig)
+        for sg, r in zip(sig, roles):
+            sg["role"] = r
+        per.append({"H": H, "roles": roles, "sig": sig, "pca": pca_trajectories(H, 3),
+                    "label": None if label is None else label[m]})
+    first = per[0]
+    result["condition"] = conds[0].to_json()
+    result["units"] = first["sig"]
+    result["role_counts"] = {r: first["roles"].count(r) for r in ROLES}
     if not text:
-        result["ablation"] = ablate_roles(model, roles, task, seed, progress=tell)
+        result["ablation"] = ablate_roles(model, first["roles"], task, seed, progress=tell)
     if text:
         tell("interpretable cells: units that track states of the text", 0, None)
         result["interpretable_cells"] = interpretable_cells(model, task.test.X, task.vocab, regex=cell_regex)
-    pca = pca_trajectories(H, 3)
-    result["pca_explained"] = pca["explained"]
-    states = top if fp_layer % rnn.num_layers == rnn.num_layers - 1 else layer_states(model, X, fp_layer)
     found = []
-    for k, x in enumerate(inputs):                         # one seed: every input searched from the same starts
+    for k, (x, cond, p) in enumerate(zip(inputs, conds, per)):   # one seed: every input from the same draws
         told = tell if len(inputs) == 1 else (lambda step, d, t, k=k: tell(f"input {k + 1} of {len(inputs)}, "
                                                                            f"{step}", d, t))
-        found.append(fixed_point_analysis(model, task, states, starts=fp_starts, tol=fp_tol, x_const=x,
-                                          layer=fp_layer, seed=seed, seconds=fp_seconds, rounds=fp_rounds,
-                                          progress=told, reason=why))
-    fp_json, fps = found[0]
-    result["fixed_points"] = fp_json
+        fp = fixed_point_analysis(model, task, states[cond.trials], starts=fp_starts, tol=fp_tol, x_const=x,
+                                  layer=fp_layer, seed=seed, seconds=fp_seconds, rounds=fp_rounds, progress=told,
+                                  reason=why)
+        fp[0]["condition"] = cond.to_json()
+        p["fps"], p["fp_json"] = fp[1], fp[0]
+        found.append(fp)
+    result["pca_explained"] = first["pca"]["explained"]
+    result["fixed_points"] = first["fp_json"]
     if len(found) > 1:
         result["fixed_points_by_input"] = [j for j, _ in found]
-    result["continuous_attractor"] = fp_json["continuous_attractor"]    # judged on fixed and slow points, any cell
+        result["conditions"] = [{**c.to_json(), "input": j["input"], "roles": p["roles"],
+                                 "role_counts": {r: p["roles"].count(r) for r in ROLES},
+                                 "pca_explained": p["pca"]["explained"]}
+                                for c, j, p in zip(conds, result["fixed_points_by_input"], per)]
+    result["continuous_attractor"] = first["fp_json"]["continuous_attractor"]    # judged on fixed and slow points
     result["seconds"] = time.perf_counter() - t0
-    label = task.test.y[:len(pca["projection"])] if task.kind == "classify" else None
-    arrays = {"H": H, "roles": roles, "role_names": ROLES, "sig": sig, "pca": pca, "fps": fps, "label": label,
-              "fp_json": fp_json, "fps_by_input": [f for _, f in found]}
+    arrays = {**first, "role_names": ROLES, "fps_by_input": [f for _, f in found], "conditions": per}
     return Analysis(result, arrays)
 
 

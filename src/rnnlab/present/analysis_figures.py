@@ -9,7 +9,7 @@ import numpy as np
 
 from rnnlab.present.figure_pool import drawer
 from rnnlab.present.plots import integer_ticks, pyplot, save_figure
-from rnnlab.runs.files import ANALYSIS_FIGURES, FIXED_POINTS_AT_INPUT
+from rnnlab.runs.files import ANALYSIS_AT_INPUT, ANALYSIS_FIGURES
 
 TYPE_COLORS = {0: "C2", 1: "C1", 2: "C3", 3: "C4"}
 
@@ -25,10 +25,14 @@ def draw_analysis_figures(run_dir, arrays: dict, pool=None) -> list[str]:
     if a["fps"].points:
         names.append(ANALYSIS_FIGURES["fixed_points"])
         draw(plot_fixed_points, run_dir / names[-1], a["fps"])
-    for k, fps in enumerate(a.get("fps_by_input", [])[1:], 2):          # the other constant inputs
-        if fps.points:
-            names.append(FIXED_POINTS_AT_INPUT.format(k))
-            draw(plot_fixed_points, run_dir / names[-1], fps)
+    for k, c in enumerate(a.get("conditions", [])[1:], 2):             # the other inputs, each on its own trials
+        at = {key: name.format(k) for key, name in ANALYSIS_AT_INPUT.items()}
+        names += [at["unit_roles"], at["pca"]]
+        draw(plot_unit_roles, run_dir / at["unit_roles"], c["H"], c["roles"], c["sig"], a["role_names"])
+        draw(plot_pca, run_dir / at["pca"], c["H"], c["pca"], c["fps"], c["label"], c["fp_json"])
+        if c["fps"].points:
+            names.append(at["fixed_points"])
+            draw(plot_fixed_points, run_dir / names[-1], c["fps"])
     return names
 
 

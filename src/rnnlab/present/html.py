@@ -18,6 +18,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums} img{max-width:100%;bord
 .card b{font-size:1.4rem;display:block} .verdict{background:#f6f8fa;border-left:4px solid #4a7;padding:.5rem .8rem}
 details{margin:.5rem 0} code{background:#f3f3f3;padding:0 .2rem}
 pre.cells{white-space:pre-wrap;font-size:.85rem;line-height:1.5;border:1px solid #eee;padding:.5rem}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:1rem}
 """
 
 # Lets a headless browser (and the tests) check that every embedded figure decoded.

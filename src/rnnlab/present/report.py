@@ -13,6 +13,7 @@ from rnnlab.present.html import coloured_text, image, page, table
 from rnnlab.runs.checkpoint import atomic_write_text
 from rnnlab.runs.files import (
     ANALYSIS,
+    ANALYSIS_AT_INPUT,
     ANALYSIS_FIGURES,
     DIAGNOSIS,
     EVENTS_LOG,
@@ -219,6 +220,24 @@ def _fixed_points_block(fp: dict, fig: str) -> list[str]:
     return parts
 
 
+def _conditions_side_by_side(analysis: dict) -> list[str]:
+    """One column per constant input: its trials, roles, PCA and what its fixed points showed."""
+    conds, fps = analysis["conditions"], analysis["fixed_points_by_input"]
+    head = "".join(f"<th>input {k}: {html.escape(_where(fp))}</th>" for k, fp in enumerate(fps, 1))
+
+    def row(name, cells):
+        return f"<tr><th>{html.escape(name)}</th>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
+    rows = [row("trials", [f"{c['trials']} of {c['of']}" + (" (pooled)" if c["pooled"] else "") for c in conds]),
+            row("roles", [", ".join(f"{r} {n}" for r, n in c["role_counts"].items() if n) for c in conds]),
+            row("PCA, first 3 components", [", ".join(_pct(e) for e in c["pca_explained"]) for c in conds]),
+            row("fixed points", [fp["summary"].split(";")[0] for fp in fps]),
+            row("continuous attractor", [(fp.get("continuous_attractor") or {}).get("kind") or "none" for fp in fps])]
+    return ["<h3>Conditions side by side</h3>",
+            "<p>Each constant input is analysed on its own trials (see each input's section below for "
+            "which).</p>",
+            f"<table><tr><th></th>{head}</tr>{''.join(rows)}</table>"]
+
+
 def _analysis_section(analysis: dict, figure, metric: str, run_dir: Path) -> list[str]:
     """Unit roles, ablation, PCA and fixed points, as ``analysis.json`` holds them."""
     parts = []
@@ -229,6 +248,10 @@ def _analysis_section(analysis: dict, figure, metric: str, run_dir: Path) -> lis
               "autocorrelation decay, sign-change rate and dominant frequency, saturation.</p>",
               table([{"role": r, "units": n} for r, n in counts.items()], ["role", "units"]),
               figure("unit_roles", "Units coloured by role; below, every unit grouped by role")]
+    if analysis.get("condition"):
+        parts.insert(2, f"<p>Trials analysed: {html.escape(analysis['condition']['sentence'])}.</p>")
+    if analysis.get("conditions"):
+        parts += _conditions_side_by_side(analysis)
     units = analysis["units"]
     parts.append("<details><summary>Scores of every unit</summary>" + table(
         units, ["unit", "role", "corr_running_mean", "impulse_persistence", "autocorr_decay",
@@ -257,8 +280,17 @@ def _analysis_section(analysis: dict, figure, metric: str, run_dir: Path) -> lis
         for k, other in enumerate(analysis.get("fixed_points_by_input", [])[1:], 2):
             where = html.escape(_where(other))
             parts.append(f"<h4>At input {k}: {where}</h4>")
-            path = run_dir / f"fixed_points_input{k}.png"
-            fig = (f"{image(path, 'Jacobian eigenvalues at input ' + str(k))}<p class='sub'>Jacobian eigenvalues "
-                   f"at each fixed point at input {k}</p>" if path.is_file() else "")
+            if other.get("condition"):
+                parts.append(f"<p>Its trials: {html.escape(other['condition']['sentence'])}.</p>")
+            figs = {key: run_dir / name.format(k) for key, name in ANALYSIS_AT_INPUT.items()}
+            captions = {"unit_roles": f"Units coloured by their roles on input {k}'s trials",
+                        "pca": f"Input {k}'s trials on their first two components, with its fixed points",
+                        "fixed_points": f"Jacobian eigenvalues at each fixed point at input {k}"}
+            shown = [f"{image(path, captions[key])}<p class='sub'>{captions[key]}</p>"
+                     for key, path in figs.items() if key != "fixed_points" and path.is_file()]
+            if shown:
+                parts.append("<div class='grid'>" + "".join(f"<div>{s}</div>" for s in shown) + "</div>")
+            fig = (f"{image(figs['fixed_points'], captions['fixed_points'])}<p class='sub'>"
+                   f"{captions['fixed_points']}</p>" if figs["fixed_points"].is_file() else "")
             parts += _fixed_points_block(other, fig)
     return parts

@@ -38,7 +38,9 @@ TRAINING_FIGURES = {"training_curves": "training_curves.png", "grad_norm": "grad
                     "hidden_states": "hidden_states.png", "gradient_flow": "gradient_flow.png",
                     "hidden_norms": "hidden_norms.png"}
 ANALYSIS_FIGURES = {"unit_roles": "unit_roles.png", "pca": "pca.png", "fixed_points": "fixed_points.png"}
-FIXED_POINTS_AT_INPUT = "fixed_points_input{}.png"     # the second and later constant inputs' eigenvalues
+# the second and later constant inputs' figures, each of its own condition's trials
+ANALYSIS_AT_INPUT = {"unit_roles": "unit_roles_input{}.png", "pca": "pca_input{}.png",
+                     "fixed_points": "fixed_points_input{}.png"}
 
 # Many-run directories (rnnlab sweep, rnnlab compare).
 TRIAL_RESULT = "result.json"      # a sweep trial's row and config in its run directory: its "finished" mark
@@ -50,7 +52,8 @@ TENSORBOARD_FILES = ("tensorboard/events.out.tfevents.*", "tensorboard/hparams/e
 # with one of these names is refused.
 RUN_OUTPUTS = (CONFIG, METRICS_LOG, PROBES_LOG, EVENTS_LOG, SUMMARY, f"{CHECKPOINT}.json", f"{CHECKPOINT}-*.npz",
                f"{STATE}.json", f"{STATE}-*.npz", ANALYSIS, DIAGNOSIS, HELDOUT, REPORT, *TRAINING_FIGURES.values(),
-               *ANALYSIS_FIGURES.values(), FIXED_POINTS_AT_INPUT.format("*"), *TENSORBOARD_FILES)
+               *ANALYSIS_FIGURES.values(), *(n.format("*") for n in ANALYSIS_AT_INPUT.values()),
+               *TENSORBOARD_FILES)
 SWEEP_OUTPUTS = (*SWEEP_FILES, "metric_vs_*.png", "heatmap_*.png")
 # A run or sweep directory written before rnnlab recorded its files (no MANIFEST) is cleared by
 # --force by these names (and its leftover temporary files); nothing else is touched.
