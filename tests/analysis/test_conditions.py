@@ -10,18 +10,11 @@ from rnnlab.analysis.analyze import analyze
 from rnnlab.analysis.conditions import condition_inputs
 
 
-def context_oscillator(period=20.0, gain=1.2, pairs=5, seed=0):
-    H = 2 * pairs
-    th = 2 * np.pi / period
-    R = gain * np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
-    Q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((H, H)))
-    model = rnnlab.StepRegressor(2, H, 1)
-    sd = {k: np.zeros_like(v) for k, v in model.state_dict().items()}
-    sd["rnn.weight_hh_l0"][:] = Q @ np.kron(np.eye(pairs), R) @ Q.T
-    sd["rnn.weight_ih_l0"][:, 0] = Q[:, 0]
-    sd["rnn.weight_ih_l0"][:, 1] = 6.0                  # context on: every unit pinned near tanh(6)
-    sd["fc.weight"][:] = Q[:, 0]
-    model.load_state_dict(sd)
+def context_oscillator():
+    """``test_oscillations.oscillator`` (period 20, gain 1.2: a limit cycle) with a second input
+    of weight 6 to every unit: on, it pins every unit near tanh(6), and no rhythm is left."""
+    from test_oscillations import oscillator
+    model, _ = oscillator(20.0, gain=1.2, context_drive=6.0)
     rng = np.random.default_rng(1)
     X = np.zeros((120, 100, 2), dtype=np.float32)
     X[..., 0] = 0.05 * rng.standard_normal((120, 100))

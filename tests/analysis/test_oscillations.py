@@ -12,18 +12,22 @@ from rnnlab.analysis.oscillation import free_run_period
 from rnnlab.nn.cells import ElmanCell
 
 
-def oscillator(period: float, gain: float, pairs: int = 5, seed: int = 0):
+def oscillator(period: float, gain: float, pairs: int = 5, seed: int = 0, context_drive: float | None = None):
     """A tanh RNN of ``pairs`` 2-D rotations by 2 pi / period per step, scaled by ``gain`` and
     mixed by a random orthogonal basis, driven by weak noise. Gain > 1: the origin is an
-    unstable focus and tanh bounds a limit cycle; gain < 1: a stable focus, rung by the noise."""
+    unstable focus and tanh bounds a limit cycle; gain < 1: a stable focus, rung by the noise.
+    ``context_drive``: a second input reaching every unit with that weight (the task is the
+    caller's)."""
     H = 2 * pairs
     th = 2 * np.pi / period
     R = gain * np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
     Q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((H, H)))
-    model = rnnlab.StepRegressor(1, H, 1)
+    model = rnnlab.StepRegressor(1 if context_drive is None else 2, H, 1)
     sd = {k: np.zeros_like(v) for k, v in model.state_dict().items()}
     sd["rnn.weight_hh_l0"][:] = Q @ np.kron(np.eye(pairs), R) @ Q.T
-    sd["rnn.weight_ih_l0"][:] = Q[:, :1]
+    sd["rnn.weight_ih_l0"][:, 0] = Q[:, 0]
+    if context_drive is not None:
+        sd["rnn.weight_ih_l0"][:, 1] = context_drive
     sd["fc.weight"][:] = Q[:, 0]
     model.load_state_dict(sd)
     X = (0.05 * np.random.default_rng(1).standard_normal((100, 100, 1))).astype(np.float32)
