@@ -18,9 +18,12 @@ in its time with ``--check``: a number fails when it leaves the spread the READM
   analysis finds at zero input (Sussillo & Barak's cube: 8 stable, 12 + 6 + 1 saddles);
 - ``analysis``: what ``analyze`` measures on each preset's seed-0 model (roles, silencing each
   role next to a random group of the same size, fixed points);
-- ``selection``: Mante et al.'s question on NeuroGym's ContextDecisionMaking, three seeds of the
-  same recipe: in each context, does the relevant evidence project more on the selection vector
-  than the irrelevant one? (needs ``rnnlab[neurogym]`` too);
+- ``selection``: Mante et al.'s question on NeuroGym's ContextDecisionMaking, ten seeds of the
+  same recipe per cell (GRU, tanh RNN): in each context, is there a line attractor, does the
+  relevant evidence push the state along the slow mode more than the irrelevant one (selection
+  vectors by their definition, at every accepted point), does that hold at 4x the search effort,
+  and how does the network itself weigh the two (its choices regressed on each modality's
+  evidence)? (needs ``rnnlab[neurogym]`` too);
 - ``neurogym``: decision accuracy on four NeuroGym tasks over three seeds, one recipe for all, next
   to what NeuroGym's own examples report. It needs ``rnnlab[neurogym]`` (NeuroGym pins NumPy 2.1,
   so it runs in a virtual environment of its own; the others run in either).
@@ -165,9 +168,9 @@ def analysis() -> str:
             f"({'no control' if r['random_same_size_drop'] is None else m.format_change(r['random_same_size_drop'])})"
             for r in a["ablation"][1:])
         fp = a["fixed_points"]["summary"].split(";")[0]
-        la = a["line_attractor"]
-        verdict = f"; {la['reason']}"
-        lines.append(f"| {label[preset]} | {roles} | {silenced} | {fp}{verdict} |")
+        ca = a["continuous_attractor"]
+        lines.append(f"| {label[preset]} | {roles} | {silenced} | {fp}; continuous attractor: {ca['kind'] or 'none'}"
+                     f" ({ca['reason']}) |")
     return "\n".join(lines) + "\n"
 
 
@@ -221,6 +224,57 @@ def neurogym() -> str:
 SELECTION_KWARGS = '{"use_expl_context": true, "timing": {"stimulus": 2000, "delay": 0}}'
 
 
+SELECTION_SEEDS = tuple(range(10))
+# the stimulus period's input at zero evidence (every stimulus at its mean, 0.5) in each context; ob =
+# fixation, stim1 and stim2 of modality 1, the same of modality 2, context 1, context 2
+SELECTION_INPUTS = [[0, .5, .5, .5, .5, 1, 0], [0, .5, .5, .5, .5, 0, 1]]
+
+
+def behavioural_weights(model, task) -> list[dict]:
+    """The network's own weighting of each modality's evidence, per context: its choice at each
+    held-out trial's last step (action 1 or 2) regressed by logistic regression on the trial's
+    evidence of modality 1 and of modality 2 (stim1 - stim2, averaged over the steps where the
+    stimuli are on); the ratio of the relevant weight to the irrelevant one."""
+    import numpy as np
+
+    from rnnlab.training.evaluate import forward
+    X, lengths = task.test.X.astype(np.float64), task.test.lengths
+    out = forward(model, task.test.X, lengths)
+    last = (lengths - 1) if lengths is not None else np.full(len(X), X.shape[1] - 1)
+    choice = out[np.arange(len(X)), last].argmax(axis=-1)                # 0 fixate, 1 or 2
+    on = X[..., 1:5].sum(axis=-1) > 0                                    # stimulus steps
+    mean = lambda d: (X[..., d] * on).sum(axis=1) / np.maximum(on.sum(axis=1), 1)   # noqa: E731
+    evidence = np.stack([mean(1) - mean(2), mean(3) - mean(4)], axis=1)  # (N, 2)
+    context = X[:, :, 5:7].max(axis=1).argmax(axis=1)                    # 0 or 1
+    rows = []
+    for c in (0, 1):
+        keep = (context == c) & (choice > 0)
+        A = np.column_stack([np.ones(keep.sum()), evidence[keep]])
+        y = (choice[keep] == 1).astype(float)
+        w = np.zeros(3)
+        for _ in range(50):                                              # Newton (IRLS), a small ridge
+            p = 1 / (1 + np.exp(-A @ w))
+            w -= np.linalg.solve(A.T @ (A * (p * (1 - p))[:, None]) + 1e-6 * np.eye(3), A.T @ (p - y))
+        rel, irr = abs(w[1 + c]), abs(w[2 - c])
+        rows.append({"context": c + 1, "trials": int(keep.sum()), "relevant": float(rel), "irrelevant": float(irr),
+                     "ratio": float(rel / irr) if irr > 0 else float("inf")})
+    return rows
+
+
+def _selection_ratios(fp, context: int):
+    """Per accepted point of the selection, relevant over irrelevant evidence's push along the slow
+    mode (the evidence of a modality is stim1 - stim2: inputs 1 - 2 and 3 - 4)."""
+    out = []
+    for r in fp["selection"]["per_point"]:
+        if "refused" in r:
+            continue
+        pr = r["projections"]
+        ev = [abs(pr[1] - pr[2]), abs(pr[3] - pr[4])]
+        rel, irr = ev[context], ev[1 - context]
+        out.append(rel / irr if irr > 0 else float("inf"))
+    return out
+
+
 def _selection_study(job):
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     import numpy as np
@@ -230,45 +284,54 @@ def _selection_study(job):
     model, seed = job
     trainer = Trainer(config=neurogym_config("ContextDecisionMaking-v0", SELECTION_KWARGS, seed).replace(model=model))
     summary = trainer.fit()
-    # the stimulus period's input at zero evidence (every stimulus at its mean, 0.5) in each context;
-    # ob = fixation, stim1 and stim2 of modality 1, the same of modality 2, context 1, context 2
-    conditions = [np.array([0, .5, .5, .5, .5, 1, 0]), np.array([0, .5, .5, .5, .5, 0, 1])]
-    fps = analyze(trainer.model, trainer.task, fp_input=conditions).json["fixed_points_by_input"]
-    return model, seed, summary["final_test_decision"], fps
+    inputs = [np.array(x, dtype=float) for x in SELECTION_INPUTS]
+    effort = {}
+    for name, starts in (("default", None), ("4x", 4 * 512)):
+        a = analyze(trainer.model, trainer.task, fp_input=inputs, fp_starts=starts).json
+        effort[name] = [{"attractor": fp["continuous_attractor"]["kind"], "summary": fp["summary"].split(";")[0],
+                         "accepted": fp["selection"]["accepted"], "points": fp["selection"]["points"],
+                         "refused": fp["selection"]["refused_reasons"], "ratios": _selection_ratios(fp, c),
+                         "trials": fp["condition"]["trials"]}
+                        for c, fp in enumerate(a["fixed_points_by_input"])]
+    return model, seed, summary["final_test_decision"], effort, behavioural_weights(trainer.model, trainer.task)
+
+
+def _median(xs):
+    import statistics
+    return statistics.median(xs) if xs else None
 
 
 def selection() -> str:
     from rnnlab.data.neurogym import neurogym_module
     neurogym_module()
-    jobs = [(m, s) for m in ("gru", "rnn") for s in NEUROGYM_SEEDS]
+    jobs = [(m, s) for m in ("gru", "rnn") for s in SELECTION_SEEDS]
     with mp.get_context("spawn").Pool(2) as pool:
         runs = pool.map(_selection_study, jobs)
-    lines = ["| cell | seed | decision accuracy | context | what the fixed-point search found | "
-             "relevant evidence on the selection vector | irrelevant | relevant larger |",
-             "|---|---|---|---|---|---|---|---|"]
-    for model, seed, acc, fps in runs:
-        for c, fp in enumerate(fps):
-            sm = fp.get("slow_manifold") or {}
-            mode = sm.get("slow_mode") or sm
-            found = fp["summary"].split(";")[0]
-            if sm.get("line_attractor"):
-                found += f"; a line attractor, eigenvalue {sm['eigenvalue_nearest_1'][0]:.3f}"
-            elif sm.get("slow_mode"):
-                found += f"; slowest mode {mode['eigenvalue']:.4f} ({mode['time_constant_steps']:.3g} steps)"
-            elif sm.get("one_dimensional"):
-                found += (f"; along one line but not an attractor (eigenvalue nearest 1: "
-                          f"{abs(complex(*sm['eigenvalue_nearest_1'])):.3f})")
-            else:
-                found += "; no line and no slow mode"
-            ov = {o["input"]: o["projection"] for o in mode.get("input_overlap", [])}
-            if not ov:
-                lines.append(f"| {model} | {seed} | {100 * acc:.1f}% | {c + 1} | {found} | - | - | - |")
-                continue
-            evidence = [abs(ov[1] - ov[2]), abs(ov[3] - ov[4])]        # stim1 - stim2 of each modality
-            rel, irr = evidence[c], evidence[1 - c]                      # context 1: modality 1 decides
-            lines.append(f"| {model} | {seed} | {100 * acc:.1f}% | {c + 1} | {found} | {rel:.4f} | {irr:.4f} | "
-                         f"{'yes' if rel > irr else 'no'} ({rel / irr:.2g}x) |")
-    return "\n".join(lines) + "\n"
+    fmt = lambda v: "-" if v is None else f"{v:.2g}x"                    # noqa: E731
+    lines = ["| cell | seed | decision accuracy | context | trials | continuous attractor | selection vectors "
+             "(accepted of points) | relevant / irrelevant push, median over points | at 4x search effort | "
+             "behaviour: relevant / irrelevant weight |", "|---|---|---|---|---|---|---|---|---|---|"]
+    summary = {}
+    for model, seed, acc, effort, behaviour in runs:
+        for c in (0, 1):
+            d, e, b = effort["default"][c], effort["4x"][c], behaviour[c]
+            ratio, ratio4 = _median(d["ratios"]), _median(e["ratios"])
+            lines.append(f"| {model} | {seed} | {100 * acc:.1f}% | {c + 1} | {d['trials']} | "
+                         f"{d['attractor'] or 'none'} | {d['accepted']} of {d['points']} | {fmt(ratio)} | "
+                         f"{fmt(ratio4)} | {b['ratio']:.3g}x |")
+            summary.setdefault((model, c), []).append((d, ratio, ratio4, b["ratio"]))
+    table = ["| cell | context | networks | with a line attractor | with selection vectors | relevant / irrelevant "
+             "push: median (range) over networks | relevant larger | stable within 10% at 4x effort | behaviour: "
+             "relevant / irrelevant weight, median (range) |", "|---|---|---|---|---|---|---|---|---|"]
+    for (model, c), rows in sorted(summary.items()):
+        ratios = [r for _, r, _, _ in rows if r is not None]
+        stable = [abs(r4 / r - 1) <= 0.1 for _, r, r4, _ in rows if r is not None and r4 is not None]
+        beh = [b for *_, b in rows]
+        spread = f"{_median(ratios):.2g}x ({min(ratios):.2g} to {max(ratios):.2g})" if ratios else "-"
+        table.append(f"| {model} | {c + 1} | {len(rows)} | {sum(d['attractor'] == 'line' for d, *_ in rows)} | "
+                     f"{len(ratios)} | {spread} | {sum(r > 1 for r in ratios)} of {len(ratios)} | "
+                     f"{sum(stable)} of {len(stable)} | {_median(beh):.3g}x ({min(beh):.3g} to {max(beh):.3g}) |")
+    return "\n".join(table) + "\n\nEach network:\n\n" + "\n".join(lines) + "\n"
 
 
 NEEDS_NEUROGYM = ("neurogym", "selection")
