@@ -100,4 +100,4 @@ def test_isolated_points_are_not_a_manifold():
     assert not any(m.get("attractor") for m in found["manifolds"])
     assert all(m["kind"] in (None, "surface") for m in found["manifolds"])
     few = find_manifolds(F, res.points[:3])                               # a switch: no manifold to judge
-    assert few["manifolds"] == [] and "not a line attractor" in few["sentence"]
+    assert few["manifolds"] == [] and "no manifold to judge" in few["sentence"]

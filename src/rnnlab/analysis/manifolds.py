@@ -201,10 +201,12 @@ def find_manifolds(F, points: list, **settings) -> dict:
     cfg = {"most": 80, **MANIFOLD_DEFAULTS, **settings}
     n = len(points)
     if n < cfg["min_points"]:
+        types = sorted(p.type for p in points)
+        switch = (" (two stable points around a saddle: a switch between two memories, not a line attractor)"
+                  if types == ["saddle", "stable", "stable"] else "")
         return {"manifolds": [], "clusters": [n] if n else [],
                 "sentence": f"{n} fixed and slow point{'s' if n != 1 else ''}: fewer than {cfg['min_points']}, no "
-                            "manifold to judge (two stable points around a saddle are a switch between two "
-                            "memories, not a line attractor)"}
+                            f"manifold to judge{switch}"}
     P = np.array([p.point for p in points])
     # stable, saddle, or neither: slow, or marginal (an eigenvalue within 1e-6 of the unit circle, as
     # all along an exact line, where rounding alone would make it a "saddle")
@@ -351,8 +353,9 @@ def _judge_cluster(F, Q, D, members, everyone, kinds, link, cfg) -> dict:
         lam.append(e)
         align.append(c)
         transverse.append(other)
-        rests.append(np.abs(np.linalg.eigvals(J[k])).max() <= 1 + 1e-6)     # a state can rest there
-    lam, align, transverse, rests = np.array(lam), np.array(align), np.array(transverse), np.array(rests)
+        rests.append(other <= 1 + 1e-6)          # a state can rest there, but for a slow drift along the curve
+    lam, align, transverse = np.array(lam), np.array(align), np.array(transverse)
+    rests = np.array(rests) & (np.abs(lam.real - 1.0) < cfg["near_one"])
     real = np.abs(lam.imag) < 1e-9
     near = real & (np.abs(lam.real - 1.0) < cfg["near_one"])
     repel = real & (lam.real >= 1.0 + cfg["near_one"])        # a point the flow along the curve runs away from
