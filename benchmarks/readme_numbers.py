@@ -16,6 +16,8 @@ in its time with ``--check``: a number fails when it leaves the spread the READM
   (Adam over cells; plain SGD and SGD with momentum 0.9 for the tanh RNN);
 - ``flipflop``: the 3-bit flip-flop preset, seeds 0 and 1: test MSE and the fixed points the
   analysis finds at zero input (Sussillo & Barak's cube: 8 stable, 12 + 6 + 1 saddles);
+- ``cells``: interpretable cells of a 30-second char-LM, each unit chosen on one half of the
+  held-out text and tested on the other beside a chance level;
 - ``analysis``: what ``analyze`` measures on each preset's seed-0 model (roles, silencing each
   role next to a random group of the same size, fixed points);
 - ``selection``: Mante et al.'s question on NeuroGym's ContextDecisionMaking, ten seeds of the
@@ -171,6 +173,30 @@ def analysis() -> str:
         ca = a["continuous_attractor"]
         lines.append(f"| {label[preset]} | {roles} | {silenced} | {fp}; continuous attractor: {ca['kind'] or 'none'}"
                      f" ({ca['reason']}) |")
+    return "\n".join(lines) + "\n"
+
+
+def cells() -> str:
+    """Interpretable cells of a 30-second char-LM (the ``charlm`` preset, smaller and shorter): per
+    state of the text, the unit chosen on one half of the held-out text, its r there and on the
+    other half, and the chance level."""
+    from rnnlab.analysis.text_cells import interpretable_cells
+    from rnnlab.training.config import PRESETS
+    from rnnlab.training.loop import Trainer
+    t = Trainer(config=PRESETS["charlm"].replace(hidden=128, epochs=12, batches_per_epoch=60))
+    summary = t.fit()
+    found = interpretable_cells(t.model, t.task.test.X, t.task.vocab)
+    lines = [f"`charlm` preset with `--hidden 128 --epochs 12 --batches-per-epoch 60`: "
+             f"{summary['final_test_bpc']:.2f} bits/char; {found['characters']:,} held-out characters, units "
+             f"chosen on characters 0-{found['held_out'][0]:,} and tested on the rest.", "",
+             "| state of the text | unit chosen | r where chosen | r held out | chance level | beyond chance |",
+             "|---|---|---|---|---|---|"]
+    for h in found["hypotheses"]:
+        if "unit" not in h:
+            lines.append(f"| {h['name']} | - | - | - | - | untested |")
+            continue
+        lines.append(f"| {h['name']} | {h['state']}[{h['unit']}] | {h['selection_r']:+.2f} | {h['held_out_r']:+.2f} | "
+                     f"{h['chance']['level']:.2f} | {'yes' if h['above_chance'] else 'no'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -335,7 +361,7 @@ def selection() -> str:
 
 
 NEEDS_NEUROGYM = ("neurogym", "selection")
-BLOCKS = {"presets": presets, "lr_sweep": lr_sweep, "flipflop": flipflop, "analysis": analysis,
+BLOCKS = {"presets": presets, "lr_sweep": lr_sweep, "flipflop": flipflop, "analysis": analysis, "cells": cells,
           "neurogym": neurogym, "selection": selection}
 
 # The spread within which a re-derived block must give the README's numbers (``check``):
@@ -350,6 +376,7 @@ SPREAD = {"presets": {"rel": 0.0, "skip": {"training time"}},
           "lr_sweep": {"rel": 0.0, "skip": set()},
           "flipflop": {"rel": 0.1, "skip": set()},
           "analysis": {"rel": 0.1, "skip": set()},
+          "cells": {"rel": 0.1, "skip": set()},
           "neurogym": {"rel": 0.0, "skip": {"training time"}},
           "selection": {"rel": 0.0, "skip": set()}}
 NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?(?:e[-+]?\d+)?")

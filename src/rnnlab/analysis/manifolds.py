@@ -378,9 +378,10 @@ def _judge_cluster(F, Q, D, members, everyone, kinds, link, cfg) -> dict:
                                    "alignment": float(np.median(align[seg]))},
                transverse_max={"median": float(np.median(transverse[seg])), "max": float(np.max(transverse))},
                point_eigenvalues=[[float(v.real), float(v.imag)] for v in lam])
-    eig_words = (f"eigenvalue along its tangent {lam[mid].real:.3f} at the median point"
-                 f"{'' if whole else ' of the attracting stretch'} ({lo:.3f} to {hi:.3f} at 80% of the {m} points its "
-                 f"curve passes through; within {cfg['near_one']:g} of 1 at {int(near.sum())}, "
+    stretch = "" if whole or not run.size else " of the attracting stretch"
+    eig_words = (f"eigenvalue along its tangent {lam[mid].real:.3f} at the median point{stretch} ({lo:.3f} to "
+                 f"{hi:.3f} at 80% of the {m} points its curve passes through; within {cfg['near_one']:g} of 1 at "
+                 f"{int(near.sum())}, "
                  f"{'all real' if real.all() else f'complex at {int((~real).sum())}'}; its mode "
                  f"{np.median(align[seg]):.2f} aligned with the tangent), the largest other eigenvalue "
                  f"{np.median(transverse[seg]):.3f} at the median point")
