@@ -57,6 +57,7 @@ def test_the_analysis_names_the_ring_from_the_trials_own_states():
     verdict = a["fixed_points"]["continuous_attractor"]
     assert verdict["kind"] == "ring" and verdict["ring_attractor"] and not verdict["line_attractor"]
     assert verdict["reason"].startswith("a ring attractor (closed)")
+    assert any("counts the continuum" in n for n in a["fixed_points"]["notes"])
 
 
 def test_an_exact_line_and_an_exact_sheet_of_fixed_points():

@@ -246,6 +246,11 @@ def fixed_point_analysis(model, task, states, *, starts=None, tol=FP_DEFAULTS["t
     everything = result.points + slow + along
     manifolds = out["manifolds"] = find_manifolds(F, everything)
     out["continuous_attractor"] = continuous_attractor(manifolds)       # the verdict, said once
+    kind = out["continuous_attractor"]["kind"]
+    if kind and result.unfound_estimate >= 1.0:
+        notes.append(f"the points lie on a {kind} attractor, a continuum, where nearly every start finds a point of "
+                     "its own: the estimate of unfound points counts the continuum, not points a longer search "
+                     "would add")
     out["selection"] = selection_vectors(F, everything, manifolds, input_directions(rnn, layer, x_const, F))
     out["layer"], out["input"] = layer, x_const.tolist()
     out["input_reason"] = reason or ("given" if given else
