@@ -251,7 +251,8 @@ def fixed_point_analysis(model, task, states, *, starts=None, tol=FP_DEFAULTS["t
         notes.append(f"the points lie on a {kind} attractor, a continuum, where nearly every start finds a point of "
                      "its own: the estimate of unfound points counts the continuum, not points a longer search "
                      "would add")
-    out["selection"] = selection_vectors(F, everything, manifolds, input_directions(rnn, layer, x_const, F))
+    out["selection"] = selection_vectors(F, everything, manifolds, input_directions(rnn, layer, x_const, F),
+                                         fixed=result.points)
     out["layer"], out["input"] = layer, x_const.tolist()
     out["input_reason"] = reason or ("given" if given else
                                      f"zero, the default: give another constant input with {setting('fp_input')}")
