@@ -16,19 +16,22 @@ they lie along one *direction* (a straight line) misses every ring and every cur
    nearest neighbour); in each cluster of at least
    ``min_points`` the longest path of the minimum spanning tree is the candidate curve. The curve
    is *one-dimensional* when at least ``on_share`` of the cluster lies within ``near_scale``
-   median links of it; *closed* (a ring) when its two ends are linked as the clusters are, else
-   open (a line); and each point's neighbourhood must be a line (its first
-   principal direction holding ``on_share`` of its spread), which a lattice of isolated points
-   (a flip-flop's memories and saddles) is not. Otherwise the cluster is two-dimensional when its
+   median links of it and each point's neighbourhood is a line (its first principal direction
+   holding ``on_share`` of its spread), which a lattice of isolated points (a flip-flop's
+   memories and saddles) is not. It is *closed* (a ring) when, with the points nearest its middle
+   half taken away, its two ends are still linked, or when the points lie on a circle (RMS off it
+   under 5% of the radius) round all but a quarter turn of it (trials need not visit a whole
+   ring); else open (a line). Otherwise the cluster is two-dimensional when its
    neighbourhoods are planes and its top two principal components hold ``surface_share`` of its
    spread (detected, not analysed further).
 3. Along a one-dimensional curve, at each point, the eigenvalue of the Jacobian whose right
    eigenvector is most aligned with the curve's tangent. A continuous *attractor* when it is real
    and within ``near_one`` of 1 along a stretch of consecutive points holding at least half of
    the curve (and ``min_points``), its mode lies along the tangent there (|cos| >= 0.7), every
-   other eigenvalue is inside the unit circle (the manifold attracts), and at no point of the
-   curve does the flow along it run away (a real eigenvalue >= 1 + ``near_one``): two stable
-   points around a saddle make a curve too, but a switch between two memories, not a continuum.
+   other eigenvalue is inside the unit circle (the manifold attracts, so a state can rest on it
+   but for a slow drift along it), at no point of the curve does the flow along it run away (a
+   real eigenvalue >= 1 + ``near_one``), and its fixed points are not just two stable points
+   around one saddle: that makes a curve too, but a switch between two memories, not a continuum.
 
 Fit: for a ring, the RMS distance off the circle fitted in the plane of its top two principal
 components (as a share of the radius) and that plane's share of the spread; for a line, the RMS
@@ -40,7 +43,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnlab.analysis.fixed_points import FixedPoint, find_fixed_points, sample_starts
+from rnnlab.analysis.fixed_points import find_fixed_points, sample_starts
 
 __all__ = ["MANIFOLD_DEFAULTS", "slow_points_on_trajectories", "find_manifolds", "continuous_attractor"]
 
@@ -417,13 +420,3 @@ def continuous_attractor(manifolds: dict) -> dict:
 def points_of(manifold: dict, points: list) -> list:
     """The FixedPoints a manifold holds, in order along it."""
     return [points[k] for k in manifold.get("members", [])]
-
-
-def as_points(P, F) -> list:
-    """FixedPoint records for bare states (tests and hand-built checks)."""
-    P = np.atleast_2d(P)
-    r = F(P) - P
-    eig = np.linalg.eigvals(F.jacobian(P))
-    return [FixedPoint(point=p, count=1, q=float(0.5 * rr @ rr), eigenvalues=e[np.argsort(-np.abs(e))],
-                       n_unstable=int((np.abs(e) > 1).sum()), type="stable" if (np.abs(e) <= 1).all() else "saddle")
-            for p, rr, e in zip(P, r, eig)]
