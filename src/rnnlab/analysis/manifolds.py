@@ -47,8 +47,8 @@ from rnnlab.analysis.fixed_points import find_fixed_points, sample_starts
 
 __all__ = ["MANIFOLD_DEFAULTS", "slow_points_on_trajectories", "find_manifolds", "continuous_attractor"]
 
-MANIFOLD_DEFAULTS = {"fixed_tol": 1e-12, "min_points": 5, "link_scale": 3.0, "near_scale": 1.5, "on_share": 0.8,
-                     "surface_share": 0.9, "near_one": 0.02, "align": 0.7}
+MANIFOLD_DEFAULTS = {"fixed_tol": 1e-12, "slow_tol": 1e-5, "min_points": 5, "link_scale": 3.0, "near_scale": 1.5,
+                     "on_share": 0.8, "surface_share": 0.9, "near_one": 0.02, "align": 0.7}
 # near_one = 0.02: along an attractor a state keeps what it was given for 50 steps or more, longer than the
 # trials of the tasks here; the slow mode of one of two stable points around a saddle (0.94-0.97 measured)
 # is a memory that fades within a trial, not a continuum.
@@ -275,6 +275,39 @@ def _longest_run(mask, closed: bool) -> np.ndarray:
     return np.array(best[:m], dtype=int)
 
 
+def _probe_gap(F, P, cfg, n: int = 16) -> np.ndarray:
+    """Slow points reached from ``n`` states spread across the largest angular gap of the points P
+    round the circle fitted in their top-two-component plane (each state: the circle's point at
+    that angle plus, off the plane, the nearer gap end's own offset), each moved only until q <
+    ``cfg["slow_tol"]``; those that end inside the gap's angles."""
+    mean = P.mean(axis=0)
+    _, _, vt = np.linalg.svd(P - mean, full_matrices=False)
+    Y = (P - mean) @ vt[:2].T
+    centre, radius, _ = _circle_fit(Y)
+    ang = np.arctan2(Y[:, 1] - centre[1], Y[:, 0] - centre[0])
+    order = np.argsort(ang)
+    a = ang[order]
+    gaps = np.diff(np.concatenate([a, a[:1] + 2 * np.pi]))
+    k = int(np.argmax(gaps))
+    lo, width = a[k], gaps[k]
+    ends = (order[k], order[(k + 1) % len(a)])
+    phis = lo + width * (np.arange(1, n + 1) / (n + 1))
+    starts = []
+    for phi in phis:
+        end = ends[0] if phi - lo < width / 2 else ends[1]
+        off_plane = (P[end] - mean) - ((P[end] - mean) @ vt[:2].T) @ vt[:2]
+        starts.append(mean + (centre + radius * np.array([np.cos(phi), np.sin(phi)])) @ vt[:2] + off_plane)
+    res = find_fixed_points(F, np.array(starts), tol=cfg["slow_tol"], polish_iters=0, outlier_distance=np.inf,
+                            unique_tol=1e-9)
+    pts = np.array([p.point for p in res.points]).reshape(-1, P.shape[1])
+    if not len(pts):
+        return pts
+    yp = (pts - mean) @ vt[:2].T - centre
+    rel = (np.arctan2(yp[:, 1], yp[:, 0]) - lo) % (2 * np.pi)
+    inside = (rel > 0.1 * width) & (rel < 0.9 * width)                  # not just back at the gap's ends
+    return pts[inside]
+
+
 def _closes(D, path, link: float) -> bool:
     """Whether the curve ``path`` closes: with the points nearest its middle half taken away, its
     two ends are still linked (through the remaining points, links shorter than ``link``). A line
@@ -307,18 +340,26 @@ def _judge_cluster(F, Q, D, members, everyone, kinds, link, cfg) -> dict:
     ends_gap = float(Dc[path[0], path[-1]])
     Pc = everyone
     circle = _circle_in_plane(Pc)
-    # closed: the curve's ends are linked, or the points lie on a circle (RMS off it under 5% of the
-    # radius) round most of it (no gap over a quarter turn): trials need not visit all of a ring
     local_link = min(link, cfg["link_scale"] * float(np.percentile(_nearest(Dc), 90)))
-    closed = len(path) >= 8 and (_closes(Dc, path, local_link) or (circle["rms_off_circle_share"] < 0.05
-                                                             and circle["largest_gap_degrees"] <= 90))
+    closed = len(path) >= 8 and _closes(Dc, path, local_link)
+    probed = 0
+    if len(path) >= 8 and not closed and circle["rms_off_circle_share"] < 0.05:
+        # on a circle but its ends not linked: trials may not have visited all of a ring, or the ring
+        # is cut. The network decides: states across the gap, moved until slow, fill it on a ring and
+        # drift to its ends where it is cut
+        extra = _probe_gap(F, Pc, cfg)
+        probed = len(extra)
+        if probed:
+            Qx = np.vstack([Qc, extra])
+            Dx = np.sqrt(np.maximum(((Qx[:, None, :] - Qx[None]) ** 2).sum(axis=2), 0.0))
+            closed = _closes(Dx, path, local_link)
     off = _distance_to_polyline(Pc, C, closed)
     on = off <= cfg["near_scale"] * step
     centred = Pc - Pc.mean(axis=0)
     sv = np.linalg.svd(centred, compute_uv=False)
     var = sv ** 2 / max((sv ** 2).sum(), 1e-300)
     local_one, local_two = _local_shares(Qc, Dc)
-    out = {"points": int(on.sum()), "of": len(Pc), "members": [int(members[k]) for k in path],
+    out = {"points": int(on.sum()), "of": len(Pc), "members": [int(members[k]) for k in path], "gap_probes": probed,
            "closed": bool(closed), "median_spacing": step, "ends_gap": ends_gap, "link": link,
            "local_line_share": local_one, "local_plane_share": local_two}
     if on.mean() < cfg["on_share"] or local_one < cfg["on_share"]:
@@ -361,46 +402,48 @@ def _judge_cluster(F, Q, D, members, everyone, kinds, link, cfg) -> dict:
     rests = np.array(rests) & (np.abs(lam.real - 1.0) < cfg["near_one"])
     real = np.abs(lam.imag) < 1e-9
     near = real & (np.abs(lam.real - 1.0) < cfg["near_one"])
-    repel = real & (lam.real >= 1.0 + cfg["near_one"])        # a point the flow along the curve runs away from
+    repel = real & (lam.real >= 1.0 + cfg["near_one"])        # points the flow along the curve runs away from
+    repels = repel.mean() >= 0.1                               # a stretch of them, not a stray point or an end
     run = _longest_run(near, closed)                           # the stretch that keeps what it is given
     on_kinds = [k for k, o in zip(kinds, on) if o]
     switch = on_kinds.count("stable") == 2 and on_kinds.count("saddle") == 1
     enough = run.size >= max(cfg["min_points"], 0.5 * m)
     rest = bool(rests[run].any()) if run.size else False
-    attractor = bool(enough and rest and not repel.any() and not switch and np.median(align[run]) >= cfg["align"]
+    attractor = bool(enough and rest and not repels and not switch and np.median(align[run]) >= cfg["align"]
                      and np.median(transverse[run]) < 1.0)
     seg = run if run.size else np.arange(m)
-    mid = seg[np.argsort(np.abs(lam[seg] - 1.0))[seg.size // 2]]
+    median = float(np.median(lam.real[seg]))
     lo, hi = np.percentile(lam.real, [10, 90])
     kind = "ring" if closed else "line"
     whole = run.size == m
     out.update(kind=kind, attractor=attractor, fit=fit, length=length, curve_points=m, attracting_points=int(run.size),
-               tangent_eigenvalue={"median": float(lam[mid].real), "min": float(lam.real.min()),
+               tangent_eigenvalue={"median": median, "min": float(lam.real.min()),
                                    "max": float(lam.real.max()), "p10": float(lo), "p90": float(hi),
                                    "near_one_share": float(near.mean()), "all_real": bool(real.all()),
                                    "alignment": float(np.median(align[seg]))},
                transverse_max={"median": float(np.median(transverse[seg])), "max": float(np.max(transverse))},
                point_eigenvalues=[[float(v.real), float(v.imag)] for v in lam])
-    stretch = "" if whole or not run.size else " of the attracting stretch"
-    eig_words = (f"eigenvalue along its tangent {lam[mid].real:.3f} at the median point{stretch} ({lo:.3f} to "
+    stretch = "" if whole or not run.size else " over the attracting stretch"
+    eig_words = (f"eigenvalue along its tangent: median {median:.3f}{stretch} ({lo:.3f} to "
                  f"{hi:.3f} at 80% of the {m} points its curve passes through; within {cfg['near_one']:g} of 1 at "
                  f"{int(near.sum())}, "
                  f"{'all real' if real.all() else f'complex at {int((~real).sum())}'}; its mode "
-                 f"{np.median(align[seg]):.2f} aligned with the tangent), the largest other eigenvalue "
-                 f"{np.median(transverse[seg]):.3f} at the median point")
+                 f"{np.median(align[seg]):.2f} aligned with the tangent), the largest other eigenvalue: median "
+                 f"{np.median(transverse[seg]):.3f}")
     if attractor:
         head = (f"a {kind} attractor ({'closed' if closed else 'open'})" if whole else
-                f"a {kind} attractor over {run.size} of the {m} points its curve passes through (the rest forget "
-                "along it)")
+                f"a {kind} attractor over {run.size} consecutive of the {m} points its curve passes through "
+                f"(elsewhere the eigenvalue along it is farther than {cfg['near_one']:g} from 1 at "
+                f"{int(m - near.sum())} points)")
     else:
-        why = (f"the flow along it runs away from a point where the eigenvalue along it is {lam.real[repel].max():.3f} "
-               "towards stable points: a switch between memories, not a continuum" if repel.any() else
+        why = (f"the flow along it runs away at {int(repel.sum())} of its {m} points (eigenvalue along it up to "
+               f"{lam.real[repel].max():.3f}): it does not hold a state there" if repels else
                "its fixed points are two stable points around one saddle: a switch between two memories (a bistable "
                "pair), not a continuum" if switch else
                f"the eigenvalue along it is within {cfg['near_one']:g} of 1 at only {run.size} consecutive of its "
-               f"{m} points (median {lam[mid].real:.3f})" if not enough else
+               f"{m} points (median {median:.3f})" if not enough else
                f"no state can rest on it: every point has an unstable direction (along it, eigenvalue "
-               f"{lam[mid].real:.3f}: the slow neighbourhood of a saddle)" if not rest else
+               f"{median:.3f}: the slow neighbourhood of a saddle)" if not rest else
                "its slow mode does not run along it" if np.median(align[run]) < cfg["align"] else
                "other directions are unstable: the manifold repels")
         head = f"a {kind} of fixed and slow points ({'closed' if closed else 'open'}) but not an attractor: {why}"
