@@ -416,7 +416,7 @@ def _judge_cluster(F, Q, D, members, everyone, kinds, link, cfg) -> dict:
     lo, hi = np.percentile(lam.real, [10, 90])
     kind = "ring" if closed else "line"
     whole = run.size == m
-    out.update(kind=kind, attractor=attractor, fit=fit, length=length, curve_points=m, attracting_points=int(run.size),
+    out.update(kind=kind, attractor=attractor, fit=fit, length=length, curve_points=m, attracting=run.tolist(),
                tangent_eigenvalue={"median": median, "min": float(lam.real.min()),
                                    "max": float(lam.real.max()), "p10": float(lo), "p90": float(hi),
                                    "near_one_share": float(near.mean()), "all_real": bool(real.all()),
@@ -460,6 +460,8 @@ def continuous_attractor(manifolds: dict) -> dict:
     return {"kind": None, "line_attractor": False, "ring_attractor": False, "reason": manifolds["sentence"]}
 
 
-def points_of(manifold: dict, points: list) -> list:
-    """The FixedPoints a manifold holds, in order along it."""
-    return [points[k] for k in manifold.get("members", [])]
+def points_of(manifold: dict, points: list, attracting: bool = False) -> list:
+    """The FixedPoints a manifold's curve passes through, in order along it (``attracting``: those
+    of its attracting stretch only)."""
+    members = manifold.get("members", [])
+    return [points[members[k]] for k in manifold["attracting"]] if attracting else [points[k] for k in members]

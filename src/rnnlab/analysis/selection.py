@@ -60,16 +60,16 @@ def selection_at(F, point, input_maps, near_one: float = 0.05) -> dict:
 
 def selection_vectors(F, points: list, manifolds: dict, input_maps: list, fixed: list,
                       near_one: float = 0.05) -> dict:
-    """Selection vectors at the points of the first attracting manifold (``points``, fixed and
-    slow, in order along it), or, where there is none, at each of the ``fixed`` points; each
+    """Selection vectors at the points of the first attracting manifold's attracting stretch
+    (``points``, fixed and slow, in order along it), or, where there is none, at each of the ``fixed`` points; each
     input's push along the slow mode as a distribution over the accepted points; the refused ones
     counted by reason. Without a manifold slow points are left out: which slow points a search
     meets depends on its starts (on trained ContextDecisionMaking networks the median push ratio
     moved by 30% at 4x the starts when they were in), the fixed points do not."""
     att = next((m for m in manifolds.get("manifolds", []) if m.get("attractor")), None)
-    where = (f"the {len(points_of(att, points))} points along the {att['kind']} attractor" if att else
+    chosen = points_of(att, points, attracting=True) if att else fixed
+    where = (f"the {len(chosen)} points along the {att['kind']} attractor" if att else
              f"the {len(fixed)} fixed points (no attracting manifold)")
-    chosen = points_of(att, points) if att else fixed
     per_point, refused = [], {}
     for k, p in enumerate(chosen):
         res = selection_at(F, p.point, input_maps, near_one)
