@@ -58,6 +58,7 @@ from rnnlab.training.threads import on_analysis_threads
 # counts stay until measured again.
 FP_WORK = 512 * 128 ** 3
 FP_MIN_STARTS = 8
+TRAJECTORY_STARTS = 256        # visited states moved until slow, for the manifolds (at most; fewer for large states)
 
 
 def default_fp_starts(state_size: int) -> int:
@@ -238,10 +239,12 @@ def fixed_point_analysis(model, task, states, *, starts=None, tol=FP_DEFAULTS["t
     out["slow_points"] = [p.to_json(3, include_point=False) for p in slow[:50]]
     out["counts"]["slow_points"] = len(slow)
     out["settings"]["slow_tol"] = FP_DEFAULTS["slow_tol"]
-    left = None if seconds is None else max(seconds - result.seconds, 1.0)
-    along = slow_points_on_trajectories(F, states, max(FP_MIN_STARTS, starts // 2), slow_tol=FP_DEFAULTS["slow_tol"],
-                                        unique_tol=result.unique_tol, outlier_distance=result.outlier_distance,
-                                        seconds=left, rng=rng)
+    # slow points along the trials: a sample of their own, not the fixed-point search's leftovers (more
+    # starts there used to leave less time here, and a line found at the defaults was lost at 4x the starts)
+    along = slow_points_on_trajectories(F, states, min(TRAJECTORY_STARTS, max(FP_MIN_STARTS, starts // 2)),
+                                        slow_tol=FP_DEFAULTS["slow_tol"], unique_tol=result.unique_tol,
+                                        outlier_distance=result.outlier_distance, seconds=seconds,
+                                        rng=np.random.default_rng([seed, 1]))     # the same states at any effort
     out["counts"]["slow_points_on_trajectories"] = len(along)
     everything = result.points + slow + along
     manifolds = out["manifolds"] = find_manifolds(F, everything)
