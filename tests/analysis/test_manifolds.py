@@ -94,8 +94,11 @@ def switch_model(along=1.03):
     return model, rnnlab.Task.from_arrays(X, np.sign(X.cumsum(axis=1)))
 
 
-def test_a_bistable_pair_is_not_a_line_attractor():
-    model, task = switch_model()
+@pytest.mark.parametrize("along", [1.03, 1.01])
+def test_a_bistable_pair_is_not_a_line_attractor(along):
+    """At 1.01 every eigenvalue along the line is within 0.02 of 1 and the saddle's neighbourhood
+    alone makes a cluster of slow points: only where its unstable direction leads tells the switch."""
+    model, task = switch_model(along)
     fp = analyze(model, task, fp_starts=128).json["fixed_points"]
     assert fp["counts"]["types"] == {"stable": 2, "saddle index 1": 1}
     verdict = fp["continuous_attractor"]

@@ -36,7 +36,7 @@ from rnnlab.analysis.fixed_points import (
     slow_points,
     steady_layer_input,
 )
-from rnnlab.analysis.manifolds import continuous_attractor, find_manifolds, slow_points_on_trajectories
+from rnnlab.analysis.manifolds import continuous_attractor, distinct, find_manifolds, slow_points_on_trajectories
 from rnnlab.analysis.oscillation import rotation_vs_free_run
 from rnnlab.analysis.selection import selection_vectors
 from rnnlab.analysis.text_cells import interpretable_cells, regex_signal
@@ -246,7 +246,7 @@ def fixed_point_analysis(model, task, states, *, starts=None, tol=FP_DEFAULTS["t
                                         outlier_distance=result.outlier_distance, seconds=seconds,
                                         rng=np.random.default_rng([seed, 1]))     # the same states at any effort
     out["counts"]["slow_points_on_trajectories"] = len(along)
-    everything = result.points + slow + along
+    everything = distinct(result.points + slow + along, result.unique_tol)
     manifolds = out["manifolds"] = find_manifolds(F, everything)
     out["continuous_attractor"] = continuous_attractor(manifolds)       # the verdict, said once
     kind = out["continuous_attractor"]["kind"]

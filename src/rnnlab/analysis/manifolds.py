@@ -64,6 +64,35 @@ def slow_points_on_trajectories(F, states, n: int, *, slow_tol: float, unique_to
     return res.points
 
 
+def distinct(points: list, tol: float) -> list:
+    """``points`` without the ones within ``tol`` of an earlier one (fixed points come first in the
+    analysis's list, then slow points: a slow point where a fixed point is already adds nothing)."""
+    kept: list = []
+    for p in points:
+        if not kept or np.linalg.norm(np.array([q.point for q in kept]) - p.point, axis=1).min() >= tol:
+            kept.append(p)
+    return kept
+
+
+def memories_either_side(F, saddle, stables: list, steps: int = 3000) -> set:
+    """Which of the ``stables`` (FixedPoint) the map reaches from just either side of ``saddle``
+    along its most unstable direction: the two memories an index-1 saddle separates."""
+    if not stables:
+        return set()
+    e, R = np.linalg.eig(F.jacobian(saddle.point[None])[0])
+    k = int(np.argmax(np.abs(e)))
+    if abs(e[k].imag) > 1e-9:
+        return set()
+    r = np.real(R[:, k]) / np.linalg.norm(R[:, k])
+    s = np.stack([saddle.point + 1e-4 * r, saddle.point - 1e-4 * r])
+    S = np.array([p.point for p in stables])
+    tol = 1e-2 * np.sqrt(S.shape[1])
+    for _ in range(steps):
+        s = F(s)
+    d = np.sqrt(((s[:, None, :] - S[None]) ** 2).sum(axis=2))              # (2, stables)
+    return {int(np.argmin(row)) for row in d if row.min() < tol}
+
+
 def _nearest(D):
     D = D.copy()
     np.fill_diagonal(D, np.inf)
@@ -216,6 +245,7 @@ def find_manifolds(F, points: list, **settings) -> dict:
     top = [p.max_abs_eigenvalue for p in points]
     kinds = ["slow" if p.q > cfg["fixed_tol"] else "stable" if t < 1 - 1e-6 else "saddle" if t > 1 + 1e-6
              else "marginal" for p, t in zip(points, top)]
+    stables = [p for p, k in zip(points, kinds) if k == "stable"]
     keep = _spread_out(P, cfg["most"])
     Q = P[keep]
     D = np.sqrt(np.maximum(((Q[:, None, :] - Q[None]) ** 2).sum(axis=2), 0.0))
@@ -232,7 +262,9 @@ def find_manifolds(F, points: list, **settings) -> dict:
         if len(members) < cfg["min_points"]:
             continue
         mine = of_cluster == c
-        m = _judge_cluster(F, Q, D, members, P[mine], [kinds[k] for k in np.flatnonzero(mine)], link, cfg)
+        m = _judge_cluster(F, Q, D, members, P[mine], [kinds[k] for k in np.flatnonzero(mine)], link, cfg,
+                           switch=_is_switch(F, [points[k] for k in np.flatnonzero(mine)],
+                                             [kinds[k] for k in np.flatnonzero(mine)], stables))
         m["members"] = [int(keep[k]) for k in m["members"]]
         found.append(m)
     sizes = [int((of_cluster == c).sum()) for c in range(len(clusters))]
@@ -330,7 +362,20 @@ def _closes(D, path, link: float) -> bool:
     return goal in seen
 
 
-def _judge_cluster(F, Q, D, members, everyone, kinds, link, cfg) -> dict:
+def _is_switch(F, mine: list, kinds: list, stables: list) -> bool:
+    """Whether a cluster is a switch between two memories: an index-1 saddle in it leads, either
+    side, to two stable points, and those two are the only stable points of the cluster and of
+    where it leads (a trained ring's saddles lead to neighbours too, but the ring holds many)."""
+    own = {id(p) for p, k in zip(mine, kinds) if k == "stable"}
+    for p, k in zip(mine, kinds):
+        if k == "saddle" and p.n_unstable == 1:
+            ends = memories_either_side(F, p, stables)
+            if len(ends) == 2 and len(own | {id(stables[j]) for j in ends}) == 2:
+                return True
+    return False
+
+
+def _judge_cluster(F, Q, D, members, everyone, kinds, link, cfg, switch: bool = False) -> dict:
     """One cluster: ``members`` index the spread-out points Q (distances D); ``everyone`` are all
     the points that belong to it (the fit and the count on the curve are theirs)."""
     Qc, Dc = Q[members], D[np.ix_(members, members)]
@@ -405,8 +450,6 @@ def _judge_cluster(F, Q, D, members, everyone, kinds, link, cfg) -> dict:
     repel = real & (lam.real >= 1.0 + cfg["near_one"])        # points the flow along the curve runs away from
     repels = repel.mean() >= 0.1                               # a stretch of them, not a stray point or an end
     run = _longest_run(near, closed)                           # the stretch that keeps what it is given
-    on_kinds = [k for k, o in zip(kinds, on) if o]
-    switch = on_kinds.count("stable") == 2 and on_kinds.count("saddle") == 1
     enough = run.size >= max(cfg["min_points"], 0.5 * m)
     rest = bool(rests[run].any()) if run.size else False
     attractor = bool(enough and rest and not repels and not switch and np.median(align[run]) >= cfg["align"]
@@ -438,8 +481,8 @@ def _judge_cluster(F, Q, D, members, everyone, kinds, link, cfg) -> dict:
     else:
         why = (f"the flow along it runs away at {int(repel.sum())} of its {m} points (eigenvalue along it up to "
                f"{lam.real[repel].max():.3f}): it does not hold a state there" if repels else
-               "its fixed points are two stable points around one saddle: a switch between two memories (a bistable "
-               "pair), not a continuum" if switch else
+               "a saddle on it leads, either side, to the only two stable points there: a switch between two "
+               "memories (a bistable pair), not a continuum" if switch else
                f"the eigenvalue along it is within {cfg['near_one']:g} of 1 at only {run.size} consecutive of its "
                f"{m} points (median {median:.3f})" if not enough else
                f"no state can rest on it: every point has an unstable direction (along it, eigenvalue "

@@ -18,15 +18,17 @@ from rnnlab.analysis.fixed_points import sample_starts
 __all__ = ["free_run_period", "rotation_vs_free_run"]
 
 SETTLED_RMS = 1e-6          # a free run whose states move less than this about their mean has settled
+SUSTAINED = 0.9             # a cycle keeps its size: the last quarter's RMS at least this share of the first's
 
 
-def free_run_period(F, starts, steps: int = 2048, burn: int = 512) -> tuple[float | None, float]:
+def free_run_period(F, starts, steps: int = 2048, burn: int = 512, amplitude: bool = False) -> tuple:
     """Run the map from each start (M, S) for ``burn`` + ``steps`` steps at its constant input and
     return the dominant period (in steps) of what it does after the burn, and the size of that
     motion (the RMS of the states about their mean). The period is None when the states settle
     (RMS below 1e-6) or drift without a rhythm (the strongest frequency fits less than twice).
     The spectrum is summed over units and starts; the peak is refined by a parabola through the
-    log power of its bin and its neighbours."""
+    log power of its bin and its neighbours. ``amplitude``: also return the RMS of the last quarter
+    of the run over that of the first (about 1 on a cycle, below 1 on a rhythm still dying out)."""
     s = np.array(starts, dtype=np.float64, ndmin=2)
     for _ in range(burn):
         s = F(s)
@@ -36,17 +38,21 @@ def free_run_period(F, starts, steps: int = 2048, burn: int = 512) -> tuple[floa
         trace[k] = s
     centred = trace - trace.mean(axis=0)
     rms = float(np.sqrt((centred ** 2).sum(axis=2).mean()))
+    q = steps // 4
+    first, last = (float(np.sqrt((c ** 2).sum(axis=2).mean())) for c in (centred[:q], centred[-q:]))
+    kept = last / first if first > 0 else 1.0
+    extra = (kept,) if amplitude else ()
     if not np.isfinite(rms) or rms < SETTLED_RMS:
-        return None, rms if np.isfinite(rms) else float("inf")
+        return (None, rms if np.isfinite(rms) else float("inf"), *extra)
     power = (np.abs(np.fft.rfft(centred, axis=0)) ** 2).sum(axis=(1, 2))     # (steps // 2 + 1,)
     k = int(np.argmax(power[1:]) + 1)
     if k < 2:
-        return None, rms
+        return (None, rms, *extra)
     shift = 0.0
     if k + 1 < len(power):
         a, b, c = np.log(power[k - 1:k + 2] + 1e-300)
         shift = 0.5 * (a - c) / (a - 2 * b + c) if a - 2 * b + c < 0 else 0.0
-    return float(steps / (k + shift)), rms
+    return (float(steps / (k + shift)), rms, *extra)
 
 
 def rotation_vs_free_run(F, points, states, seed: int = 0) -> dict | None:
@@ -63,22 +69,29 @@ def rotation_vs_free_run(F, points, states, seed: int = 0) -> dict | None:
     k, p = max(turning, key=lambda kp: abs(kp[1].eigenvalues[0]))
     lam = p.eigenvalues[0]
     angle = abs(float(np.angle(lam)))
-    period, rms = free_run_period(F, sample_starts(states, 16, 0.0, np.random.default_rng(seed)))
+    starts = sample_starts(states, 16, 0.0, np.random.default_rng(seed))
+    period, rms, kept = free_run_period(F, starts, amplitude=True)
     if period is None and p.n_unstable:
         return None                          # a saddle's slow turn the network never runs: no rhythm
     linear = 2 * np.pi / angle
-    cycle = period is not None
+    cycle = period is not None and kept >= SUSTAINED
     pair = (f"the leading eigenvalues of fixed point {k} are a complex pair of modulus {abs(lam):.3f} turning by "
             f"{angle:.4f} rad a step (a linear period of {linear:.2f} steps)")
     if cycle:
         runs = (f"running freely at that input the layer settles on a cycle of period {period:.2f} steps (RMS "
-                f"{rms:.3g} about its mean): a limit cycle, whose period the nonlinearity sets, not the linearisation "
+                f"{rms:.3g} about its mean, {100 * kept:.0f}% of it kept from the first to the last quarter of the "
+                "run): "
+                f"a limit cycle, whose period the nonlinearity sets, not the linearisation "
                 f"at the fixed point (free-run period / linear period = {period / linear:.3f})")
     elif rms < SETTLED_RMS:
         runs = "running freely at that input it settles: a damped rhythm, of the linear period"
+    elif period is not None:
+        runs = (f"running freely at that input it turns with period {period:.2f} steps but is still dying out "
+                f"(the last quarter of a 2048-step run keeps {100 * kept:.0f}% of the first quarter's size, below "
+                f"{100 * SUSTAINED:.0f}%): a slowly damped rhythm, not a limit cycle")
     else:
         runs = f"running freely at that input it moves without a rhythm (RMS {rms:.3g})"
     return {"point": k, "eigenvalue": [float(lam.real), float(lam.imag)], "modulus": float(abs(lam)),
             "angle": angle, "linear_period": linear, "free_run_period": period, "free_run_rms": rms,
-            "limit_cycle": cycle, "period_ratio": None if not cycle else period / linear,
+            "limit_cycle": cycle, "period_ratio": None if not cycle else period / linear, "amplitude_kept": kept,
             "sentence": f"{pair}; {runs}"}

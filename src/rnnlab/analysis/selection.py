@@ -24,16 +24,20 @@ from rnnlab.analysis.manifolds import points_of
 __all__ = ["selection_at", "selection_vectors"]
 
 
-def selection_at(F, point, input_maps, near_one: float = 0.05) -> dict:
+def selection_at(F, point, input_maps, near_one: float = 0.05, towards=None) -> dict:
     """The selection vector at one state (S,), or the reason there is none: {"eigenvalue",
     "selection_vector", "direction", "projections": [l . b_i]} or {"eigenvalue", "refused" (a sentence),
-    "why" (its kind)}."""
+    "why" (its kind)}. The slow direction r is signed to point along ``towards`` when given (a
+    manifold's tangent), else so that its largest component is positive: the pushes' signs then
+    mean the same at every point."""
     J = F.jacobian(point[None])[0]
     e, R = np.linalg.eig(J)
     k = int(np.argmin(np.abs(e - 1.0)))
     lam = e[k]
     out = {"eigenvalue": [float(lam.real), float(lam.imag)]}
     unstable = int((np.abs(np.delete(e, k)) > 1.0).sum())
+    twin = np.delete(e, k)
+    twin = twin[np.abs(twin - lam) < near_one]                      # another slow mode as slow as this one
     if abs(lam.imag) > 1e-9:
         out["why"] = "complex eigenvalue nearest 1"
         out["refused"] = (f"the eigenvalue nearest 1 is complex ({lam.real:.3f} {'+-'[int(lam.imag < 0)]} "
@@ -41,17 +45,23 @@ def selection_at(F, point, input_maps, near_one: float = 0.05) -> dict:
     elif abs(lam.real - 1.0) >= near_one:
         out["why"] = f"eigenvalue nearest 1 farther than {near_one:g} from 1"
         out["refused"] = f"the eigenvalue nearest 1 is {lam.real:.3f}, not within {near_one:g} of 1"
+    elif twin.size:
+        out["why"] = "more than one slow mode"
+        out["refused"] = (f"another eigenvalue ({abs(twin[0]):.3f}) lies within {near_one:g} of {lam.real:.3f}: a "
+                          "slow plane, not one slow direction, so no single selection vector")
     elif unstable:
         out["why"] = "unstable besides the slow mode"
         out["refused"] = (f"{unstable} unstable direction{'s' if unstable > 1 else ''} besides the slow mode: a "
                           "saddle, which trajectories leave")
     if "refused" in out:
         return out
-    r = np.real(R[:, k])
-    r /= np.linalg.norm(r)
-    el, L = np.linalg.eig(J.T)
-    left = np.real(L[:, int(np.argmin(np.abs(el - lam)))])
-    left /= left @ r                                               # l . r = 1: l . b is the push along r
+    scale = np.linalg.norm(R[:, k])
+    r = np.real(R[:, k]) / scale
+    sign = np.sign(r @ towards) if towards is not None else np.sign(r[np.argmax(np.abs(r))])
+    r *= sign or 1.0
+    # the left eigenvector is row k of R^-1 (l R = e_k): l . r = 1 by construction, no second
+    # eigendecomposition to match; rescaled with r, so l . b is the push along r
+    left = np.real(np.linalg.solve(R.T, np.eye(len(e))[k])) * scale * (sign or 1.0)
     base = F(point)
     pushes = [float(left @ (Fi(point) - base)) for Fi in input_maps]
     out.update(selection_vector=(left / np.linalg.norm(left)).tolist(), direction=r.tolist(), projections=pushes)
@@ -71,8 +81,10 @@ def selection_vectors(F, points: list, manifolds: dict, input_maps: list, fixed:
     where = (f"the {len(chosen)} points along the {att['kind']} attractor" if att else
              f"the {len(fixed)} fixed points (no attracting manifold)")
     per_point, refused = [], {}
+    P = np.array([p.point for p in chosen]).reshape(len(chosen), -1)
     for k, p in enumerate(chosen):
-        res = selection_at(F, p.point, input_maps, near_one)
+        towards = P[min(k + 1, len(P) - 1)] - P[max(k - 1, 0)] if att and len(P) > 1 else None
+        res = selection_at(F, p.point, input_maps, near_one, towards=towards)   # one direction along the curve
         res["point"] = k
         if "refused" in res:
             refused[res["why"]] = refused.get(res["why"], 0) + 1
