@@ -26,6 +26,11 @@ def context_oscillator():
 def test_condition_inputs_are_the_ones_held_through_each_trial():
     _, task = context_oscillator()
     assert condition_inputs(task.test.X) == [1]
+    rng = np.random.default_rng(0)
+    pulses = (rng.random((200, 30, 1)) < 0.1).astype(float)           # a pulse is no level held
+    late = np.zeros((200, 30, 1))
+    late[:100, 10:] = 2.0                                             # a cue switched on after fixation is
+    assert condition_inputs(pulses) == [] and condition_inputs(late) == [0]
 
 
 def test_each_constant_input_is_analysed_on_its_own_trials():
@@ -63,3 +68,16 @@ def test_a_task_without_conditions_is_pooled_and_says_so():
     model, task = oscillator(20.0, gain=1.2)
     a = analyze(model, task, fp_starts=32).json
     assert a["condition"]["pooled"] and "its trials fall into no conditions" in a["condition"]["sentence"]
+
+
+def test_the_figures_label_each_analysed_trial_with_its_own_label():
+    """Variable lengths: the analysis keeps the trials at least as long as the median; the PCA
+    figure's colours were the first labels of the held-out set, another trial's for most rows."""
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(4, 13, 400)
+    X = rng.standard_normal((400, 12, 1)).astype(np.float32)
+    task = rnnlab.Task.from_arrays(X, rng.integers(0, 2, 400), lengths=lengths)
+    model = rnnlab.SequenceClassifier(1, 4, 2, num_layers=1, seed=0)
+    a = analyze(model, task, fp_starts=8, fp_rounds=1)
+    kept = task.test.lengths >= int(np.median(task.test.lengths))
+    assert not kept.all() and (a.arrays["label"] == task.test.y[kept]).all()

@@ -92,18 +92,21 @@ def input_directions(rnn, layer: int, x_const, F, nudge: float = 1e-4, most: int
 
 
 def held_out_sequences(task, n: int):
-    """Up to ``n`` held-out sequences for the analysis: (X, lengths) cut to a common length
-    (variable-length data is cut at the shortest chosen sequence), or text cut into rows."""
+    """Up to ``n`` held-out sequences for the analysis, cut to a common length (variable-length
+    data: the sequences at least as long as the median, cut there), and which held-out sequences
+    they are (indices into ``task.test``; None for text, cut into rows)."""
     if task.targets == "text":
         ids = task.test.X
         width = min(64, len(ids))
         rows = max(1, min(n, len(ids) // width))
         return ids[: rows * width].reshape(rows, width), None
     X, lengths = task.test.X, task.test.lengths
-    if lengths is not None:                # the sequences at least as long as the median, cut there
+    which = np.arange(len(X))
+    if lengths is not None:
         L = int(np.median(lengths))
-        X = X[lengths >= L][:, :L]
-    return X[:n], None
+        which = which[lengths >= L]
+        X = X[which][:, :L]
+    return X[:n], which[:n]
 
 
 def decodes_states(task) -> bool:
@@ -197,8 +200,9 @@ def fixed_point_analysis(model, task, states, *, starts=None, tol=FP_DEFAULTS["t
     starts drawn among ``states`` the layer visited on held-out data, plus the readout's reading
     of each point when it is the last layer of a one-direction stack. ``starts=None``: as many
     as the state size allows (``default_fp_starts``), drawn again in up to ``rounds`` rounds until
-    one finds no new point. The search stops after ``seconds`` (None: no bound);
-    ``progress(step, settled, starts)`` follows it (``analyze``'s protocol)."""
+    the estimate of unfound points is below one (``find_fixed_points_in_rounds``). The search stops
+    after ``seconds`` (None: no bound), and the slow points along the trials get a budget of their
+    own of the same length; ``progress(step, settled, starts)`` follows it (``analyze``'s protocol)."""
     rnn = model.rnn
     layer = layer % rnn.num_layers
     given = x_const is not None
@@ -223,13 +227,15 @@ def fixed_point_analysis(model, task, states, *, starts=None, tol=FP_DEFAULTS["t
     result = find_fixed_points_in_rounds(
         F, lambda n: draw_starts(states, n, noise, FP_DEFAULTS["between"], rng), starts, max_rounds=rounds,
         tol=tol, seconds=seconds, progress=tell)
-    if result.unfound_estimate >= 1.0:
+    if not result.unfound_estimate < 1.0:                 # one or more, or not estimable (no point found)
         stop = (f"the time budget of {seconds:g} s" if result.out_of_time or len(result.rounds) < rounds
                 else f"round {rounds}, the last allowed")
-        notes.append(f"the search stopped at {stop}, with about {result.unfound_estimate:.2g} point(s) estimated "
-                     f"unfound (Chao1: {sum(r['new_points'] for r in result.rounds)} found, some reached by one or "
-                     f"two starts only); allow more rounds with {setting('fp_rounds')} or more time with "
-                     f"{setting('fp_seconds')}")
+        found_n = sum(r["new_points"] for r in result.rounds)
+        how = ("no start reached a fixed point, so how many there are could not be estimated" if found_n == 0 else
+               f"with about {result.unfound_estimate:.2g} point(s) estimated unfound (Chao1: {found_n} found, some "
+               "reached by one or two starts only)")
+        notes.append(f"the search stopped at {stop}, {how}; allow more rounds with {setting('fp_rounds')} or more "
+                     f"time with {setting('fp_seconds')}")
     if result.out_of_time:
         notes.append(f"the search stopped at its time budget of {seconds:g} s with {result.out_of_time} of "
                      f"{result.starts} starts still running; give it more time with {setting('fp_seconds')}")
@@ -330,7 +336,7 @@ def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: in
             raise InputError(f"{setting('cell_regex')} scores units against a state of a text; this task's "
                              "inputs are not text")
         regex_signal(cell_regex, "")                        # a bad pattern is said before any work
-    X, _ = held_out_sequences(task, n_sequences)
+    X, which = held_out_sequences(task, n_sequences)
     result: dict = {"task": task.name, "targets": task.targets, "per_step": task.per_step,
                     "sequences_analysed": int(X.shape[0]), "steps_analysed": int(X.shape[1]),
                     "model": type(rnn).__name__.lower(), "hidden": rnn.hidden_size, "layers": rnn.num_layers}
@@ -340,7 +346,7 @@ def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: in
     top = layer_states(model, X, -1)                               # (N, T, S) of the last layer
     states = top if fp_layer % rnn.num_layers == rnn.num_layers - 1 else layer_states(model, X, fp_layer)
     impulse = None if text else impulse_responses(model, X.shape[1], X.shape[2])
-    label = task.test.y[:len(X)] if task.kind == "classify" else None
+    label = task.test.y[which] if task.kind == "classify" else None     # each analysed trial's own label
     per = []
     for cond in conds:                                   # roles and PCA of each condition's trials
         m = cond.trials
@@ -361,7 +367,7 @@ def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: in
         tell("interpretable cells: units that track states of the text", 0, None)
         result["interpretable_cells"] = interpretable_cells(model, task.test.X, task.vocab, regex=cell_regex)
     found = []
-    for k, (x, cond, p) in enumerate(zip(inputs, conds, per)):   # one seed: every input from the same draws
+    for k, (x, cond, p) in enumerate(zip(inputs, conds, per)):   # one seed, each input from its own trials
         told = tell if len(inputs) == 1 else (lambda step, d, t, k=k: tell(f"input {k + 1} of {len(inputs)}, "
                                                                            f"{step}", d, t))
         fp = fixed_point_analysis(model, task, states[cond.trials], starts=fp_starts, tol=fp_tol, x_const=x,

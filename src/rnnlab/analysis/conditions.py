@@ -7,10 +7,11 @@ input alone 67-79 oscillate. So each constant input of the analysis is paired wi
 that match it:
 
 - by default, the trials whose *condition inputs* equal the fixed-point input's values there. A
-  condition input holds one level through every trial (one value other than 0, which may start
-  after a fixation period) and takes 2 to ``MOST_LEVELS`` levels across trials: a context, a cue,
-  a level that selects a frequency. Inputs that change within a trial (evidence, pulses of either
-  sign, noise) or are the same in every trial (a fixation cue) split no trials.
+  condition input holds one level in every trial (one value other than 0, over one unbroken
+  stretch of at least half the trial: it may start after a fixation period) and takes 2 to
+  ``MOST_LEVELS`` levels across trials: a context, a cue,
+  a level that selects a frequency. Inputs that change within a trial (evidence, noise), come as
+  pulses, or are the same in every trial (a fixation cue) split no trials.
 - ``condition="pooled"``: every trial, and the analysis says so;
 - ``condition=f`` (or a list, one per constant input): the trials for which ``f(x)`` is true,
   ``x`` a trial's inputs (T, D).
@@ -44,13 +45,19 @@ class Condition:
 
 
 def trial_levels(X) -> np.ndarray:
-    """Each trial's level on each input (N, D): the one value other than 0 it takes in the trial
-    (0 if none), NaN where it takes several (a pulse of either sign, evidence, noise)."""
+    """Each trial's level on each input (N, D): the one value other than 0 it holds in the trial,
+    over one unbroken stretch of at least half its steps (0 if it is 0 throughout); NaN where it
+    takes several values (evidence, noise, pulses of either sign) or is not held (pulses)."""
     X = np.asarray(X, dtype=np.float64)
+    T = X.shape[1]
     nz = X != 0
+    count = nz.sum(axis=1)                                           # (N, D)
+    first = np.argmax(nz, axis=1)
+    last = T - 1 - np.argmax(nz[:, ::-1], axis=1)
+    held = (last - first + 1 == count) & (2 * count >= T)
     top = np.where(nz, X, -np.inf).max(axis=1)
     low = np.where(nz, X, np.inf).min(axis=1)
-    return np.where(~nz.any(axis=1), 0.0, np.where(top == low, top, np.nan))
+    return np.where(count == 0, 0.0, np.where((top == low) & held, top, np.nan))
 
 
 def condition_inputs(X) -> list[int]:

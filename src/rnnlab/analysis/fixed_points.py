@@ -364,11 +364,7 @@ class FixedPoint:
         return d
 
 
-STATUS = ("converged", "stalled", "max_iters", "out_of_time", "left_box")
-# How far past the values the cell's h can take a start may wander before it is stopped ("left_box"):
-# starts are visited states plus noise, so they may begin a little outside; a GRU start escaping where
-# its update gates close (F(h) - h -> 0 as |h| grows) used to run to |h| ~ 4 and the time budget.
-LEAVE_MARGIN = 0.1
+STATUS = ("converged", "stalled", "max_iters", "out_of_time")
 # A kept point's q must fall below tol * POLISH_BELOW under the float64 polish: six orders below the
 # tolerance. A degenerate point converges slowly (tanh's line attractor through the origin, where
 # F(h) - h is cubic along the line: the polish stalls at q = 1.8e-20), a plateau not at all (a GRU's
@@ -381,7 +377,7 @@ class FixedPointResult:
     points: list                 # FixedPoint, most-reached first
     starts: int
     converged: int               # q < tol
-    dropped_not_converged: int   # stalled + hit_max_iters + out_of_time + left_box
+    dropped_not_converged: int   # stalled + hit_max_iters + out_of_time
     stalled: int                 # q could not be lowered any more (a slow point or worse)
     hit_max_iters: int
     dropped_outliers: int        # converged starts whose point lies far from every start
@@ -398,7 +394,6 @@ class FixedPointResult:
     out_of_time: int = 0         # still running when the time budget was spent
     budget: float | None = None  # the time budget in seconds (None: none)
     rounds: list = field(default_factory=list)       # per round of starts: {"starts", "points", "new_points", ...}
-    left_box: int = 0            # stopped: h wandered past the cell's range by LEAVE_MARGIN
     dropped_unreachable: int = 0  # converged to a root outside the range of h (no trajectory gets there)
     dropped_unpolished: int = 0   # converged, but a float64 polish could not take q below polish_goal
     polish_goal: float = 0.0
@@ -423,7 +418,6 @@ class FixedPointResult:
         head = ", ".join(kinds) if kinds else "no fixed points"
         nc = self.dropped_not_converged
         late = f", {self.out_of_time} out of time" if self.out_of_time else ""
-        late += f", {self.left_box} left the range of h" if self.left_box else ""
         why = f": {self.stalled} stalled, {self.hit_max_iters} at max_iters{late}" if nc else ""
         rounds = f" in {len(self.rounds)} rounds" if len(self.rounds) > 1 else ""
         lo, hi = self.h_range or (-np.inf, np.inf)
@@ -432,6 +426,7 @@ class FixedPointResult:
         unpol = (f"{self.dropped_unpolished} dropped (a float64 polish could not take q below "
                  f"{self.polish_goal:.0e}), " if self.dropped_unpolished else "")
         est = ("" if self.unfound_estimate is None else
+               "; unfound points not estimable (no start reached a point)" if np.isnan(self.unfound_estimate) else
                f"; estimated unfound points {self.unfound_estimate:.2g} (Chao1, from how many starts reached each)")
         return (f"{head}; {self.starts} starts{rounds}: {self.converged} converged, {nc} dropped "
                 f"(did not converge{why}), {unreach}{unpol}"
@@ -445,7 +440,7 @@ class FixedPointResult:
                 "counts": {"starts": self.starts, "converged": self.converged,
                            "dropped_not_converged": self.dropped_not_converged,
                            "stalled": self.stalled, "hit_max_iters": self.hit_max_iters,
-                           "out_of_time": self.out_of_time, "left_box": self.left_box,
+                           "out_of_time": self.out_of_time,
                            "dropped_unreachable": self.dropped_unreachable,
                            "dropped_unpolished": self.dropped_unpolished,
                            "dropped_outliers": self.dropped_outliers,
@@ -553,7 +548,7 @@ def _solve_damped(F, s, g, mu, iters: int = 60, rtol: float = 1e-8):
 
 def _levenberg_marquardt(F, s, tol, max_iters, step_tol, tau=1e-3, patience=25, deadline=np.inf,
                          on_iteration=None, matrix_free=False):
-    """Batched LM on r(s) = F(s) - s. Returns (s, q, iterations, status codes 0/1/2/3/4).
+    """Batched LM on r(s) = F(s) - s. Returns (s, q, iterations, status codes 0/1/2/3).
 
     A start also counts as stalled when ``patience`` iterations did not halve its q: near a true
     fixed point q falls quadratically, so a start crawling along a slow manifold (or escaping
@@ -562,16 +557,16 @@ def _levenberg_marquardt(F, s, tol, max_iters, step_tol, tau=1e-3, patience=25, 
     ``on_iteration(settled)`` is told after each iteration how many starts have stopped.
     ``matrix_free``: each step solved by ``_solve_damped`` (products with J and J^T only) instead
     of forming every start's S x S Jacobian; the damping starts at ``tau`` (the A^T A it would be
-    scaled by is not formed). A start whose h leaves the cell's range by more than
-    ``LEAVE_MARGIN`` stops with code 4 (no fixed point it could reach is one a trajectory reaches)."""
+    scaled by is not formed). Each step is held inside the values the cell's h can take
+    (``StepMap.clip_to_range``): a GRU start escaping where its update gates close (F(h) - h -> 0
+    as |h| grows) used to run to |h| ~ 4, and the time budget, chasing roots no trajectory reaches."""
     M, S = s.shape
-    box = getattr(F, "box_excess", None)
     clip = getattr(F, "clip_to_range", None)
     eye = None if matrix_free else np.eye(S)
     r = F(s) - s
     q = 0.5 * np.einsum("ms,ms->m", r, r)
     q[~np.isfinite(q)] = np.inf
-    status = np.full(M, -1)                         # -1 running, 0 converged, 1 stalled, 2 max_iters, 3 time, 4 left
+    status = np.full(M, -1)                         # -1 running, 0 converged, 1 stalled, 2 max_iters, 3 time
     status[q < tol] = 0
     iters = np.zeros(M, dtype=int)
     mu = np.full(M, np.nan)                         # set from A^T A at each start's first step
@@ -629,9 +624,6 @@ def _levenberg_marquardt(F, s, tol, max_iters, step_tol, tau=1e-3, patience=25, 
         mu[rej] *= nu[rej]
         nu[rej] *= 2.0
         status[acc[q[acc] < tol]] = 0
-        if box is not None and acc.size:
-            gone = acc[box(s[acc]) > LEAVE_MARGIN]
-            status[gone[status[gone] < 0]] = 4
         # stalled: the step no longer moves s (relative to its size) and q is not yet < tol
         stuck = run[small & (status[run] < 0)]
         status[stuck] = 1
@@ -750,7 +742,6 @@ def find_fixed_points(F, starts, *, tol: float = FP_DEFAULTS["tol"], max_iters: 
         points=[points[k] for k in order], starts=M, converged=n_conv,
         dropped_not_converged=M - n_conv, stalled=int((code == 1).sum()),
         hit_max_iters=int((code == 2).sum()), out_of_time=int((code == 3).sum()), budget=seconds,
-        left_box=int((code == 4).sum()),
         dropped_outliers=int(far.sum()), dropped_unreachable=int((status == "unreachable").sum()),
         dropped_unpolished=unpolished, polish_goal=float(goal), h_range=getattr(F, "h_range", None),
         duplicates_merged=int(kept.size - unpolished - len(points)), tol=float(tol),
@@ -765,6 +756,8 @@ def unfound_estimate(hits) -> float:
     with f1 and f2 the points reached exactly once and twice. Points that many starts reach say
     nothing of the rare ones; while some are still met only once, more are likely unmet."""
     hits = np.asarray(hits)
+    if hits.size == 0:
+        return float("nan")                 # no point reached: nothing to estimate from, not "none left"
     f1, f2 = int((hits == 1).sum()), int((hits == 2).sum())
     return f1 * (f1 - 1) / (2.0 * (f2 + 1))
 
@@ -854,7 +847,7 @@ def _merge_rounds(results: list, unique_tol: float) -> FixedPointResult:
         dropped_not_converged=total("dropped_not_converged"), stalled=total("stalled"),
         hit_max_iters=total("hit_max_iters"), out_of_time=total("out_of_time"),
         dropped_outliers=total("dropped_outliers"), duplicates_merged=kept - len(points),
-        left_box=total("left_box"), dropped_unreachable=total("dropped_unreachable"),
+        dropped_unreachable=total("dropped_unreachable"),
         dropped_unpolished=total("dropped_unpolished"), polish_goal=last.polish_goal, h_range=last.h_range,
         tol=last.tol, unique_tol=last.unique_tol, outlier_distance=last.outlier_distance,
         iterations=np.concatenate([r.iterations for r in results]),

@@ -19,19 +19,24 @@ they lie along one *direction* (a straight line) misses every ring and every cur
    median links of it and each point's neighbourhood is a line (its first principal direction
    holding ``on_share`` of its spread), which a lattice of isolated points (a flip-flop's
    memories and saddles) is not. It is *closed* (a ring) when, with the points nearest its middle
-   half taken away, its two ends are still linked, or when the points lie on a circle (RMS off it
-   under 5% of the radius) round all but a quarter turn of it (trials need not visit a whole
-   ring); else open (a line). Otherwise the cluster is two-dimensional when its
-   neighbourhoods are planes and its top two principal components hold ``surface_share`` of its
-   spread (detected, not analysed further).
+   half taken away, its two ends are still linked. Where the points lie on a circle about as wide
+   as they are (RMS off it under 5% of the radius) with a gap of less than half a turn, the network
+   is asked about the gap (``_probe_gap``): 16 states across it, moved until slow, fill it on a
+   ring (trials need not visit a whole ring) and drift to its ends where the ring is cut. Else the
+   curve is open (a line). A cluster on no curve is two-dimensional when its neighbourhoods are
+   planes and its top two principal components hold ``surface_share`` of its spread (detected, not
+   analysed further); otherwise its points are isolated.
 3. Along a one-dimensional curve, at each point, the eigenvalue of the Jacobian whose right
-   eigenvector is most aligned with the curve's tangent. A continuous *attractor* when it is real
-   and within ``near_one`` of 1 along a stretch of consecutive points holding at least half of
-   the curve (and ``min_points``), its mode lies along the tangent there (|cos| >= 0.7), every
-   other eigenvalue is inside the unit circle (the manifold attracts, so a state can rest on it
-   but for a slow drift along it), at no point of the curve does the flow along it run away (a
-   real eigenvalue >= 1 + ``near_one``), and its fixed points are not just two stable points
-   around one saddle: that makes a curve too, but a switch between two memories, not a continuum.
+   eigenvector is most aligned with the curve's tangent. A continuous *attractor* when:
+   - it is real and within ``near_one`` of 1 along a stretch of consecutive points holding at
+     least half of the curve (and ``min_points``), its mode along the tangent there (median
+     |cos| >= 0.7);
+   - the other eigenvalues attract there (their largest modulus, median over the stretch, below
+     1) and at one point of the stretch at least every other eigenvalue is inside the unit circle
+     (a state can rest there, but for a slow drift along the curve);
+   - no stretch of 10% of the curve runs away along it (a real eigenvalue >= 1 + ``near_one``);
+   - it is no switch (``_is_switch``): an index-1 saddle on it leading, either side, to the only
+     two stable points there makes a curve of slow points too, between two memories.
 
 Fit: for a ring, the RMS distance off the circle fitted in the plane of its top two principal
 components (as a share of the radius) and that plane's share of the spread; for a line, the RMS
@@ -48,7 +53,7 @@ from rnnlab.analysis.fixed_points import find_fixed_points, sample_starts
 __all__ = ["MANIFOLD_DEFAULTS", "slow_points_on_trajectories", "find_manifolds", "continuous_attractor"]
 
 MANIFOLD_DEFAULTS = {"fixed_tol": 1e-12, "slow_tol": 1e-5, "min_points": 5, "link_scale": 3.0, "near_scale": 1.5,
-                     "on_share": 0.8, "surface_share": 0.9, "near_one": 0.02, "align": 0.7}
+                     "on_share": 0.8, "surface_share": 0.9, "near_one": 0.02, "align": 0.7, "probe_seconds": 5.0}
 # near_one = 0.02: along an attractor a state keeps what it was given for 50 steps or more, longer than the
 # trials of the tasks here; the slow mode of one of two stable points around a saddle (0.94-0.97 measured)
 # is a memory that fades within a trial, not a continuum.
@@ -184,13 +189,16 @@ def _circle_in_plane(P) -> dict:
     largest gap (degrees) between the points' angles round its centre."""
     centred = P - P.mean(axis=0)
     _, sv, vt = np.linalg.svd(centred, full_matrices=False)
+    if len(sv) < 2 or len(P) < 3:                                    # a state of one number: no plane
+        return {"rms_off_circle_share": float("inf"), "radius": 0.0, "plane_share": 1.0,
+                "largest_gap_degrees": 360.0, "extent": float(np.ptp(centred @ vt[0])) if len(sv) else 0.0}
     Y = centred @ vt[:2].T
     centre, radius, rms = _circle_fit(Y)
     angles = np.sort(np.arctan2(*(Y - centre).T[::-1]))
     gaps = np.diff(np.concatenate([angles, angles[:1] + 2 * np.pi]))
     return {"rms_off_circle_share": rms / radius if radius > 0 else float("inf"), "radius": radius,
             "plane_share": float((sv[:2] ** 2).sum() / max((sv ** 2).sum(), 1e-300)),
-            "largest_gap_degrees": float(np.degrees(gaps.max()))}
+            "largest_gap_degrees": float(np.degrees(gaps.max())), "extent": float(np.ptp(Y[:, 0]))}
 
 
 def _along_tangent(J, t):
@@ -330,7 +338,7 @@ def _probe_gap(F, P, cfg, n: int = 16) -> np.ndarray:
         off_plane = (P[end] - mean) - ((P[end] - mean) @ vt[:2].T) @ vt[:2]
         starts.append(mean + (centre + radius * np.array([np.cos(phi), np.sin(phi)])) @ vt[:2] + off_plane)
     res = find_fixed_points(F, np.array(starts), tol=cfg["slow_tol"], polish_iters=0, outlier_distance=np.inf,
-                            unique_tol=1e-9)
+                            unique_tol=1e-9, seconds=cfg["probe_seconds"])
     pts = np.array([p.point for p in res.points]).reshape(-1, P.shape[1])
     if not len(pts):
         return pts
@@ -388,7 +396,10 @@ def _judge_cluster(F, Q, D, members, everyone, kinds, link, cfg, switch: bool = 
     local_link = min(link, cfg["link_scale"] * float(np.percentile(_nearest(Dc), 90)))
     closed = len(path) >= 8 and _closes(Dc, path, local_link)
     probed = 0
-    if len(path) >= 8 and not closed and circle["rms_off_circle_share"] < 0.05:
+    # a gap of less than half a turn in a circle about as wide as the points (a nearly straight line
+    # also fits a circle within 0.3%, one far wider than the line)
+    if (len(path) >= 8 and not closed and circle["rms_off_circle_share"] < 0.05
+            and circle["largest_gap_degrees"] < 180 and 2 * circle["radius"] <= 1.5 * circle["extent"]):
         # on a circle but its ends not linked: trials may not have visited all of a ring, or the ring
         # is cut. The network decides: states across the gap, moved until slow, fill it on a ring and
         # drift to its ends where it is cut
@@ -470,7 +481,8 @@ def _judge_cluster(F, Q, D, members, everyone, kinds, link, cfg, switch: bool = 
     eig_words = (f"eigenvalue along its tangent: median {median:.3f}{stretch} ({lo:.3f} to "
                  f"{hi:.3f} at 80% of the {m} points its curve passes through; within {cfg['near_one']:g} of 1 at "
                  f"{int(near.sum())}, "
-                 f"{'all real' if real.all() else f'complex at {int((~real).sum())}'}; its mode "
+                 f"{'all real' if real.all() else f'complex at {int((~real).sum())}'}; largest {lam.real.max():.3f}, "
+                 f"running away at {int(repel.sum())}; its mode "
                  f"{np.median(align[seg]):.2f} aligned with the tangent), the largest other eigenvalue: median "
                  f"{np.median(transverse[seg]):.3f}")
     if attractor:

@@ -81,7 +81,7 @@ def selection_vectors(F, points: list, manifolds: dict, input_maps: list, fixed:
     where = (f"the {len(chosen)} points along the {att['kind']} attractor" if att else
              f"the {len(fixed)} fixed points (no attracting manifold)")
     per_point, refused = [], {}
-    P = np.array([p.point for p in chosen]).reshape(len(chosen), -1)
+    P = np.array([p.point for p in chosen]) if chosen else np.empty((0, F.size))
     for k, p in enumerate(chosen):
         towards = P[min(k + 1, len(P) - 1)] - P[max(k - 1, 0)] if att and len(P) > 1 else None
         res = selection_at(F, p.point, input_maps, near_one, towards=towards)   # one direction along the curve
