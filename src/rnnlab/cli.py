@@ -76,7 +76,8 @@ def _add_fixed_point_flags(p: argparse.ArgumentParser) -> None:
                         "trial pooled")
     g.add_argument("--fp-seconds", type=float, default=FP_DEFAULTS["seconds"],
                    help=f"time budget of the search at each constant input (--fp-input): starts still "
-                        f"running then are stopped and counted (default {FP_DEFAULTS['seconds']:g})")
+                        f"running then are stopped and counted; the slow points along the trials get the same "
+                        f"again (default {FP_DEFAULTS['seconds']:g})")
 
 
 def _directory(text: str) -> Path:

@@ -29,7 +29,7 @@ def test_the_tasks_conditions_are_its_contexts_with_zero_evidence():
     assert why == "a condition of the task: inputs 0, 1 at their levels, input 2 at 0"
 
 
-def test_several_inputs_share_starts_and_get_one_result_each(tmp_path):
+def test_several_inputs_get_one_result_each_on_their_own_trials(tmp_path):
     from rnnlab.analysis.analyze import write_analysis
     from rnnlab.present.analysis_figures import draw_analysis_figures
     task = context_task()
