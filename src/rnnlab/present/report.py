@@ -223,7 +223,7 @@ def _fixed_points_block(fp: dict, fig: str) -> list[str]:
 def _conditions_side_by_side(analysis: dict) -> list[str]:
     """One column per constant input: its trials, roles, PCA and what its fixed points showed."""
     conds, fps = analysis["conditions"], analysis["fixed_points_by_input"]
-    head = "".join(f"<th>input {k}: {html.escape(_where(fp))}</th>" for k, fp in enumerate(fps, 1))
+    head = "".join(f"<th>{k}: {html.escape(_where(fp))}</th>" for k, fp in enumerate(fps, 1))
 
     def row(name, cells):
         return f"<tr><th>{html.escape(name)}</th>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
