@@ -23,6 +23,11 @@ from rnnlab.analysis.manifolds import points_of
 
 __all__ = ["selection_at", "selection_vectors"]
 
+# Two eigenvalues closer than this are one repeated eigenvalue: its eigenvectors span a plane and any
+# basis of it is as good, so a left eigenvector (and every push along it) is arbitrary. Distinct
+# slow modes (0.980 and 0.963 on a trained GRU) each have their own, and the nearest 1 is used.
+REPEATED = 1e-3
+
 
 def selection_at(F, point, input_maps, near_one: float = 0.05, towards=None) -> dict:
     """The selection vector at one state (S,), or the reason there is none: {"eigenvalue",
@@ -37,7 +42,7 @@ def selection_at(F, point, input_maps, near_one: float = 0.05, towards=None) -> 
     out = {"eigenvalue": [float(lam.real), float(lam.imag)]}
     unstable = int((np.abs(np.delete(e, k)) > 1.0).sum())
     twin = np.delete(e, k)
-    twin = twin[np.abs(twin - lam) < near_one]                      # another slow mode as slow as this one
+    twin = twin[np.abs(twin - lam) < REPEATED]                      # the same eigenvalue twice, to rounding
     if abs(lam.imag) > 1e-9:
         out["why"] = "complex eigenvalue nearest 1"
         out["refused"] = (f"the eigenvalue nearest 1 is complex ({lam.real:.3f} {'+-'[int(lam.imag < 0)]} "
@@ -46,8 +51,8 @@ def selection_at(F, point, input_maps, near_one: float = 0.05, towards=None) -> 
         out["why"] = f"eigenvalue nearest 1 farther than {near_one:g} from 1"
         out["refused"] = f"the eigenvalue nearest 1 is {lam.real:.3f}, not within {near_one:g} of 1"
     elif twin.size:
-        out["why"] = "more than one slow mode"
-        out["refused"] = (f"another eigenvalue ({abs(twin[0]):.3f}) lies within {near_one:g} of {lam.real:.3f}: a "
+        out["why"] = "repeated eigenvalue"
+        out["refused"] = (f"another eigenvalue ({abs(twin[0]):.4f}) lies within {REPEATED:g} of {lam.real:.4f}: a "
                           "slow plane, not one slow direction, so no single selection vector")
     elif unstable:
         out["why"] = "unstable besides the slow mode"
