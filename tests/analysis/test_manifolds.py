@@ -117,6 +117,13 @@ def test_a_selection_vector_is_refused_where_the_definition_does_not_hold():
     assert out["refused"].startswith("1 unstable direction besides the slow mode")
     out = selection_at(StepMap(ElmanCell("tanh"), np.diag([0.9, 0.2]), None, np.zeros(2)), np.zeros(2), [])
     assert out["refused"] == "the eigenvalue nearest 1 is 0.900, not within 0.05 of 1"
+    # eigenvalue 1 twice (an exact sheet): any basis of the plane is as good, so no one left eigenvector
+    out = selection_at(StepMap(ElmanCell("relu"), np.diag([1.0, 1.0, 0.2]), None, np.zeros(3)), np.full(3, 0.5), [])
+    assert out["why"] == "repeated eigenvalue" and "a slow plane" in out["refused"]
+    # two distinct slow modes (0.98 and 0.963, as on a trained GRU): the one nearest 1 has its own
+    out = selection_at(StepMap(ElmanCell("tanh"), np.diag([0.98, 0.963]), None, np.zeros(2)), np.zeros(2),
+                       [lambda s: s + np.array([1.0, 0.0])])
+    assert "refused" not in out and out["projections"] == [pytest.approx(1.0)]
     # a ring's saddle whose only unstable direction is the slow mode itself (1.01) is marginal: kept
     out = selection_at(StepMap(ElmanCell("tanh"), np.diag([1.01, 0.2]), None, np.zeros(2)), np.zeros(2),
                        [lambda s: s + np.array([1.0, 1.0])])
