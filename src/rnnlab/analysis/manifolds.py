@@ -489,7 +489,7 @@ def _judge_cluster(F, Q, D, members, everyone, kinds, link, cfg, switch: bool = 
         head = (f"a {kind} attractor ({'closed' if closed else 'open'})" if whole else
                 f"a {kind} attractor over {run.size} consecutive of the {m} points its curve passes through "
                 f"(elsewhere the eigenvalue along it is farther than {cfg['near_one']:g} from 1 at "
-                f"{int(m - near.sum())} points)")
+                f"{int(m - near.sum())} point{'s' if m - near.sum() != 1 else ''})")
     else:
         why = (f"the flow along it runs away at {int(repel.sum())} of its {m} points (eigenvalue along it up to "
                f"{lam.real[repel].max():.3f}): it does not hold a state there" if repels else
