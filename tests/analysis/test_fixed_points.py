@@ -632,3 +632,15 @@ def test_a_trained_gru_flip_flop_search_finishes_its_starts_within_the_budget():
     assert fp["counts"]["out_of_time"] == 0
     assert fp["counts"]["types"]["stable"] == 8 and fp["decoded"]["distinct_states"] == 8
     assert all(p["q"] < 1e-20 for p in fp["points"])
+
+
+def test_a_search_that_reaches_no_point_says_it_could_not_estimate_what_is_left():
+    """relu(1.5 h + 1) runs away from every start: no fixed point. Before, the estimate read 0
+    ("nothing unfound"); now it is not estimable, said, and two empty rounds end the search."""
+    from rnnlab.analysis.fixed_points import find_fixed_points_in_rounds, unfound_estimate
+    assert np.isnan(unfound_estimate([]))
+    F = StepMap(ElmanCell("relu"), 1.5 * np.eye(2), None, np.full(2, 1.0))
+    rng = np.random.default_rng(0)
+    res = find_fixed_points_in_rounds(F, lambda n: rng.uniform(0, 1, (n, 2)), 16, max_rounds=10)
+    assert len(res.rounds) == 2 and not res.points and np.isnan(res.unfound_estimate)
+    assert "unfound points not estimable (no start reached a point)" in res.summary()

@@ -42,6 +42,7 @@ def test_a_built_ring_is_found_as_a_ring_attractor():
     assert found["sentence"].startswith("a ring attractor (closed)")
 
 
+@pytest.mark.slow      # 8 s: a continuum, so the search draws all its rounds (the fast ring test is above)
 def test_the_analysis_names_the_ring_from_the_trials_own_states():
     """Through ``analyze``: inputs push the bump round; the verdict is a ring, not "15 stable, 15
     saddles; not along one direction" as the straight-line test said."""

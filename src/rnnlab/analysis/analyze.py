@@ -228,10 +228,12 @@ def fixed_point_analysis(model, task, states, *, starts=None, tol=FP_DEFAULTS["t
         F, lambda n: draw_starts(states, n, noise, FP_DEFAULTS["between"], rng), starts, max_rounds=rounds,
         tol=tol, seconds=seconds, progress=tell)
     if not result.unfound_estimate < 1.0:                 # one or more, or not estimable (no point found)
-        stop = (f"the time budget of {seconds:g} s" if result.out_of_time or len(result.rounds) < rounds
+        stop = (f"round {len(result.rounds)}" if not result.points else
+                f"the time budget of {seconds:g} s" if result.out_of_time or len(result.rounds) < rounds
                 else f"round {rounds}, the last allowed")
         found_n = sum(r["new_points"] for r in result.rounds)
-        how = ("no start reached a fixed point, so how many there are could not be estimated" if found_n == 0 else
+        how = (f"no start reached a fixed point in {len(result.rounds)} round(s) of {starts}, so how many there are "
+               "could not be estimated" if found_n == 0 else
                f"with about {result.unfound_estimate:.2g} point(s) estimated unfound (Chao1: {found_n} found, some "
                "reached by one or two starts only)")
         notes.append(f"the search stopped at {stop}, {how}; allow more rounds with {setting('fp_rounds')} or more "

@@ -768,7 +768,8 @@ def find_fixed_points_in_rounds(F, draw, per_round: int, *, max_rounds: int = FP
     estimate of points still unfound (``unfound_estimate``, over every round so far) is below one
     after two rounds in a row (one estimate from a few rare points is noisy: on a trained 5-bit
     flip-flop it fell to 0.6 with 242 of 243 points found, and the next round found the last), or
-    ``max_rounds`` or the ``seconds`` budget end it: how many starts a network needs is not
+    two rounds have reached no point at all (the estimate is NaN: nothing to estimate from, and
+    said so), or ``max_rounds`` or the ``seconds`` budget end it: how many starts a network needs is not
     known beforehand (a 5-bit flip-flop's 243 points took thousands, and a round that finds nothing
     new does not show that none is left). Every round judges alike (``unique_tol`` and
     ``outlier_distance`` are fixed by the first); the rounds' results are merged into one, whose
@@ -805,6 +806,8 @@ def find_fixed_points_in_rounds(F, draw, per_round: int, *, max_rounds: int = FP
                        "unfound_estimate": unfound})
         results.append(res)
         if unfound < 1.0 and len(rounds) > 1 and rounds[-2]["unfound_estimate"] < 1.0:
+            break
+        if not known and len(rounds) > 1:            # two rounds reached no point: nothing to estimate from
             break
     merged = _merge_rounds(results, kw["unique_tol"])
     merged.rounds, merged.budget = rounds, seconds
