@@ -384,6 +384,7 @@ def test_there_are_over_a_hundred_cases():
     assert len(CASES) >= 100 and len({c for c, _ in CASES}) == len(CASES)
 
 
+@pytest.mark.slow      # 8 s: trains a diverging run for 6 epochs; runs in CI
 def test_force_replaces_an_old_run_and_keeps_the_users_files(tmp_path):
     run = tmp_path / "run"
     assert main(["train", "--out", str(run), "--nonlinearity", "relu", "--init", "identity", "--optimizer",

@@ -5,6 +5,7 @@ conditions (each context with zero evidence) found from its data."""
 import json
 
 import numpy as np
+import pytest
 
 import rnnlab
 from rnnlab.analysis.analyze import analyze, task_conditions
@@ -68,6 +69,7 @@ def test_an_input_the_network_ignores_gives_the_same_points_from_the_same_starts
     np.testing.assert_allclose([p["point"] for p in by[0]["points"]], [p["point"] for p in by[1]["points"]])
 
 
+@pytest.mark.slow      # 6 s: a run and three analyses through the command line; runs in CI
 def test_the_command_line_takes_several_inputs_and_conditions(tmp_path, capsys):
     from rnnlab.cli import main
     out = tmp_path / "ff"

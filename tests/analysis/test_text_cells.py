@@ -180,6 +180,7 @@ def test_what_cannot_be_tested_is_said():
                                                            "1,000-2,000)")
 
 
+@pytest.mark.slow      # 3 s: trains a char-LM run; runs in CI
 def test_a_char_model_run_reports_its_cells_and_colours_the_text(tmp_path):
     from rnnlab.runs.files import read_json
     out = tmp_path / "lm"
