@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnlab.analysis.fixed_points import find_fixed_points, sample_starts
+from rnnlab.analysis.fixed_points import _merge_nearby, find_fixed_points, sample_starts
 
 __all__ = ["MANIFOLD_DEFAULTS", "slow_points_on_trajectories", "find_manifolds", "continuous_attractor"]
 
@@ -72,11 +72,11 @@ def slow_points_on_trajectories(F, states, n: int, *, slow_tol: float, unique_to
 def distinct(points: list, tol: float) -> list:
     """``points`` without the ones within ``tol`` of an earlier one (fixed points come first in the
     analysis's list, then slow points: a slow point where a fixed point is already adds nothing)."""
-    kept: list = []
-    for p in points:
-        if not kept or np.linalg.norm(np.array([q.point for q in kept]) - p.point, axis=1).min() >= tol:
-            kept.append(p)
-    return kept
+    if not points:
+        return []
+    order = np.arange(len(points), dtype=float)                 # merged in list order, not by q
+    reps, _, _ = _merge_nearby(np.array([p.point for p in points]), np.arange(len(points)), order, tol)
+    return [points[k] for k in sorted(reps)]
 
 
 def memories_either_side(F, saddle, stables: list, steps: int = 3000) -> set:
@@ -96,6 +96,11 @@ def memories_either_side(F, saddle, stables: list, steps: int = 3000) -> set:
         s = F(s)
     d = np.sqrt(((s[:, None, :] - S[None]) ** 2).sum(axis=2))              # (2, stables)
     return {int(np.argmin(row)) for row in d if row.min() < tol}
+
+
+def _pairwise(A) -> np.ndarray:
+    """Distances between every two rows of A (n, S)."""
+    return np.sqrt(np.maximum(((A[:, None, :] - A[None]) ** 2).sum(axis=2), 0.0))
 
 
 def _nearest(D):
@@ -183,22 +188,24 @@ def _circle_fit(Y):
     return centre, radius, rms
 
 
-def _circle_in_plane(P) -> dict:
+def _circle_in_plane(P) -> tuple[dict, tuple | None]:
     """The circle fitted to points (n, S) in the plane of their top two principal components: the
     RMS distance off it as a share of its radius, that plane's share of the spread, and the
-    largest gap (degrees) between the points' angles round its centre."""
+    largest gap (degrees) between the points' angles round its centre; and the frame it was fitted
+    in (mean, plane basis (2, S), centre, radius), which ``_probe_gap`` works in (None: no plane)."""
     centred = P - P.mean(axis=0)
     _, sv, vt = np.linalg.svd(centred, full_matrices=False)
     if len(sv) < 2 or len(P) < 3:                                    # a state of one number: no plane
         return {"rms_off_circle_share": float("inf"), "radius": 0.0, "plane_share": 1.0,
-                "largest_gap_degrees": 360.0, "extent": float(np.ptp(centred @ vt[0])) if len(sv) else 0.0}
+                "largest_gap_degrees": 360.0, "extent": float(np.ptp(centred @ vt[0])) if len(sv) else 0.0}, None
     Y = centred @ vt[:2].T
     centre, radius, rms = _circle_fit(Y)
     angles = np.sort(np.arctan2(*(Y - centre).T[::-1]))
     gaps = np.diff(np.concatenate([angles, angles[:1] + 2 * np.pi]))
     return {"rms_off_circle_share": rms / radius if radius > 0 else float("inf"), "radius": radius,
             "plane_share": float((sv[:2] ** 2).sum() / max((sv ** 2).sum(), 1e-300)),
-            "largest_gap_degrees": float(np.degrees(gaps.max())), "extent": float(np.ptp(Y[:, 0]))}
+            "largest_gap_degrees": float(np.degrees(gaps.max())), "extent": float(np.ptp(Y[:, 0]))}, \
+        (P.mean(axis=0), vt[:2], centre, radius)
 
 
 def _along_tangent(J, t):
@@ -256,7 +263,7 @@ def find_manifolds(F, points: list, **settings) -> dict:
     stables = [p for p, k in zip(points, kinds) if k == "stable"]
     keep = _spread_out(P, cfg["most"])
     Q = P[keep]
-    D = np.sqrt(np.maximum(((Q[:, None, :] - Q[None]) ** 2).sum(axis=2), 0.0))
+    D = _pairwise(Q)
     link = cfg["link_scale"] * float(np.percentile(_nearest(D), 90))
     clusters = sorted(_clusters(D, link if link > 0 else np.inf), key=len, reverse=True)
     # every point joins the cluster of its nearest kept point
@@ -315,15 +322,13 @@ def _longest_run(mask, closed: bool) -> np.ndarray:
     return np.array(best[:m], dtype=int)
 
 
-def _probe_gap(F, P, cfg, n: int = 16) -> np.ndarray:
+def _probe_gap(F, P, frame, cfg, n: int = 16) -> np.ndarray:
     """Slow points reached from ``n`` states spread across the largest angular gap of the points P
-    round the circle fitted in their top-two-component plane (each state: the circle's point at
-    that angle plus, off the plane, the nearer gap end's own offset), each moved only until q <
+    round their circle (``frame`` from ``_circle_in_plane``; each state: the circle's point at that
+    angle plus, off the plane, the nearer gap end's own offset), each moved only until q <
     ``cfg["slow_tol"]``; those that end inside the gap's angles."""
-    mean = P.mean(axis=0)
-    _, _, vt = np.linalg.svd(P - mean, full_matrices=False)
-    Y = (P - mean) @ vt[:2].T
-    centre, radius, _ = _circle_fit(Y)
+    mean, plane, centre, radius = frame
+    Y = (P - mean) @ plane.T
     ang = np.arctan2(Y[:, 1] - centre[1], Y[:, 0] - centre[0])
     order = np.argsort(ang)
     a = ang[order]
@@ -335,14 +340,14 @@ def _probe_gap(F, P, cfg, n: int = 16) -> np.ndarray:
     starts = []
     for phi in phis:
         end = ends[0] if phi - lo < width / 2 else ends[1]
-        off_plane = (P[end] - mean) - ((P[end] - mean) @ vt[:2].T) @ vt[:2]
-        starts.append(mean + (centre + radius * np.array([np.cos(phi), np.sin(phi)])) @ vt[:2] + off_plane)
+        off_plane = (P[end] - mean) - ((P[end] - mean) @ plane.T) @ plane
+        starts.append(mean + (centre + radius * np.array([np.cos(phi), np.sin(phi)])) @ plane + off_plane)
     res = find_fixed_points(F, np.array(starts), tol=cfg["slow_tol"], polish_iters=0, outlier_distance=np.inf,
                             unique_tol=1e-9, seconds=cfg["probe_seconds"])
     pts = np.array([p.point for p in res.points]).reshape(-1, P.shape[1])
     if not len(pts):
         return pts
-    yp = (pts - mean) @ vt[:2].T - centre
+    yp = (pts - mean) @ plane.T - centre
     rel = (np.arctan2(yp[:, 1], yp[:, 0]) - lo) % (2 * np.pi)
     inside = (rel > 0.1 * width) & (rel < 0.9 * width)                  # not just back at the gap's ends
     return pts[inside]
@@ -392,7 +397,7 @@ def _judge_cluster(F, Q, D, members, everyone, kinds, link, cfg, switch: bool = 
     C = Qc[path]
     ends_gap = float(Dc[path[0], path[-1]])
     Pc = everyone
-    circle = _circle_in_plane(Pc)
+    circle, frame = _circle_in_plane(Pc)
     local_link = min(link, cfg["link_scale"] * float(np.percentile(_nearest(Dc), 90)))
     closed = len(path) >= 8 and _closes(Dc, path, local_link)
     probed = 0
@@ -403,12 +408,11 @@ def _judge_cluster(F, Q, D, members, everyone, kinds, link, cfg, switch: bool = 
         # on a circle but its ends not linked: trials may not have visited all of a ring, or the ring
         # is cut. The network decides: states across the gap, moved until slow, fill it on a ring and
         # drift to its ends where it is cut
-        extra = _probe_gap(F, Pc, cfg)
+        extra = _probe_gap(F, Pc, frame, cfg)
         probed = len(extra)
         if probed:
             Qx = np.vstack([Qc, extra])
-            Dx = np.sqrt(np.maximum(((Qx[:, None, :] - Qx[None]) ** 2).sum(axis=2), 0.0))
-            closed = _closes(Dx, path, local_link)
+            closed = _closes(_pairwise(Qx), path, local_link)
     off = _distance_to_polyline(Pc, C, closed)
     on = off <= cfg["near_scale"] * step
     centred = Pc - Pc.mean(axis=0)
