@@ -462,7 +462,7 @@ class FixedPointResult:
 
 
 # ---------------------------------------------------------------- the solver
-def _merge_nearby(s, members, q, unique_tol, most: int | None = None):
+def merge_nearby(s, members, q, unique_tol, most: int | None = None):
     """Fold the states ``s[members]``, lowest q first, into representatives at least
     ``unique_tol`` apart: each joins the nearest one within reach, else becomes one (while fewer
     than ``most``; past that it is left out). Returns the representatives' indices into ``s``,
@@ -715,7 +715,7 @@ def find_fixed_points(F, starts, *, tol: float = FP_DEFAULTS["tol"], max_iters: 
     status[conv[far]] = "outlier"
     kept = conv[~far]
     start_point = np.full(M, -1)
-    reps, counts, start_point[kept] = _merge_nearby(s, kept, q, unique_tol)
+    reps, counts, start_point[kept] = merge_nearby(s, kept, q, unique_tol)
     goal = tol * POLISH_BELOW
     if reps and polish_iters > 0:
         s_r, q_r, _, _ = _solve_in_chunks(F, s[reps].copy(), 0.0, polish_iters, step_tol, matrix_free=matrix_free)
@@ -875,5 +875,5 @@ def slow_points(F, result: FixedPointResult, refs, *, slow_tol: float = FP_DEFAU
     refs = np.asarray(refs, dtype=np.float64).reshape(-1, F.size)
     cand = cand[_nearest_distance(result.final_states[cand], refs) <= result.outlier_distance]
     s, q = result.final_states, result.final_q
-    reps, counts, _ = _merge_nearby(s, cand, q, result.unique_tol, most=max_points)
+    reps, counts, _ = merge_nearby(s, cand, q, result.unique_tol, most=max_points)
     return _typed_points(F, s, q, reps, counts, unstable_margin)

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnlab.analysis.fixed_points import _merge_nearby, find_fixed_points, sample_starts
+from rnnlab.analysis.fixed_points import find_fixed_points, merge_nearby, sample_starts
 
 __all__ = ["MANIFOLD_DEFAULTS", "slow_points_on_trajectories", "find_manifolds", "continuous_attractor"]
 
@@ -75,7 +75,7 @@ def distinct(points: list, tol: float) -> list:
     if not points:
         return []
     order = np.arange(len(points), dtype=float)                 # merged in list order, not by q
-    reps, _, _ = _merge_nearby(np.array([p.point for p in points]), np.arange(len(points)), order, tol)
+    reps, _, _ = merge_nearby(np.array([p.point for p in points]), np.arange(len(points)), order, tol)
     return [points[k] for k in sorted(reps)]
 
 
