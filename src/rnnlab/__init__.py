@@ -9,13 +9,13 @@ from rnnlab.nn.heads import CharLM, SequenceClassifier, SequenceRegressor, Seque
 from rnnlab.nn.losses import mse, softmax_cross_entropy  # noqa: E402
 from rnnlab.nn.modules import Dropout, Embedding, Linear, Module  # noqa: E402
 from rnnlab.nn.optim import SGD, Adagrad, Adam, CosineLR, RMSprop, StepLR  # noqa: E402
-from rnnlab.nn.recurrent import GRU, LSTM, RNN, Recurrent  # noqa: E402
+from rnnlab.nn.recurrent import CTRNN, GRU, LSTM, RNN, Recurrent  # noqa: E402
 from rnnlab.training.config import PRESETS, TrainConfig  # noqa: E402
 from rnnlab.training.loop import Callback, EpochResult, Trainer  # noqa: E402
 from rnnlab.training.stack import StackTrainer  # noqa: E402
 
 __all__ = [
-    "RNN", "LSTM", "GRU", "Recurrent", "Module", "Linear", "Dropout", "Embedding",
+    "RNN", "LSTM", "GRU", "CTRNN", "Recurrent", "Module", "Linear", "Dropout", "Embedding",
     "SequenceClassifier", "SequenceTagger", "SequenceRegressor", "StepRegressor", "CharLM",
     "SGD", "Adam", "Adagrad", "RMSprop", "StepLR", "CosineLR", "Task", "Trainer", "train", "resume",
     "StackTrainer", "train_stack",

@@ -8,22 +8,33 @@ import numpy as np
 from rnnlab.checks import check_choice, check_int
 from rnnlab.errors import InputError
 from rnnlab.nn.modules import Dropout, Embedding, Linear, Module
-from rnnlab.nn.recurrent import GRU, LSTM, RNN
+from rnnlab.nn.recurrent import CTRNN, GRU, LSTM, RNN
+from rnnlab.nn.wiring import check_mask
 
-CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU, "ctrnn": CTRNN}
+READOUTS = ("all", "excitatory")
 
 
 def make_recurrent(cell: str, input_size, hidden_size, num_layers, *, nonlinearity="tanh",
                    dropout=0.0, bidirectional=False, init="pytorch", forget_bias=None,
-                   dtype=np.float32, seed=0):
-    """One recurrent stack by name: 'rnn', 'lstm' or 'gru'."""
+                   dtype=np.float32, seed=0, rate=None):
+    """One recurrent stack by name: 'rnn', 'lstm', 'gru' or 'ctrnn' (``rate``: the CTRNN's own
+    keyword arguments, dt, tau, noise, dale, masks, rate_l2)."""
     check_choice("model", cell, tuple(CELLS))
-    kwargs = dict(num_layers=num_layers, dropout=dropout, bidirectional=bidirectional,
-                  init=init, dtype=dtype, seed=seed)
-    if cell == "rnn":
+    kwargs = dict(num_layers=num_layers, dropout=dropout, init=init, dtype=dtype, seed=seed)
+    if cell != "ctrnn":
+        kwargs["bidirectional"] = bidirectional
+    elif bidirectional:
+        raise InputError("a CTRNN runs forward in time only; drop bidirectional")
+    if cell in ("rnn", "ctrnn"):
         kwargs["nonlinearity"] = nonlinearity
     if cell == "lstm":
         kwargs["forget_bias"] = forget_bias
+    if cell == "ctrnn":
+        kwargs.update(rate or {})
+    elif rate:
+        raise InputError(f"{', '.join(sorted(rate))} belong to the continuous-time rate network; use "
+                         f"model 'ctrnn' or drop them")
     return CELLS[cell](input_size, hidden_size, **kwargs)
 
 
@@ -31,12 +42,15 @@ class _Head(Module):
     """Shared construction: ``rnn`` stack, dropout, ``fc`` readout (names as in PyTorch).
 
     ``output_size`` is K, the width of the readout: classes for the classifier and tagger, real
-    outputs for the regressors, the vocabulary for ``CharLM``.
+    outputs for the regressors, the vocabulary for ``CharLM``. ``rate`` holds a CTRNN's own
+    settings (``rnnlab.CTRNN``); ``readout="excitatory"`` reads it from its excitatory units only
+    (Dale's law), ``output_mask`` (K, H) gates the readout's weights.
     """
 
     def __init__(self, input_size, hidden_size, output_size, num_layers=1, *, cell="rnn",
                  nonlinearity="tanh", dropout=0.0, bidirectional=False, init="pytorch",
-                 forget_bias=None, dtype=np.float32, seed=0, embedding=None):
+                 forget_bias=None, dtype=np.float32, seed=0, embedding=None, rate=None,
+                 readout="all", output_mask=None):
         super().__init__(dtype)
         self.output_size = check_int("output_size", output_size, minimum=1, owner=type(self).__name__)
         rng = np.random.default_rng(seed)
@@ -47,20 +61,34 @@ class _Head(Module):
         self.rnn = self._adopt("rnn", make_recurrent(
             cell, input_size, hidden_size, num_layers, nonlinearity=nonlinearity,
             dropout=dropout if num_layers > 1 else 0.0, bidirectional=bidirectional,
-            init=init, forget_bias=forget_bias, dtype=dtype, seed=int(rng.integers(2**31))))
+            init=init, forget_bias=forget_bias, dtype=dtype, seed=int(rng.integers(2**31)), rate=rate))
         self.drop = self._adopt("drop", Dropout(dropout, rng=np.random.default_rng(rng.integers(2**31)),
                                                 dtype=dtype))
         width = hidden_size * (2 if bidirectional else 1)
         self.fc = self._adopt("fc", Linear(width, output_size, rng=rng,
                                            init="pytorch" if init == "pytorch" else "xavier",
                                            dtype=dtype))
+        self.readout = check_choice("readout", readout, READOUTS, owner=type(self).__name__)
+        mask = None if output_mask is None else check_mask("output_mask", output_mask, (output_size, width),
+                                                           type(self).__name__)
+        if readout == "excitatory":
+            signs = self.rnn.signs.get(f"weight_hh_l{num_layers - 1}")
+            if signs is None:
+                raise InputError("a readout from excitatory units needs Dale's law: set dale (e.g. 0.8) "
+                                 "or read out from all units")
+            mask = (1.0 if mask is None else mask) * (signs > 0)[None, :]
+        if mask is not None:
+            self.fc.masks["weight"] = mask.astype(dtype)
         self.flatten_parameters()
+        self.constrain_weights()
 
     def describe(self) -> dict:
         """The model as built: its recurrent stack (cell, sizes, init applied), dropout, readout."""
         rnn = self.rnn.describe()
         out = {**super().describe(), **{k: v for k, v in rnn.items() if k not in ("class", "params", "dtype")},
                "dropout": self.drop.p, "output_size": self.output_size}
+        if rnn.get("cell") == "ctrnn":
+            out["readout"] = self.readout
         if hasattr(self, "embedding"):
             out["embed"] = self.embedding.params["weight"].shape[1]
             out["input_size"] = self.embedding.params["weight"].shape[0]

@@ -12,6 +12,7 @@ import numpy as np
 from rnnlab.checks import check_dtype, check_float, check_int
 from rnnlab.errors import InputError
 from rnnlab.nn.cells.members import rows
+from rnnlab.nn.wiring import project_signs
 
 
 class Module:
@@ -24,6 +25,8 @@ class Module:
         self.grads: dict[str, np.ndarray] = {}
         self.training = True
         self._children: list[Module] = []
+        self.masks: dict[str, np.ndarray] = {}       # weight name -> 0/1 array: which weights exist
+        self.signs: dict[str, np.ndarray] = {}       # weight name -> +1/-1 per column (Dale's law)
 
     def _register(self, name: str, array: np.ndarray) -> None:
         self.params[name] = np.ascontiguousarray(array, dtype=self.dtype)
@@ -79,6 +82,22 @@ class Module:
 
     def eval(self) -> "Module":
         return self.train(False)
+
+    def constrain_grads(self) -> None:
+        """Zero the gradient of every masked weight, in this module and below (``masks``: name ->
+        0/1 array): so no optimizer state of a weight that does not exist ever leaves 0."""
+        for m in self.modules():
+            for name, mask in m.masks.items():
+                m.grads[name] *= mask
+
+    def constrain_weights(self) -> None:
+        """After an optimizer step: masked weights back to exactly 0 and every column of a signed
+        weight (``signs``: name -> (in,) of +1/-1, Dale's law) on its own side of zero."""
+        for m in self.modules():
+            for name, mask in m.masks.items():
+                m.params[name] *= mask
+            for name, signs in m.signs.items():
+                project_signs(m.params[name], signs)
 
     def zero_grad(self) -> None:
         for g in self.grads.values():

@@ -15,9 +15,12 @@ import numpy as np
 from rnnlab.checks import check_array, check_choice, check_float, check_int, check_lengths
 from rnnlab.errors import InputError, InputTypeError, warn_user
 from rnnlab.nn.cells import ElmanCell, gru_cell, lstm_cell
+from rnnlab.nn.cells.ctrnn import RATE_FUNCTIONS, CTRNNCell, rate
 from rnnlab.nn.cells.members import transposed
 from rnnlab.nn.init import INIT_SCHEMES, recurrent_weights
 from rnnlab.nn.modules import Module, dropout_mask, member_masks
+from rnnlab.nn.wiring import DALE_RADIUS, check_mask, dale_signs, dale_weights
+from rnnlab.nn.wiring import spectral_radius as spectral_radius_of
 
 
 def padding_masks(lengths, T):
@@ -259,20 +262,14 @@ class Recurrent(Module):
         layer_in, layers = X, []
         states = [] if return_states else None
         for layer in range(self.num_layers):
+            layer_in = self._noisy_input(layer, layer_in)
             runs = []
             for d, suffix in enumerate(self._suffixes(layer)):
                 k = layer * self.num_directions + d
                 p = self.params
                 W_ih, W_hh = p["weight_ih" + suffix], p["weight_hh" + suffix]
                 b_ih, b_hh = p.get("bias_ih" + suffix), p.get("bias_hh" + suffix)
-                if self.members is None:                  # one product over every step at once
-                    XP = self.cell.project(layer_in.reshape(T * B, -1), W_ih, b_ih, b_hh).reshape(T, B, -1)
-                else:                                     # each member's own product, as it runs alone
-                    XP = np.empty((T,) + rows + (W_ih.shape[-2],), dtype=self.dtype)
-                    for m in range(self.members):
-                        XP[:, m] = self.cell.project(layer_in[:, m].reshape(T * B, -1), W_ih[m],
-                                                     None if b_ih is None else b_ih[m],
-                                                     None if b_hh is None else b_hh[m]).reshape(T, B, -1)
+                XP = self._project(layer_in, W_ih, b_ih, b_hh)
                 carries = [None] * T if return_states else None
                 hs, carry, caches = scan_forward(self.cell, W_hh, b_hh, XP,
                                                  tuple(c[k] for c in carry0), reverse=d == 1, pad=pad,
@@ -303,6 +300,27 @@ class Recurrent(Module):
                 raise InputError(f"{owner}: the states of stacked members are read from each member model")
             return output, self._public_state(finals), states
         return output, self._public_state(finals)
+
+    def _project(self, layer_in, W_ih, b_ih, b_hh):
+        """The input part of every step, (T, B, G*H) from layer_in (T, B, D): one product."""
+        T, B = layer_in.shape[0], layer_in.shape[-2]
+        if self.members is None:                  # one product over every step at once
+            return self.cell.project(layer_in.reshape(T * B, -1), W_ih, b_ih, b_hh).reshape(T, B, -1)
+        XP = np.empty(layer_in.shape[:-1] + (W_ih.shape[-2],), dtype=self.dtype)
+        for m in range(self.members):             # each member's own product, as it runs alone
+            XP[:, m] = self.cell.project(layer_in[:, m].reshape(T * B, -1), W_ih[m],
+                                         None if b_ih is None else b_ih[m],
+                                         None if b_hh is None else b_hh[m]).reshape(T, B, -1)
+        return XP
+
+    def _noisy_input(self, layer: int, layer_in):
+        """What layer ``layer`` reads as its input (the CTRNN adds input noise); kept for backward."""
+        return layer_in
+
+    def _penalty_grad(self, h_steps, d_hs, keep):
+        """dL/dh_t from outside the recurrence, plus what a penalty on the states adds (the CTRNN's
+        rate penalty); h_steps (T, B, H) in time order, d_hs the same shape or None."""
+        return d_hs
 
     # ---- stacked members (rnnlab.nn.stack): a leading member axis K on every parameter
     def _input_grads(self, suffix, dXP, dHH, layer_in, h_prev, need_dx: bool):
@@ -381,10 +399,11 @@ class Recurrent(Module):
                 k = layer * dirs + d
                 hs, caches = runs[d]
                 d_hs = None if d_out is None else d_out[..., d * H:(d + 1) * H]
+                h_steps = hs[:-1] if d == 1 else hs[1:]            # h_t in time order
+                d_hs = self._penalty_grad(h_steps, d_hs, keep)
                 d_carry = tuple(np.zeros(rows + (H,), dt) if d_final is None else
                                 np.asarray(d_final[i][k], dtype=dt) for i in range(n))
                 W_hh = self.params["weight_hh" + suffix]
-                h_steps = hs[:-1] if d == 1 else hs[1:]            # h_t in time order
                 step_grads = np.empty((T,) + rows + (H,), dt) if probes is not None else None
                 dXP, dHH, d_carry0 = scan_backward(self.cell, W_hh, caches, h_steps, d_hs, d_carry,
                                                    reverse=d == 1, dtype=dt, step_grads=step_grads,
@@ -494,3 +513,150 @@ class GRU(Recurrent):
                  dropout=0.0, bidirectional=False, *, init="pytorch", dtype=np.float32, seed=0):
         super().__init__(gru_cell(), input_size, hidden_size, num_layers, bias, batch_first,
                          dropout, bidirectional, init=init, dtype=dtype, seed=seed)
+
+
+class CTRNN(Recurrent):
+    """Continuous-time rate network: x <- (1 - a) x + a (W_rec r + W_in u + b) + noise, r = f(x),
+    a = dt / tau (``rnnlab.nn.cells.ctrnn``), with noise, Dale's law, wiring masks and a rate penalty.
+
+    - ``dt``, ``tau``: the Euler step and the time constant, in the same unit (ms); tau > dt.
+    - ``rec_noise``, ``input_noise``: standard deviations in the continuous-time convention: the
+      recurrence gets a * sqrt(2 / a) * rec_noise * N(0, 1) = sqrt(2a) rec_noise N(0, 1) per step, the
+      input sqrt(2 / a) * input_noise * N(0, 1). Drawn from the layer's own random stream, in
+      training only (like dropout: evaluation and analysis see the deterministic network).
+    - ``dale``: the fraction of excitatory units (0.8 is usual), or None. Unit j's outgoing weights
+      (column j of ``weight_hh``) keep its sign (``signs``), by projection after each optimizer
+      step; the initial matrix is |N(0, 1)| on the mask, inhibitory columns scaled by n_E / n_I,
+      scaled to ``spectral_radius`` (1.5 by default, Song, Yang & Wang 2016).
+    - ``spectral_radius`` without ``dale``: the initial ``weight_hh`` (from ``init``) rescaled to it.
+    - ``rec_mask`` (H, H), ``input_mask`` (H, D): 0/1 arrays (``rnnlab.nn.wiring`` builds named ones);
+      masked weights are 0 from the start and stay 0 (their gradients are zeroed in ``backward``).
+    - ``rate_l2``: adds rate_l2 * mean(r^2) over every unit, valid step and sequence (all layers) to
+      the loss; its value after a forward is ``penalty`` and ``backward`` adds its gradient.
+
+    The carry is (r, x): ``forward`` returns the rates as output and h_n = (r_n, x_n);
+    ``return_states=True`` gives [r | x] per step. No bidirectional form (time runs one way).
+
+    Example::
+
+        >>> import numpy as np, rnnlab
+        >>> net = rnnlab.CTRNN(3, 50, dt=20, tau=100, dale=0.8, rec_noise=0.05)
+        >>> out, (r_n, x_n) = net.forward(np.zeros((4, 30, 3), np.float32))
+        >>> out.shape, int((net.signs["weight_hh_l0"] > 0).sum())
+        ((4, 30, 50), 40)
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="relu", bias=True,
+                 batch_first=True, dropout=0.0, *, dt=20.0, tau=100.0, rec_noise=0.0, input_noise=0.0,
+                 dale=None, spectral_radius=None, rec_mask=None, input_mask=None, rate_l2=0.0,
+                 init="pytorch", dtype=np.float32, seed=0):
+        owner = "CTRNN"
+        check_choice("nonlinearity", nonlinearity, RATE_FUNCTIONS, owner=owner)
+        dt = check_float("dt", dt, low=0.0, low_open=True, owner=owner)
+        tau = check_float("tau", tau, low=0.0, low_open=True, owner=owner)
+        if not tau > dt:
+            raise InputError(f"{owner}: tau ({tau:g}) must be larger than dt ({dt:g}): the Euler step must be "
+                             f"shorter than the time constant; e.g. dt=20 with tau=100")
+        for name, value in (("rec_noise", rec_noise), ("input_noise", input_noise), ("rate_l2", rate_l2)):
+            check_float(name, value, low=0.0, owner=owner)
+        if spectral_radius is not None:
+            check_float("spectral_radius", spectral_radius, low=0.0, low_open=True, owner=owner)
+        self.nonlinearity, self.dt, self.tau = nonlinearity, float(dt), float(tau)
+        self.alpha = self.dt / self.tau
+        self.rec_noise, self.input_noise, self.rate_l2 = float(rec_noise), float(input_noise), float(rate_l2)
+        self.dale = dale
+        super().__init__(CTRNNCell(self.alpha, nonlinearity), input_size, hidden_size, num_layers, bias,
+                         batch_first, dropout, False, init=init, dtype=dtype, seed=seed)
+        H = self.hidden_size
+        signs = None if dale is None else dale_signs(H, dale)
+        rec = np.ones((H, H)) if rec_mask is None else check_mask("rec_mask", rec_mask, (H, H), owner)
+        self.spectral_radius = DALE_RADIUS if (dale is not None and spectral_radius is None) else spectral_radius
+        for layer in range(self.num_layers):
+            W = self.params[f"weight_hh_l{layer}"]
+            if signs is not None:
+                W[...] = dale_weights(self.rng, signs, rec, self.spectral_radius)
+                self.signs[f"weight_hh_l{layer}"] = signs.astype(self.dtype)
+            elif self.spectral_radius is not None:
+                W *= rec
+                rho = spectral_radius_of(W)
+                if rho > 0:
+                    W *= self.spectral_radius / rho
+            if rec_mask is not None:
+                self.masks[f"weight_hh_l{layer}"] = rec.astype(self.dtype)
+        if input_mask is not None:
+            self.masks["weight_ih_l0"] = check_mask("input_mask", input_mask, (H, self.input_size),
+                                                    owner).astype(self.dtype)
+        self.constrain_weights()
+        self.penalty = 0.0
+
+    # ---- state: a zero current and the rate it gives (softplus(0) = log 2)
+    def _state_tuple(self, h0, rows):
+        if h0 is not None:
+            return super()._state_tuple(h0, rows)
+        x0 = np.zeros((self.num_layers,) + rows + (self.hidden_size,), dtype=self.dtype)
+        return rate(x0, self.nonlinearity), x0
+
+    # ---- noise, from the layer's own stream (each stacked member's from its own)
+    def _noise(self, shape, std: float):
+        if not self.training or std == 0.0:
+            return None
+        scale = self.dtype.type(np.sqrt(2.0 / self.alpha) * std)
+        if self.members is None:
+            return self.rng.standard_normal(shape, dtype=self.dtype) * scale
+        one = shape[:1] + shape[2:]                                    # shape without the member axis
+        return np.stack([rng.standard_normal(one, dtype=self.dtype) for rng in self.member_rngs], axis=1) * scale
+
+    def _noisy_input(self, layer, layer_in):
+        noise = self._noise(layer_in.shape, self.input_noise) if layer == 0 else None
+        self.last_noise = {"input": noise} if layer == 0 else self.last_noise
+        return layer_in if noise is None else layer_in + noise
+
+    def _project(self, layer_in, W_ih, b_ih, b_hh):
+        XP = super()._project(layer_in, W_ih, b_ih, b_hh)
+        noise = self._noise(XP.shape, self.rec_noise)
+        self.last_noise.setdefault("recurrent", []).append(noise)      # one (T, B, H) per layer, or None
+        return XP if noise is None else XP + noise                     # the drive's noise: a * this per step
+
+    def forward(self, x, h0=None, lengths=None, return_states=False):
+        result = super().forward(x, h0, lengths, return_states)
+        self.penalty = self._rate_penalty() if self.rate_l2 else 0.0
+        return result
+
+    # ---- the rate penalty: rate_l2 * mean(r^2) over units, valid steps, sequences and layers
+    def _rates_counted(self):
+        layers, T, rows, pad, keep = self._cache
+        per_layer = [hs[1:] for _, runs, _ in layers for hs, _ in runs]   # (T, B, H) each: r_t
+        n = T * int(np.prod(rows[-1:])) if keep is None else keep.reshape(T, *rows).sum(axis=(0, -1))
+        return per_layer, keep, n * self.hidden_size * len(per_layer)
+
+    def _rate_penalty(self):
+        per_layer, keep, n = self._rates_counted()
+        axes = (0, -2, -1)                                                   # steps, batch, units
+        total = sum(np.square(r if keep is None else r * keep, dtype=np.float64).sum(axis=axes) for r in per_layer)
+        value = self.rate_l2 * total / n
+        return float(value) if np.ndim(value) == 0 else value                # (K,) for stacked members
+
+    def _penalty_grad(self, h_steps, d_hs, keep):
+        if not self.rate_l2:
+            return d_hs
+        _, _, n = self._rates_counted()
+        scale = 2.0 * self.rate_l2 / np.asarray(n, dtype=np.float64)
+        if np.ndim(scale):
+            scale = scale[:, None, None]                                     # per member (K, 1, 1)
+        g = (h_steps * scale.astype(self.dtype) if np.ndim(scale) else h_steps * self.dtype.type(scale))
+        if keep is not None:
+            g = g * keep
+        return g if d_hs is None else d_hs + g
+
+    def backward(self, d_output=None, d_h_n=None, input_grad=True, record=False):
+        result = super().backward(d_output, d_h_n, input_grad, record)
+        for name, mask in self.masks.items():                              # weights that do not exist
+            self.grads[name] *= mask
+        return result
+
+    def describe(self) -> dict:
+        out = {**super().describe(), "dt": self.dt, "tau": self.tau, "rec_noise": self.rec_noise,
+               "input_noise": self.input_noise, "rate_l2": self.rate_l2, "dale": self.dale,
+               "spectral_radius": self.spectral_radius,
+               "masked": sorted(self.masks)}
+        return out
