@@ -81,3 +81,27 @@ def mse(pred, target, mask=None):
     denom = float(w.sum()) * pred.shape[-1] or 1.0
     wd = diff * w
     return float((wd * diff).sum() / denom), wd * pred.dtype.type(2.0 / denom)
+
+
+def weight_penalty(params: dict, grads: dict, l1: float = 0.0, l2: float = 0.0) -> dict:
+    """L1 and L2 penalties on every weight matrix (parameters named ``*weight*``, biases left
+    alone): adds l1 * sign(w) + 2 l2 w to their gradients and returns the two terms' values,
+    l1 * sum |w| and l2 * sum w^2, to be logged apart from the task loss."""
+    out = {}
+    if not (l1 or l2):
+        return out
+    total1 = total2 = 0.0
+    for name, w in params.items():
+        if "weight" not in name.rsplit(".", 1)[-1]:
+            continue
+        if l1:
+            total1 += float(np.abs(w).sum(dtype=np.float64))
+            grads[name] += w.dtype.type(l1) * np.sign(w)
+        if l2:
+            total2 += float(np.square(w, dtype=np.float64).sum())
+            grads[name] += w.dtype.type(2 * l2) * w
+    if l1:
+        out["weight_l1"] = l1 * total1
+    if l2:
+        out["weight_l2"] = l2 * total2
+    return out

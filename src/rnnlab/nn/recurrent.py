@@ -631,10 +631,14 @@ class CTRNN(Recurrent):
 
     def _rate_penalty(self):
         per_layer, keep, n = self._rates_counted()
-        axes = (0, -2, -1)                                                   # steps, batch, units
-        total = sum(np.square(r if keep is None else r * keep, dtype=np.float64).sum(axis=axes) for r in per_layer)
-        value = self.rate_l2 * total / n
-        return float(value) if np.ndim(value) == 0 else value                # (K,) for stacked members
+
+        def value(rates, kept, count):
+            total = sum(np.square(r if kept is None else r * kept, dtype=np.float64).sum() for r in rates)
+            return float(self.rate_l2 * total / count)
+        if self.members is None:
+            return value(per_layer, keep, n)
+        return np.array([value([r[:, m] for r in per_layer], None if keep is None else keep[:, m],
+                               n if np.ndim(n) == 0 else n[m]) for m in range(self.members)])   # each as alone
 
     def _penalty_grad(self, h_steps, d_hs, keep):
         if not self.rate_l2:

@@ -8,11 +8,12 @@ import time
 
 import numpy as np
 
-from rnnlab.checks import check_memory, setting
+from rnnlab.checks import check_input_file, check_memory, setting
 from rnnlab.data.batches import ArrayBatches, Curriculum, GeneratorBatches, TextStream
 from rnnlab.data.metrics import METRICS
 from rnnlab.data.task import Task
 from rnnlab.errors import InputError
+from rnnlab.nn import wiring
 from rnnlab.nn.heads import CharLM, SequenceClassifier, SequenceRegressor, SequenceTagger, StepRegressor
 from rnnlab.nn.losses import class_weighted_cross_entropy, mse, softmax_cross_entropy
 from rnnlab.nn.optim import OPTIMIZERS, CosineLR, Schedule, StepLR
@@ -24,7 +25,7 @@ HEADS = {"classify": SequenceClassifier, "tag": SequenceTagger, "regress": Seque
          "regress-steps": StepRegressor, "lm": CharLM}
 
 
-GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+GATES = {"rnn": 1, "gru": 3, "lstm": 4, "ctrnn": 1}
 
 
 def model_bytes(cfg: TrainConfig, task: Task) -> float:
@@ -65,10 +66,50 @@ def build_model(cfg: TrainConfig, task: Task):
                            kind=task.kind, vocab=task.vocab, dropout=cfg.dropout, dtype=np.dtype(cfg.dtype),
                            seed=cfg.seed)
     if task.kind == "lm":
+        if cfg.model == "ctrnn":
+            raise InputError(f"the character LM runs on rnn, lstm or gru cells; {setting('model', 'ctrnn')} is "
+                             "for sequence tasks such as NeuroGym's")
         return HEADS["lm"](task.output_size, cfg.embed, cfg.hidden, cfg.layers, vocab=task.vocab, **common)
+    if cfg.model == "ctrnn":
+        common.update(rate_network(cfg, task))
     return HEADS[task.kind](
         task.input_size, cfg.hidden, task.output_size, cfg.layers,
         nonlinearity=cfg.nonlinearity, bidirectional=cfg.bidirectional, **common)
+
+
+def rate_network(cfg: TrainConfig, task: Task) -> dict:
+    """A CTRNN head's own arguments from the config: time, noise, Dale's law, the readout, the
+    masks (named ones drawn from the run's wiring stream [seed, 3], files read and checked) and
+    the rate penalty."""
+    H, D, K = cfg.hidden, task.input_size, task.output_size
+    rng = np.random.default_rng([cfg.seed, 3])                   # the wiring stream
+    rec = np.ones((H, H))
+    if cfg.density < 1:
+        rec = rec * wiring.density_mask((H, H), cfg.density, rng)
+    if cfg.no_self:
+        rec = rec * wiring.no_self_connections(H)
+    if cfg.areas:
+        rec = rec * wiring.area_mask(*cfg.area_layout(), rng)
+    masks = {name: load_mask(getattr(cfg, name), name, shape) for name, shape in
+             (("rec_mask", (H, H)), ("input_mask", (H, D)), ("output_mask", (K, H))) if getattr(cfg, name)}
+    if "rec_mask" in masks:
+        rec = rec * masks["rec_mask"]
+    named = cfg.density < 1 or cfg.no_self or bool(cfg.areas) or "rec_mask" in masks
+    rate = dict(dt=cfg.dt, tau=cfg.tau, rec_noise=cfg.rec_noise, input_noise=cfg.input_noise,
+                dale=cfg.dale or None, spectral_radius=cfg.spectral_radius or None,
+                rec_mask=rec if named else None, input_mask=masks.get("input_mask"), rate_l2=cfg.rate_l2)
+    return {"rate": rate, "readout": cfg.readout, "output_mask": masks.get("output_mask")}
+
+
+def load_mask(path: str, name: str, shape) -> np.ndarray:
+    """A 0/1 mask from a .npy file, one sentence if it is missing, unreadable, or the wrong shape."""
+    check_input_file(path, setting(name), f"give {setting(name)} a .npy file of 0 and 1 with shape {shape}")
+    try:
+        m = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise InputError(f"{setting(name, path)} is not a readable .npy array ({e}); save the mask with "
+                         "numpy.save") from None
+    return wiring.check_mask(setting(name), m, shape)
 
 
 def default_loss(task: Task):
@@ -157,5 +198,9 @@ def model_from_description(d: dict, vocab=()):
                   dtype=dtype)
     if cls == "CharLM":
         return CharLM(d["input_size"], d["embed"], d["hidden"], d["layers"], vocab=vocab, **common)
+    if d["cell"] == "ctrnn":            # its weights are loaded next: masks live in them (zeros)
+        common["rate"] = {k: d[k] for k in ("dt", "tau", "rec_noise", "input_noise", "rate_l2", "dale",
+                                            "spectral_radius")}
+        common["readout"] = d.get("readout", "all")
     return heads[cls](d["input_size"], d["hidden"], d["output_size"], d["layers"], bidirectional=d["bidirectional"],
                       nonlinearity=d.get("nonlinearity", "tanh"), **common)

@@ -11,7 +11,7 @@ from rnnlab.data.tasks import TASKS, task_entry_name
 from rnnlab.errors import InputError, warn_user
 from rnnlab.nn.init import INIT_SCHEMES
 
-MODELS = ("rnn", "lstm", "gru", "transformer")
+MODELS = ("rnn", "lstm", "gru", "ctrnn", "transformer")
 OPTIMIZER_NAMES = ("sgd", "adam", "adagrad", "rmsprop")
 SCHEDULES = ("step", "cosine", "constant")
 MAX_BLAS_THREADS = 256
@@ -26,14 +26,33 @@ def _f(default, help: str):
 class TrainConfig:
     task: str = _f("mean-sign", " | ".join(t if t != "neurogym" else "neurogym:ENV_ID" for t in TASKS))
     data: str = _f("", "train on your own arrays: an .npz file with X (N, T, D), y and optional lengths")
-    model: str = _f("rnn", "rnn | lstm | gru (recurrent cells) or transformer (causal self-attention)")
+    model: str = _f("rnn", "rnn | lstm | gru (recurrent cells), ctrnn (continuous-time rate network) or "
+                           "transformer (causal self-attention)")
     hidden: int = _f(64, "hidden units per layer and direction")
     layers: int = _f(2, "stacked recurrent layers")
-    nonlinearity: str = _f("tanh", "tanh or relu (vanilla RNN only)")
+    nonlinearity: str = _f("tanh", "tanh or relu (vanilla RNN); relu, tanh or softplus (ctrnn's rate function)")
     bidirectional: bool = _f(False, "add a reverse-direction pass per layer")
     d_model: int = _f(64, "transformer: width of every block (--hidden applies to the recurrent cells)")
     heads: int = _f(4, "transformer: attention heads (must divide --d-model)")
     context: int = _f(0, "transformer: longest input it attends over (0 = the task's length, or the LM window)")
+    dt: float = _f(20.0, "ctrnn: Euler step, in the unit of --tau (ms)")
+    tau: float = _f(100.0, "ctrnn: time constant of every unit (must exceed --dt)")
+    rec_noise: float = _f(0.0, "ctrnn: recurrent noise std, continuous-time convention (sqrt(2 tau/dt) per step)")
+    input_noise: float = _f(0.0, "ctrnn: input noise std, continuous-time convention")
+    dale: float = _f(0.0, "ctrnn: Dale's law with this fraction of excitatory units, e.g. 0.8 (0 = off)")
+    spectral_radius: float = _f(0.0, "ctrnn: scale the initial recurrent matrix to this spectral radius "
+                                     "(0 = 1.5 under Dale's law, else the init's own)")
+    readout: str = _f("all", "ctrnn: all | excitatory (read out from excitatory units only; needs --dale)")
+    density: float = _f(1.0, "ctrnn: keep each recurrent connection with this probability (a fixed random mask)")
+    no_self: bool = _f(False, "ctrnn: no unit connects to itself")
+    areas: str = _f("", "ctrnn: units per area, e.g. '48,16' (areas in unit order; with --area-density)")
+    area_density: str = _f("", "ctrnn: density into area i from area j, row by row, e.g. '1,0.1,0.3,1'")
+    rec_mask: str = _f("", "ctrnn: .npy file of 0/1, (hidden, hidden): recurrent weights that exist")
+    input_mask: str = _f("", "ctrnn: .npy file of 0/1, (hidden, inputs): input weights that exist")
+    output_mask: str = _f("", "ctrnn: .npy file of 0/1, (outputs, hidden): readout weights that exist")
+    rate_l2: float = _f(0.0, "ctrnn: penalty on the mean squared rate, logged apart from the task loss")
+    weight_l1: float = _f(0.0, "penalty on the sum of |w| over every weight matrix, logged apart")
+    weight_l2: float = _f(0.0, "penalty on the sum of w^2 over every weight matrix, logged apart")
     dropout: float = _f(0.2, "between layers and before the readout")
     init: str = _f("xavier", "pytorch | xavier | orthogonal | identity")
     forget_bias: float = _f(0.0, "LSTM: start the forget-gate bias at this value (0 = leave the init)")
@@ -99,7 +118,11 @@ class TrainConfig:
                              f"with {setting('d_model', 64)}")
         check_float("pulse_prob", self.pulse_prob, low=0.0, low_open=True, high=1.0)
         check_choice("model", self.model, MODELS)
-        check_choice("nonlinearity", self.nonlinearity, ("tanh", "relu"))
+        check_choice("nonlinearity", self.nonlinearity, ("tanh", "relu", "softplus"))
+        if self.nonlinearity == "softplus" and self.model != "ctrnn":
+            raise InputError(f"softplus is a rate function of the ctrnn; use {setting('model', 'ctrnn')} or "
+                             f"{setting('nonlinearity', 'relu')}")
+        self._check_rate_network()
         check_choice("init", self.init, INIT_SCHEMES)
         check_choice("optimizer", self.optimizer, OPTIMIZER_NAMES)
         check_choice("schedule", self.schedule, SCHEDULES)
@@ -152,6 +175,54 @@ class TrainConfig:
                                  f"{setting('curriculum_target')} X "
                                  "to know when to lengthen the sequences")
 
+    def _check_rate_network(self) -> None:
+        """The ctrnn's settings: one sentence per impossible value (the model's own checks repeat
+        them for Python users, in their words)."""
+        for name in ("dt", "tau"):
+            check_float(name, getattr(self, name), low=0.0, low_open=True)
+        if not self.tau > self.dt:
+            raise InputError(f"{setting('tau', self.tau)} must be larger than {setting('dt', self.dt)}: the "
+                             f"Euler step must be shorter than the time constant; e.g. {setting('dt', 20)} "
+                             f"with {setting('tau', 100)}")
+        for name in ("rec_noise", "input_noise", "spectral_radius", "rate_l2", "weight_l1", "weight_l2"):
+            value = getattr(self, name)
+            check_float(name, value)
+            if value < 0:
+                noun = {"rec_noise": "noise std", "input_noise": "noise std",
+                        "spectral_radius": "spectral radius"}.get(name, "penalty")
+                raise InputError(f"{setting(name, value)} is below zero; a {noun} must be 0 or more")
+        check_float("dale", self.dale)
+        if self.dale != 0 and not 0 < self.dale < 1:
+            raise InputError(f"{setting('dale', self.dale)} is the fraction of excitatory units and must lie "
+                             f"strictly between 0 and 1 (0 turns Dale's law off); 0.8 is the usual choice")
+        check_choice("readout", self.readout, ("all", "excitatory"))
+        if self.readout == "excitatory" and not self.dale:
+            raise InputError(f"{setting('readout', 'excitatory')} reads out from the excitatory units, which "
+                             f"only Dale's law defines; add {setting('dale', 0.8)}")
+        check_float("density", self.density, low=0.0, low_open=True, high=1.0)
+        if bool(self.areas) != bool(self.area_density):
+            raise InputError(f"areas need both {setting('areas', '48,16')} and {setting('area_density', '1,0.1,0.3,1')}"
+                             f" (the density into each area from each area, row by row)")
+        if self.areas:
+            self.area_layout()
+
+    def area_layout(self) -> tuple[list[int], list[list[float]]]:
+        """``areas`` and ``area_density`` as sizes and an A x A table (checked against ``hidden``)."""
+        try:
+            sizes = [int(v) for v in self.areas.split(",")]
+            flat = [float(v) for v in self.area_density.split(",")]
+        except ValueError:
+            raise InputError(f"areas are comma-separated unit counts and area densities comma-separated numbers, "
+                             f"got {self.areas!r} and {self.area_density!r}") from None
+        if sum(sizes) != self.hidden or min(sizes) < 1:
+            raise InputError(f"the areas' sizes {sizes} must be positive and add up to {setting('hidden', self.hidden)}"
+                             f" (they add up to {sum(sizes)})")
+        A = len(sizes)
+        if len(flat) != A * A or any(not 0 <= v <= 1 for v in flat):
+            raise InputError(f"{A} areas need {A * A} densities in [0, 1] (into area i from area j, row by row), "
+                             f"got {self.area_density!r}")
+        return sizes, [flat[i * A:(i + 1) * A] for i in range(A)]
+
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         """Build from a plain dict, rejecting unknown keys (config.json, presets, overrides)."""
@@ -185,8 +256,10 @@ class TrainConfig:
 
 
 DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
+RATE_FIELDS = {"dt", "tau", "rec_noise", "input_noise", "dale", "spectral_radius", "readout", "density", "no_self",
+               "areas", "area_density", "rec_mask", "input_mask", "output_mask", "rate_l2"}
 MODEL_FIELDS = {"model", "hidden", "layers", "nonlinearity", "bidirectional", "d_model", "heads", "context",
-                "dropout", "init", "forget_bias", "embed"}
+                "dropout", "init", "forget_bias", "embed"} | RATE_FIELDS
 OPTIMIZER_FIELDS = {"optimizer", "lr", "momentum", "nesterov", "weight_decay"}
 
 
@@ -220,7 +293,8 @@ def unused_fields(values: dict, own=(), task: dict | None = None) -> set[str]:
             else {"d_model", "heads", "context"}
         unused |= {"embed"} if not text else set()
         unused |= {"forget_bias"} if v["model"] != "lstm" else set()
-        unused |= {"nonlinearity"} if v["model"] != "rnn" or text else set()
+        unused |= {"nonlinearity"} if v["model"] not in ("rnn", "ctrnn") or text else set()
+        unused |= RATE_FIELDS if v["model"] != "ctrnn" else set()
         unused |= {"bidirectional"} if text else set()
     if "optimizer" in own:
         unused |= OPTIMIZER_FIELDS
@@ -249,11 +323,15 @@ def warn_doing_nothing(names, why: str, values: dict | None = None) -> None:
 REFUSED_WHEN_UNUSED = {
     "forget_bias": lambda c: f"forget_bias applies to the LSTM only (model is {c.model!r}); drop "
                              f"{setting('forget_bias')} or use {setting('model', 'lstm')}",
-    "nonlinearity": lambda c: f"nonlinearity applies to the vanilla RNN outside the char-LM only (here model "
-                              f"{c.model!r}, task {c.task!r}, which keep tanh); drop {setting('nonlinearity')}",
+    "nonlinearity": lambda c: f"nonlinearity applies to the vanilla RNN and the ctrnn outside the char-LM only "
+                              f"(here model {c.model!r}, task {c.task!r}, which keep tanh); drop {setting('nonlinearity')}",
     "bidirectional": lambda c: ("a causal transformer" if c.model == "transformer" else
                                 "a character LM predicts each character from the ones before it, so it")
     + f" reads left to right only; drop {setting('bidirectional')}",
+    **{name: (lambda c, name=name: f"{setting(name)} belongs to the continuous-time rate network (model is "
+                                   f"{c.model!r}, which has no " + ("noise" if "noise" in name else "such setting") +
+                                   f"); use {setting('model', 'ctrnn')} or drop {setting(name)}")
+       for name in sorted(RATE_FIELDS)},
     "env_kwargs": lambda c: f"env_kwargs applies to NeuroGym tasks only (task is {c.task!r}); drop "
                             f"{setting('env_kwargs')} or use {setting('task', 'neurogym:ENV_ID')}",
 }

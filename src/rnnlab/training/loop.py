@@ -19,6 +19,7 @@ from rnnlab.data.metrics import METRICS
 from rnnlab.data.task import Task
 from rnnlab.data.tasks import build_task
 from rnnlab.errors import InputTypeError, warn_user
+from rnnlab.nn.losses import weight_penalty
 from rnnlab.nn.optim import clip_grad_norm, clip_grad_value, global_norm
 from rnnlab.nn.recurrent import Recurrent
 from rnnlab.training.allocator import tune_allocator
@@ -189,10 +190,15 @@ class Trainer:
         mask = step_mask(self.task, batch)
         return (mask, *self._loss(out, batch.y, mask))
 
-    def update(self, batch: Batch, out, mask, loss: float, steps, record: bool) -> dict:
+    def update(self, batch: Batch, out, mask, loss: float, steps, record: bool, rate_penalty=None) -> dict:
         """The rest of a step once the gradients are in ``model.grads`` (this model's own, or its
-        row of a stack): guard -> clip -> optimizer step, and the step's numbers."""
+        row of a stack): penalties -> masks -> guard -> clip -> optimizer step -> Dale's signs and
+        masks, and the step's numbers. ``rate_penalty``: the rate penalty of this model's forward
+        (a stack's row of it; read from the model when None)."""
         model, cfg = self.model, self.cfg
+        penalties = self.penalties(rate_penalty)                                       # penalties
+        if hasattr(model, "constrain_grads"):
+            model.constrain_grads()                                                    # masks
         raw_norm = global_norm(model.grads)
         param_norms = {k: float(np.linalg.norm(g)) for k, g in model.grads.items()} if record else None
         if self.guard is not None:                                                     # guard
@@ -207,13 +213,29 @@ class Trainer:
             after = clip_grad_norm(model.grads, cfg.clip, after)[1]
         result = {"loss": loss, "score": score(self.metric, out, batch.y, mask),
                   "grad_norm": raw_norm, "grad_norm_clipped": after}
+        if penalties:
+            result["penalties"] = penalties
         if record:
             result["probe"] = probe_record(steps, param_norms, self.iteration, len(self.history) + 1, result)
         if self.guard is not None:
             self.guard.accept(loss, raw_norm, self.iteration,
                               lambda: (model.state_dict(), self.optimizer.state_dict()))
         self.optimizer.step()                                                          # step
+        if hasattr(model, "constrain_weights"):
+            model.constrain_weights()                                                  # Dale, masks
         return result
+
+    def penalties(self, rate_penalty=None) -> dict:
+        """The step's penalty terms, apart from the task loss: the rate penalty the CTRNN's forward
+        measured (its gradient came with backward) and the weight penalties, whose gradients are
+        added here."""
+        out = {}
+        rnn = getattr(self.model, "rnn", None)
+        if getattr(rnn, "rate_l2", 0):
+            out["rate_l2"] = float(rnn.penalty if rate_penalty is None else rate_penalty)
+        if self.cfg.weight_l1 or self.cfg.weight_l2:
+            out.update(weight_penalty(self.model.params, self.model.grads, self.cfg.weight_l1, self.cfg.weight_l2))
+        return out
 
     def _loss(self, out, y, mask):
         result = self.loss(out, y, mask)
@@ -333,6 +355,8 @@ class Trainer:
             record["iter_grad_norm_clipped"] = [s["grad_norm_clipped"] for s in steps]
         if events:
             record["events"] = len(events)
+        if "penalties" in steps[0]:                 # each term's epoch mean, apart from the task loss
+            record["penalties"] = {k: float(np.mean([s["penalties"][k] for s in steps])) for k in steps[0]["penalties"]}
         E = self.cfg.epochs
         if self.cfg.probe_every and hasattr(self.model, "rnn") and \
                 (epoch in (1, E) or epoch % max(1, E // 10) == 0):

@@ -175,7 +175,9 @@ class StackTrainer:
             mask, loss = parts[k]
             steps = None if probes is None else {name: p[k] for name, p in probes.items()}
             try:
-                results[k] = ts[k].update(batches[k], out[k], mask, loss, steps, record[k])
+                rate = getattr(model.rnn, "penalty", None)
+                results[k] = ts[k].update(batches[k], out[k], mask, loss, steps, record[k],
+                                          None if rate is None or np.ndim(rate) == 0 else rate[k])
             except TrainingDiverged as e:                   # its guard gave up: the others go on
                 results[k] = e
         return results
