@@ -324,7 +324,8 @@ REFUSED_WHEN_UNUSED = {
     "forget_bias": lambda c: f"forget_bias applies to the LSTM only (model is {c.model!r}); drop "
                              f"{setting('forget_bias')} or use {setting('model', 'lstm')}",
     "nonlinearity": lambda c: f"nonlinearity applies to the vanilla RNN and the ctrnn outside the char-LM only "
-                              f"(here model {c.model!r}, task {c.task!r}, which keep tanh); drop {setting('nonlinearity')}",
+                              f"(here model {c.model!r}, task {c.task!r}, which keep tanh); "
+                              f"drop {setting('nonlinearity')}",
     "bidirectional": lambda c: ("a causal transformer" if c.model == "transformer" else
                                 "a character LM predicts each character from the ones before it, so it")
     + f" reads left to right only; drop {setting('bidirectional')}",
