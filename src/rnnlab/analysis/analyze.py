@@ -6,6 +6,11 @@ one recurrent layer (any cell) with their types and, for the last layer, what th
 of each. It returns an ``Analysis``: ``json`` (what ``analysis.json`` holds, written by
 ``write_analysis``) and ``arrays`` (what the figures are drawn from, by
 ``rnnlab.present.analysis_figures``). ``analyze_run(run_dir)`` loads a saved run and analyses it.
+
+A continuous-time rate network (``rnnlab.CTRNN``) is read as such: its roles from its rates r, its
+PCA and fixed points in its currents x (r = f(x) follows), each point's eigenvalues as mu in 1/tau
+with time constants and its speed |dx/dt| (``fixed_points.Clock``), the readout of a point through
+r = f(x); under Dale's law the role counts of its excitatory and inhibitory units apart (``dale``).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from rnnlab.analysis.fixed_points import (
     FP_DEFAULTS,
     StepMap,
     find_fixed_points_in_rounds,
+    map_state,
     sample_starts,
     slow_points,
     steady_layer_input,
@@ -211,6 +217,7 @@ def fixed_point_analysis(model, task, states, *, starts=None, tol=FP_DEFAULTS["t
         warnings.simplefilter("always")
         layer_input = steady_layer_input(rnn, layer, x_const)
     F = StepMap.from_recurrent(rnn, layer=layer, x_const=layer_input)
+    states = F.state_of(states)                           # the map's state: a CTRNN's current x, not [r | x]
     notes = [str(w.message) for w in caught]
     if starts is None:
         starts = default_fp_starts(F.size)
@@ -268,9 +275,11 @@ def fixed_point_analysis(model, task, states, *, starts=None, tol=FP_DEFAULTS["t
     out["input_reason"] = reason or ("given" if given else
                                      f"zero, the default: give another constant input with {setting('fp_input')}")
     out["notes"] = notes
-    H = rnn.hidden_size
+    if F.clock is not None:
+        out["time"] = F.clock.to_json()
     if layer == rnn.num_layers - 1 and rnn.num_directions == 1 and hasattr(model, "fc"):
-        readout = [model.fc.forward(p.point[None, :H].astype(model.dtype))[0] for p in result.points]
+        # what the readout sees at each point: h (a CTRNN's rate r = f(x))
+        readout = [model.fc.forward(F.output(p.point[None]).astype(model.dtype))[0] for p in result.points]
         for p_json, r in zip(out["points"], readout):
             p_json["readout"] = [float(v) for v in r]
     if "readout" in (out["points"] or [{}])[0] and decodes_states(task):
@@ -319,7 +328,7 @@ def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: in
     rnn = model.rnn
     if fp_starts is not None:                              # None: as many as the state size allows
         check_int(setting("fp_starts"), fp_starts, minimum=1)
-        state = model.rnn.hidden_size * (2 if type(model.rnn).__name__ == "LSTM" else 1)
+        state = StepMap.from_recurrent(rnn, layer=0).size     # the state the search moves (each layer's alike)
         check_memory(64.0 * fp_starts * state, f"{fp_starts:,} fixed-point starts of {state} numbers each",
                      f"lower {setting('fp_starts')}")
     check_float(setting("fp_tol"), fp_tol, low=0.0, low_open=True)
@@ -349,20 +358,27 @@ def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: in
     states = top if fp_layer % rnn.num_layers == rnn.num_layers - 1 else layer_states(model, X, fp_layer)
     impulse = None if text else impulse_responses(model, X.shape[1], X.shape[2])
     label = task.test.y[which] if task.kind == "classify" else None     # each analysed trial's own label
+    signs = rnn.signs.get(f"weight_hh_l{rnn.num_layers - 1}")     # Dale's law: +1 E / -1 I per unit, or None
     per = []
     for cond in conds:                                   # roles and PCA of each condition's trials
         m = cond.trials
-        H = top[m][..., :rnn.hidden_size]                          # hidden part h of this condition's trials
+        H = top[m][..., :rnn.hidden_size]                          # hidden part h (a CTRNN's rate r) of its trials
         sig = unit_signatures(H, None if text else running_mean_of_input(X[m]), impulse)
         roles = assign_roles(sig)
         for sg, r in zip(sig, roles):
             sg["role"] = r
-        per.append({"H": H, "roles": roles, "sig": sig, "pca": pca_trajectories(H, 3),
+            if signs is not None:
+                sg["sign"] = "excitatory" if signs[sg["unit"]] > 0 else "inhibitory"
+        # PCA of the state the fixed points live in: h, or a CTRNN's current x
+        Z = map_state(rnn.cell, top[m])[..., :rnn.hidden_size]
+        per.append({"H": H, "roles": roles, "sig": sig, "pca": pca_trajectories(Z, 3),
                     "label": None if label is None else label[m]})
     first = per[0]
     result["condition"] = conds[0].to_json()
     result["units"] = first["sig"]
     result["role_counts"] = {r: first["roles"].count(r) for r in ROLES}
+    if signs is not None:
+        result["dale"] = roles_by_sign(first["roles"], signs, rnn.num_layers - 1)
     if not text:
         result["ablation"] = ablate_roles(model, first["roles"], task, seed, progress=tell)
     if text:
@@ -384,12 +400,31 @@ def analyze(model, task, *, n_sequences: int = 500, seed: int = 0, fp_starts: in
         result["fixed_points_by_input"] = [j for j, _ in found]
         result["conditions"] = [{**c.to_json(), "input": j["input"], "roles": p["roles"],
                                  "role_counts": {r: p["roles"].count(r) for r in ROLES},
+                                 **({} if signs is None else
+                                    {"dale": roles_by_sign(p["roles"], signs, rnn.num_layers - 1)}),
                                  "pca_explained": p["pca"]["explained"]}
                                 for c, j, p in zip(conds, result["fixed_points_by_input"], per)]
     result["continuous_attractor"] = first["fp_json"]["continuous_attractor"]    # judged on fixed and slow points
     result["seconds"] = time.perf_counter() - t0
-    arrays = {**first, "role_names": ROLES, "fps_by_input": [f for _, f in found], "conditions": per}
+    arrays = {**first, "role_names": ROLES, "fps_by_input": [f for _, f in found], "conditions": per,
+              "signs": None if signs is None else np.asarray(signs, dtype=np.float64)}
     return Analysis(result, arrays)
+
+
+def roles_by_sign(roles: list, signs, layer: int) -> dict:
+    """Role counts of the excitatory (sign +1) and the inhibitory (-1) units apart, by Dale's law's
+    signs of ``weight_hh_l{layer}``'s columns, and a sentence saying so."""
+    signs = np.asarray(signs)
+    out = {"layer": layer, "excitatory": int((signs > 0).sum()), "inhibitory": int((signs < 0).sum())}
+    words = []
+    for name, side in (("excitatory", signs > 0), ("inhibitory", signs < 0)):
+        mine = [r for r, s in zip(roles, side) if s]
+        out[f"{name}_roles"] = {r: mine.count(r) for r in ROLES}
+        held = ", ".join(f"{r} {n}" for r, n in out[f"{name}_roles"].items() if n) or "none"
+        words.append(f"{len(mine)} {name} ({held})")
+    out["sentence"] = (f"Dale's law (each unit's sign, that of its outgoing weights, column of weight_hh_l{layer}): "
+                       f"{words[0]}; {words[1]}")
+    return out
 
 
 def write_analysis(analysis: Analysis, out_dir, figures: list[str] = ()) -> dict:

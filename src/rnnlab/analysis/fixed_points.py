@@ -5,14 +5,25 @@ The problem (Sussillo & Barak 2013; Golub & Sussillo's FixedPointFinder): for th
 F(s) = the layer's new carry from carry s with the input held constant, find the states s* with
 F(s*) = s*, by minimising q(s) = 1/2 ||F(s) - s||^2 from many starts (states visited on real
 trials plus noise), keep the unique points, drop the ones far from anything visited, and type
-each by the eigenvalues of its Jacobian (discrete time: stable iff every |lambda| < 1).
+each by the eigenvalues of its Jacobian (discrete time: stable iff every |lambda| < 1; a
+continuous-time rate network (CTRNN): stable iff every Re(mu) < 0, see ``Clock``).
 
 Pieces:
 
-- ``StepMap``: F for one layer of a trained ``RNN`` / ``LSTM`` / ``GRU`` stack. The state s is
-  the cell's carry flattened: h (H,) for Elman and GRU, [h, c] (2H,) for LSTM. F calls the
+- ``StepMap``: F for one layer of a trained ``RNN`` / ``LSTM`` / ``GRU`` / ``CTRNN`` stack. The
+  state s is the cell's carry flattened: h (H,) for Elman and GRU, [h, c] (2H,) for LSTM; for the
+  CTRNN the current x (H,) alone, its rate r = f(x) being a function of it. F calls the
   cell's own ``forward_step`` and J^T v calls the cell's own ``backward_step``; no step equation
   is written twice. ``jacobian`` stacks the VJPs with the S unit vectors, all points at once.
+- ``Clock`` and ``per_step``: how a CTRNN's eigenvalues are read. Its map is one Euler step of dt
+  of tau dx/dt = -x + W f(x) + ..., so the Jacobian is J_d = I + a (-I + W D'), a = dt / tau,
+  and each eigenvalue lambda of it is mu = (lambda - 1) / a of the continuous system (in 1/tau).
+  Every test on an eigenvalue (stable, saddle index, "within 0.02 of 1", the slowest mode, the
+  turn per step) is written once, for the discrete map, and applied to ``per_step(lambda)``:
+  lambda itself for the discrete cells, e^(a mu) for a CTRNN -- the factor by which the
+  continuous system's mode grows over one step dt. So a CTRNN's point is stable iff every
+  Re(mu) < 0 (not |lambda| < 1), a mode is slow iff |a mu| is small, and its time constant is
+  -1 / Re(mu) (in tau).
 - ``steady_layer_input``: the input a layer receives when the network is fed a constant input
   for a long time (the layers below run through a float64 copy of the stack's own ``forward``).
 - ``sample_starts``: starts drawn from visited states plus Gaussian noise.
@@ -86,15 +97,16 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from rnnlab.errors import warn_user
 from rnnlab.nn.cells import ElmanCell
+from rnnlab.nn.cells.ctrnn import CTRNNCell, rate
 
-__all__ = ["FP_DEFAULTS", "StepMap", "steady_layer_input", "sample_starts", "find_fixed_points",
-           "FixedPoint", "FixedPointResult"]
+__all__ = ["FP_DEFAULTS", "Clock", "per_step", "map_state", "StepMap", "steady_layer_input", "sample_starts",
+           "find_fixed_points", "FixedPoint", "FixedPointResult"]
 
 # Defaults of the fixed-point search, the one place they are set (``rnnlab analyze --fp-*``,
 # ``analyze(fp_*=...)``, ``find_fixed_points``). Half the starts are visited states plus noise, half
@@ -108,6 +120,74 @@ FP_DEFAULTS = {"starts": 512, "tol": 1e-12, "noise": 0.01, "between": 0.5, "seco
 _CHUNK_ROWS = 1 << 15          # rows per batched forward/backward call (bounds memory)
 _LM_CHUNK_BYTES = 2 << 20      # one (starts, S, S) float64 array of the solver (it holds a few): ~L2
 MATRIX_FREE_ABOVE = 128        # larger states: LM steps through J v and J^T v products (no S x S arrays)
+
+
+# ---------------------------------------------------------------- time
+@dataclass(frozen=True)
+class Clock:
+    """Continuous time: one step of the map is an Euler step of ``dt`` of tau dx/dt = F_c(x), with
+    a = dt / tau. The map's Jacobian J_d = I + a J_c, so an eigenvalue lambda of it is
+    mu = (lambda - 1) / a of the continuous system, in units of 1/tau (``rates``). A mode decays iff
+    Re(mu) < 0, with time constant -1 / Re(mu) (in tau; ``time_constants``), and grows by e^(a mu)
+    over one step (``per_step``). The state moves at |dx/dt| = |F(x) - x| / dt (``speed``).
+
+    Example::
+
+        >>> c = Clock(dt=50.0, tau=100.0)
+        >>> lam = np.array([0.5, 1.0 + 0.5j])
+        >>> c.rates(lam)                       # mu in 1/tau: a decay with tau, and a marginal rotation
+        array([-1.+0.j,  0.+1.j])
+        >>> float(c.time_constants(lam)[0])    # -1 / Re(mu), in tau
+        1.0
+    """
+    dt: float                  # the Euler step, in the model's time unit (1.0 with tau = 1/a: units of tau)
+    tau: float                 # the time constant, same unit
+
+    @property
+    def alpha(self) -> float:
+        return self.dt / self.tau
+
+    def rates(self, eig):
+        """mu = (lambda - 1) / a: the continuous system's eigenvalues, in 1/tau."""
+        return (np.asarray(eig) - 1.0) / self.alpha
+
+    def per_step(self, eig):
+        """e^(a mu) = e^(lambda - 1): what the continuous mode grows by over one step dt."""
+        return np.exp(np.asarray(eig) - 1.0)
+
+    def time_constants(self, eig):
+        """-1 / Re(mu), in tau: how long a mode takes to shrink by e (negative: to grow by e)."""
+        re = np.real(self.rates(eig))
+        with np.errstate(divide="ignore"):
+            return -1.0 / re
+
+    def speed(self, q):
+        """|dx/dt| = |F(x) - x| / dt from q = 1/2 |F(x) - x|^2, in x per time unit of dt."""
+        return np.sqrt(2.0 * np.asarray(q)) / self.dt
+
+    def to_json(self) -> dict:
+        return {"time": "continuous", "dt": self.dt, "tau": self.tau, "alpha": self.alpha,
+                "sentence": self.sentence()}
+
+    def sentence(self) -> str:
+        return (f"continuous time (dt = {self.dt:g}, tau = {self.tau:g}, a = dt/tau = {self.alpha:g}): each "
+                "eigenvalue lambda of the Euler step's Jacobian is read as mu = (lambda - 1)/a in 1/tau; a point is "
+                "stable when every Re(mu) < 0, and a mode's time constant is -1/Re(mu) in tau")
+
+
+def per_step(eig, clock: Clock | None = None):
+    """Eigenvalues as the per-step factor of the dynamics the analysis reads, the one quantity every
+    eigenvalue test is applied to: the map's own lambda in discrete time, e^(a mu) for a
+    continuous-time cell (``Clock.per_step``)."""
+    return np.asarray(eig) if clock is None else clock.per_step(eig)
+
+
+def map_state(cell, states):
+    """The step map's state from a layer's per-step states as ``return_states`` gives them
+    (..., n_carry * H): all of them ([h] or [h, c]), but the current x alone for a CTRNN, whose
+    [r | x] holds r = f(x) as well."""
+    states = np.asarray(states)
+    return states[..., states.shape[-1] // 2:] if isinstance(cell, CTRNNCell) else states
 
 
 # ---------------------------------------------------------------- the map
@@ -127,7 +207,11 @@ class StepMap:
 
     ``xp`` is the cell's projection of the constant input, ``cell.project(x, W_ih, b_ih, b_hh)``
     (G*H,), biases folded in as the cell folds them. States are (S,) or (M, S) arrays,
-    S = n_carry * H, the carry parts concatenated ([h, c] for LSTM).
+    S = n_carry * H, the carry parts concatenated ([h, c] for LSTM). A CTRNN's state is its
+    current x (S = H): ``split`` makes the carry (f(x), x) the cell steps from, ``join`` keeps the
+    new x, and J^T v chains the cell's (dr_prev, dx_prev) into dx_prev + dr_prev f'(x); its
+    ``clock`` (``Clock``; units of tau unless given) says how its eigenvalues are read. ``clock`` is
+    None for the discrete cells.
 
     Example::
 
@@ -138,7 +222,7 @@ class StepMap:
         array([ 0.7616, -0.964 ])
     """
 
-    def __init__(self, cell, W_hh, b_hh, xp):
+    def __init__(self, cell, W_hh, b_hh, xp, clock: Clock | None = None):
         self.cell = cell
         self.W_hh = np.ascontiguousarray(W_hh, dtype=np.float64)           # (G*H, H)
         self.W_hhT = np.ascontiguousarray(self.W_hh.T)                     # (H, G*H)
@@ -150,16 +234,21 @@ class StepMap:
                              f"cell with {cell.gates} gate(s)")
         self.hidden_size = H
         self.n_carry = cell.n_carry
-        self.size = self.n_carry * H                                       # S
-        self.h_range = getattr(cell, "h_range", (-np.inf, np.inf))         # what a unit of h can take
+        self.rate_cell = isinstance(cell, CTRNNCell)                       # state x, carry (f(x), x)
+        self.size = H if self.rate_cell else self.n_carry * H             # S
+        # what a unit of the state can take: h's range; a CTRNN's current x takes any value
+        self.h_range = (-np.inf, np.inf) if self.rate_cell else getattr(cell, "h_range", (-np.inf, np.inf))
+        self.clock = (clock or Clock(dt=cell.alpha, tau=1.0)) if self.rate_cell else None
+        if self.rate_cell and not np.isclose(self.clock.alpha, cell.alpha):
+            raise ValueError(f"StepMap: the clock's dt/tau = {self.clock.alpha:g} is not the cell's a = {cell.alpha:g}")
 
     # ---- constructors
     @classmethod
-    def from_weights(cls, cell, W_ih, W_hh, b_ih, b_hh, x_const) -> "StepMap":
+    def from_weights(cls, cell, W_ih, W_hh, b_ih, b_hh, x_const, clock: Clock | None = None) -> "StepMap":
         f64 = (lambda a: None if a is None else np.asarray(a, dtype=np.float64))
         x = np.asarray(x_const, dtype=np.float64).reshape(1, -1)
         xp = cell.project(x, f64(W_ih), f64(b_ih), f64(b_hh))[0]
-        return cls(cell, f64(W_hh), f64(b_hh), xp)
+        return cls(cell, f64(W_hh), f64(b_hh), xp, clock=clock)
 
     @classmethod
     def from_recurrent(cls, rnn, layer: int = -1, direction: int = 0, x_const=None) -> "StepMap":
@@ -176,19 +265,43 @@ class StepMap:
         if x_const.shape != (W_ih.shape[1],):
             raise ValueError(f"x_const has {x_const.size} values; layer {layer} takes "
                              f"{W_ih.shape[1]} inputs")
+        clock = Clock(dt=rnn.dt, tau=rnn.tau) if isinstance(rnn.cell, CTRNNCell) else None
         return cls.from_weights(rnn.cell, W_ih, p["weight_hh" + suffix], p.get("bias_ih" + suffix),
-                                p.get("bias_hh" + suffix), x_const)
+                                p.get("bias_hh" + suffix), x_const, clock=clock)
 
     # ---- state layout
     def split(self, s):
-        """(B, S) -> tuple of n_carry contiguous (B, H) arrays."""
+        """(B, S) -> tuple of n_carry contiguous (B, H) arrays: the carry the cell steps from (a
+        CTRNN's (f(x), x), its rate from the cell's own f)."""
         H = self.hidden_size
+        if self.rate_cell:
+            x = np.ascontiguousarray(s)
+            return rate(x, self.cell.nonlinearity), x
         return tuple(np.ascontiguousarray(s[:, i * H:(i + 1) * H]) for i in range(self.n_carry))
 
-    @staticmethod
-    def join(carry):
-        """tuple of (B, H) -> (B, S)."""
+    def join(self, carry):
+        """tuple of (B, H) -> (B, S) (a CTRNN's new x: its rate is a function of it)."""
+        if self.rate_cell:
+            return carry[1]
         return carry[0] if len(carry) == 1 else np.concatenate(carry, axis=1)
+
+    def state_of(self, states):
+        """This map's states from the layer's per-step states (..., n_carry * H) (``map_state``)."""
+        return map_state(self.cell, states)
+
+    def output(self, s):
+        """What the readout and the layer above see at states (M, S): carry[0], h (a CTRNN's rate
+        r = f(x))."""
+        s, single = self._batch(s)
+        out = self.split(s)[0]
+        return out[0] if single else out
+
+    def speed(self, s):
+        """|F(s) - s| per step; for a continuous-time cell |dx/dt| = |F(x) - x| / dt."""
+        s, single = self._batch(s)
+        v = np.linalg.norm(self(s) - s, axis=1)
+        v = v if self.clock is None else v / self.clock.dt
+        return v[0] if single else v
 
     def _batch(self, s):
         s = np.asarray(s, dtype=np.float64)
@@ -247,11 +360,16 @@ class StepMap:
         times). The cells' caches are batch-first, so ``rows`` picks the rows to go back through."""
         carry, cache = self._step(s)
         cache = self.cell.prepare_backward([cache], carry[0][None])[0]
+        # a CTRNN's carry (f(x), x) is a function of x: f'(x) from the cell, at the states themselves
+        slope = self.cell.prepare_backward(None, self.split(s)[0][None])[0] if self.rate_cell else None
 
         def apply(v, rows=None):
             c = cache if rows is None else (cache[rows] if isinstance(cache, np.ndarray)
                                             else tuple(part[rows] for part in cache))
             d_out = np.empty((len(v), self.W_hh.shape[0]))
+            if self.rate_cell:            # v is dL/dx_new; the new rate is no part of the state
+                (dr, dx), _, _ = self.cell.backward_step(self.W_hh, c, (np.zeros_like(v), v), d_out)
+                return dx + dr * (slope if rows is None else slope[rows])   # through r = f(x)
             d_prev, _, _ = self.cell.backward_step(self.W_hh, c, self.split(v), d_out)
             return np.concatenate(d_prev, axis=1) if len(d_prev) > 1 else d_prev[0]
         return apply
@@ -300,8 +418,12 @@ def steady_layer_input(rnn, layer: int, x_const_network=None, steps: int = 200,
     if layer == 0:
         return x.copy()
     kw = {"nonlinearity": rnn.nonlinearity} if hasattr(rnn, "nonlinearity") else {}
+    if rnn.num_directions == 2:
+        kw["bidirectional"] = True
+    if isinstance(rnn.cell, CTRNNCell):                  # its time step (no bidirectional form)
+        kw.update(dt=rnn.dt, tau=rnn.tau)
     below = type(rnn)(rnn.input_size, rnn.hidden_size, layer, bias=rnn.bias, batch_first=True,
-                      bidirectional=rnn.num_directions == 2, dtype=np.float64, **kw)
+                      dtype=np.float64, **kw)
     below.load_state_dict({k: np.asarray(rnn.params[k], dtype=np.float64) for k in below.params})
     below.eval()
     T = 2 * steps + 1
@@ -342,9 +464,10 @@ class FixedPoint:
     point: np.ndarray            # (S,)
     count: int                   # starts that reached it
     q: float                     # 1/2 ||F(point) - point||^2
-    eigenvalues: np.ndarray      # of dF/ds at the point, complex, sorted by |lambda| descending
-    n_unstable: int              # #{|lambda| > 1}: the saddle index
+    eigenvalues: np.ndarray      # of dF/ds at the point, complex, sorted by |per_step(lambda)| descending
+    n_unstable: int              # #{|per_step(lambda)| > 1}: the saddle index (a CTRNN: #{Re(mu) > 0})
     type: str                    # "stable" (n_unstable == 0) or "saddle"
+    clock: Clock | None = None   # continuous time: how the eigenvalues are read (None: discrete)
 
     @property
     def index(self) -> int:
@@ -352,13 +475,35 @@ class FixedPoint:
 
     @property
     def max_abs_eigenvalue(self) -> float:
-        return float(np.abs(self.eigenvalues[0])) if self.eigenvalues.size else 0.0
+        return float(np.abs(self.eigenvalues).max()) if self.eigenvalues.size else 0.0
+
+    @property
+    def growth(self) -> float:
+        """The largest |per_step(lambda)|: the slowest mode's factor per step (> 1: unstable)."""
+        return float(np.abs(per_step(self.eigenvalues, self.clock)).max()) if self.eigenvalues.size else 0.0
+
+    @property
+    def continuous_eigenvalues(self):
+        """mu = (lambda - 1) / a in 1/tau, in the order of ``eigenvalues`` (None in discrete time)."""
+        return None if self.clock is None else self.clock.rates(self.eigenvalues)
+
+    @property
+    def time_constants(self):
+        """-1 / Re(mu) in tau, in the order of ``eigenvalues`` (None in discrete time)."""
+        return None if self.clock is None else self.clock.time_constants(self.eigenvalues)
 
     def to_json(self, top_eigenvalues: int = 5, include_point: bool = True) -> dict:
         d = {"type": self.type, "n_unstable": int(self.n_unstable), "count": int(self.count),
              "q": _num(self.q), "max_abs_eigenvalue": _num(self.max_abs_eigenvalue),
              "norm": _num(np.linalg.norm(self.point)),
              "eigenvalues": [[_num(e.real), _num(e.imag)] for e in self.eigenvalues[:top_eigenvalues]]}
+        if self.clock is not None:       # continuous time: mu in 1/tau, -1/Re(mu) in tau, |dx/dt|
+            mu = self.continuous_eigenvalues
+            d.update(time="continuous",
+                     continuous_eigenvalues=[[_num(e.real), _num(e.imag)] for e in mu[:top_eigenvalues]],
+                     max_real_continuous_eigenvalue=_num(mu.real.max()) if mu.size else None,
+                     time_constants=[_num(v) for v in self.time_constants[:top_eigenvalues]],
+                     speed=_num(self.clock.speed(self.q)))
         if include_point:
             d["point"] = [_num(v) for v in self.point]
         return d
@@ -399,6 +544,7 @@ class FixedPointResult:
     polish_goal: float = 0.0
     h_range: tuple | None = None
     unfound_estimate: float | None = None   # Chao1 estimate of the points no start reached (rounds)
+    clock: Clock | None = None   # continuous time: how the points' eigenvalues are read (None: discrete)
 
     def type_counts(self) -> dict:
         """{"stable": n, "saddle index 1": n, ...}."""
@@ -433,7 +579,20 @@ class FixedPointResult:
                 f"{self.dropped_outliers} dropped (outliers), {self.duplicates_merged} duplicates merged "
                 f"into {len(self.points)} point{'' if len(self.points) == 1 else 's'}; "
                 f"max {int(self.iterations.max(initial=0))} "
-                f"iterations, {self.seconds:.2f} s{est}")
+                f"iterations, {self.seconds:.2f} s{est}{self._time_words()}")
+
+    def _time_words(self) -> str:
+        """In continuous time: how the types were read, and each point's slowest time constant."""
+        if self.clock is None:
+            return ""
+        slowest = []
+        for p in self.points[:5]:
+            tc = p.time_constants[0] if p.eigenvalues.size else np.nan
+            slowest.append("none" if not np.isfinite(tc) else f"{tc:.3g}" if tc > 0 else f"grows, {-tc:.3g}")
+        more = f" (first 5 of {len(self.points)})" if len(self.points) > 5 else ""
+        tcs = (f"; slowest time constant -1/Re(mu) at each point{more}, in tau: {', '.join(slowest)}"
+               if slowest else "")
+        return f"; {self.clock.sentence()}{tcs}"
 
     def to_json(self, top_eigenvalues: int = 5, include_points: bool = True) -> dict:
         return {"summary": self.summary(),
@@ -451,7 +610,8 @@ class FixedPointResult:
                              "outlier_distance": _num(self.outlier_distance),
                              "polish_goal": _num(self.polish_goal),
                              "h_range": None if self.h_range is None else [_num(v) for v in self.h_range],
-                             "seconds": None if self.budget is None else _num(self.budget)},
+                             "seconds": None if self.budget is None else _num(self.budget),
+                             **({} if self.clock is None else {"time": self.clock.to_json()})},
                 "iterations": {"median": _num(np.median(self.iterations)) if self.iterations.size else None,
                                "max": int(self.iterations.max(initial=0))},
                 "seconds": _num(self.seconds), "rounds": list(self.rounds),
@@ -488,14 +648,16 @@ def merge_nearby(s, members, q, unique_tol, most: int | None = None):
 
 
 def _typed_points(F, s, q, reps, counts, unstable_margin: float) -> list:
-    """A ``FixedPoint`` for each representative ``s[reps]``, typed by its Jacobian's eigenvalues."""
+    """A ``FixedPoint`` for each representative ``s[reps]``, typed by its Jacobian's eigenvalues
+    read per step (``per_step``: |lambda| in discrete time, Re(mu) for a continuous-time cell)."""
     points = []
+    clock = getattr(F, "clock", None)
     if reps:
         for k, (i, eig) in enumerate(zip(reps, np.linalg.eigvals(F.jacobian(s[reps])))):
-            eig = eig[np.argsort(-np.abs(eig), kind="stable")]
-            n_unst = int((np.abs(eig) > 1.0 + unstable_margin).sum())
+            eig = eig[np.argsort(-np.abs(per_step(eig, clock)), kind="stable")]
+            n_unst = int((np.abs(per_step(eig, clock)) > 1.0 + unstable_margin).sum())
             points.append(FixedPoint(point=s[i].copy(), count=counts[k], q=float(q[i]), eigenvalues=eig,
-                                     n_unstable=n_unst, type="stable" if n_unst == 0 else "saddle"))
+                                     n_unstable=n_unst, type="stable" if n_unst == 0 else "saddle", clock=clock))
     return points
 
 
@@ -672,7 +834,8 @@ def find_fixed_points(F, starts, *, tol: float = FP_DEFAULTS["tol"], max_iters: 
     as outliers (default: ``outlier_scale`` x the RMS distance of the starts from their centroid).
     The rest are merged greedily, lowest q first, into points at least ``unique_tol`` apart
     (default 1e-3 * sqrt(S)); each kept point is the member with the lowest q, typed by the
-    eigenvalues of its Jacobian: ``n_unstable`` = #{|lambda| > 1 + unstable_margin}, "stable" if 0
+    eigenvalues of its Jacobian: ``n_unstable`` = #{|per_step(lambda)| > 1 + unstable_margin} (discrete
+    time |lambda|; a continuous-time cell's Re(mu), ``Clock``), "stable" if 0
     else "saddle" (of index n_unstable). Before that each kept point is polished by up to
     ``polish_iters`` more LM steps with no tolerance (q < ``tol`` only bounds |F(s) - s| by
     1.4e-6; the polish takes the point to rounding level at the cost of Jacobians of the unique
@@ -744,6 +907,7 @@ def find_fixed_points(F, starts, *, tol: float = FP_DEFAULTS["tol"], max_iters: 
         hit_max_iters=int((code == 2).sum()), out_of_time=int((code == 3).sum()), budget=seconds,
         dropped_outliers=int(far.sum()), dropped_unreachable=int((status == "unreachable").sum()),
         dropped_unpolished=unpolished, polish_goal=float(goal), h_range=getattr(F, "h_range", None),
+        clock=getattr(F, "clock", None),
         duplicates_merged=int(kept.size - unpolished - len(points)), tol=float(tol),
         unique_tol=float(unique_tol), outlier_distance=float(outlier_distance),
         iterations=iters, final_states=s, final_q=q, start_status=status.astype(str),
@@ -829,8 +993,7 @@ def _merge_rounds(results: list, unique_tol: float) -> FixedPointResult:
             if j >= 0 and d[j] < unique_tol:
                 q = points[j]
                 best = p if p.q < q.q else q
-                points[j] = FixedPoint(point=best.point, count=q.count + p.count, q=best.q,
-                                       eigenvalues=best.eigenvalues, n_unstable=best.n_unstable, type=best.type)
+                points[j] = replace(best, count=q.count + p.count)
                 remap.append(j)
             else:
                 points.append(p)
@@ -852,6 +1015,7 @@ def _merge_rounds(results: list, unique_tol: float) -> FixedPointResult:
         dropped_outliers=total("dropped_outliers"), duplicates_merged=kept - len(points),
         dropped_unreachable=total("dropped_unreachable"),
         dropped_unpolished=total("dropped_unpolished"), polish_goal=last.polish_goal, h_range=last.h_range,
+        clock=last.clock,
         tol=last.tol, unique_tol=last.unique_tol, outlier_distance=last.outlier_distance,
         iterations=np.concatenate([r.iterations for r in results]),
         final_states=np.concatenate([r.final_states for r in results]),

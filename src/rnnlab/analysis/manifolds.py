@@ -38,6 +38,12 @@ they lie along one *direction* (a straight line) misses every ring and every cur
    - it is no switch (``_is_switch``): an index-1 saddle on it leading, either side, to the only
      two stable points there makes a curve of slow points too, between two memories.
 
+Continuous time (a CTRNN): every eigenvalue test above is applied, unchanged, to the factor per step
+dt of the continuous system, e^(a mu) with mu = (lambda - 1) / a (``fixed_points.per_step``): within
+``near_one`` of 1 is |a Re(mu)| below about ``near_one`` (a time constant beyond 1/near_one steps),
+attracting is Re(mu) < 0. The sentences then give Re(mu) along the tangent in 1/tau and its time
+constant -1/Re(mu) in tau.
+
 Fit: for a ring, the RMS distance off the circle fitted in the plane of its top two principal
 components (as a share of the radius) and that plane's share of the spread; for a line, the RMS
 distance of the points from the curve (a share of its length) and the share of the spread along
@@ -48,7 +54,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnlab.analysis.fixed_points import find_fixed_points, merge_nearby, sample_starts
+from rnnlab.analysis.fixed_points import find_fixed_points, merge_nearby, per_step, sample_starts
 
 __all__ = ["MANIFOLD_DEFAULTS", "slow_points_on_trajectories", "find_manifolds", "continuous_attractor"]
 
@@ -85,7 +91,7 @@ def memories_either_side(F, saddle, stables: list, steps: int = 3000) -> set:
     if not stables:
         return set()
     e, R = np.linalg.eig(F.jacobian(saddle.point[None])[0])
-    k = int(np.argmax(np.abs(e)))
+    k = int(np.argmax(np.abs(per_step(e, getattr(F, "clock", None)))))      # its fastest-growing mode
     if abs(e[k].imag) > 1e-9:
         return set()
     r = np.real(R[:, k]) / np.linalg.norm(R[:, k])
@@ -208,14 +214,14 @@ def _circle_in_plane(P) -> tuple[dict, tuple | None]:
         (P.mean(axis=0), vt[:2], centre, radius)
 
 
-def _along_tangent(J, t):
+def _along_tangent(J, t, clock=None):
     """The eigenvalue of J whose right eigenvector is most aligned with t, that alignment (|cos|),
-    and the largest |lambda| among the others."""
+    and the largest |per_step(lambda)| among the others (|lambda| in discrete time)."""
     e, R = np.linalg.eig(J)
     Rn = R / np.linalg.norm(R, axis=0)
     cos = np.abs(t @ Rn)                                   # complex modes: |t . r| over the complex r
     k = int(np.argmax(cos))
-    others = np.delete(np.abs(e), k)
+    others = np.delete(np.abs(per_step(e, clock)), k)
     return e[k], float(cos[k]), float(others.max()) if others.size else 0.0
 
 
@@ -257,7 +263,7 @@ def find_manifolds(F, points: list, **settings) -> dict:
     P = np.array([p.point for p in points])
     # stable, saddle, or neither: slow, or marginal (an eigenvalue within 1e-6 of the unit circle, as
     # all along an exact line, where rounding alone would make it a "saddle")
-    top = [p.max_abs_eigenvalue for p in points]
+    top = [p.growth for p in points]                         # |lambda|, or a CTRNN's e^(a Re mu), largest
     kinds = ["slow" if p.q > cfg["fixed_tol"] else "stable" if t < 1 - 1e-6 else "saddle" if t > 1 + 1e-6
              else "marginal" for p, t in zip(points, top)]
     stables = [p for p, k in zip(points, kinds) if k == "stable"]
@@ -448,13 +454,15 @@ def _judge_cluster(F, Q, D, members, everyone, kinds, link, cfg, switch: bool = 
     # the eigenvalue along the tangent, at each point of the curve in order
     J = F.jacobian(C)
     m = len(C)
-    lam, align, transverse, rests = [], [], [], []
+    clock = getattr(F, "clock", None)
+    raw, lam, align, transverse, rests = [], [], [], [], []
     for k in range(m):
         a, b = ((k - 1) % m, (k + 1) % m) if closed else (max(k - 1, 0), min(k + 1, m - 1))
         t = C[b] - C[a]
         t /= np.linalg.norm(t) or 1.0
-        e, c, other = _along_tangent(J[k], t)
-        lam.append(e)
+        e, c, other = _along_tangent(J[k], t, clock)
+        raw.append(e)
+        lam.append(per_step(e, clock))                        # every test below reads the per-step factor
         align.append(c)
         transverse.append(other)
         rests.append(other <= 1 + 1e-6)          # a state can rest there, but for a slow drift along the curve
@@ -482,13 +490,26 @@ def _judge_cluster(F, Q, D, members, everyone, kinds, link, cfg, switch: bool = 
                transverse_max={"median": float(np.median(transverse[seg])), "max": float(np.max(transverse))},
                point_eigenvalues=[[float(v.real), float(v.imag)] for v in lam])
     stretch = "" if whole or not run.size else " over the attracting stretch"
+    continuous = ""
+    if clock is not None:                 # the same tests, said in continuous time
+        mu = np.real(clock.rates(np.array(raw)))
+        med_mu = float(np.median(mu[seg]))
+        out["tangent_continuous"] = {"median_real": med_mu, "min_real": float(mu.min()), "max_real": float(mu.max()),
+                                     "time_constant": float(-1.0 / med_mu) if med_mu else None,
+                                     "point_eigenvalues": [[float(v.real), float(v.imag)]
+                                                           for v in clock.rates(np.array(raw))]}
+        tc = "no decay" if not med_mu else (f"time constant {-1.0 / med_mu:.3g} tau" if med_mu < 0 else
+                                            f"growing, e-fold in {1.0 / med_mu:.3g} tau")
+        continuous = (f"; in continuous time (a = {clock.alpha:g}; the eigenvalues above are e^(a mu) per step dt): "
+                      f"Re(mu) along its tangent median {med_mu:.3g}/tau{stretch} ({tc}), {mu.min():.3g} to "
+                      f"{mu.max():.3g}")
     eig_words = (f"eigenvalue along its tangent: median {median:.3f}{stretch} ({lo:.3f} to "
                  f"{hi:.3f} at 80% of the {m} points its curve passes through; within {cfg['near_one']:g} of 1 at "
                  f"{int(near.sum())}, "
                  f"{'all real' if real.all() else f'complex at {int((~real).sum())}'}; largest {lam.real.max():.3f}, "
                  f"running away at {int(repel.sum())}; its mode "
                  f"{np.median(align[seg]):.2f} aligned with the tangent), the largest other eigenvalue: median "
-                 f"{np.median(transverse[seg]):.3f}")
+                 f"{np.median(transverse[seg]):.3f}{continuous}")
     if attractor:
         head = (f"a {kind} attractor ({'closed' if closed else 'open'})" if whole else
                 f"a {kind} attractor over {run.size} consecutive of the {m} points its curve passes through "

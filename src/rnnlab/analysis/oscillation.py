@@ -7,13 +7,17 @@ period of a *limit cycle*: when |lambda| > 1 the state leaves the point's neighb
 cycle it settles on is shaped by the nonlinearity (tanh's saturation slows the turning; on a
 trained sine generator the pair's period was 1.06 to 12.2 times the cycle's, level by level). So
 both numbers are measured and reported, and which one describes the rhythm is said.
+
+In continuous time (a CTRNN) the pair is read per step dt as e^(a mu), mu = (lambda - 1) / a
+(``fixed_points.per_step``): it turns by a Im(mu) a step, a linear period of 2 pi / Im(mu) in
+tau; both periods are also given in tau.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from rnnlab.analysis.fixed_points import sample_starts
+from rnnlab.analysis.fixed_points import per_step, sample_starts
 
 __all__ = ["free_run_period", "rotation_vs_free_run"]
 
@@ -36,10 +40,11 @@ def free_run_period(F, starts, steps: int = 2048, burn: int = 512, amplitude: bo
     for k in range(steps):
         s = F(s)
         trace[k] = s
-    centred = trace - trace.mean(axis=0)
-    rms = float(np.sqrt((centred ** 2).sum(axis=2).mean()))
-    q = steps // 4
-    first, last = (float(np.sqrt((c ** 2).sum(axis=2).mean())) for c in (centred[:q], centred[-q:]))
+    with np.errstate(over="ignore", invalid="ignore"):     # a run that blows up (a rate network's runaway
+        centred = trace - trace.mean(axis=0)                # excitation) is an infinite RMS, said below
+        rms = float(np.sqrt((centred ** 2).sum(axis=2).mean()))
+        q = steps // 4
+        first, last = (float(np.sqrt((c ** 2).sum(axis=2).mean())) for c in (centred[:q], centred[-q:]))
     kept = last / first if first > 0 else 1.0
     extra = (kept,) if amplitude else ()
     if not np.isfinite(rms) or rms < SETTLED_RMS:
@@ -66,8 +71,9 @@ def rotation_vs_free_run(F, points, states, seed: int = 0) -> dict | None:
     turning = [(k, p) for k, p in enumerate(points) if p.eigenvalues.size and abs(p.eigenvalues[0].imag) > 1e-9]
     if not turning:
         return None
-    k, p = max(turning, key=lambda kp: abs(kp[1].eigenvalues[0]))
-    lam = p.eigenvalues[0]
+    clock = getattr(F, "clock", None)
+    k, p = max(turning, key=lambda kp: abs(per_step(kp[1].eigenvalues[0], clock)))
+    lam = per_step(p.eigenvalues[0], clock)               # the pair per step (a CTRNN: e^(a mu))
     angle = abs(float(np.angle(lam)))
     starts = sample_starts(states, 16, 0.0, np.random.default_rng(seed))
     period, rms, kept = free_run_period(F, starts, amplitude=True)
@@ -77,6 +83,11 @@ def rotation_vs_free_run(F, points, states, seed: int = 0) -> dict | None:
     cycle = period is not None and kept >= SUSTAINED
     pair = (f"the leading eigenvalues of fixed point {k} are a complex pair of modulus {abs(lam):.3f} turning by "
             f"{angle:.4f} rad a step (a linear period of {linear:.2f} steps)")
+    if clock is not None:
+        mu = clock.rates(p.eigenvalues[0])
+        pair += (f"; in continuous time (per step dt the pair is e^(a mu), a = {clock.alpha:g}) mu = {mu.real:.3g} "
+                 f"{'+-'[int(mu.imag < 0)]} {abs(mu.imag):.3g}i per tau, a linear period of {linear * clock.alpha:.3g} "
+                 f"tau" + ("" if period is None else f", the free run's {period * clock.alpha:.3g} tau"))
     if cycle:
         runs = (f"running freely at that input the layer settles on a cycle of period {period:.2f} steps (RMS "
                 f"{rms:.3g} about its mean, {100 * kept:.0f}% of it kept from the first to the last quarter of the "
@@ -91,7 +102,11 @@ def rotation_vs_free_run(F, points, states, seed: int = 0) -> dict | None:
                 f"{100 * SUSTAINED:.0f}%): a slowly damped rhythm, not a limit cycle")
     else:
         runs = f"running freely at that input it moves without a rhythm (RMS {rms:.3g})"
-    return {"point": k, "eigenvalue": [float(lam.real), float(lam.imag)], "modulus": float(abs(lam)),
-            "angle": angle, "linear_period": linear, "free_run_period": period, "free_run_rms": rms,
-            "limit_cycle": cycle, "period_ratio": None if not cycle else period / linear, "amplitude_kept": kept,
-            "sentence": f"{pair}; {runs}"}
+    out = {"point": k, "eigenvalue": [float(lam.real), float(lam.imag)], "modulus": float(abs(lam)),
+           "angle": angle, "linear_period": linear, "free_run_period": period, "free_run_rms": rms,
+           "limit_cycle": cycle, "period_ratio": None if not cycle else period / linear, "amplitude_kept": kept,
+           "sentence": f"{pair}; {runs}"}
+    if clock is not None:                   # the periods in tau, and the pair as mu (1/tau)
+        out.update(continuous_eigenvalue=[float(mu.real), float(mu.imag)], linear_period_tau=linear * clock.alpha,
+                   free_run_period_tau=None if period is None else period * clock.alpha)
+    return out

@@ -13,12 +13,18 @@ eigenvector depends on an arbitrary phase), not within ``near_one`` of 1, or whe
 direction is unstable (a saddle, which trajectories leave), the point is refused with the
 reason. The eigenvalue and the vector always come from the same point. Along an attracting
 manifold every point of its curve gives one, so the result is a distribution.
+
+In continuous time (a CTRNN) the same tests read each eigenvalue as its factor per step dt,
+e^(a mu) with mu = (lambda - 1) / a (``fixed_points.per_step``); the eigenvectors are the
+Jacobian's own, so the selection vector is unchanged, and the continuous eigenvalue mu (1/tau) is
+given beside the per-step one.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from rnnlab.analysis.fixed_points import per_step
 from rnnlab.analysis.manifolds import points_of
 
 __all__ = ["selection_at", "selection_vectors"]
@@ -36,10 +42,15 @@ def selection_at(F, point, input_maps, near_one: float = 0.05, towards=None) -> 
     manifold's tangent), else so that its largest component is positive: the pushes' signs then
     mean the same at every point."""
     J = F.jacobian(point[None])[0]
-    e, R = np.linalg.eig(J)
+    raw, R = np.linalg.eig(J)
+    clock = getattr(F, "clock", None)
+    e = per_step(raw, clock)                                        # the factor per step the tests read
     k = int(np.argmin(np.abs(e - 1.0)))
     lam = e[k]
     out = {"eigenvalue": [float(lam.real), float(lam.imag)]}
+    if clock is not None:
+        mu = clock.rates(raw[k])
+        out["continuous_eigenvalue"] = [float(mu.real), float(mu.imag)]
     unstable = int((np.abs(np.delete(e, k)) > 1.0).sum())
     twin = np.delete(e, k)
     twin = twin[np.abs(twin - lam) < REPEATED]                      # the same eigenvalue twice, to rounding
@@ -104,6 +115,12 @@ def selection_vectors(F, points: list, manifolds: dict, input_maps: list, fixed:
     pushes = np.array([r["projections"] for r in ok])            # (accepted, inputs)
     lam = np.array([r["eigenvalue"][0] for r in ok])
     out["eigenvalue_range"] = [float(lam.min()), float(lam.max())]
+    mus = [r["continuous_eigenvalue"][0] for r in ok if "continuous_eigenvalue" in r]
+    continuous = ""
+    if mus:
+        out["continuous_eigenvalue_range"] = [float(min(mus)), float(max(mus))]
+        continuous = (f"; in continuous time the eigenvalue is e^(a mu) per step dt, Re(mu) {min(mus):.3g} to "
+                      f"{max(mus):.3g}/tau")
     out["projections"] = [{"input": i, "median": float(np.median(pushes[:, i])), "min": float(pushes[:, i].min()),
                            "max": float(pushes[:, i].max())} for i in range(pushes.shape[1])]
     spread = ", ".join(f"input {o['input']} {o['median']:+.3g} ({o['min']:+.3g} to {o['max']:+.3g})"
@@ -111,6 +128,6 @@ def selection_vectors(F, points: list, manifolds: dict, input_maps: list, fixed:
     refusals = (f"; refused at {len(chosen) - len(ok)}: " + "; ".join(f"{n} {reason}" for reason, n in refused.items())
                 if refused else "")
     out["sentence"] = (f"selection vectors at {len(ok)} of {where} (eigenvalue {lam.min():.3f} to {lam.max():.3f}, "
-                       f"real, each vector from its own point): each input's push along the slow mode, median "
-                       f"(range): {spread or 'no inputs'}{refusals}")
+                       f"real, each vector from its own point{continuous}): each input's push along the slow "
+                       f"mode, median (range): {spread or 'no inputs'}{refusals}")
     return out

@@ -21,6 +21,7 @@ import numpy as np
 from rnnlab.analysis.dynamics import layer_states
 from rnnlab.checks import setting
 from rnnlab.errors import InputError
+from rnnlab.nn.cells.ctrnn import CTRNNCell
 
 
 def inside_quotes(text: str) -> np.ndarray:
@@ -187,15 +188,16 @@ def interpretable_cells(model, ids, vocab, *, regex: str | None = None, chars: i
     ``chars`` characters of ``ids`` (held-out symbol ids), run as one sequence: per hypothesis the
     unit chosen on the first half with its r there and on the second half, the chance level (see
     ``_cell_test``; ``seed`` draws the shifts), a sentence naming the test, and the ``top`` units
-    by |r| on the first half (``state`` "h" or "c"). A ``sample`` of the second half's text with
-    each chosen unit's activations is what the report colours."""
+    by |r| on the first half (``state`` "h" or "c"; a CTRNN's "r" or "x"). A ``sample`` of the
+    second half's text with each chosen unit's activations is what the report colours."""
     ids = np.asarray(ids)[:chars]
     if ids.size < 2:
         raise InputError("the interpretable-cells analysis needs held-out text; this task has none")
     text = "".join(vocab[int(i)] for i in ids)
     states = layer_states(model, ids[None], -1)[0]                       # (n, S): h, then c for an LSTM
     H = model.rnn.hidden_size
-    names = [("h", u) for u in range(H)] + [("c", u) for u in range(states.shape[1] - H)]
+    first, second = ("r", "x") if isinstance(model.rnn.cell, CTRNNCell) else ("h", "c")   # a CTRNN: rate, current
+    names = [(first, u) for u in range(H)] + [(second, u) for u in range(states.shape[1] - H)]
     signals = {name: fn(text) for name, fn in HYPOTHESES.items()}
     if regex:
         signals[f"regex {regex}"] = regex_signal(regex, text)

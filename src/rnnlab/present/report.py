@@ -177,13 +177,27 @@ def _where(fp: dict) -> str:
 
 def _fixed_points_block(fp: dict, fig: str) -> list[str]:
     """One constant input's fixed points: how they were found, the table, the verdicts, the figure."""
-    rows = [dict(p, eigen=", ".join(f"{abs(complex(*e)):.3f}" for e in p["eigenvalues"][:3]))
-            for p in fp["points"]]
-    cols = ["type", "n_unstable", "count", "norm", "q", "eigen"] + (["decoded"] if fp.get("decoded") else [])
+    continuous = "time" in fp                          # a CTRNN: eigenvalues read as mu, in 1/tau
+    if continuous:
+        rows = [dict(p, mu=", ".join(f"{complex(*e).real:.3g}" + (f"{complex(*e).imag:+.3g}i" if e[1] else "")
+                                     for e in p["continuous_eigenvalues"][:3]),
+                     tc=", ".join("-" if v is None else f"{v:.3g}" for v in p["time_constants"][:3]))
+                for p in fp["points"]]
+        cols = ["type", "n_unstable", "count", "norm", "speed", "mu", "tc"]
+    else:
+        rows = [dict(p, eigen=", ".join(f"{abs(complex(*e)):.3f}" for e in p["eigenvalues"][:3]))
+                for p in fp["points"]]
+        cols = ["type", "n_unstable", "count", "norm", "q", "eigen"]
+    cols += ["decoded"] if fp.get("decoded") else []
+    state = "x" if continuous else "h"
     parts = [f"<p>Fixed points of layer {fp['layer']}'s map at {html.escape(_where(fp))}, found by damped "
-             "Newton steps (Levenberg-Marquardt) on F(h) - h from states visited on held-out data, "
-             f"each start stopping once 1/2 ||F(h) - h||<sup>2</sup> &lt; {fp['settings']['tol']:g}. "
+             f"Newton steps (Levenberg-Marquardt) on F({state}) - {state} from states visited on held-out data, "
+             f"each start stopping once 1/2 ||F({state}) - {state}||<sup>2</sup> &lt; {fp['settings']['tol']:g}. "
              f"{html.escape(fp['summary'])}.</p>"]
+    if continuous:
+        parts.append("<p>In continuous time the state is each unit's current x (its rate r = f(x) follows from "
+                     "it); <i>speed</i> is |dx/dt| = |F(x) - x| / dt, <i>mu</i> the leading continuous eigenvalues "
+                     "(1/tau) and <i>tc</i> their time constants -1/Re(mu) (tau; negative: growing).</p>")
     if len(fp.get("rounds", [])) > 1:
         parts.append("<p>Starts were drawn in rounds until the estimate of points still unfound (Chao1, from "
                      "how many starts reached each point) was below one after two rounds in a row; new points "
@@ -196,7 +210,8 @@ def _fixed_points_block(fp: dict, fig: str) -> list[str]:
                      f'{"s" if n == 1 else ""} through the readout to <b>{k} distinct '
                      f'state{"s" if k != 1 else ""}</b> of {dec["possible_states"]} possible: '
                      f'{html.escape(", ".join(dec["states"]))}.</div>')
-    parts.append(table(rows[:40], cols, {"norm": lambda v: f"{v:.3g}", "q": lambda v: f"{v:.1e}"})
+    parts.append(table(rows[:40], cols, {"norm": lambda v: f"{v:.3g}", "q": lambda v: f"{v:.1e}",
+                                         "speed": lambda v: f"{v:.1e}"})
                  + ("<p class='sub'>First 40 points shown; all are in analysis.json.</p>"
                     if len(rows) > 40 else ""))
     if fp.get("counts", {}).get("slow_points"):
@@ -229,6 +244,10 @@ def _conditions_side_by_side(analysis: dict) -> list[str]:
         return f"<tr><th>{html.escape(name)}</th>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
     rows = [row("trials", [f"{c['trials']} of {c['of']}" + (" (pooled)" if c["pooled"] else "") for c in conds]),
             row("roles", [", ".join(f"{r} {n}" for r, n in c["role_counts"].items() if n) for c in conds]),
+            *([row("roles, E / I", [", ".join(f"{r} {n}/{c['dale']['inhibitory_roles'][r]}"
+                                             for r, n in c["dale"]["excitatory_roles"].items()
+                                             if n or c["dale"]["inhibitory_roles"][r]) for c in conds])]
+              if all(c.get("dale") for c in conds) else []),
             row("PCA, first 3 components", [", ".join(_pct(e) for e in c["pca_explained"]) for c in conds]),
             row("fixed points", [fp["summary"].split(";")[0] for fp in fps]),
             row("continuous attractor", [(fp.get("continuous_attractor") or {}).get("kind") or "none" for fp in fps])]
@@ -238,23 +257,35 @@ def _conditions_side_by_side(analysis: dict) -> list[str]:
             f"<table><tr><th></th>{head}</tr>{''.join(rows)}</table>"]
 
 
+def _role_table(analysis: dict) -> str:
+    """Units per role; under Dale's law also the excitatory and the inhibitory units apart."""
+    counts, dale = analysis["role_counts"], analysis.get("dale")
+    if not dale:
+        return table([{"role": r, "units": n} for r, n in counts.items()], ["role", "units"])
+    rows = [{"role": r, "units": n, "excitatory": dale["excitatory_roles"].get(r, 0),
+             "inhibitory": dale["inhibitory_roles"].get(r, 0)} for r, n in counts.items()]
+    return (f"<p>{html.escape(dale['sentence'])}.</p>"
+            + table(rows, ["role", "units", "excitatory", "inhibitory"]))
+
+
 def _analysis_section(analysis: dict, figure, metric: str, run_dir: Path) -> list[str]:
     """Unit roles, ablation, PCA and fixed points, as ``analysis.json`` holds them."""
     parts = []
-    counts = analysis["role_counts"]
     parts += ["<h3>Unit roles</h3>",
               "<p>Each unit's role comes from measured signatures over held-out sequences: correlation with "
               "the running mean of the input, persistence of its response to a single input impulse, "
               "autocorrelation decay, sign-change rate and dominant frequency, saturation.</p>",
-              table([{"role": r, "units": n} for r, n in counts.items()], ["role", "units"]),
-              figure("unit_roles", "Units coloured by role; below, every unit grouped by role")]
+              _role_table(analysis),
+              figure("unit_roles", "Units coloured by role; below, every unit grouped by role"
+                     + ("; excitatory and inhibitory units apart" if analysis.get("dale") else ""))]
     if analysis.get("condition"):
         parts.insert(2, f"<p>Trials analysed: {html.escape(analysis['condition']['sentence'])}.</p>")
     if analysis.get("conditions"):
         parts += _conditions_side_by_side(analysis)
     units = analysis["units"]
     parts.append("<details><summary>Scores of every unit</summary>" + table(
-        units, ["unit", "role", "corr_running_mean", "impulse_persistence", "autocorr_decay",
+        units, ["unit", "role"] + (["sign"] if analysis.get("dale") else []) + [
+                "corr_running_mean", "impulse_persistence", "autocorr_decay",
                 "sign_change_rate", "dominant_period", "saturated_fraction", "std"],
         {k: (lambda v: f"{v:.3g}") for k in ("corr_running_mean", "impulse_persistence", "sign_change_rate",
                                               "dominant_period", "saturated_fraction", "std")}) + "</details>")
@@ -275,8 +306,9 @@ def _analysis_section(analysis: dict, figure, metric: str, run_dir: Path) -> lis
     if fp:
         parts.append("<h3>Fixed points and linearisation</h3>")
         parts += _fixed_points_block(fp,
-                                     figure("fixed_points", "Jacobian eigenvalues at each fixed point, with the "
-                                                            "unit circle"))
+                                     figure("fixed_points", "Continuous-time eigenvalues mu = (lambda - 1)/a at "
+                                                            "each fixed point, with Re(mu) = 0" if "time" in fp else
+                                            "Jacobian eigenvalues at each fixed point, with the unit circle"))
         for k, other in enumerate(analysis.get("fixed_points_by_input", [])[1:], 2):
             where = html.escape(_where(other))
             parts.append(f"<h4>At input {k}: {where}</h4>")
