@@ -26,6 +26,9 @@ in its time with ``--check``: a number fails when it leaves the spread the READM
   vectors by their definition, at every accepted point), does that hold at 4x the search effort,
   and how does the network itself weigh the two (its choices regressed on each modality's
   evidence)? (needs ``rnnlab[neurogym]`` too);
+- ``rate_networks``: excitatory-inhibitory continuous-time rate networks (``--model ctrnn --dale 0.8``)
+  on PerceptualDecisionMaking and ContextDecisionMaking, three seeds, beside the GRU's accuracy in the
+  ``neurogym`` block, and NeuroGym's E-I tutorial settings (needs ``rnnlab[neurogym]``);
 - ``neurogym``: decision accuracy on four NeuroGym tasks over three seeds, one recipe for all, next
   to what NeuroGym's own examples report. It needs ``rnnlab[neurogym]`` (NeuroGym pins NumPy 2.1,
   so it runs in a virtual environment of its own; the others run in either).
@@ -245,6 +248,72 @@ def neurogym() -> str:
     return "\n".join(lines) + "\n"
 
 
+# Excitatory-inhibitory rate networks (Song, Yang & Wang 2016) on NeuroGym's decision tasks: 80% excitatory
+# units, readout from them alone, no self-connections, recurrent noise, a rate penalty (what the README
+# says of the settings tried). ContextDecisionMaking runs at NeuroGym's 100 ms step (tau 200 ms) for 250
+# epochs: at 20 ms its delay of up to 3 s is 150 steps, and at 100 epochs one seed in three stayed on the
+# plateau of answering without the evidence.
+RATE_RECIPE = dict(model="ctrnn", nonlinearity="relu", hidden=64, layers=1, dropout=0.0, init="pytorch", dale=0.8,
+                   readout="excitatory", no_self=True, rec_noise=0.05, rate_l2=0.1, lr=2e-3, schedule="cosine",
+                   clip=1.0, epochs=100, batch_size=32, batches_per_epoch=20, test_size=1000, checkpoint_every=0,
+                   probe_every=0)
+# NeuroGym's excitatory-inhibitory tutorial (gyyang/nn-brain EI_RNN.ipynb, linked from NeuroGym's docs): its
+# task timing, 50 units, 80% excitatory read out alone, noise 0.15, dt 20 / tau 100 ms, Adam 0.01, 16 trials
+# a batch; no rate penalty.
+TUTORIAL_KWARGS = ('{"dt": 20, "timing": {"fixation": ["choice", [50, 100, 200, 400]], '
+                   '"stimulus": ["choice", [100, 200, 400, 800]]}}')
+RATE_ROWS = [  # (task, NeuroGym arguments, the recipe's changes, what the row is); the first two are the
+    # GRU's tasks in the neurogym block (the same trials in ms: NeuroGym scales its noise with dt)
+    ("PerceptualDecisionMaking-v0", '{"dt": 20}', dict(dt=20, tau=100), "E-I 80/20, 64 units"),
+    ("ContextDecisionMaking-v0", '{"use_expl_context": true}', dict(dt=100, tau=200, epochs=250),
+     "E-I 80/20, 64 units"),
+    ("PerceptualDecisionMaking-v0", TUTORIAL_KWARGS,
+     dict(dt=20, tau=100, hidden=50, rec_noise=0.15, no_self=False, rate_l2=0.0, lr=1e-2, batch_size=16),
+     "NeuroGym's E-I tutorial settings"),
+]
+
+
+def rate_config(row: int, seed: int):
+    from rnnlab.training.config import TrainConfig
+    env_id, kwargs, changes, _ = RATE_ROWS[row]
+    return TrainConfig(task=f"neurogym:{env_id}", env_kwargs=kwargs, seed=seed, **{**RATE_RECIPE, **changes})
+
+
+def _train_rate(job):
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from rnnlab.training.loop import Trainer
+    row, seed = job
+    trainer = Trainer(config=rate_config(row, seed))
+    return row, seed, trainer.fit(), trainer.task.seq_length
+
+
+def gru_accuracy(env_id: str) -> str:
+    """The GRU's mean decision accuracy on ``env_id`` as the README's neurogym block states it."""
+    for line in (RESULTS / "neurogym.md").read_text(encoding="utf-8").splitlines():
+        if line.startswith(f"| {env_id} |"):
+            return line.split("|")[4].split("±")[0].strip() + "%"
+    return "-"
+
+
+def rate_networks() -> str:
+    from rnnlab.data.neurogym import neurogym_module
+    neurogym_module()
+    jobs = [(r, s) for r in range(len(RATE_ROWS)) for s in NEUROGYM_SEEDS]
+    with mp.get_context("spawn").Pool(2) as pool:
+        runs = pool.map(_train_rate, jobs)
+    lines = ["| task | network | dt / tau | steps | decision accuracy, 3 seeds | worst seed | GRU in the README | "
+             "training time |", "|---|---|---|---|---|---|---|---|"]
+    for r, (env_id, kwargs, changes, what) in enumerate(RATE_ROWS):
+        rows = [(s, T) for row, _, s, T in runs if row == r]
+        final = [100 * s["final_test_decision"] for s, _ in rows]
+        secs = statistics.median(s["seconds"] for s, _ in rows)
+        gru = gru_accuracy(env_id) if r < 2 else "-"
+        lines.append(f"| {env_id} | {what} | {changes['dt']} / {changes['tau']} ms | {rows[0][1]} | "
+                     f"{statistics.mean(final):.1f} ± {statistics.stdev(final):.1f}% | {min(final):.1f}% | {gru} | "
+                     f"{secs:.1f} s |")
+    return "\n".join(lines) + "\n"
+
+
 # The study's task: explicit context, and a 2 s stimulus (20 steps at dt 100) with no delay, so that
 # evidence must be integrated over many steps (the default 750 ms is 7 steps).
 SELECTION_KWARGS = '{"use_expl_context": true, "timing": {"stimulus": 2000, "delay": 0}}'
@@ -360,9 +429,9 @@ def selection() -> str:
     return "\n".join(table) + "\n\nEach network:\n\n" + "\n".join(lines) + "\n"
 
 
-NEEDS_NEUROGYM = ("neurogym", "selection")
+NEEDS_NEUROGYM = ("neurogym", "selection", "rate_networks")
 BLOCKS = {"presets": presets, "lr_sweep": lr_sweep, "flipflop": flipflop, "analysis": analysis, "cells": cells,
-          "neurogym": neurogym, "selection": selection}
+          "neurogym": neurogym, "selection": selection, "rate_networks": rate_networks}
 
 # The spread within which a re-derived block must give the README's numbers (``check``):
 # - a "mean ± sd" cell: the new mean within the README's mean ± that cell's sd (at least a tenth
@@ -378,7 +447,8 @@ SPREAD = {"presets": {"rel": 0.0, "skip": {"training time"}},
           "analysis": {"rel": 0.1, "skip": set()},
           "cells": {"rel": 0.1, "skip": set()},
           "neurogym": {"rel": 0.0, "skip": {"training time"}},
-          "selection": {"rel": 0.0, "skip": set()}}
+          "selection": {"rel": 0.0, "skip": set()},
+          "rate_networks": {"rel": 0.0, "skip": {"training time"}}}
 NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?(?:e[-+]?\d+)?")
 SECONDS = re.compile(r", \d+ s\)")                 # a sweep's wall time in its title line
 

@@ -149,6 +149,9 @@ def world(tmp_path_factory):
     (root / "truncated.npz").write_bytes(whole[: len(whole) // 2])
     p["npz_truncated"] = root / "truncated.npz"
     assert zipfile.is_zipfile(root / "ok.npz")
+    np.save(root / "mask33.npy", np.ones((3, 3)))                    # a mask the wrong shape for 64 units
+    np.save(root / "masksign.npy", -np.ones((64, 64)))               # a mask with a sign
+    p["mask_shape"], p["mask_sign"] = root / "mask33.npy", root / "masksign.npy"
     p["root"] = root
     return p
 
@@ -356,6 +359,27 @@ CASES = [
     ("compare --params 1000000000000 --quick --out {root}/cmpout", "--params from 100 to 2,000,000"),
     ("sweep lengths --out {run}", "already exists and is not empty"),
     ("sweep volumes", "invalid choice: 'volumes'"),
+    # ---- train: the continuous-time rate network
+    ("train --model ctrnn --dt 20 --tau 10", "must be larger than"),
+    ("train --model ctrnn --dt 0", "dt must be > 0"),
+    ("train --model ctrnn --dale 1.5", "strictly between 0 and 1"),
+    ("train --model ctrnn --dale -0.2", "strictly between 0 and 1"),
+    ("train --rec-noise 0.1", "belongs to the continuous-time rate network"),
+    ("train --model gru --input-noise 0.1", "which has no noise"),
+    ("train --model ctrnn --rec-noise -0.1", "a noise std must be 0 or more"),
+    ("train --model ctrnn --rate-l2 -1", "a penalty must be 0 or more"),
+    ("train --weight-l1 -0.5", "a penalty must be 0 or more"),
+    ("train --model ctrnn --readout excitatory", "only Dale's law defines"),
+    ("train --model ctrnn --rec-mask {mask_shape}", "but the weight it gates is (64, 64)"),
+    ("train --model ctrnn --rec-mask {mask_sign}", "negative values"),
+    ("train --model ctrnn --rec-mask {file}", "is not a readable .npy array"),
+    ("train --model ctrnn --input-mask {missing}", "does not exist"),
+    ("train --model ctrnn --areas 10,10 --area-density 1,0,0,1", "must be positive and add up to"),
+    ("train --model ctrnn --areas 32,32", "areas need both"),
+    ("train --model ctrnn --density 0", "density must be > 0"),
+    ("train --model ctrnn --task charlm", "the character LM runs on rnn, lstm or gru cells"),
+    ("train --model ctrnn --bidirectional", "runs forward in time only"),
+    ("train --nonlinearity softplus", "softplus is a rate function of the ctrnn"),
     # ---- the command itself
     ("", "the following arguments are required"),
     ("frobnicate", "invalid choice: 'frobnicate'"),

@@ -191,6 +191,39 @@ def test_the_readmes_neurogym_numbers_rederive():
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
 
 
+@needs_neurogym
+@pytest.mark.slow
+def test_the_readmes_rate_network_numbers_rederive():
+    """CI re-runs the README's excitatory-inhibitory rate networks (9 runs, two at a time) and fails
+    when a number leaves the spread the README states."""
+    import pathlib
+    import subprocess
+    import sys
+    script = pathlib.Path(__file__).parents[2] / "benchmarks" / "readme_numbers.py"
+    r = subprocess.run([sys.executable, str(script), "--check", "rate_networks"], capture_output=True, text=True,
+                       timeout=1800)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+
+
+def test_the_readmes_rate_networks_reach_the_grus_accuracy():
+    """Issue 31's bar, read from the README's own blocks: on each task the GRU was trained on, the
+    excitatory-inhibitory network's mean decision accuracy is at least the GRU's."""
+    import pathlib
+    import re
+    text = (pathlib.Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+
+    def block(name):
+        return re.search(rf"<!-- numbers: {name} -->(.*?)<!-- /numbers: {name} -->", text, re.S).group(1)
+    gru = {row.split("|")[1].strip(): float(row.split("|")[4].split("±")[0])
+           for row in block("neurogym").splitlines() if row.startswith("| ") and "±" in row}
+    rows = [row.split("|") for row in block("rate_networks").splitlines() if "E-I 80/20" in row]
+    assert len(rows) == 2
+    for cells in rows:
+        task, mean = cells[1].strip(), float(cells[5].split("±")[0])
+        assert mean >= gru[task], (task, mean, gru[task])
+        assert cells[7].strip() == f"{gru[task]:.1f}%"          # the column quotes the GRU's block
+
+
 def fake_package() -> dict:
     """The stand-in as an installable ``neurogym`` package: this module's Sign2AFC, its source
     written out, and the two entry points rnnlab reads."""

@@ -15,11 +15,12 @@ CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU, "ctrnn": CTRNN}
 READOUTS = ("all", "excitatory")
 
 
-def make_recurrent(cell: str, input_size, hidden_size, num_layers, *, nonlinearity="tanh",
+def make_recurrent(cell: str, input_size, hidden_size, num_layers, *, nonlinearity=None,
                    dropout=0.0, bidirectional=False, init="pytorch", forget_bias=None,
                    dtype=np.float32, seed=0, rate=None):
     """One recurrent stack by name: 'rnn', 'lstm', 'gru' or 'ctrnn' (``rate``: the CTRNN's own
-    keyword arguments, dt, tau, noise, dale, masks, rate_l2)."""
+    keyword arguments, dt, tau, noise, dale, masks, rate_l2). ``nonlinearity`` None is the cell's
+    own default: tanh for the RNN, relu for the CTRNN."""
     check_choice("model", cell, tuple(CELLS))
     kwargs = dict(num_layers=num_layers, dropout=dropout, init=init, dtype=dtype, seed=seed)
     if cell != "ctrnn":
@@ -27,7 +28,7 @@ def make_recurrent(cell: str, input_size, hidden_size, num_layers, *, nonlineari
     elif bidirectional:
         raise InputError("a CTRNN runs forward in time only; drop bidirectional")
     if cell in ("rnn", "ctrnn"):
-        kwargs["nonlinearity"] = nonlinearity
+        kwargs["nonlinearity"] = nonlinearity or {"rnn": "tanh", "ctrnn": "relu"}[cell]
     if cell == "lstm":
         kwargs["forget_bias"] = forget_bias
     if cell == "ctrnn":
@@ -48,7 +49,7 @@ class _Head(Module):
     """
 
     def __init__(self, input_size, hidden_size, output_size, num_layers=1, *, cell="rnn",
-                 nonlinearity="tanh", dropout=0.0, bidirectional=False, init="pytorch",
+                 nonlinearity=None, dropout=0.0, bidirectional=False, init="pytorch",
                  forget_bias=None, dtype=np.float32, seed=0, embedding=None, rate=None,
                  readout="all", output_mask=None):
         super().__init__(dtype)
