@@ -192,7 +192,7 @@ CASES = [
     ("train --nonlinearity relu --model lstm", "nonlinearity applies to the vanilla RNN"),
     ("train --nonlinearity relu --model transformer", "nonlinearity applies to the vanilla RNN"),
     ("train --task charlm --bidirectional", "reads left to right only; drop --bidirectional"),
-    ("train --task charlm --model rnn --nonlinearity relu", "outside the char-LM only"),
+    ("train --task charlm --model rnn --nonlinearity relu", "vanilla RNN outside the char-LM"),
     ("train --clip -1", "clip must be >= 0"),
     ("train --clip-value -1", "clip_value must be >= 0"),
     ("train --weight-decay -1", "weight_decay must be >= 0"),
@@ -377,7 +377,6 @@ CASES = [
     ("train --model ctrnn --areas 10,10 --area-density 1,0,0,1", "must be positive and add up to"),
     ("train --model ctrnn --areas 32,32", "areas need both"),
     ("train --model ctrnn --density 0", "density must be > 0"),
-    ("train --model ctrnn --task charlm", "the character LM runs on rnn, lstm or gru cells"),
     ("train --model ctrnn --bidirectional", "runs forward in time only"),
     ("train --nonlinearity softplus", "softplus is a rate function of the ctrnn"),
     # ---- the command itself

@@ -181,10 +181,11 @@ class CharLM(_StepHead):
 
     def __init__(self, vocab_size, embed_size, hidden_size, num_layers=1, *, cell="lstm",
                  dropout=0.0, init="pytorch", forget_bias=None, dtype=np.float32, seed=0,
-                 vocab=()):
+                 vocab=(), nonlinearity=None, rate=None, readout="all", output_mask=None):
         super().__init__(vocab_size, hidden_size, vocab_size, num_layers, cell=cell,
                          dropout=dropout, init=init, forget_bias=forget_bias, dtype=dtype,
-                         seed=seed, embedding=embed_size)
+                         seed=seed, embedding=embed_size, nonlinearity=nonlinearity, rate=rate,
+                         readout=readout, output_mask=output_mask)
         self.vocab = tuple(vocab)
         if self.vocab and len(self.vocab) != vocab_size:
             raise InputError(f"CharLM: vocab has {len(self.vocab)} characters but vocab_size is {vocab_size}")

@@ -65,13 +65,11 @@ def build_model(cfg: TrainConfig, task: Task):
         return Transformer(task.input_size, cfg.d_model, task.output_size, cfg.layers, cfg.heads, context,
                            kind=task.kind, vocab=task.vocab, dropout=cfg.dropout, dtype=np.dtype(cfg.dtype),
                            seed=cfg.seed)
-    if task.kind == "lm":
-        if cfg.model == "ctrnn":
-            raise InputError(f"the character LM runs on rnn, lstm or gru cells; {setting('model', 'ctrnn')} is "
-                             "for sequence tasks such as NeuroGym's")
-        return HEADS["lm"](task.output_size, cfg.embed, cfg.hidden, cfg.layers, vocab=task.vocab, **common)
     if cfg.model == "ctrnn":
-        common.update(rate_network(cfg, task))
+        common.update(rate_network(cfg, task), nonlinearity=cfg.nonlinearity)
+    if task.kind == "lm":
+        return HEADS["lm"](task.output_size, cfg.embed, cfg.hidden, cfg.layers, vocab=task.vocab, **common)
+    common.pop("nonlinearity", None)
     return HEADS[task.kind](
         task.input_size, cfg.hidden, task.output_size, cfg.layers,
         nonlinearity=cfg.nonlinearity, bidirectional=cfg.bidirectional, **common)
@@ -81,7 +79,8 @@ def rate_network(cfg: TrainConfig, task: Task) -> dict:
     """A CTRNN head's own arguments from the config: time, noise, Dale's law, the readout, the
     masks (named ones drawn from the run's wiring stream [seed, 3], files read and checked) and
     the rate penalty."""
-    H, D, K = cfg.hidden, task.input_size, task.output_size
+    H, K = cfg.hidden, task.output_size
+    D = cfg.embed if task.kind == "lm" else task.input_size          # the char-LM's cell reads its embedding
     rng = np.random.default_rng([cfg.seed, 3])                   # the wiring stream
     rec = np.ones((H, H))
     if cfg.density < 1:
@@ -196,11 +195,12 @@ def model_from_description(d: dict, vocab=()):
         return None
     common = dict(cell=d["cell"], dropout=d["dropout"], init=d["init"], forget_bias=d.get("forget_bias"),
                   dtype=dtype)
-    if cls == "CharLM":
-        return CharLM(d["input_size"], d["embed"], d["hidden"], d["layers"], vocab=vocab, **common)
     if d["cell"] == "ctrnn":            # its weights are loaded next: masks live in them (zeros)
         common["rate"] = {k: d[k] for k in ("dt", "tau", "rec_noise", "input_noise", "rate_l2", "dale",
                                             "spectral_radius")}
         common["readout"] = d.get("readout", "all")
+    if cls == "CharLM":
+        return CharLM(d["input_size"], d["embed"], d["hidden"], d["layers"], vocab=vocab,
+                      nonlinearity=d.get("nonlinearity"), **common)
     return heads[cls](d["input_size"], d["hidden"], d["output_size"], d["layers"], bidirectional=d["bidirectional"],
                       nonlinearity=d.get("nonlinearity", "tanh"), **common)

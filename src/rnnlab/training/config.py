@@ -293,7 +293,7 @@ def unused_fields(values: dict, own=(), task: dict | None = None) -> set[str]:
             else {"d_model", "heads", "context"}
         unused |= {"embed"} if not text else set()
         unused |= {"forget_bias"} if v["model"] != "lstm" else set()
-        unused |= {"nonlinearity"} if v["model"] not in ("rnn", "ctrnn") or text else set()
+        unused |= {"nonlinearity"} if v["model"] not in ("rnn", "ctrnn") or (text and v["model"] == "rnn") else set()
         unused |= RATE_FIELDS if v["model"] != "ctrnn" else set()
         unused |= {"bidirectional"} if text else set()
     if "optimizer" in own:
@@ -323,7 +323,7 @@ def warn_doing_nothing(names, why: str, values: dict | None = None) -> None:
 REFUSED_WHEN_UNUSED = {
     "forget_bias": lambda c: f"forget_bias applies to the LSTM only (model is {c.model!r}); drop "
                              f"{setting('forget_bias')} or use {setting('model', 'lstm')}",
-    "nonlinearity": lambda c: f"nonlinearity applies to the vanilla RNN and the ctrnn outside the char-LM only "
+    "nonlinearity": lambda c: f"nonlinearity applies to the vanilla RNN outside the char-LM and to the ctrnn "
                               f"(here model {c.model!r}, task {c.task!r}, which keep tanh); "
                               f"drop {setting('nonlinearity')}",
     "bidirectional": lambda c: ("a causal transformer" if c.model == "transformer" else
