@@ -323,6 +323,8 @@ def cmd_analyze(args) -> int:
                           progress=StepProgress())
     print(f"trials analysed: {r['condition']['sentence']}")
     print(f"unit roles: {', '.join(f'{k} {v}' for k, v in r['role_counts'].items() if v)}")
+    if "dale" in r:
+        print(r["dale"]["sentence"])
     for a in r.get("ablation", [])[1:]:
         m = METRICS[a["metric"]]
         control = a["random_same_size_drop"]

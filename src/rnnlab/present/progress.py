@@ -33,7 +33,8 @@ class EpochPrinter(Callback):
             tqdm.write(f"Epoch {r['epoch']:>{w}}/{self.epochs} | Train Loss: {r['train_loss']:.4f} | "
                        f"Train {name}: {metric.format(r[f'train_{m}'])} | Test Loss: "
                        f"{r['test_loss']:.4f} | Test {name}: {metric.format(r[f'test_{m}'])} | "
-                       f"LR: {r['lr']:.2e}" + (f" | Length: {r['length']}" if trainer.cfg.curriculum else ""),
+                       f"LR: {r['lr']:.2e}" + (f" | Length: {r['length']}" if trainer.cfg.curriculum else "")
+                       + "".join(f" | {k}: {v:.3g}" for k, v in r.get("penalties", {}).items()),
                        file=self.stream)
         if "next_length" in r:
             tqdm.write(f"curriculum: from epoch {r['epoch'] + 1} the sequences have {r['next_length']} steps",
