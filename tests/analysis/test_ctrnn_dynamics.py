@@ -107,6 +107,7 @@ def test_a_point_is_stable_by_re_mu_where_the_euler_steps_lambda_lies_outside_th
     text = res.summary()
     assert text.startswith("1 stable;") and "continuous time (dt = 50, tau = 100, a = dt/tau = 0.5)" in text
     assert "Re(mu) < 0" in text and "in tau: 10" in text
+    assert "1 of the stable points is unstable as the network runs them" in text    # the Euler steps of dt diverge
     assert res.to_json()["settings"]["time"]["alpha"] == 0.5
 
 

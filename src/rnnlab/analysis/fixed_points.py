@@ -592,7 +592,11 @@ class FixedPointResult:
         more = f" (first 5 of {len(self.points)})" if len(self.points) > 5 else ""
         tcs = (f"; slowest time constant -1/Re(mu) at each point{more}, in tau: {', '.join(slowest)}"
                if slowest else "")
-        return f"; {self.clock.sentence()}{tcs}"
+        # stable as an ODE yet not as the Euler steps of dt the network runs: some |lambda| >= 1
+        euler = sum(1 for p in self.points if p.index == 0 and p.max_abs_eigenvalue >= 1)
+        warn = (f"; {euler} of the stable points {'is' if euler == 1 else 'are'} unstable as the network runs "
+                f"them (an Euler step's |lambda| >= 1: dt is too long for a mode there)" if euler else "")
+        return f"; {self.clock.sentence()}{tcs}{warn}"
 
     def to_json(self, top_eigenvalues: int = 5, include_points: bool = True) -> dict:
         return {"summary": self.summary(),
