@@ -254,7 +254,7 @@ def neurogym() -> str:
 # epochs: at 20 ms its delay of up to 3 s is 150 steps, and at 100 epochs one seed in three stayed on the
 # plateau of answering without the evidence.
 RATE_RECIPE = dict(model="ctrnn", nonlinearity="relu", hidden=64, layers=1, dropout=0.0, init="pytorch", dale=0.8,
-                   readout="excitatory", no_self=True, rec_noise=0.05, rate_l2=0.1, lr=2e-3, schedule="cosine",
+                   readout="excitatory", self_connections=False, rec_noise=0.05, rate_l2=0.1, lr=2e-3, schedule="cosine",
                    clip=1.0, epochs=100, batch_size=32, batches_per_epoch=20, test_size=1000, checkpoint_every=0,
                    probe_every=0)
 # NeuroGym's excitatory-inhibitory tutorial (gyyang/nn-brain EI_RNN.ipynb, linked from NeuroGym's docs): its
@@ -268,7 +268,7 @@ RATE_ROWS = [  # (task, NeuroGym arguments, the recipe's changes, what the row i
     ("ContextDecisionMaking-v0", '{"use_expl_context": true}', dict(dt=100, tau=200, epochs=250),
      "E-I 80/20, 64 units"),
     ("PerceptualDecisionMaking-v0", TUTORIAL_KWARGS,
-     dict(dt=20, tau=100, hidden=50, rec_noise=0.15, no_self=False, rate_l2=0.0, lr=1e-2, batch_size=16),
+     dict(dt=20, tau=100, hidden=50, rec_noise=0.15, self_connections=True, rate_l2=0.0, lr=1e-2, batch_size=16),
      "NeuroGym's E-I tutorial settings"),
 ]
 

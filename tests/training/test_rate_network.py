@@ -42,7 +42,7 @@ class Watch(rnnlab.Callback):
 
 
 def test_no_sign_flips_and_masked_weights_stay_zero_through_training(tmp_path):
-    cfg = TrainConfig(**BASE, dale=0.8, readout="excitatory", density=0.5, no_self=True, rec_noise=0.05,
+    cfg = TrainConfig(**BASE, dale=0.8, readout="excitatory", density=0.5, self_connections=False, rec_noise=0.05,
                       input_noise=0.02, checkpoint_every=1)
     watch = Watch()
     trainer = Trainer(config=cfg, callbacks=[watch])

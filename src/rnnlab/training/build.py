@@ -85,7 +85,7 @@ def rate_network(cfg: TrainConfig, task: Task) -> dict:
     rec = np.ones((H, H))
     if cfg.density < 1:
         rec = rec * wiring.density_mask((H, H), cfg.density, rng)
-    if cfg.no_self:
+    if not cfg.self_connections:
         rec = rec * wiring.no_self_connections(H)
     if cfg.areas:
         rec = rec * wiring.area_mask(*cfg.area_layout(), rng)
@@ -93,7 +93,7 @@ def rate_network(cfg: TrainConfig, task: Task) -> dict:
              (("rec_mask", (H, H)), ("input_mask", (H, D)), ("output_mask", (K, H))) if getattr(cfg, name)}
     if "rec_mask" in masks:
         rec = rec * masks["rec_mask"]
-    named = cfg.density < 1 or cfg.no_self or bool(cfg.areas) or "rec_mask" in masks
+    named = cfg.density < 1 or not cfg.self_connections or bool(cfg.areas) or "rec_mask" in masks
     rate = dict(dt=cfg.dt, tau=cfg.tau, rec_noise=cfg.rec_noise, input_noise=cfg.input_noise,
                 dale=cfg.dale or None, spectral_radius=cfg.spectral_radius or None,
                 rec_mask=rec if named else None, input_mask=masks.get("input_mask"), rate_l2=cfg.rate_l2)

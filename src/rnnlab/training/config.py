@@ -44,7 +44,7 @@ class TrainConfig:
                                      "(0 = 1.5 under Dale's law, else the init's own)")
     readout: str = _f("all", "ctrnn: all | excitatory (read out from excitatory units only; needs --dale)")
     density: float = _f(1.0, "ctrnn: keep each recurrent connection with this probability (a fixed random mask)")
-    no_self: bool = _f(False, "ctrnn: no unit connects to itself")
+    self_connections: bool = _f(True, "ctrnn: let a unit connect to itself (--no-self-connections: none does)")
     areas: str = _f("", "ctrnn: units per area, e.g. '48,16' (areas in unit order; with --area-density)")
     area_density: str = _f("", "ctrnn: density into area i from area j, row by row, e.g. '1,0.1,0.3,1'")
     rec_mask: str = _f("", "ctrnn: .npy file of 0/1, (hidden, hidden): recurrent weights that exist")
@@ -256,8 +256,8 @@ class TrainConfig:
 
 
 DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
-RATE_FIELDS = {"dt", "tau", "rec_noise", "input_noise", "dale", "spectral_radius", "readout", "density", "no_self",
-               "areas", "area_density", "rec_mask", "input_mask", "output_mask", "rate_l2"}
+RATE_FIELDS = {"dt", "tau", "rec_noise", "input_noise", "dale", "spectral_radius", "readout", "density",
+               "self_connections", "areas", "area_density", "rec_mask", "input_mask", "output_mask", "rate_l2"}
 MODEL_FIELDS = {"model", "hidden", "layers", "nonlinearity", "bidirectional", "d_model", "heads", "context",
                 "dropout", "init", "forget_bias", "embed"} | RATE_FIELDS
 OPTIMIZER_FIELDS = {"optimizer", "lr", "momentum", "nesterov", "weight_decay"}
