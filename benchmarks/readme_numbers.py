@@ -255,8 +255,8 @@ def neurogym() -> str:
 # plateau of answering without the evidence.
 RATE_RECIPE = dict(model="ctrnn", nonlinearity="relu", hidden=64, layers=1, dropout=0.0, init="pytorch", dale=0.8,
                    readout="excitatory", self_connections=False, rec_noise=0.05, rate_l2=0.1, lr=2e-3,
-                   schedule="cosine", clip=1.0, epochs=100, batch_size=32, batches_per_epoch=20, test_size=1000, checkpoint_every=0,
-                   probe_every=0)
+                   schedule="cosine", clip=1.0, epochs=100, batch_size=32, batches_per_epoch=20, test_size=1000,
+                   checkpoint_every=0, probe_every=0)
 # NeuroGym's excitatory-inhibitory tutorial (gyyang/nn-brain EI_RNN.ipynb, linked from NeuroGym's docs): its
 # task timing, 50 units, 80% excitatory read out alone, noise 0.15, dt 20 / tau 100 ms, Adam 0.01, 16 trials
 # a batch; no rate penalty.
