@@ -27,7 +27,16 @@ from rnnlab.nn.cells import FUSED_ENV_PROBLEM
 from rnnlab.present.figure_pool import figure_workers_from_env
 from rnnlab.present.progress import EpochPrinter, StepProgress
 from rnnlab.present.tensorboard import TensorBoardWriter
-from rnnlab.runs.files import COMPARE_FILES, CONFIG, REPORT, STATE, SUMMARY, default_run_dir, prepare_run_dir
+from rnnlab.runs.files import (
+    COMPARE_FILES,
+    CONFIG,
+    REPORT,
+    SIMILARITY_FILES,
+    STATE,
+    SUMMARY,
+    default_run_dir,
+    prepare_run_dir,
+)
 from rnnlab.runs.load import evaluate_run, load_run
 from rnnlab.runs.lock import RunLock
 from rnnlab.runs.record import read_record
@@ -154,6 +163,22 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--quick", action="store_true", help="a tenth of every budget, short streams (a smoke test)")
     co.add_argument("--out", type=_directory, default=None, help="output directory (default: runs/compare-TIMESTAMP)")
     co.add_argument("--force", action="store_true", help="write into a non-empty --out")
+
+    si = sub.add_parser("similarity", help="do networks trained on one task compute the same way? (geometry, "
+                                           "dynamics, fixed-point topology)",
+                        description="Distances between every pair of networks on the same probe trials: CCA and "
+                                    "Procrustes shape (geometry), DSA (dynamics), fixed-point signatures "
+                                    "(topology); matrices as CSV and JSON, and a figure with their MDS maps.")
+    si.add_argument("paths", nargs="+", type=Path, metavar="RUN_OR_SWEEP",
+                    help="finished run directories, or sweep directories (each of their runs counts)")
+    si.add_argument("--probe-trials", type=int, default=64, help="held-out trials every network is fed")
+    si.add_argument("--rank", type=int, default=None, help="DSA: rank of the fitted operator (default min(10, H))")
+    si.add_argument("--delays", type=int, default=1, help="DSA: states stacked per delay-embedded state")
+    si.add_argument("--color-by", default="model", help="what colours the MDS maps: model, or a swept field")
+    si.add_argument("--no-topology", action="store_true", help="skip the fixed-point signatures")
+    si.add_argument("--out", type=_directory, default=None,
+                    help="output directory (default: similarity/ in the sweep, or beside the first run)")
+    si.add_argument("--force", action="store_true", help="write into a non-empty --out")
 
     an = sub.add_parser("analyze", help="measure hidden-state dynamics of a run (writes analysis.json)")
     an.add_argument("run_dir", type=Path)
@@ -484,6 +509,30 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_similarity(args) -> int:
+    from rnnlab.experiments.similarity import SWEEP_PLAN, compare_networks, write_similarity  # start-up time
+
+    first = args.paths[0]
+    default = first / "similarity" if (first / SWEEP_PLAN).is_file() else first.parent / "similarity"
+    if args.probe_trials < 1 or args.delays < 1 or (args.rank is not None and args.rank < 1):
+        raise InputError(f"--probe-trials, --delays and --rank must be at least 1, got {args.probe_trials}, "
+                         f"{args.delays} and {args.rank}")
+    with StepProgress() as steps:
+        sim = compare_networks(args.paths, probe=args.probe_trials, rank=args.rank, n_delays=args.delays,
+                               topology=not args.no_topology, progress=steps)
+    if args.color_by not in sim.fields[0]:
+        raise InputError(f"--color-by {args.color_by}: these runs differ in {', '.join(sim.fields[0])}; colour by "
+                         "one of those")
+    out = prepare_run_dir(args.out if args.out else default, args.force, writes=SIMILARITY_FILES)
+    written = write_similarity(sim, out, args.color_by)
+    summary = json.loads((out / "similarity.json").read_text())
+    print(f"{len(sim.names)} networks, {sim.settings['probe_trials']} probe trials of {sim.settings['steps']} steps")
+    for name, acc in summary["separation"].items():
+        print(f"  {name}: nearest network has the same {args.color_by} for {100 * acc:.0f}% of them")
+    print(f"wrote {', '.join(str(p) for p in written)}")
+    return 0
+
+
 def cmd_doctor(args) -> int:
 
     d = diagnose(args.run_dir)
@@ -492,7 +541,8 @@ def cmd_doctor(args) -> int:
 
 
 COMMANDS = {"train": cmd_train, "eval": cmd_eval, "sample": cmd_sample, "doctor": cmd_doctor,
-            "sweep": cmd_sweep, "analyze": cmd_analyze, "report": cmd_report, "compare": cmd_compare}
+            "sweep": cmd_sweep, "analyze": cmd_analyze, "report": cmd_report, "compare": cmd_compare,
+            "similarity": cmd_similarity}
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):

@@ -46,6 +46,7 @@ ANALYSIS_AT_INPUT = {"unit_roles": "unit_roles_input{}.png", "pca": "pca_input{}
 TRIAL_RESULT = "result.json"      # a sweep trial's row and config in its run directory: its "finished" mark
 SWEEP_FILES = ("sweep.csv", "sweep.md", "sweep.json", "sweep.html", "sweep_plan.json", "gradient_vs_length.png")
 COMPARE_FILES = ("compare.csv", "compare.md", "compare.json", "compare.html")
+SIMILARITY_FILES = ("similarity.json", "similarity.png", "similarity_*.csv")
 
 TENSORBOARD_FILES = ("tensorboard/events.out.tfevents.*", "tensorboard/hparams/events.out.tfevents.*")
 # What each kind of run writes (names, and patterns with a *): a --force over a file of the user's

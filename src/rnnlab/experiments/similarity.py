@@ -1,0 +1,173 @@
+"""Do many networks solve one task the same way? ``compare_networks(paths)`` loads finished runs (or
+every run of a sweep), feeds them the same probe trials drawn from their task, and measures the
+distance between every pair three ways: geometry (CCA, Procrustes shape), dynamics (DSA) and
+fixed-point topology (``rnnlab.analysis.similarity`` and ``rnnlab.analysis.topology`` do the
+arithmetic); ``write_similarity`` writes the matrices (CSV, JSON), a 2-D embedding of the networks
+(classical MDS) coloured by architecture or a swept field, and a page.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rnnlab.analysis.dynamics import layer_states
+from rnnlab.analysis.similarity import dsa_distances, geometry_distances
+from rnnlab.errors import InputError
+from rnnlab.runs.load import load_run
+
+SWEEP_PLAN = "sweep_plan.json"          # what a sweep directory holds beside runs/ (experiments.sweep)
+PROBE_SEED = 12345                      # which held-out trials probe every network (the same for all)
+
+
+@dataclass
+class Network:
+    """One finished run, loaded: where it came from, its model and task, and the settings to colour by."""
+    name: str
+    run_dir: Path
+    model: object
+    task: object
+    fields: dict = field(default_factory=dict)
+
+
+def expand_paths(paths) -> list[tuple[str, Path]]:
+    """Run directories and sweep directories (each of whose runs counts) -> (name, run_dir) pairs."""
+    out = []
+    for p in map(Path, paths):
+        if (p / SWEEP_PLAN).is_file() and (p / "runs").is_dir():
+            out += [(f"{p.name}/{r.name}", r) for r in sorted((p / "runs").iterdir()) if r.is_dir()]
+        else:
+            out.append((p.name, p))
+    return out
+
+
+def load_networks(paths) -> list[Network]:
+    """Every run named or held in a named sweep, refused unless all have a recurrent state and were
+    trained on the same task with the same input size."""
+    nets = []
+    for name, run_dir in expand_paths(paths):
+        cfg, model, task = load_run(run_dir)
+        if not hasattr(model, "rnn"):
+            raise InputError(f"{run_dir} holds a {type(model).__name__}, which has no recurrent state to compare; "
+                             "compare recurrent networks (rnn, lstm, gru, ctrnn)")
+        fields = {"model": cfg.model, "hidden": cfg.hidden, "seed": cfg.seed}
+        nets.append(Network(name, Path(run_dir), model, task, fields))
+    if len(nets) < 2:
+        raise InputError(f"comparing networks needs at least two runs, got {len(nets)}; name more run or sweep "
+                         "directories")
+    first = nets[0]
+    for n in nets[1:]:
+        if n.task.name != first.task.name or n.task.input_size != first.task.input_size:
+            raise InputError(f"{n.run_dir} was trained on {n.task.name} with {n.task.input_size} inputs but "
+                             f"{first.run_dir} on {first.task.name} with {first.task.input_size}; compare "
+                             "networks trained on the same task")
+    swept = {k for k in first.fields if len({str(n.fields[k]) for n in nets}) > 1}
+    for n in nets:
+        n.fields = {k: v for k, v in n.fields.items() if k in swept or k == "model"}
+    return nets
+
+
+def probe_trials(task, trials: int) -> np.ndarray:
+    """``trials`` held-out trials of the task, the same for every network: (N, T, D)."""
+    X = task.test.X
+    if trials > len(X):
+        raise InputError(f"{trials} probe trials asked but the task holds {len(X)} held-out trials; ask for "
+                         f"at most {len(X)}")
+    idx = np.sort(np.random.default_rng(PROBE_SEED).choice(len(X), trials, replace=False))
+    return np.asarray(X[idx])
+
+
+def trajectories(net: Network, X) -> np.ndarray:
+    """(N, T, H) states of the last layer that the readout sees (h; a CTRNN's rates r)."""
+    return layer_states(net.model, X)[..., :net.model.rnn.hidden_size]
+
+
+@dataclass
+class Similarity:
+    """Distances between every pair of networks, each (M, M), and the settings that made them."""
+    names: list[str]
+    fields: list[dict]
+    matrices: dict[str, np.ndarray]
+    settings: dict
+    notes: list[str] = field(default_factory=list)
+
+
+def compare_networks(paths, *, probe: int = 64, rank: int | None = None, n_delays: int = 1,
+                     topology: bool = True, progress=None) -> Similarity:
+    """Load the runs in ``paths`` and measure every pair's geometry, dynamics and topology distances.
+    ``progress(step, done, total)`` (``present.progress.StepProgress``) hears each step as it starts."""
+    say = progress or (lambda step, done, total: None)
+    say("loading the runs", 0, None)
+    nets = load_networks(paths)
+    X = probe_trials(nets[0].task, probe)
+    say(f"states of {len(nets)} networks on {len(X)} probe trials; CCA and Procrustes", 0, None)
+    states = [trajectories(n, X) for n in nets]
+    geo = geometry_distances(states)
+    step = f"DSA: one operator per network, {len(nets) * (len(nets) - 1) // 2} pairs aligned"
+    dyn = dsa_distances(states, n_delays=n_delays, rank=rank, progress=lambda done, total: say(step, done, total))
+    matrices = {"cca": geo.cca, "procrustes": geo.procrustes_angular, "dsa": dyn.angular}
+    settings = {"probe_trials": int(len(X)), "steps": int(X.shape[1]), "cca_components": geo.k,
+                "dsa_rank": dyn.fits[0].rank, "dsa_delays": n_delays}
+    sim = Similarity([n.name for n in nets], [n.fields for n in nets], matrices, settings)
+    if topology:
+        from rnnlab.analysis import topology as topo  # start-up time: the fixed-point search loads late
+        sigs = []
+        for i, n in enumerate(nets):
+            say("topology: fixed points of every network", i, len(nets))
+            sigs.append(topo.fixed_point_signature(n.model, n.task))
+        sim.matrices["topology"] = topo.topology_distances(sigs)["total"]
+        sim.settings["signatures"] = [s.to_json() for s in sigs]
+    return sim
+
+
+def classical_mds(D: np.ndarray, dims: int = 2) -> np.ndarray:
+    """Points (M, dims) whose Euclidean distances best match D in the classical (Torgerson) sense:
+    the top eigenvectors of the double-centred squared distances, scaled by sqrt(eigenvalue)."""
+    D = np.asarray(D, dtype=np.float64)
+    M = len(D)
+    J = np.eye(M) - 1.0 / M
+    B = -0.5 * J @ (D * D) @ J
+    w, V = np.linalg.eigh(B)
+    order = np.argsort(w)[::-1][:dims]
+    return V[:, order] * np.sqrt(np.maximum(w[order], 0.0))
+
+
+def nearest_neighbour_accuracy(D: np.ndarray, labels) -> float:
+    """Leave-one-out 1-nearest-neighbour accuracy of ``labels`` from distances D: how well a matrix
+    separates the groups (1.0: every network's nearest other network has its label)."""
+    D = np.asarray(D, dtype=np.float64).copy()
+    np.fill_diagonal(D, np.inf)
+    labels = np.asarray(labels)
+    return float(np.mean(labels[np.argmin(D, axis=1)] == labels))
+
+
+def write_similarity(sim: Similarity, out_dir, colour_by: str = "model") -> list[Path]:
+    """The matrices as CSV, everything as JSON, and the figure (matrices and MDS maps) in ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, D in sim.matrices.items():
+        path = out / f"similarity_{name}.csv"
+        with path.open("w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["network", *sim.names])
+            for n, row in zip(sim.names, D):
+                w.writerow([n, *(f"{v:.6g}" for v in row)])
+        written.append(path)
+    labels = [str(f.get(colour_by, "")) for f in sim.fields]
+    maps = {name: classical_mds(D) for name, D in sim.matrices.items()}
+    summary = {"networks": sim.names, "fields": sim.fields, "settings": sim.settings, "notes": sim.notes,
+               "colour_by": colour_by,
+               "separation": {name: nearest_neighbour_accuracy(D, labels) for name, D in sim.matrices.items()},
+               "mds": {name: xy.tolist() for name, xy in maps.items()},
+               "matrices": {name: D.tolist() for name, D in sim.matrices.items()}}
+    path = out / "similarity.json"
+    path.write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    written.append(path)
+    from rnnlab.present.similarity_figures import similarity_figure  # start-up time: Matplotlib loads late
+    written.append(similarity_figure(sim.matrices, maps, labels, colour_by, out / "similarity.png"))
+    return written
