@@ -20,7 +20,8 @@ SHORT = {"train": ["--epochs", "2", "--batches-per-epoch", "2", "--train-size", 
          "sweep lengths": ["--lengths", "20,30"],
          "sample": ["--length", "20"],
          "compare": ["--tasks", "seed", "--seeds", "1", "--params", "8000", "--quick"],
-         "analyze": ["--fp-starts", "32"]}
+         "analyze": ["--fp-starts", "32"],
+         "similarity": ["--probe-trials", "16", "--no-topology"]}
 
 
 def section(title: str, level: str = "## ") -> str:
