@@ -32,6 +32,7 @@ def runs(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow       # trains five small networks (6 s) for the three tests that use them; runs in CI
 def test_four_networks_are_compared_three_ways_and_written(runs, capsys):
     paths = [str(runs[k]) for k in ("rnn0", "rnn1", "gru0", "gru1")]
     out = runs["root"] / "sim"
@@ -60,6 +61,7 @@ def test_mds_recovers_a_configuration_and_nearest_neighbours_count_labels():
     assert nearest_neighbour_accuracy(D2, ["a", "b", "a", "b"]) == 0.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which,words", [
     (("rnn0",), "needs at least two runs, got 1"),
     (("rnn0", "adding"), "compare networks trained on the same task"),
@@ -73,6 +75,7 @@ def test_bad_input_is_one_sentence(runs, capsys, which, words):
     assert not (runs["root"] / "never").exists()
 
 
+@pytest.mark.slow
 def test_too_few_probe_trials_for_the_rank_is_refused(runs, capsys):
     code = main(["similarity", str(runs["rnn0"]), str(runs["gru0"]), "--probe-trials", "1", "--rank", "10",
                  "--delays", "40", "--no-topology", "--out", str(runs["root"] / "never2")])
