@@ -19,8 +19,7 @@ from rnnlab.nn.cells.ctrnn import RATE_FUNCTIONS, CTRNNCell, rate
 from rnnlab.nn.cells.members import transposed
 from rnnlab.nn.init import INIT_SCHEMES, recurrent_weights
 from rnnlab.nn.modules import Module, dropout_mask, member_masks
-from rnnlab.nn.wiring import DALE_RADIUS, check_mask, dale_signs, dale_weights
-from rnnlab.nn.wiring import spectral_radius as spectral_radius_of
+from rnnlab.nn.wiring import DALE_RADIUS, check_mask, dale_signs, dale_weights, scale_to_radius
 
 
 def padding_masks(lengths, T):
@@ -577,10 +576,7 @@ class CTRNN(Recurrent):
                 W[...] = dale_weights(self.rng, signs, rec, self.spectral_radius)
                 self.signs[f"weight_hh_l{layer}"] = signs.astype(self.dtype)
             elif self.spectral_radius is not None:
-                W *= rec
-                rho = spectral_radius_of(W)
-                if rho > 0:
-                    W *= self.spectral_radius / rho
+                W[...] = scale_to_radius(W * rec, self.spectral_radius)
             if rec_mask is not None:
                 self.masks[f"weight_hh_l{layer}"] = rec.astype(self.dtype)
         if input_mask is not None:
@@ -623,14 +619,13 @@ class CTRNN(Recurrent):
         return result
 
     # ---- the rate penalty: rate_l2 * mean(r^2) over units, valid steps, sequences and layers
-    def _rates_counted(self):
+    def _rate_penalty(self):
+        """The penalty's value (per member when stacked); keeps the count of rates it averages over,
+        which backward's gradient divides by."""
         layers, T, rows, pad, keep = self._cache
         per_layer = [hs[1:] for _, runs, _ in layers for hs, _ in runs]   # (T, B, H) each: r_t
         n = T * int(np.prod(rows[-1:])) if keep is None else keep.reshape(T, *rows).sum(axis=(0, -1))
-        return per_layer, keep, n * self.hidden_size * len(per_layer)
-
-    def _rate_penalty(self):
-        per_layer, keep, n = self._rates_counted()
+        n = self._rate_count = n * self.hidden_size * len(per_layer)
 
         def value(rates, kept, count):
             total = sum(np.square(r if kept is None else r * kept, dtype=np.float64).sum() for r in rates)
@@ -643,8 +638,7 @@ class CTRNN(Recurrent):
     def _penalty_grad(self, h_steps, d_hs, keep):
         if not self.rate_l2:
             return d_hs
-        _, _, n = self._rates_counted()
-        scale = 2.0 * self.rate_l2 / np.asarray(n, dtype=np.float64)
+        scale = 2.0 * self.rate_l2 / np.asarray(self._rate_count, dtype=np.float64)
         if np.ndim(scale):
             scale = scale[:, None, None]                                     # per member (K, 1, 1)
         g = (h_steps * scale.astype(self.dtype) if np.ndim(scale) else h_steps * self.dtype.type(scale))
@@ -654,8 +648,7 @@ class CTRNN(Recurrent):
 
     def backward(self, d_output=None, d_h_n=None, input_grad=True, record=False):
         result = super().backward(d_output, d_h_n, input_grad, record)
-        for name, mask in self.masks.items():                              # weights that do not exist
-            self.grads[name] *= mask
+        self.constrain_grads()                                             # weights that do not exist
         return result
 
     def describe(self) -> dict:

@@ -108,6 +108,12 @@ def spectral_radius(W) -> float:
     return float(np.max(np.abs(np.linalg.eigvals(W))))
 
 
+def scale_to_radius(W, radius: float) -> np.ndarray:
+    """W scaled so that its spectral radius is ``radius`` (unchanged if it is all zero)."""
+    rho = spectral_radius(W)
+    return W * (radius / rho) if rho > 0 else W
+
+
 def dale_weights(rng: np.random.Generator, signs, mask, radius: float = DALE_RADIUS) -> np.ndarray:
     """Initial recurrent weights under Dale's law: magnitudes |N(0, 1)| on the mask, each inhibitory
     column scaled by n_E / n_I so a unit's excitatory and inhibitory input balance on average,
@@ -117,5 +123,4 @@ def dale_weights(rng: np.random.Generator, signs, mask, radius: float = DALE_RAD
     W = np.abs(rng.standard_normal((H, H))) * mask
     W[:, signs < 0] *= n_e / (H - n_e)
     W *= signs
-    rho = spectral_radius(W)
-    return W * (radius / rho) if rho > 0 else W
+    return scale_to_radius(W, radius)

@@ -66,10 +66,10 @@ def build_model(cfg: TrainConfig, task: Task):
                            kind=task.kind, vocab=task.vocab, dropout=cfg.dropout, dtype=np.dtype(cfg.dtype),
                            seed=cfg.seed)
     if cfg.model == "ctrnn":
-        common.update(rate_network(cfg, task), nonlinearity=cfg.nonlinearity)
-    if task.kind == "lm":
-        return HEADS["lm"](task.output_size, cfg.embed, cfg.hidden, cfg.layers, vocab=task.vocab, **common)
-    common.pop("nonlinearity", None)
+        common.update(rate_network(cfg, task))
+    if task.kind == "lm":                  # the RNN char-LM keeps tanh; a CTRNN's rate function is the config's
+        return HEADS["lm"](task.output_size, cfg.embed, cfg.hidden, cfg.layers, vocab=task.vocab,
+                           nonlinearity=cfg.nonlinearity if cfg.model == "ctrnn" else None, **common)
     return HEADS[task.kind](
         task.input_size, cfg.hidden, task.output_size, cfg.layers,
         nonlinearity=cfg.nonlinearity, bidirectional=cfg.bidirectional, **common)
@@ -93,10 +93,9 @@ def rate_network(cfg: TrainConfig, task: Task) -> dict:
              (("rec_mask", (H, H)), ("input_mask", (H, D)), ("output_mask", (K, H))) if getattr(cfg, name)}
     if "rec_mask" in masks:
         rec = rec * masks["rec_mask"]
-    named = cfg.density < 1 or not cfg.self_connections or bool(cfg.areas) or "rec_mask" in masks
     rate = dict(dt=cfg.dt, tau=cfg.tau, rec_noise=cfg.rec_noise, input_noise=cfg.input_noise,
                 dale=cfg.dale or None, spectral_radius=cfg.spectral_radius or None,
-                rec_mask=rec if named else None, input_mask=masks.get("input_mask"), rate_l2=cfg.rate_l2)
+                rec_mask=None if rec.all() else rec, input_mask=masks.get("input_mask"), rate_l2=cfg.rate_l2)
     return {"rate": rate, "readout": cfg.readout, "output_mask": masks.get("output_mask")}
 
 
