@@ -519,10 +519,7 @@ def cmd_similarity(args) -> int:
                          f"{args.delays} and {args.rank}")
     with StepProgress() as steps:
         sim = compare_networks(args.paths, probe=args.probe_trials, rank=args.rank, n_delays=args.delays,
-                               topology=not args.no_topology, progress=steps)
-    if args.color_by not in sim.fields[0]:
-        raise InputError(f"--color-by {args.color_by}: these runs differ in {', '.join(sim.fields[0])}; colour by "
-                         "one of those")
+                               topology=not args.no_topology, colour_by=args.color_by, progress=steps)
     out = prepare_run_dir(args.out if args.out else default, args.force, writes=SIMILARITY_FILES)
     written = write_similarity(sim, out, args.color_by)
     summary = json.loads((out / "similarity.json").read_text())

@@ -54,8 +54,7 @@ def load_networks(paths) -> list[Network]:
         if not hasattr(model, "rnn"):
             raise InputError(f"{run_dir} holds a {type(model).__name__}, which has no recurrent state to compare; "
                              "compare recurrent networks (rnn, lstm, gru, ctrnn)")
-        fields = {"model": cfg.model, "hidden": cfg.hidden, "seed": cfg.seed}
-        nets.append(Network(name, Path(run_dir), model, task, fields))
+        nets.append(Network(name, Path(run_dir), model, task, cfg.to_dict()))
     if len(nets) < 2:
         raise InputError(f"comparing networks needs at least two runs, got {len(nets)}; name more run or sweep "
                          "directories")
@@ -65,7 +64,7 @@ def load_networks(paths) -> list[Network]:
             raise InputError(f"{n.run_dir} was trained on {n.task.name} with {n.task.input_size} inputs but "
                              f"{first.run_dir} on {first.task.name} with {first.task.input_size}; compare "
                              "networks trained on the same task")
-    swept = {k for k in first.fields if len({str(n.fields[k]) for n in nets}) > 1}
+    swept = {k for k in first.fields if len({str(n.fields[k]) for n in nets}) > 1}      # what differs
     for n in nets:
         n.fields = {k: v for k, v in n.fields.items() if k in swept or k == "model"}
     return nets
@@ -97,12 +96,16 @@ class Similarity:
 
 
 def compare_networks(paths, *, probe: int = 64, rank: int | None = None, n_delays: int = 1,
-                     topology: bool = True, progress=None) -> Similarity:
+                     topology: bool = True, colour_by: str = "model", progress=None) -> Similarity:
     """Load the runs in ``paths`` and measure every pair's geometry, dynamics and topology distances.
-    ``progress(step, done, total)`` (``present.progress.StepProgress``) hears each step as it starts."""
+    ``colour_by`` must be a field the runs differ in (or model); ``progress(step, done, total)``
+    (``present.progress.StepProgress``) hears each step as it starts."""
     say = progress or (lambda step, done, total: None)
     say("loading the runs", 0, None)
     nets = load_networks(paths)
+    if colour_by not in nets[0].fields:
+        raise InputError(f"colour by {colour_by!r}: these runs differ in {', '.join(sorted(nets[0].fields))}; "
+                         "colour by one of those")
     X = probe_trials(nets[0].task, probe)
     say(f"states of {len(nets)} networks on {len(X)} probe trials; CCA and Procrustes", 0, None)
     states = [trajectories(n, X) for n in nets]
