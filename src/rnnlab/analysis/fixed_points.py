@@ -102,7 +102,6 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from rnnlab.errors import warn_user
-from rnnlab.nn.cells import ElmanCell
 from rnnlab.nn.cells.ctrnn import CTRNNCell, rate
 
 __all__ = ["FP_DEFAULTS", "Clock", "per_step", "map_state", "StepMap", "steady_layer_input", "sample_starts",
@@ -378,12 +377,14 @@ class StepMap:
         """dF/ds: (S,) -> (S, S), or (M, S) -> (M, S, S); row i is e_i^T J = (J^T e_i)^T."""
         s, single = self._batch(s)
         M, S = s.shape
-        if isinstance(self.cell, ElmanCell):
-            # one step is act(h W^T + drive): J = diag(act'(z)) W, act' from the cell itself;
-            # equal to the VJP rows below (tested) and ~10x cheaper for the seed model
-            (h,), _ = self._step(s)
-            d_act = self.cell.prepare_backward(None, h[None])[0]          # (M, H)
-            J = d_act[:, :, None] * self.W_hh[None]
+        if hasattr(self.cell, "step_jacobian"):
+            # the cell's own derivative of one step from its forward cache, O(S^2) a state; equal
+            # to the VJP rows below (tested) and, for a GRU-64, ~4x cheaper than S backward passes
+            J = np.empty((M, S, S))
+            per = max(1, _CHUNK_ROWS // S)
+            for lo in range(0, M, per):
+                _, cache = self._step(s[lo:lo + per])
+                J[lo:lo + per] = self.cell.step_jacobian(self.W_hh, cache)
             return J[0] if single else J
         J = np.empty((M, S, S))
         eye = np.eye(S)

@@ -56,6 +56,10 @@ class ElmanCell:
         d_act = np.multiply(h_steps, h_steps)
         return np.subtract(1.0, d_act, out=d_act)         # tanh' = 1 - tanh^2
 
+    def step_jacobian(self, W_hh, cache):
+        """dh_t/dh_{t-1} = diag(act'(z_t)) W_hh (B, H, H) from one forward step's cache (h_t)."""
+        return self.prepare_backward(None, cache[None])[0][:, :, None] * W_hh
+
     def backward_step(self, W_hh, cache, d_carry, out):
         d_act = cache                                     # act'(z_t) from prepare_backward
         (dh,) = d_carry
