@@ -176,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     si.add_argument("--delays", type=int, default=1, help="DSA: states stacked per delay-embedded state")
     si.add_argument("--color-by", default="model", help="what colours the MDS maps: model, or a swept field")
     si.add_argument("--no-topology", action="store_true", help="skip the fixed-point signatures")
+    si.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                    help="worker processes seeking the fixed-point signatures (the same result for any number)")
     si.add_argument("--out", type=_directory, default=None,
                     help="output directory (default: similarity/ in the sweep, or beside the first run)")
     si.add_argument("--force", action="store_true", help="write into a non-empty --out")
@@ -514,12 +516,13 @@ def cmd_similarity(args) -> int:
 
     first = args.paths[0]
     default = first / "similarity" if (first / SWEEP_PLAN).is_file() else first.parent / "similarity"
-    if args.probe_trials < 1 or args.delays < 1 or (args.rank is not None and args.rank < 1):
-        raise InputError(f"--probe-trials, --delays and --rank must be at least 1, got {args.probe_trials}, "
-                         f"{args.delays} and {args.rank}")
+    if args.probe_trials < 1 or args.delays < 1 or args.jobs < 1 or (args.rank is not None and args.rank < 1):
+        raise InputError(f"--probe-trials, --delays, --jobs and --rank must be at least 1, got {args.probe_trials}, "
+                         f"{args.delays}, {args.jobs} and {args.rank}")
     with StepProgress() as steps:
         sim = compare_networks(args.paths, probe=args.probe_trials, rank=args.rank, n_delays=args.delays,
-                               topology=not args.no_topology, colour_by=args.color_by, progress=steps)
+                               topology=not args.no_topology, colour_by=args.color_by, jobs=args.jobs,
+                               progress=steps)
     out = prepare_run_dir(args.out if args.out else default, args.force, writes=SIMILARITY_FILES)
     written = write_similarity(sim, out, args.color_by)
     summary = json.loads((out / "similarity.json").read_text())

@@ -191,3 +191,30 @@ def test_a_trained_flip_flop_has_the_same_topology_as_the_hand_built_one(cube):
     assert trained.memories == CORNERS and trained.edges == CUBE_EDGES, trained.summary()
     d = topology_distance(trained, cube)
     assert d.memories == 0.0 and d.edges == 0.0
+
+
+def test_a_memory_held_by_a_ghost_is_counted_with_where_it_leaks():
+    """A 2-bit flip-flop whose first unit, h = tanh(2 h + b), is biased just past its saddle-node
+    (b_c = sqrt(2) - atanh(1/sqrt(2))): its '-' stable point and the saddle have annihilated, so
+    two stable points and one saddle are left, yet the network still holds all four memories over
+    its trials: the '-' ones in the ghost near h = -1/sqrt(2), which creeps for thousands of steps
+    and leaks to '+'. The signature names the two ghosts and their leaks, and the edges are the
+    saddle's one (++, +-) and the two leaks."""
+    model = flip_flop(bits=2)
+    b_c = np.sqrt(2.0) - np.arctanh(1.0 / np.sqrt(2.0))
+    p = model.state_dict()
+    p["rnn.bias_ih_l0"][0] = b_c + 1e-6
+    model.load_state_dict(p)
+    sig = fixed_point_signature(model, flipflop(2))
+    assert sig.counts == {0: 2, 1: 1}, sig.summary()
+    assert sig.memories == ["++", "+-", "-+", "--"]
+    assert {g["memory"]: g["leaks_to"] for g in sig.ghosts} == {"-+": "++", "--": "+-"}, sig.ghosts
+    for g in sig.ghosts:
+        assert g["speed"] < 1e-3 and g["steps"] > g["held"], g
+    assert sig.edges == [["++", "+-"], ["++", "-+"], ["+-", "--"]], sig.edges
+    assert "2 held at a slow point, a ghost of a fixed point" in sig.summary()
+    assert TopologySignature.from_json(sig.to_json()).ghosts == sig.ghosts
+    # without the ghosts, two memories and one edge: what a fixed-point count alone says
+    bare = fixed_point_signature(model, flipflop(2), ghosts=False)
+    assert sorted(bare.memories) == ["++", "+-"] and len(bare.edges) == 1 and not bare.ghosts
+    assert topology_distance(sig, bare).memories == 0.5

@@ -2,6 +2,7 @@
 bad input refused in one sentence."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -48,6 +49,14 @@ def test_four_networks_are_compared_three_ways_and_written(runs, capsys):
         assert (out / f"similarity_{name}.csv").read_text().splitlines()[0].startswith("network,")
     assert [f["model"] for f in d["fields"]] == ["rnn", "rnn", "gru", "gru"]
     assert len(d["settings"]["signatures"]) == 4 and (out / "similarity.png").stat().st_size > 10_000
+    # one seed, one result: the signatures sought on two worker processes equal those sought here
+    assert main(["similarity", *paths, "--probe-trials", "16", "--jobs", "1", "--out", str(out), "--force"]) == 0
+    one = json.loads((out / "similarity.json").read_text())
+    untimed = lambda s: {k: re.sub(r"[\d.]+ s\b", "", v) if k == "search" else v      # noqa: E731
+                         for k, v in s.items() if k != "seconds"}
+    strip = lambda sigs: [untimed(s) for s in sigs]                                       # noqa: E731
+    assert strip(one["settings"]["signatures"]) == strip(d["settings"]["signatures"])
+    assert one["matrices"] == d["matrices"]
 
 
 def test_mds_recovers_a_configuration_and_nearest_neighbours_count_labels():

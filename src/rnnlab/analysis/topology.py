@@ -20,6 +20,14 @@ cube. ``fixed_point_signature(model, task)`` reads that topology off one network
   memories is an edge between them; one whose ends reach the same memory, or an end that reaches
   no stable point, is kept as such and counted apart.
 
+- the ghosts: a memory the network holds over its trials with no stable point to hold it, where a
+  stable point and a saddle have annihilated and left a slow channel (``find_ghosts``), counted
+  among the memories, its leak to a neighbour among the edges (``ghosts=False``: fixed points only).
+  A trained GRU flip-flop can hold a memory so (one of 8, in 4 of 10 GRU-64s trained here,
+  each leaking after 758 to 3964 steps, against trials of 100).
+
+No time budget: the search stops by its rounds and iterations, so one seed gives one signature.
+
 ``topology_distance(a, b)`` compares two signatures in three components, each in [0, 1],
 symmetric, and 0 exactly when that part is equal:
 
@@ -65,6 +73,7 @@ from rnnlab.analysis.fixed_points import (
     StepMap,
     find_fixed_points_in_rounds,
     per_step,
+    slow_points,
     steady_layer_input,
 )
 from rnnlab.checks import check_float, check_int
@@ -80,6 +89,11 @@ NONE = "none"                  # the end of a saddle that reached no stable poin
 
 
 # ---------------------------------------------------------------- the signature
+def _ghost_ends(g: dict) -> list:
+    """The two memories a ghost joins: the memory it holds and where it leaks."""
+    return [g["memory"], g["leaks_to"]]
+
+
 @dataclass
 class TopologySignature:
     """A network's fixed-point topology. ``counts``: points by stability index ({0: stable, 1:
@@ -87,13 +101,15 @@ class TopologySignature:
     distinct pairs [a, b] (a < b) of different memories that an index-1 saddle's two ends reach;
     ``transitions``: one row per index-1 saddle, ``{"ends": [a, b], "steps": [n, m], "why": [.., ..],
     "eigenvalue": [re, im]}`` (an end None: it reached no stable point, ``why`` says how it ended);
-    ``search``: the fixed-point search's own summary; ``settings``: how the points were sought and the
-    ends followed; ``notes``: what may make the counts short (said in the summary); ``seconds``: how
-    long it took."""
+    ``ghosts``: memories held by no fixed point but by a slow region (``find_ghosts``), one row each,
+    ``{"memory", "q", "speed", "held", "leaks_to", "steps", "why"}``; ``search``: the fixed-point
+    search's own summary; ``settings``: how the points were sought and the ends followed; ``notes``:
+    what may make the counts short (said in the summary); ``seconds``: how long it took."""
     counts: dict
     memories: list
     edges: list
     transitions: list = field(default_factory=list)
+    ghosts: list = field(default_factory=list)
     search: str = ""
     settings: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
@@ -102,8 +118,10 @@ class TopologySignature:
     @property
     def outcomes(self) -> set:
         """Each index-1 saddle's unordered pair of ends, "none" for an end that reached no stable
-        point: the set ``topology_distance`` compares (the edges, plus self-joins and open ends)."""
-        return {tuple(sorted(NONE if e is None else e for e in t["ends"])) for t in self.transitions}
+        point, and each ghost's pair {its memory, where it leaks}: the set ``topology_distance``
+        compares (the edges, plus self-joins and open ends)."""
+        pairs = [t["ends"] for t in self.transitions] + [_ghost_ends(g) for g in self.ghosts]
+        return {tuple(sorted(NONE if e is None else e for e in ends)) for ends in pairs}
 
     @property
     def self_joined(self) -> int:
@@ -122,8 +140,18 @@ class TopologySignature:
             return ("no fixed point found" + (f" ({self.search})" if self.search else "")
                     + "".join(f"; {n}" for n in self.notes))
         distinct = len(set(self.memories))
-        mem = (f"{stable} stable point{'s' if stable != 1 else ''} (memories {' '.join(self.memories)}"
-               + (f"; {distinct} distinct" if distinct != stable else "") + ")") if stable else "no stable point"
+        mem_ghosts = self.ghosts
+        held = {g["memory"] for g in mem_ghosts}
+        fixed = [m for m in self.memories if m not in held]
+        mem = (f"{stable} stable point{'s' if stable != 1 else ''} (memories {' '.join(fixed)}"
+               + (f"; {len(set(fixed))} distinct" if len(set(fixed)) != stable else "") + ")"
+               ) if stable else "no stable point"
+        if mem_ghosts:
+            mem = (f"{distinct} memories: " + mem + f" and {len(mem_ghosts)} held at a slow point, a ghost of a "
+                   "fixed point (" + "; ".join(
+                       f"{g['memory']}: moving {g['speed']:.2g} a step, held {g['held']} steps, "
+                       + (f"then leaking to {g['leaks_to']} after {g['steps']}" if g["leaks_to"] else
+                          f"{g['why']} after {g['steps']}") for g in mem_ghosts) + ")")
         loose = []
         if self.self_joined:
             loose.append(f"{self.self_joined} whose two ends reach the same memory")
@@ -143,7 +171,8 @@ class TopologySignature:
     def to_json(self) -> dict:
         return {"counts": {str(k): int(n) for k, n in sorted(self.counts.items())},
                 "memories": list(self.memories), "edges": [list(e) for e in self.edges],
-                "transitions": [dict(t) for t in self.transitions], "search": self.search,
+                "transitions": [dict(t) for t in self.transitions], "ghosts": [dict(g) for g in self.ghosts],
+                "search": self.search,
                 "settings": dict(self.settings), "notes": list(self.notes), "seconds": self.seconds,
                 "summary": self.summary()}
 
@@ -156,12 +185,13 @@ class TopologySignature:
                              "written by TopologySignature.to_json()")
         return cls(counts={int(k): int(n) for k, n in d["counts"].items()}, memories=list(d["memories"]),
                    edges=[list(e) for e in d["edges"]], transitions=list(d.get("transitions", [])),
+                   ghosts=list(d.get("ghosts", [])),
                    search=d.get("search", ""), settings=dict(d.get("settings", {})), notes=list(d.get("notes", [])),
                    seconds=float(d.get("seconds", 0.0)))
 
 
 # ---------------------------------------------------------------- following saddles
-def follow_saddles(F, saddles, stable, radius, *, eps: float = 1e-3, max_steps: int = 5000,
+def follow_saddles(F, saddles, stable, radius, *, eps: float = 1e-3, max_steps: int = 20_000,
                    settle_tol: float = 1e-9) -> list:
     """Where each index-1 saddle's unstable direction leads. ``saddles`` and ``stable`` are
     ``FixedPoint`` lists, ``radius`` the distance (one number, or one per stable point) within which
@@ -186,7 +216,24 @@ def follow_saddles(F, saddles, stable, radius, *, eps: float = 1e-3, max_steps: 
         v /= np.linalg.norm(v)
         rows += [P[k] + eps * v, P[k] - eps * v]
         lams.append(complex(eig[k][i]))
-    s = np.array(rows)                                                # (2n, S)
+    end, steps, why, _ = run_until_near(F, np.array(rows), stable, radius, max_steps=max_steps,
+                                        settle_tol=settle_tol)
+    out = []
+    for k in range(len(saddles)):
+        a, b = 2 * k, 2 * k + 1
+        out.append({"ends": [None if end[a] < 0 else int(end[a]), None if end[b] < 0 else int(end[b])],
+                    "steps": [int(steps[a]), int(steps[b])], "why": [str(why[a]), str(why[b])],
+                    "eigenvalue": [float(lams[k].real), float(lams[k].imag)]})
+    return out
+
+
+def run_until_near(F, s, stable, radius, *, max_steps: int = 20_000, settle_tol: float = 1e-9):
+    """Step the states ``s`` (n, S) with ``F``, all together, until each lies within ``radius``
+    (one number, or one per point of ``stable``, a list of ``FixedPoint``-like objects with
+    ``.point``) of a stable point ("reached"), moves less than ``settle_tol`` in a step ("settled at
+    no stable point") or has run ``max_steps`` steps ("still moving"). Returns per state the index
+    it reached (-1: none), the steps it ran, why it stopped, and where it stopped (n, S)."""
+    s = np.array(s, dtype=np.float64)
     targets = np.array([p.point for p in stable]) if stable else np.zeros((0, s.shape[1]))
     radius = np.broadcast_to(np.asarray(radius, dtype=np.float64), (len(targets),))
     end = np.full(len(s), -1)
@@ -213,13 +260,7 @@ def follow_saddles(F, saddles, stable, radius, *, eps: float = 1e-3, max_steps: 
         live = live[keep]
         if not len(live):
             break
-    out = []
-    for k in range(len(saddles)):
-        a, b = 2 * k, 2 * k + 1
-        out.append({"ends": [None if end[a] < 0 else int(end[a]), None if end[b] < 0 else int(end[b])],
-                    "steps": [int(steps[a]), int(steps[b])], "why": [str(why[a]), str(why[b])],
-                    "eigenvalue": [float(lams[k].real), float(lams[k].imag)]})
-    return out
+    return end, steps, why, s
 
 
 def arrival_radius(points, stable, reach: float, near: float = 0.25) -> np.ndarray:
@@ -239,16 +280,80 @@ def arrival_radius(points, stable, reach: float, near: float = 0.25) -> np.ndarr
     return np.array(out)
 
 
+@dataclass(frozen=True)
+class _Spot:
+    """A place the saddles' ends may reach that is no fixed point: a ghost's slowest state."""
+    point: np.ndarray
+
+
+def find_ghosts(F, result, states, stable, names, decode, *, hold: int, near: float = 0.25,
+                leak_steps: int = 50_000, settle_tol: float = 1e-9, slow=None) -> tuple[list, list]:
+    """Memories held by a slow region rather than a fixed point: returns (rows, spots).
+
+    Where a stable point and a saddle have met and annihilated (a saddle-node bifurcation), a
+    "ghost" is left: a channel where q = |F(s) - s|^2 / 2 stays above 0 but small, and the state
+    creeps for thousands of steps before it leaks away. A trained GRU flip-flop can hold a memory
+    so: one stable point and one index-1 saddle short of the cube, it still keeps all 8 memories
+    over its trials. The test is the network's own behaviour: the trials' last states whose decoded
+    memory no stable point holds are run freely; a memory is held by a ghost when some of them keep
+    it for ``hold`` steps without coming within ``arrival_radius`` of a stable point. Its place
+    (``spot``, which saddles' ends may reach) is the slowest of the search's slow points
+    (``fixed_points.slow_points``) that decodes it, else the slowest of those held states; the held
+    states are then run on for at most ``leak_steps`` to where most of them leak. ``slow``: the
+    slow points, if already found."""
+    ends = states[:, -1] if states.ndim == 3 else states
+    first = [decode(x) for x in ends]
+    todo = np.flatnonzero([m not in set(names) for m in first])
+    if not todo.size:
+        return [], []
+    radius = arrival_radius(result.points, stable, float(result.unique_tol), near)
+    end, _, _, after = run_until_near(F, ends[todo], stable, radius, max_steps=hold, settle_tol=settle_tol)
+    held: dict = {}
+    for k, i in enumerate(todo):
+        if end[k] < 0 and decode(after[k]) == first[i]:
+            held.setdefault(first[i], []).append(after[k])
+    if not held:
+        return [], []
+    slow = sorted(slow_points(F, result, states) if slow is None else slow, key=lambda p: p.q)
+    rows, spots = [], []
+    for m in sorted(held):
+        kept = np.array(held[m])
+        here = [p for p in slow if decode(p.point) == m]
+        if here:
+            spot, q = np.asarray(here[0].point), float(here[0].q)
+        else:
+            speed = np.linalg.norm(F(kept) - kept, axis=1)
+            spot, q = kept[int(np.argmin(speed))], float(0.5 * speed.min() ** 2)
+        end, steps, why, _ = run_until_near(F, kept[:16], stable, radius, max_steps=leak_steps,
+                                            settle_tol=settle_tol)
+        to = [names[e] for e in end if e >= 0]
+        lead = max(set(to), key=to.count) if to else None
+        at = [k for k, e in enumerate(end) if (names[e] if e >= 0 else None) == lead]
+        rows.append({"memory": m, "q": q, "speed": float(np.sqrt(2.0 * q)), "held": int(hold),
+                     "trials": len(kept), "leaks_to": lead, "steps": int(np.median(steps[at])), "why": str(why[at[0]])})
+        spots.append(_Spot(spot))
+    return rows, spots
+
+
 def signature_of_map(F, states, decode, *, starts: int = FP_DEFAULTS["starts"], seed: int = 0,
                      tol: float = FP_DEFAULTS["tol"], rounds: int = FP_DEFAULTS["rounds"],
-                     seconds: float | None = FP_DEFAULTS["seconds"], eps: float = 1e-3,
-                     near: float = 0.25, max_steps: int = 5000, settle_tol: float = 1e-9) -> TopologySignature:
+                     seconds: float | None = None, eps: float = 1e-3, near: float = 0.25,
+                     max_steps: int = 20_000, settle_tol: float = 1e-9, hold: int | None = None,
+                     ghosts: bool = True) -> TopologySignature:
     """The signature of the step map ``F`` (a ``StepMap``), its points sought from the visited
     ``states`` (N, T, S) or (M, S) as the analysis seeks them, each stable point named by
-    ``decode(point) -> str`` (``fixed_point_signature`` decodes the readout); each saddle's ends
-    followed by ``follow_saddles`` until within ``arrival_radius(.., near)`` of a stable point."""
+    ``decode(point) -> str`` (``fixed_point_signature`` decodes the readout); the memories that a
+    ghost holds found by ``find_ghosts`` (held ``hold`` steps: by default as long as a trial, T, as
+    the task asks of a memory; 100 for (M, S) states); each saddle's ends followed by ``follow_saddles`` until within
+    ``arrival_radius(.., near)`` of a stable point or a ghost.
+
+    No time budget by default (``seconds``): the search stops by its rounds and iterations, so one
+    seed gives one signature whatever else the machine is doing."""
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
+    states = np.asarray(states, dtype=np.float64)
+    if hold is None:
+        hold = states.shape[1] if states.ndim == 3 else 100
     result = find_fixed_points_in_rounds(
         F, lambda n: draw_starts(states, n, FP_DEFAULTS["noise"], FP_DEFAULTS["between"], rng), starts,
         max_rounds=rounds, tol=tol, seconds=seconds)
@@ -257,9 +362,13 @@ def signature_of_map(F, states, decode, *, starts: int = FP_DEFAULTS["starts"], 
         counts[p.n_unstable] = counts.get(p.n_unstable, 0) + 1
     stable = [p for p in result.points if p.n_unstable == 0]
     names = [decode(p.point) for p in stable]
+    ghost_rows, spots = (find_ghosts(F, result, states, stable, names, decode, hold=hold, near=near,
+                                     settle_tol=settle_tol) if ghosts and result.points else ([], []))
     saddles = [p for p in result.points if p.n_unstable == 1]
-    radius = arrival_radius(result.points, stable, float(result.unique_tol), near)
-    moves = follow_saddles(F, saddles, stable, radius, eps=eps, max_steps=max_steps, settle_tol=settle_tol)
+    radius = arrival_radius(result.points + spots, stable + spots, float(result.unique_tol), near)
+    moves = follow_saddles(F, saddles, stable + spots, radius, eps=eps, max_steps=max_steps,
+                           settle_tol=settle_tol)
+    names = names + [g["memory"] for g in ghost_rows]
     notes = []
     if not result.unfound_estimate < 1.0:             # one or more, or not estimable
         notes.append("the search may have missed points (" + (
@@ -271,23 +380,23 @@ def signature_of_map(F, states, decode, *, starts: int = FP_DEFAULTS["starts"], 
     edges = set()
     for m in moves:
         m["ends"] = [None if e is None else names[e] for e in m["ends"]]
-        a, b = m["ends"]
+    for a, b in [m["ends"] for m in moves] + [_ghost_ends(g) for g in ghost_rows]:
         if a is not None and b is not None and a != b:
             edges.add(tuple(sorted((a, b))))
     return TopologySignature(
         counts=dict(sorted(counts.items())), memories=sorted(names), edges=[list(e) for e in sorted(edges)],
-        transitions=moves, search=result.summary(), notes=notes,
+        transitions=moves, ghosts=ghost_rows, search=result.summary(), notes=notes,
         settings={"starts_per_round": starts, "rounds": len(result.rounds), "seed": seed, "tol": tol,
                   "eps": eps, "near": near, "radius": [float(r) for r in radius], "max_steps": max_steps,
-                  "settle_tol": settle_tol},
+                  "settle_tol": settle_tol, "hold": hold if ghosts else None},
         seconds=time.perf_counter() - t0)
 
 
 @on_analysis_threads
 def fixed_point_signature(model, task, *, x_const=None, n_sequences: int = 200, starts: int | None = None,
                           seed: int = 0, rounds: int = FP_DEFAULTS["rounds"],
-                          seconds: float | None = FP_DEFAULTS["seconds"], eps: float = 1e-3, near: float = 0.25,
-                          max_steps: int = 5000) -> TopologySignature:
+                          seconds: float | None = None, eps: float = 1e-3, near: float = 0.25,
+                          max_steps: int = 20_000, ghosts: bool = True) -> TopologySignature:
     """The fixed-point topology of ``model``'s last recurrent layer at the constant input
     ``x_const`` (zeros by default), sought from the states it visits on ``n_sequences`` of
     ``task``'s held-out sequences, its stable points named by the readout as the analysis names
@@ -338,7 +447,7 @@ def fixed_point_signature(model, task, *, x_const=None, n_sequences: int = 200, 
         out = model.fc.forward(F.output(point[None]).astype(model.dtype))[0]
         return decode_state(task, np.asarray(out, dtype=np.float64))
     return signature_of_map(F, states, decode, starts=starts, seed=seed, rounds=rounds, seconds=seconds,
-                            eps=eps, near=near, max_steps=max_steps)
+                            eps=eps, near=near, max_steps=max_steps, ghosts=ghosts)
 
 
 # ---------------------------------------------------------------- the distance

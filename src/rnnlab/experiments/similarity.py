@@ -8,6 +8,7 @@ arithmetic); ``write_similarity`` writes the matrices (CSV, JSON), a 2-D embeddi
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 from dataclasses import dataclass, field
@@ -17,7 +18,9 @@ import numpy as np
 
 from rnnlab.analysis.dynamics import layer_states
 from rnnlab.analysis.similarity import dsa_distances, geometry_distances
+from rnnlab.checks import check_int
 from rnnlab.errors import InputError
+from rnnlab.runs.files import record_written
 from rnnlab.runs.load import load_run
 
 SWEEP_PLAN = "sweep_plan.json"          # what a sweep directory holds beside runs/ (experiments.sweep)
@@ -95,11 +98,22 @@ class Similarity:
     notes: list[str] = field(default_factory=list)
 
 
+def _signature_of_run(run_dir: str) -> dict:
+    """One run's fixed-point signature as JSON, in a worker process (``compare_networks``)."""
+    from rnnlab.analysis.topology import fixed_point_signature
+    _, model, task = load_run(run_dir)
+    return fixed_point_signature(model, task).to_json()
+
+
 def compare_networks(paths, *, probe: int = 64, rank: int | None = None, n_delays: int = 1,
-                     topology: bool = True, colour_by: str = "model", progress=None) -> Similarity:
+                     topology: bool = True, colour_by: str = "model", jobs: int = 1,
+                     progress=None) -> Similarity:
     """Load the runs in ``paths`` and measure every pair's geometry, dynamics and topology distances.
     ``colour_by`` must be a field the runs differ in (or model); ``progress(step, done, total)``
-    (``present.progress.StepProgress``) hears each step as it starts."""
+    (``present.progress.StepProgress``) hears each step as it starts. ``jobs`` > 1: the fixed-point
+    signatures, nearly all the time, are sought on that many worker processes (one BLAS thread
+    each, as in this process: the same signatures, tested) while this one measures the rest."""
+    check_int("jobs", jobs, minimum=1)
     say = progress or (lambda step, done, total: None)
     say("loading the runs", 0, None)
     nets = load_networks(paths)
@@ -107,23 +121,30 @@ def compare_networks(paths, *, probe: int = 64, rank: int | None = None, n_delay
         raise InputError(f"colour by {colour_by!r}: these runs differ in {', '.join(sorted(nets[0].fields))}; "
                          "colour by one of those")
     X = probe_trials(nets[0].task, probe)
-    say(f"states of {len(nets)} networks on {len(X)} probe trials; CCA and Procrustes", 0, None)
-    states = [trajectories(n, X) for n in nets]
-    geo = geometry_distances(states)
-    step = f"DSA: one operator per network, {len(nets) * (len(nets) - 1) // 2} pairs aligned"
-    dyn = dsa_distances(states, n_delays=n_delays, rank=rank, progress=lambda done, total: say(step, done, total))
-    matrices = {"cca": geo.cca, "procrustes": geo.procrustes_angular, "dsa": dyn.angular}
-    settings = {"probe_trials": int(len(X)), "steps": int(X.shape[1]), "cca_components": geo.k,
-                "dsa_rank": dyn.fits[0].rank, "dsa_delays": n_delays}
-    sim = Similarity([n.name for n in nets], [n.fields for n in nets], matrices, settings)
-    if topology:
-        from rnnlab.analysis import topology as topo  # start-up time: the fixed-point search loads late
-        sigs = []
-        for i, n in enumerate(nets):
-            say("topology: fixed points of every network", i, len(nets))
-            sigs.append(topo.fixed_point_signature(n.model, n.task))
-        sim.matrices["topology"] = topo.topology_distances(sigs)["total"]
-        sim.settings["signatures"] = [s.to_json() for s in sigs]
+    with contextlib.ExitStack() as stack:
+        pending = None
+        if topology and jobs > 1:
+            from rnnlab.experiments.sweep import local_pool
+            pool = stack.enter_context(local_pool(min(jobs, len(nets))))
+            pending = pool.imap(_signature_of_run, [str(n.run_dir) for n in nets])    # starts at once
+        say(f"states of {len(nets)} networks on {len(X)} probe trials; CCA and Procrustes", 0, None)
+        states = [trajectories(n, X) for n in nets]
+        geo = geometry_distances(states)
+        step = f"DSA: one operator per network, {len(nets) * (len(nets) - 1) // 2} pairs aligned"
+        dyn = dsa_distances(states, n_delays=n_delays, rank=rank, progress=lambda done, total: say(step, done, total))
+        matrices = {"cca": geo.cca, "procrustes": geo.procrustes_angular, "dsa": dyn.angular}
+        settings = {"probe_trials": int(len(X)), "steps": int(X.shape[1]), "cca_components": geo.k,
+                    "dsa_rank": dyn.fits[0].rank, "dsa_delays": n_delays}
+        sim = Similarity([n.name for n in nets], [n.fields for n in nets], matrices, settings)
+        if topology:
+            from rnnlab.analysis import topology as topo  # start-up time: the fixed-point search loads late
+            sigs = []
+            for i, n in enumerate(nets):
+                say("topology: fixed points of every network", i, len(nets))
+                sigs.append(topo.TopologySignature.from_json(next(pending)) if pending is not None
+                            else topo.fixed_point_signature(n.model, n.task))
+            sim.matrices["topology"] = topo.topology_distances(sigs)["total"]
+            sim.settings["signatures"] = [s.to_json() for s in sigs]
     return sim
 
 
@@ -173,4 +194,5 @@ def write_similarity(sim: Similarity, out_dir, colour_by: str = "model") -> list
     written.append(path)
     from rnnlab.present.similarity_figures import similarity_figure  # start-up time: Matplotlib loads late
     written.append(similarity_figure(sim.matrices, maps, labels, colour_by, out / "similarity.png"))
+    record_written(out, [p.name for p in written])          # what a later --force may replace
     return written

@@ -199,22 +199,28 @@ def _local_worker_init() -> None:
     die_with_parent()
 
 
-def _run_local(units, jobs_at_once: int, tensorboard: bool):
-    """Yield results as trials (or stacks of them) finish, on a process pool whose workers die
-    with the driver."""
+@contextlib.contextmanager
+def local_pool(processes: int):
+    """A spawned process pool whose workers run one BLAS thread each and die with the driver."""
     saved = os.environ.get("OPENBLAS_NUM_THREADS")
     # read by NumPy as each worker imports it: a worker's OpenBLAS starts one thread, not one per core
     # (each trial then sets its own recorded count, training.threads)
     os.environ["OPENBLAS_NUM_THREADS"] = "1"
     try:
-        with mp.get_context("spawn").Pool(max(1, jobs_at_once), initializer=_local_worker_init) as pool:
-            for results in pool.imap_unordered(_stack_with_tb if tensorboard else run_stack, units):
-                yield from results
+        with mp.get_context("spawn").Pool(max(1, processes), initializer=_local_worker_init) as pool:
+            yield pool
     finally:
         if saved is None:
             os.environ.pop("OPENBLAS_NUM_THREADS", None)
         else:
             os.environ["OPENBLAS_NUM_THREADS"] = saved
+
+
+def _run_local(units, jobs_at_once: int, tensorboard: bool):
+    """Yield results as trials (or stacks of them) finish, on a ``local_pool``."""
+    with local_pool(jobs_at_once) as pool:
+        for results in pool.imap_unordered(_stack_with_tb if tensorboard else run_stack, units):
+            yield from results
 
 
 def _stack_with_tb(jobs):
