@@ -29,6 +29,9 @@ in its time with ``--check``: a number fails when it leaves the spread the READM
 - ``rate_networks``: excitatory-inhibitory continuous-time rate networks (``--model ctrnn --dale 0.8``)
   on PerceptualDecisionMaking and ContextDecisionMaking, three seeds, beside the GRU's accuracy in the
   ``neurogym`` block, and NeuroGym's E-I tutorial settings (needs ``rnnlab[neurogym]``);
+- ``universality``: Maheswaranathan et al. (2019) on the 3-bit flip-flop: 10 seeds each of a tanh
+  RNN, an LSTM and a GRU, compared by geometry, dynamics and fixed-point topology (``rnnlab
+  similarity``), and its figure;
 - ``neurogym``: decision accuracy on four NeuroGym tasks over three seeds, one recipe for all, next
   to what NeuroGym's own examples report. It needs ``rnnlab[neurogym]`` (NeuroGym pins NumPy 2.1,
   so it runs in a virtual environment of its own; the others run in either).
@@ -325,6 +328,54 @@ SELECTION_SEEDS = tuple(range(10))
 SELECTION_INPUTS = [[0, .5, .5, .5, .5, 1, 0], [0, .5, .5, .5, .5, 0, 1]]
 
 
+def universality() -> str:
+    """Maheswaranathan et al.'s question on the 3-bit flip-flop: 10 seeds each of a tanh RNN, an
+    LSTM and a GRU (64 units), trained as ``rnnlab sweep`` trains them, compared by ``rnnlab
+    similarity``; the figure is written to docs/results/readme/universality.png."""
+    import shutil
+
+    from rnnlab.experiments.similarity import compare_networks, nearest_neighbour_accuracy, write_similarity
+    from rnnlab.experiments.sweep import parse_grid, run_sweep, sweep_dir
+    from rnnlab.training.config import PRESETS
+    base, specs, seeds = PRESETS["flipflop"], ["model=rnn,lstm,gru"], 10
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        grid = parse_grid(specs, base)
+        out, _ = sweep_dir(Path(tmp) / "universality", base, grid, seeds)
+        run_sweep(base, grid, seeds, out, jobs=2)
+        trained = time.perf_counter() - start
+        start = time.perf_counter()
+        sim = compare_networks([out], jobs=2)
+        compared = time.perf_counter() - start
+        write_similarity(sim, out / "similarity")
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(out / "similarity" / "similarity.png", RESULTS / "universality.png")
+        import json
+        mse = {f.parent.name: json.loads((f).read_text())["final_test_mse"]
+               for f in (out / "runs").glob("*/summary.json")}
+    models = [f["model"] for f in sim.fields]
+    sigs = sim.settings["signatures"]
+    lines = ["| model | networks | test MSE | 8 stable points, 12 + 6 + 1 saddles | 8 memories | "
+             "the cube's 12 edges | memories held by a ghost |", "|---|---|---|---|---|---|---|"]
+    for m in ("rnn", "lstm", "gru"):
+        idx = [i for i, x in enumerate(models) if x == m]
+        err = [mse[sim.names[i].split("/")[-1]] for i in idx]
+        cube = sum(sigs[i]["counts"] == {"0": 8, "1": 12, "2": 6, "3": 1} for i in idx)
+        mem = sum(len(set(sigs[i]["memories"])) == 8 for i in idx)
+        edges = sum(len(sigs[i]["edges"]) == 12 and len(set(sigs[i]["memories"])) == 8 for i in idx)
+        ghosts = sum(len(sigs[i].get("ghosts", [])) for i in idx)
+        lines.append(f"| {m} | {len(idx)} | {statistics.mean(err):.4f} ± {statistics.stdev(err):.4f} | "
+                     f"{cube} | {mem} | {edges} | {ghosts} |")
+    lines += ["", "| distance | a network's nearest other network has its architecture |", "|---|---|"]
+    names = {"cca": "geometry: CCA", "procrustes": "geometry: Procrustes shape", "dsa": "dynamics: DSA",
+             "topology": "fixed-point topology"}
+    for k, D in sim.matrices.items():
+        lines.append(f"| {names[k]} | {100 * nearest_neighbour_accuracy(D, models):.0f}% of 30 |")
+    lines += ["", f"Training the 30 networks (`rnnlab sweep`, {trained:.0f} s) and comparing them "
+              f"(`rnnlab similarity`, {compared:.0f} s) on 2 cores."]
+    return "\n".join(lines) + "\n"
+
+
 def behavioural_weights(model, task) -> list[dict]:
     """The network's own weighting of each modality's evidence, per context: its choice at each
     held-out trial's last step (action 1 or 2) regressed by logistic regression on the trial's
@@ -431,7 +482,8 @@ def selection() -> str:
 
 NEEDS_NEUROGYM = ("neurogym", "selection", "rate_networks")
 BLOCKS = {"presets": presets, "lr_sweep": lr_sweep, "flipflop": flipflop, "analysis": analysis, "cells": cells,
-          "neurogym": neurogym, "selection": selection, "rate_networks": rate_networks}
+          "neurogym": neurogym, "selection": selection, "rate_networks": rate_networks,
+          "universality": universality}
 
 # The spread within which a re-derived block must give the README's numbers (``check``):
 # - a "mean ± sd" cell: the new mean within the README's mean ± that cell's sd (at least a tenth
@@ -448,7 +500,8 @@ SPREAD = {"presets": {"rel": 0.0, "skip": {"training time"}},
           "cells": {"rel": 0.1, "skip": set()},
           "neurogym": {"rel": 0.0, "skip": {"training time"}},
           "selection": {"rel": 0.0, "skip": set()},
-          "rate_networks": {"rel": 0.0, "skip": {"training time"}}}
+          "rate_networks": {"rel": 0.0, "skip": {"training time"}},
+          "universality": {"rel": 0.0, "skip": set()}}
 NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?(?:e[-+]?\d+)?")
 SECONDS = re.compile(r", \d+ s\)")                 # a sweep's wall time in its title line
 

@@ -90,3 +90,21 @@ def test_too_few_probe_trials_for_the_rank_is_refused(runs, capsys):
                  "--delays", "40", "--no-topology", "--out", str(runs["root"] / "never2")])
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_the_sweep_page_gets_the_similarity_section_once(tmp_path):
+    """Written into SWEEP/similarity, the comparison puts its section (separation, topology shapes,
+    figure) into the sweep's page; written again, it replaces it rather than adding a second."""
+    from rnnlab.experiments.similarity import PAGE_MARKS, Similarity, write_similarity
+    from rnnlab.present.html import page
+    (tmp_path / "sweep.html").write_text(page("rnnlab sweep", ["<h1>sweep</h1>"]), encoding="utf-8")
+    D = np.array([[0.0, 0.1, 0.9, 0.8], [0.1, 0.0, 0.9, 0.9], [0.9, 0.9, 0.0, 0.2], [0.8, 0.9, 0.2, 0.0]])
+    sig = {"counts": {"0": 2}, "memories": ["+", "-"], "edges": [["+", "-"]], "ghosts": []}
+    sim = Similarity(["a", "b", "c", "d"], [{"model": m} for m in ("rnn", "rnn", "gru", "gru")],
+                     {"cca": D, "dsa": D}, {"probe_trials": 8, "signatures": [sig] * 4})
+    for _ in range(2):
+        write_similarity(sim, tmp_path / "similarity")
+        text = (tmp_path / "sweep.html").read_text(encoding="utf-8")
+        assert text.count(PAGE_MARKS[0]) == 1 and text.count("<h2>Similarity</h2>") == 1
+    assert "cca: the nearest other network has the same model for 100% of the 4 networks" in text
+    assert "4 networks with 2 memories joined by 1 edge" in text and "data:image/png;base64," in text

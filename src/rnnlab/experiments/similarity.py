@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import html
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from rnnlab.analysis.dynamics import layer_states
 from rnnlab.analysis.similarity import dsa_distances, geometry_distances
 from rnnlab.checks import check_int
 from rnnlab.errors import InputError
+from rnnlab.runs.checkpoint import atomic_write_text
 from rnnlab.runs.files import record_written
 from rnnlab.runs.load import load_run
 
@@ -195,4 +197,49 @@ def write_similarity(sim: Similarity, out_dir, colour_by: str = "model") -> list
     from rnnlab.present.similarity_figures import similarity_figure  # start-up time: Matplotlib loads late
     written.append(similarity_figure(sim.matrices, maps, labels, colour_by, out / "similarity.png"))
     record_written(out, [p.name for p in written])          # what a later --force may replace
+    if out.name == "similarity" and (out.parent / SWEEP_PAGE).is_file():
+        add_to_sweep_page(out.parent)
     return written
+
+
+SWEEP_PAGE = "sweep.html"
+PAGE_MARKS = ("<!-- similarity -->", "<!-- /similarity -->")
+
+
+def similarity_section(sweep_dir) -> str:
+    """The sweep page's section on what ``rnnlab similarity`` wrote in SWEEP/similarity ("" if
+    nothing): how well each distance separates the networks, and the figure."""
+    from rnnlab.present.html import image
+    d = Path(sweep_dir) / "similarity"
+    if not (d / "similarity.json").is_file() or not (d / "similarity.png").is_file():
+        return ""
+    s = json.loads((d / "similarity.json").read_text(encoding="utf-8"))
+    n, by = len(s["networks"]), s["colour_by"]
+    items = [f"{name}: the nearest other network has the same {by} for {100 * acc:.0f}% of the {n} networks"
+             for name, acc in s["separation"].items()]
+    sigs = s["settings"].get("signatures", [])
+    if sigs:
+        shapes: dict = {}
+        for sig in sigs:
+            key = (len(set(sig["memories"])), len(sig["edges"]), len(sig.get("ghosts", [])))
+            shapes[key] = shapes.get(key, 0) + 1
+        items.append("fixed-point topology: " + "; ".join(
+            f"{k} network{'s' if k != 1 else ''} with {m} memories joined by {e} edge{'s' if e != 1 else ''}"
+            + (f" ({g} held by a ghost)" if g else "") for (m, e, g), k in sorted(shapes.items(), key=lambda x: -x[1])))
+    return (PAGE_MARKS[0] + "<h2>Similarity</h2><p>Distances between every pair of networks on "
+            f"{s['settings']['probe_trials']} probe trials (<code>rnnlab similarity</code>; matrices in "
+            "similarity/*.csv).</p>" + '<div class="verdict"><ul>' + "".join(
+                f"<li>{html.escape(i)}</li>" for i in items) + "</ul></div>"
+            + image(d / "similarity.png", "similarity matrices and MDS maps") + PAGE_MARKS[1])
+
+
+def add_to_sweep_page(sweep_dir) -> None:
+    """Put the similarity section into the sweep's page (replacing an older one)."""
+    path = Path(sweep_dir) / SWEEP_PAGE
+    text = path.read_text(encoding="utf-8")
+    start, end = PAGE_MARKS
+    if start in text and end in text:
+        text = text[:text.index(start)] + text[text.index(end) + len(end):]
+    at = text.rfind("<script>")
+    at = at if at >= 0 else text.rfind("</body>")
+    atomic_write_text(path, text[:at] + similarity_section(sweep_dir) + text[at:])

@@ -610,4 +610,6 @@ def write_page(out_dir: Path, cols: list[str], rows: list[dict], sentences: list
              '<div class="verdict"><ul>' + "".join(f"<li>{html.escape(s)}</li>" for s in sentences) +
              "</ul></div>", "<h2>Results</h2>", table(rows, cols, headers={}), "<h2>Figures</h2>"]
     parts += [image(out_dir / f, f) for f in figures]
+    from rnnlab.experiments.similarity import similarity_section  # written by rnnlab similarity, if run
+    parts.append(similarity_section(out_dir))
     atomic_write_text(out_dir / "sweep.html", page("rnnlab sweep", parts))
