@@ -366,13 +366,21 @@ def universality() -> str:
         ghosts = sum(len(sigs[i].get("ghosts", [])) for i in idx)
         lines.append(f"| {m} | {len(idx)} | {statistics.mean(err):.4f} ± {statistics.stdev(err):.4f} | "
                      f"{cube} | {mem} | {edges} | {ghosts} |")
+    held = [g for s in sigs for g in s.get("ghosts", [])]
+    if held:
+        lines += ["", f"The {len(held)} memories held by a ghost: the state creeps at "
+                  f"{min(g['speed'] for g in held):.1e} to {max(g['speed'] for g in held):.1e} a step there and "
+                  f"leaks to a neighbouring memory {min(g['steps'] for g in held)} to {max(g['steps'] for g in held)} "
+                  f"steps after the trial ends (trials are {sim.settings['steps']} steps)."]
+    per = {m: statistics.median(s["seconds"] for s, x in zip(sigs, models) if x == m) for m in ("rnn", "lstm", "gru")}
     lines += ["", "| distance | a network's nearest other network has its architecture |", "|---|---|"]
     names = {"cca": "geometry: CCA", "procrustes": "geometry: Procrustes shape", "dsa": "dynamics: DSA",
              "topology": "fixed-point topology"}
     for k, D in sim.matrices.items():
         lines.append(f"| {names[k]} | {100 * nearest_neighbour_accuracy(D, models):.0f}% of 30 |")
     lines += ["", f"Training the 30 networks (`rnnlab sweep`, {trained:.0f} s) and comparing them "
-              f"(`rnnlab similarity`, {compared:.0f} s) on 2 cores."]
+              f"(`rnnlab similarity`, {compared:.0f} s) on 2 cores; a network's fixed-point signature, the median "
+              f"by architecture: " + ", ".join(f"{m} (in {per[m]:.1f} s)" for m in per) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -503,7 +511,7 @@ SPREAD = {"presets": {"rel": 0.0, "skip": {"training time"}},
           "rate_networks": {"rel": 0.0, "skip": {"training time"}},
           "universality": {"rel": 0.0, "skip": set()}}
 NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?(?:e[-+]?\d+)?")
-SECONDS = re.compile(r", \d+ s\)")                 # a sweep's wall time in its title line
+SECONDS = re.compile(r"(, |\(in )\d+(?:\.\d+)? s\)")    # wall time in a line: ", 151 s)" or "(in 0.4 s)"
 
 
 def _rows(block: str) -> list[tuple[list[str], bool]]:
@@ -521,7 +529,7 @@ def _rows(block: str) -> list[tuple[list[str], bool]]:
         if line.startswith("|"):
             out.append(([c.strip() for c in line.strip().strip("|").split("|")], False))
         else:
-            out.append(([SECONDS.sub(", N s)", line)], False))
+            out.append(([SECONDS.sub(r"\1N s)", line)], False))
     return out
 
 

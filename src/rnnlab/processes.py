@@ -1,9 +1,11 @@
 """Processes and signals: worker processes that never outlive the process that started them (the
-sweep's trial pool, the pool that draws a run's figures), and writes that Ctrl-C does not cut."""
+sweep's trials and the similarity signatures on a ``local_pool``, the pool that draws a run's
+figures), and writes that Ctrl-C does not cut."""
 
 from __future__ import annotations
 
 import contextlib
+import multiprocessing as mp
 import os
 import signal
 import threading
@@ -26,6 +28,28 @@ def die_with_parent() -> None:
             time.sleep(0.5)
         os._exit(1)
     threading.Thread(target=watch, daemon=True, name="die-with-parent").start()
+
+
+def _pool_worker_init() -> None:
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    die_with_parent()
+
+
+@contextlib.contextmanager
+def local_pool(processes: int):
+    """A spawned process pool whose workers run one BLAS thread each and die with the driver."""
+    saved = os.environ.get("OPENBLAS_NUM_THREADS")
+    # read by NumPy as each worker imports it: a worker's OpenBLAS starts one thread, not one per core
+    # (each trial then sets its own recorded count, training.threads)
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    try:
+        with mp.get_context("spawn").Pool(max(1, processes), initializer=_pool_worker_init) as pool:
+            yield pool
+    finally:
+        if saved is None:
+            os.environ.pop("OPENBLAS_NUM_THREADS", None)
+        else:
+            os.environ["OPENBLAS_NUM_THREADS"] = saved
 
 
 @contextlib.contextmanager

@@ -140,18 +140,22 @@ class TopologySignature:
             return ("no fixed point found" + (f" ({self.search})" if self.search else "")
                     + "".join(f"; {n}" for n in self.notes))
         distinct = len(set(self.memories))
-        mem_ghosts = self.ghosts
-        held = {g["memory"] for g in mem_ghosts}
+        held = {g["memory"] for g in self.ghosts}
         fixed = [m for m in self.memories if m not in held]
         mem = (f"{stable} stable point{'s' if stable != 1 else ''} (memories {' '.join(fixed)}"
                + (f"; {len(set(fixed))} distinct" if len(set(fixed)) != stable else "") + ")"
                ) if stable else "no stable point"
-        if mem_ghosts:
-            mem = (f"{distinct} memories: " + mem + f" and {len(mem_ghosts)} held at a slow point, a ghost of a "
+        missed = [g for g in self.ghosts if g["why"] == "settled at no stable point"]
+        slow = [g for g in self.ghosts if g not in missed]
+        if slow:
+            mem = (f"{distinct} memories: " + mem + f" and {len(slow)} held at a slow point, a ghost of a "
                    "fixed point (" + "; ".join(
                        f"{g['memory']}: moving {g['speed']:.2g} a step, held {g['held']} steps, "
                        + (f"then leaking to {g['leaks_to']} after {g['steps']}" if g["leaks_to"] else
-                          f"{g['why']} after {g['steps']}") for g in mem_ghosts) + ")")
+                          f"{g['why']} after {g['steps']}") for g in slow) + ")")
+        if missed:
+            mem += (f"; {' '.join(g['memory'] for g in missed)} held at a stable point the search missed (the "
+                    "trials settle there): the counts are short")
         loose = []
         if self.self_joined:
             loose.append(f"{self.self_joined} whose two ends reach the same memory")
@@ -299,8 +303,9 @@ def find_ghosts(F, result, states, stable, names, decode, *, hold: int, near: fl
     it for ``hold`` steps without coming within ``arrival_radius`` of a stable point. Its place
     (``spot``, which saddles' ends may reach) is the slowest of the search's slow points
     (``fixed_points.slow_points``) that decodes it, else the slowest of those held states; the held
-    states are then run on for at most ``leak_steps`` to where most of them leak. ``slow``: the
-    slow points, if already found."""
+    states are then run on for at most ``leak_steps`` to where most of them leak (``steps``: from the
+    trial's end). Where they settle instead, the memory is held by a stable point the search
+    missed, and the summary says so. ``slow``: the slow points, if already found."""
     ends = states[:, -1] if states.ndim == 3 else states
     first = [decode(x) for x in ends]
     todo = np.flatnonzero([m not in set(names) for m in first])
@@ -330,7 +335,8 @@ def find_ghosts(F, result, states, stable, names, decode, *, hold: int, near: fl
         lead = max(set(to), key=to.count) if to else None
         at = [k for k, e in enumerate(end) if (names[e] if e >= 0 else None) == lead]
         rows.append({"memory": m, "q": q, "speed": float(np.sqrt(2.0 * q)), "held": int(hold),
-                     "trials": len(kept), "leaks_to": lead, "steps": int(np.median(steps[at])), "why": str(why[at[0]])})
+                     "trials": len(kept), "leaks_to": lead, "steps": hold + int(np.median(steps[at])),
+                     "why": str(why[at[0]])})
         spots.append(_Spot(spot))
     return rows, spots
 

@@ -21,6 +21,7 @@ from rnnlab.analysis.dynamics import layer_states
 from rnnlab.analysis.similarity import dsa_distances, geometry_distances
 from rnnlab.checks import check_int
 from rnnlab.errors import InputError
+from rnnlab.processes import local_pool
 from rnnlab.runs.checkpoint import atomic_write_text
 from rnnlab.runs.files import record_written
 from rnnlab.runs.load import load_run
@@ -102,7 +103,7 @@ class Similarity:
 
 def _signature_of_run(run_dir: str) -> dict:
     """One run's fixed-point signature as JSON, in a worker process (``compare_networks``)."""
-    from rnnlab.analysis.topology import fixed_point_signature
+    from rnnlab.analysis.topology import fixed_point_signature  # start-up time: the search loads late
     _, model, task = load_run(run_dir)
     return fixed_point_signature(model, task).to_json()
 
@@ -126,7 +127,6 @@ def compare_networks(paths, *, probe: int = 64, rank: int | None = None, n_delay
     with contextlib.ExitStack() as stack:
         pending = None
         if topology and jobs > 1:
-            from rnnlab.experiments.sweep import local_pool
             pool = stack.enter_context(local_pool(min(jobs, len(nets))))
             pending = pool.imap(_signature_of_run, [str(n.run_dir) for n in nets])    # starts at once
         say(f"states of {len(nets)} networks on {len(X)} probe trials; CCA and Procrustes", 0, None)
@@ -209,7 +209,7 @@ PAGE_MARKS = ("<!-- similarity -->", "<!-- /similarity -->")
 def similarity_section(sweep_dir) -> str:
     """The sweep page's section on what ``rnnlab similarity`` wrote in SWEEP/similarity ("" if
     nothing): how well each distance separates the networks, and the figure."""
-    from rnnlab.present.html import image
+    from rnnlab.present.html import image  # start-up time: the page helpers load late
     d = Path(sweep_dir) / "similarity"
     if not (d / "similarity.json").is_file() or not (d / "similarity.png").is_file():
         return ""

@@ -23,7 +23,6 @@ import dataclasses
 import html
 import json
 import math
-import multiprocessing as mp
 import os
 import socket
 import statistics
@@ -39,7 +38,7 @@ from rnnlab.errors import InputError, RunDirError
 from rnnlab.present.html import image, page, table
 from rnnlab.present.plots import pyplot, save_figure
 from rnnlab.present.tensorboard import TensorBoardWriter
-from rnnlab.processes import die_with_parent
+from rnnlab.processes import local_pool
 from rnnlab.runs.checkpoint import atomic_write_text
 from rnnlab.runs.files import (
     LOCK,
@@ -192,28 +191,6 @@ def stacks(jobs: list[dict], workers: int, always: bool = False) -> list[list[di
         size = -(-len(group) // parts)
         out += [group[i:i + size] for i in range(0, len(group), size)]
     return out
-
-
-def _local_worker_init() -> None:
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    die_with_parent()
-
-
-@contextlib.contextmanager
-def local_pool(processes: int):
-    """A spawned process pool whose workers run one BLAS thread each and die with the driver."""
-    saved = os.environ.get("OPENBLAS_NUM_THREADS")
-    # read by NumPy as each worker imports it: a worker's OpenBLAS starts one thread, not one per core
-    # (each trial then sets its own recorded count, training.threads)
-    os.environ["OPENBLAS_NUM_THREADS"] = "1"
-    try:
-        with mp.get_context("spawn").Pool(max(1, processes), initializer=_local_worker_init) as pool:
-            yield pool
-    finally:
-        if saved is None:
-            os.environ.pop("OPENBLAS_NUM_THREADS", None)
-        else:
-            os.environ["OPENBLAS_NUM_THREADS"] = saved
 
 
 def _run_local(units, jobs_at_once: int, tensorboard: bool):
@@ -610,6 +587,6 @@ def write_page(out_dir: Path, cols: list[str], rows: list[dict], sentences: list
              '<div class="verdict"><ul>' + "".join(f"<li>{html.escape(s)}</li>" for s in sentences) +
              "</ul></div>", "<h2>Results</h2>", table(rows, cols, headers={}), "<h2>Figures</h2>"]
     parts += [image(out_dir / f, f) for f in figures]
-    from rnnlab.experiments.similarity import similarity_section  # written by rnnlab similarity, if run
+    from rnnlab.experiments.similarity import similarity_section  # start-up time: loads the analysis
     parts.append(similarity_section(out_dir))
     atomic_write_text(out_dir / "sweep.html", page("rnnlab sweep", parts))
