@@ -31,7 +31,7 @@ in its time with ``--check``: a number fails when it leaves the spread the READM
   ``neurogym`` block, and NeuroGym's E-I tutorial settings (needs ``rnnlab[neurogym]``);
 - ``universality``: Maheswaranathan et al. (2019) on the 3-bit flip-flop: 10 seeds each of a tanh
   RNN, an LSTM and a GRU, compared by geometry, dynamics and fixed-point topology (``rnnlab
-  similarity``), and its figure;
+  similarity``), and its figure; ``universality_8``: the same with 8 units a network;
 - ``neurogym``: decision accuracy on four NeuroGym tasks over three seeds, one recipe for all, next
   to what NeuroGym's own examples report. It needs ``rnnlab[neurogym]`` (NeuroGym pins NumPy 2.1,
   so it runs in a virtual environment of its own; the others run in either).
@@ -328,16 +328,16 @@ SELECTION_SEEDS = tuple(range(10))
 SELECTION_INPUTS = [[0, .5, .5, .5, .5, 1, 0], [0, .5, .5, .5, .5, 0, 1]]
 
 
-def universality() -> str:
+def universality(hidden: int = 64, name: str = "universality") -> str:
     """Maheswaranathan et al.'s question on the 3-bit flip-flop: 10 seeds each of a tanh RNN, an
-    LSTM and a GRU (64 units), trained as ``rnnlab sweep`` trains them, compared by ``rnnlab
-    similarity``; the figure is written to docs/results/readme/universality.png."""
+    LSTM and a GRU (``hidden`` units), trained as ``rnnlab sweep`` trains them, compared by ``rnnlab
+    similarity``; the figure is written to docs/results/readme/NAME.png."""
     import shutil
 
     from rnnlab.experiments.similarity import compare_networks, nearest_neighbour_accuracy, write_similarity
     from rnnlab.experiments.sweep import parse_grid, run_sweep, sweep_dir
     from rnnlab.training.config import PRESETS
-    base, specs, seeds = PRESETS["flipflop"], ["model=rnn,lstm,gru"], 10
+    base, specs, seeds = PRESETS["flipflop"].replace(hidden=hidden), ["model=rnn,lstm,gru"], 10
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         grid = parse_grid(specs, base)
@@ -349,7 +349,7 @@ def universality() -> str:
         compared = time.perf_counter() - start
         write_similarity(sim, out / "similarity")
         RESULTS.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(out / "similarity" / "similarity.png", RESULTS / "universality.png")
+        shutil.copyfile(out / "similarity" / "similarity.png", RESULTS / f"{name}.png")
         import json
         mse = {f.parent.name: json.loads((f).read_text())["final_test_mse"]
                for f in (out / "runs").glob("*/summary.json")}
@@ -378,9 +378,9 @@ def universality() -> str:
              "topology": "fixed-point topology"}
     for k, D in sim.matrices.items():
         lines.append(f"| {names[k]} | {100 * nearest_neighbour_accuracy(D, models):.0f}% of 30 |")
-    lines += ["", f"Training the 30 networks (`rnnlab sweep`, {trained:.0f} s) and comparing them "
+    lines += ["", f"Training the 30 networks of {hidden} units (`rnnlab sweep`, {trained:.0f} s) and comparing them "
               f"(`rnnlab similarity`, {compared:.0f} s) on 2 cores; a network's fixed-point signature, the median "
-              f"by architecture: " + ", ".join(f"{m} (in {per[m]:.1f} s)" for m in per) + "."]
+              f"by architecture: " + ", ".join(f"{m} (in {per[m]:.2f} s)" for m in per) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -491,7 +491,7 @@ def selection() -> str:
 NEEDS_NEUROGYM = ("neurogym", "selection", "rate_networks")
 BLOCKS = {"presets": presets, "lr_sweep": lr_sweep, "flipflop": flipflop, "analysis": analysis, "cells": cells,
           "neurogym": neurogym, "selection": selection, "rate_networks": rate_networks,
-          "universality": universality}
+          "universality": universality, "universality_8": lambda: universality(8, "universality_8")}
 
 # The spread within which a re-derived block must give the README's numbers (``check``):
 # - a "mean ± sd" cell: the new mean within the README's mean ± that cell's sd (at least a tenth
@@ -509,7 +509,7 @@ SPREAD = {"presets": {"rel": 0.0, "skip": {"training time"}},
           "neurogym": {"rel": 0.0, "skip": {"training time"}},
           "selection": {"rel": 0.0, "skip": set()},
           "rate_networks": {"rel": 0.0, "skip": {"training time"}},
-          "universality": {"rel": 0.0, "skip": set()}}
+          "universality": {"rel": 0.0, "skip": set()}, "universality_8": {"rel": 0.0, "skip": set()}}
 NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?(?:e[-+]?\d+)?")
 SECONDS = re.compile(r"(, |\(in )\d+(?:\.\d+)? s\)")    # wall time in a line: ", 151 s)" or "(in 0.4 s)"
 

@@ -116,7 +116,8 @@ def test_the_spread_check_catches_a_moved_number():
 
 
 @pytest.mark.slow     # CI re-derives the README numbers that fit in its time (NeuroGym: test_neurogym.py)
-@pytest.mark.parametrize("name", ["presets", "flipflop", "analysis", "lr_sweep", "cells", "universality"])
+@pytest.mark.parametrize("name", ["presets", "flipflop", "analysis", "lr_sweep", "cells", "universality",
+                                  "universality_8"])
 def test_readme_numbers_rederive(name):
     import subprocess
     import sys

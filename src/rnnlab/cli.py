@@ -529,6 +529,8 @@ def cmd_similarity(args) -> int:
     print(f"{len(sim.names)} networks, {sim.settings['probe_trials']} probe trials of {sim.settings['steps']} steps")
     for name, acc in summary["separation"].items():
         print(f"  {name}: nearest network has the same {args.color_by} for {100 * acc:.0f}% of them")
+    for note in sim.notes:
+        print(f"note: {note}")
     print(f"wrote {', '.join(str(p) for p in written)}")
     return 0
 

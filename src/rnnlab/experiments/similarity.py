@@ -12,6 +12,7 @@ import contextlib
 import csv
 import html
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,11 +102,21 @@ class Similarity:
     notes: list[str] = field(default_factory=list)
 
 
+def _signature(model, task):
+    """A network's fixed-point signature, with what the analysis warned of kept among its notes:
+    from a worker process a warning would print with no word of which network it concerns."""
+    from rnnlab.analysis.topology import fixed_point_signature  # start-up time: the search loads late
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sig = fixed_point_signature(model, task)
+    sig.notes += [str(w.message) for w in caught if str(w.message) not in sig.notes]
+    return sig
+
+
 def _signature_of_run(run_dir: str) -> dict:
     """One run's fixed-point signature as JSON, in a worker process (``compare_networks``)."""
-    from rnnlab.analysis.topology import fixed_point_signature  # start-up time: the search loads late
     _, model, task = load_run(run_dir)
-    return fixed_point_signature(model, task).to_json()
+    return _signature(model, task).to_json()
 
 
 def compare_networks(paths, *, probe: int = 64, rank: int | None = None, n_delays: int = 1,
@@ -144,7 +155,8 @@ def compare_networks(paths, *, probe: int = 64, rank: int | None = None, n_delay
             for i, n in enumerate(nets):
                 say("topology: fixed points of every network", i, len(nets))
                 sigs.append(topo.TopologySignature.from_json(next(pending)) if pending is not None
-                            else topo.fixed_point_signature(n.model, n.task))
+                            else _signature(n.model, n.task))
+                sim.notes += [f"{n.name}: {note}" for note in sigs[-1].notes]
             sim.matrices["topology"] = topo.topology_distances(sigs)["total"]
             sim.settings["signatures"] = [s.to_json() for s in sigs]
     return sim
