@@ -165,6 +165,7 @@ def test_embedding_starts_like_torch():
     assert math.isclose(float(e.params["weight"].std()), 1.0, rel_tol=0.02)
 
 
+@pytest.mark.slow      # a run, killed and resumed through analysis and report (5 s); runs in CI
 def test_resumed_runs_end_with_analysis_and_report(tmp_path):
     """A run resumed ends as it would have: with its analysis and report (a --no-report run stays
     without them: tests/runs/test_resume.py)."""

@@ -72,6 +72,7 @@ def busy():
     hog.wait()
 
 
+@pytest.mark.slow      # two seed-preset runs as the user starts them (12 s); runs in CI
 def test_figure_workers_change_no_bit(tmp_path):
     rnnlab("train", *SEED_RUN, "--out", tmp_path / "workers")
     rnnlab("train", *SEED_RUN, "--out", tmp_path / "alone", env=user_env(RNNLAB_FIGURE_WORKERS="0"))

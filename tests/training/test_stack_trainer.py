@@ -137,6 +137,7 @@ def _without_clocks(obj):
     return re.sub(r"\d+(\.\d+)? s\b", "N s", obj) if isinstance(obj, str) else obj
 
 
+@pytest.mark.slow      # four whole runs with analysis and report (7 s); runs in CI
 def test_train_stack_writes_what_train_writes_for_each_member(tmp_path):
     """Each member's directory holds its own run: summary, analysis and the report's numbers are
     those ``rnnlab.train`` writes for the same config alone (not another member's)."""
