@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import itertools
 import multiprocessing as mp
 import os
 import re
@@ -355,6 +356,8 @@ def universality(hidden: int = 64, name: str = "universality") -> str:
                for f in (out / "runs").glob("*/summary.json")}
     models = [f["model"] for f in sim.fields]
     sigs = sim.settings["signatures"]
+    corners = sorted("".join(c) for c in itertools.product("+-", repeat=3))
+    cube_edges = sorted((a, b) for a, b in itertools.combinations(corners, 2) if sum(x != y for x, y in zip(a, b)) == 1)
     lines = ["| model | networks | test MSE | 8 stable points, 12 + 6 + 1 saddles | 8 memories | "
              "the cube's 12 edges | memories held by a ghost |", "|---|---|---|---|---|---|---|"]
     for m in ("rnn", "lstm", "gru"):
@@ -362,7 +365,7 @@ def universality(hidden: int = 64, name: str = "universality") -> str:
         err = [mse[sim.names[i].split("/")[-1]] for i in idx]
         cube = sum(sigs[i]["counts"] == {"0": 8, "1": 12, "2": 6, "3": 1} for i in idx)
         mem = sum(len(set(sigs[i]["memories"])) == 8 for i in idx)
-        edges = sum(len(sigs[i]["edges"]) == 12 and len(set(sigs[i]["memories"])) == 8 for i in idx)
+        edges = sum(sorted(map(tuple, sigs[i]["edges"])) == cube_edges for i in idx)
         ghosts = sum(len(sigs[i].get("ghosts", [])) for i in idx)
         lines.append(f"| {m} | {len(idx)} | {statistics.mean(err):.4f} ± {statistics.stdev(err):.4f} | "
                      f"{cube} | {mem} | {edges} | {ghosts} |")

@@ -34,6 +34,7 @@ from rnnlab.runs.files import (
     SIMILARITY_FILES,
     STATE,
     SUMMARY,
+    check_run_dir,
     default_run_dir,
     prepare_run_dir,
 )
@@ -516,14 +517,20 @@ def cmd_similarity(args) -> int:
 
     first = args.paths[0]
     default = first / "similarity" if (first / SWEEP_PLAN).is_file() else first.parent / "similarity"
-    if args.probe_trials < 1 or args.delays < 1 or args.jobs < 1 or (args.rank is not None and args.rank < 1):
-        raise InputError(f"--probe-trials, --delays, --jobs and --rank must be at least 1, got {args.probe_trials}, "
-                         f"{args.delays}, {args.jobs} and {args.rank}")
+    for flag, value in (("--probe-trials", args.probe_trials), ("--delays", args.delays), ("--jobs", args.jobs),
+                        ("--rank", args.rank)):
+        if value is not None and value < 1:
+            raise InputError(f"{flag} must be at least 1, got {value}")
+    out = Path(args.out if args.out else default)
+    if (out / CONFIG).is_file() or (out / SWEEP_PLAN).is_file():
+        raise InputError(f"--out {out} is a run or sweep directory, which --force would empty; write the comparison "
+                         "into a directory of its own (by default SWEEP/similarity, or similarity/ beside the runs)")
+    check_run_dir(out, args.force, writes=SIMILARITY_FILES)          # refused before minutes of work, not after
     with StepProgress() as steps:
         sim = compare_networks(args.paths, probe=args.probe_trials, rank=args.rank, n_delays=args.delays,
                                topology=not args.no_topology, colour_by=args.color_by, jobs=args.jobs,
                                progress=steps)
-    out = prepare_run_dir(args.out if args.out else default, args.force, writes=SIMILARITY_FILES)
+    out = prepare_run_dir(out, args.force, writes=SIMILARITY_FILES)
     written = write_similarity(sim, out, args.color_by)
     summary = json.loads((out / "similarity.json").read_text())
     print(f"{len(sim.names)} networks, {sim.settings['probe_trials']} probe trials of {sim.settings['steps']} steps")

@@ -36,20 +36,37 @@ def _pool_worker_init() -> None:
 
 
 @contextlib.contextmanager
-def local_pool(processes: int):
-    """A spawned process pool whose workers run one BLAS thread each and die with the driver."""
+def _one_blas_thread_in_workers():
+    """Read by NumPy as each spawned worker imports it: a worker's OpenBLAS starts one thread, not
+    one per core (each trial then sets its own recorded count, training.threads)."""
     saved = os.environ.get("OPENBLAS_NUM_THREADS")
-    # read by NumPy as each worker imports it: a worker's OpenBLAS starts one thread, not one per core
-    # (each trial then sets its own recorded count, training.threads)
     os.environ["OPENBLAS_NUM_THREADS"] = "1"
     try:
-        with mp.get_context("spawn").Pool(max(1, processes), initializer=_pool_worker_init) as pool:
-            yield pool
+        yield
     finally:
         if saved is None:
             os.environ.pop("OPENBLAS_NUM_THREADS", None)
         else:
             os.environ["OPENBLAS_NUM_THREADS"] = saved
+
+
+@contextlib.contextmanager
+def local_pool(processes: int):
+    """A spawned process pool whose workers run one BLAS thread each and die with the driver."""
+    with _one_blas_thread_in_workers(), \
+            mp.get_context("spawn").Pool(max(1, processes), initializer=_pool_worker_init) as pool:
+        yield pool
+
+
+@contextlib.contextmanager
+def local_executor(processes: int):
+    """``local_pool`` as a ``concurrent.futures`` executor: a worker that dies (killed, out of
+    memory) raises ``BrokenProcessPool`` in the driver instead of leaving it waiting for ever."""
+    from concurrent.futures import ProcessPoolExecutor  # start-up time: only where work is farmed out
+    with _one_blas_thread_in_workers(), \
+            ProcessPoolExecutor(max(1, processes), mp_context=mp.get_context("spawn"),
+                                initializer=_pool_worker_init) as pool:
+        yield pool
 
 
 @contextlib.contextmanager

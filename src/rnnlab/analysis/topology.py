@@ -23,8 +23,8 @@ cube. ``fixed_point_signature(model, task)`` reads that topology off one network
 - the ghosts: a memory the network holds over its trials with no stable point to hold it, where a
   stable point and a saddle have annihilated and left a slow channel (``find_ghosts``), counted
   among the memories, its leak to a neighbour among the edges (``ghosts=False``: fixed points only).
-  A trained GRU flip-flop can hold a memory so (one of 8, in 4 of 10 GRU-64s trained here,
-  each leaking after 758 to 3964 steps, against trials of 100).
+  A trained GRU flip-flop can hold a memory so (one of 8, in 4 of 10 GRU-64s trained for the
+  README's ``universality`` block, which gives how long they hold it).
 
 No time budget: the search stops by its rounds and iterations, so one seed gives one signature.
 
@@ -86,6 +86,7 @@ __all__ = ["TopologySignature", "TopologyDistance", "fixed_point_signature", "si
            "follow_saddles", "arrival_radius", "topology_distance", "topology_distances"]
 
 NONE = "none"                  # the end of a saddle that reached no stable point, in the edge outcomes
+HELD_EVERY = 10                # steps between the checks of what a followed state decodes as (run_until_near)
 
 
 # ---------------------------------------------------------------- the signature
@@ -196,7 +197,7 @@ class TopologySignature:
 
 # ---------------------------------------------------------------- following saddles
 def follow_saddles(F, saddles, stable, radius, *, eps: float = 1e-3, max_steps: int = 20_000,
-                   settle_tol: float = 1e-9) -> list:
+                   settle_tol: float = 1e-9, held=None) -> list:
     """Where each index-1 saddle's unstable direction leads. ``saddles`` and ``stable`` are
     ``FixedPoint`` lists, ``radius`` the distance (one number, or one per stable point) within which
     a state counts as having reached a stable point; returns per saddle ``{"ends": [i, j], "steps":
@@ -221,7 +222,7 @@ def follow_saddles(F, saddles, stable, radius, *, eps: float = 1e-3, max_steps: 
         rows += [P[k] + eps * v, P[k] - eps * v]
         lams.append(complex(eig[k][i]))
     end, steps, why, _ = run_until_near(F, np.array(rows), stable, radius, max_steps=max_steps,
-                                        settle_tol=settle_tol)
+                                        settle_tol=settle_tol, held=held)
     out = []
     for k in range(len(saddles)):
         a, b = 2 * k, 2 * k + 1
@@ -231,12 +232,16 @@ def follow_saddles(F, saddles, stable, radius, *, eps: float = 1e-3, max_steps: 
     return out
 
 
-def run_until_near(F, s, stable, radius, *, max_steps: int = 20_000, settle_tol: float = 1e-9):
+def run_until_near(F, s, stable, radius, *, max_steps: int = 20_000, settle_tol: float = 1e-9, held=None):
     """Step the states ``s`` (n, S) with ``F``, all together, until each lies within ``radius``
     (one number, or one per point of ``stable``, a list of ``FixedPoint``-like objects with
     ``.point``) of a stable point ("reached"), moves less than ``settle_tol`` in a step ("settled at
     no stable point") or has run ``max_steps`` steps ("still moving"). Returns per state the index
-    it reached (-1: none), the steps it ran, why it stopped, and where it stopped (n, S)."""
+    it reached (-1: none), the steps it ran, why it stopped, and where it stopped (n, S).
+
+    ``held = (decode, {memory: index}, hold)``: a state that decodes as one of these memories (a
+    ghost's, which no point marks) at every check, every ``HELD_EVERY`` steps, for ``hold`` steps
+    has reached that index too ("held"), as a trial holding it would."""
     s = np.array(s, dtype=np.float64)
     targets = np.array([p.point for p in stable]) if stable else np.zeros((0, s.shape[1]))
     radius = np.broadcast_to(np.asarray(radius, dtype=np.float64), (len(targets),))
@@ -244,6 +249,8 @@ def run_until_near(F, s, stable, radius, *, max_steps: int = 20_000, settle_tol:
     steps = np.zeros(len(s), dtype=int)
     why = np.array(["still moving"] * len(s), dtype=object)
     live = np.arange(len(s))
+    name = np.array([None] * len(s), dtype=object)                     # the ghost memory each is in
+    since = np.zeros(len(s), dtype=int)                                # from which step
     for n in range(max_steps + 1):
         cur = s[live]
         hit = np.zeros(len(live), dtype=bool)
@@ -253,6 +260,17 @@ def run_until_near(F, s, stable, radius, *, max_steps: int = 20_000, settle_tol:
             hit = d[np.arange(len(live)), near] < 1.0
             end[live[hit]] = near[hit]
             why[live[hit]] = "reached"
+        if held is not None and n % HELD_EVERY == 0:
+            decode, ghosts, hold = held
+            for j in np.flatnonzero(~hit):
+                k = live[j]
+                m = decode(cur[j])
+                m = m if m in ghosts else None
+                if m != name[k]:
+                    name[k], since[k] = m, n
+                elif m is not None and n - since[k] >= hold:
+                    hit[j] = True
+                    end[k], why[k] = ghosts[m], "held"
         steps[live] = n
         if n == max_steps:
             break
@@ -372,8 +390,11 @@ def signature_of_map(F, states, decode, *, starts: int = FP_DEFAULTS["starts"], 
                                      settle_tol=settle_tol) if ghosts and result.points else ([], []))
     saddles = [p for p in result.points if p.n_unstable == 1]
     radius = arrival_radius(result.points + spots, stable + spots, float(result.unique_tol), near)
+    # an end reaches a ghost memory where it holds it as long as a trial would (its spot marks only
+    # the ghost's slowest state, which the end may pass by on the way)
+    ghost_at = {g["memory"]: len(stable) + k for k, g in enumerate(ghost_rows)}
     moves = follow_saddles(F, saddles, stable + spots, radius, eps=eps, max_steps=max_steps,
-                           settle_tol=settle_tol)
+                           settle_tol=settle_tol, held=(decode, ghost_at, hold) if ghost_at else None)
     names = names + [g["memory"] for g in ghost_rows]
     notes = []
     if not result.unfound_estimate < 1.0:             # one or more, or not estimable

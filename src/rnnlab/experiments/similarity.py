@@ -21,8 +21,8 @@ import numpy as np
 from rnnlab.analysis.dynamics import layer_states
 from rnnlab.analysis.similarity import dsa_distances, geometry_distances
 from rnnlab.checks import check_int
-from rnnlab.errors import InputError
-from rnnlab.processes import local_pool
+from rnnlab.errors import InputError, RnnlabError
+from rnnlab.processes import local_executor
 from rnnlab.runs.checkpoint import atomic_write_text
 from rnnlab.runs.files import record_written
 from rnnlab.runs.load import load_run
@@ -55,8 +55,12 @@ def expand_paths(paths) -> list[tuple[str, Path]]:
 def load_networks(paths) -> list[Network]:
     """Every run named or held in a named sweep, refused unless all have a recurrent state and were
     trained on the same task with the same input size."""
-    nets = []
+    nets, seen = [], {}
     for name, run_dir in expand_paths(paths):
+        key = Path(run_dir).resolve()
+        if key in seen:
+            raise InputError(f"{run_dir} is named twice (also as {seen[key]}); name each run once")
+        seen[key] = run_dir
         cfg, model, task = load_run(run_dir)
         if not hasattr(model, "rnn"):
             raise InputError(f"{run_dir} holds a {type(model).__name__}, which has no recurrent state to compare; "
@@ -119,6 +123,15 @@ def _signature_of_run(run_dir: str) -> dict:
     return _signature(model, task).to_json()
 
 
+def _next_signature(pending, net) -> dict:
+    from concurrent.futures.process import BrokenProcessPool  # start-up time: only with --jobs
+    try:
+        return next(pending)
+    except BrokenProcessPool:
+        raise RnnlabError(f"a worker process seeking the fixed points of {net.name} (or one after it) died, killed "
+                          "or out of memory; run again with --jobs 1, or with fewer networks at once") from None
+
+
 def compare_networks(paths, *, probe: int = 64, rank: int | None = None, n_delays: int = 1,
                      topology: bool = True, colour_by: str = "model", jobs: int = 1,
                      progress=None) -> Similarity:
@@ -138,8 +151,8 @@ def compare_networks(paths, *, probe: int = 64, rank: int | None = None, n_delay
     with contextlib.ExitStack() as stack:
         pending = None
         if topology and jobs > 1:
-            pool = stack.enter_context(local_pool(min(jobs, len(nets))))
-            pending = pool.imap(_signature_of_run, [str(n.run_dir) for n in nets])    # starts at once
+            pool = stack.enter_context(local_executor(min(jobs, len(nets))))
+            pending = pool.map(_signature_of_run, [str(n.run_dir) for n in nets])     # starts at once
         say(f"states of {len(nets)} networks on {len(X)} probe trials; CCA and Procrustes", 0, None)
         states = [trajectories(n, X) for n in nets]
         geo = geometry_distances(states)
@@ -154,7 +167,7 @@ def compare_networks(paths, *, probe: int = 64, rank: int | None = None, n_delay
             sigs = []
             for i, n in enumerate(nets):
                 say("topology: fixed points of every network", i, len(nets))
-                sigs.append(topo.TopologySignature.from_json(next(pending)) if pending is not None
+                sigs.append(topo.TopologySignature.from_json(_next_signature(pending, n)) if pending is not None
                             else _signature(n.model, n.task))
                 sim.notes += [f"{n.name}: {note}" for note in sigs[-1].notes]
             sim.matrices["topology"] = topo.topology_distances(sigs)["total"]
@@ -176,11 +189,14 @@ def classical_mds(D: np.ndarray, dims: int = 2) -> np.ndarray:
 
 def nearest_neighbour_accuracy(D: np.ndarray, labels) -> float:
     """Leave-one-out 1-nearest-neighbour accuracy of ``labels`` from distances D: how well a matrix
-    separates the groups (1.0: every network's nearest other network has its label)."""
+    separates the groups (1.0: every network's nearest other network has its label). Where several
+    networks tie for nearest, the share of them with the label counts (a random pick's expected
+    accuracy), so an all-zero matrix gives chance, not an artefact of the order of the networks."""
     D = np.asarray(D, dtype=np.float64).copy()
     np.fill_diagonal(D, np.inf)
     labels = np.asarray(labels)
-    return float(np.mean(labels[np.argmin(D, axis=1)] == labels))
+    nearest = D == D.min(axis=1, keepdims=True)
+    return float(np.mean([np.mean(labels[row] == label) for row, label in zip(nearest, labels)]))
 
 
 def write_similarity(sim: Similarity, out_dir, colour_by: str = "model") -> list[Path]:
@@ -226,6 +242,9 @@ def similarity_section(sweep_dir) -> str:
     if not (d / "similarity.json").is_file() or not (d / "similarity.png").is_file():
         return ""
     s = json.loads((d / "similarity.json").read_text(encoding="utf-8"))
+    runs = {f"{Path(sweep_dir).name}/{r.name}" for r in (Path(sweep_dir) / "runs").glob("*") if r.is_dir()}
+    if set(s["networks"]) != runs:              # of the sweep before a --force rerun, or of other runs
+        return ""
     n, by = len(s["networks"]), s["colour_by"]
     items = [f"{name}: the nearest other network has the same {by} for {100 * acc:.0f}% of the {n} networks"
              for name, acc in s["separation"].items()]
@@ -246,12 +265,17 @@ def similarity_section(sweep_dir) -> str:
 
 
 def add_to_sweep_page(sweep_dir) -> None:
-    """Put the similarity section into the sweep's page (replacing an older one)."""
+    """Put the similarity section into the sweep's page (replacing an older one); a page that is
+    not one rnnlab wrote (no closing script or body, or not UTF-8) is left as it is."""
     path = Path(sweep_dir) / SWEEP_PAGE
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return
     start, end = PAGE_MARKS
     if start in text and end in text:
         text = text[:text.index(start)] + text[text.index(end) + len(end):]
     at = text.rfind("<script>")
     at = at if at >= 0 else text.rfind("</body>")
-    atomic_write_text(path, text[:at] + similarity_section(sweep_dir) + text[at:])
+    if at >= 0:
+        atomic_write_text(path, text[:at] + similarity_section(sweep_dir) + text[at:])

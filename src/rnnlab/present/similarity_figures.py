@@ -41,6 +41,10 @@ def similarity_figure(matrices: dict, maps: dict, labels: list[str], colour_by: 
         for g in groups:
             sel = [i for i, lab in enumerate(labels) if lab == g]
             ax.scatter(xy[sel, 0], xy[sel, 1], s=36, color=colours[g], label=g, edgecolor="black", lw=0.4)
+        if not np.any(D):                 # every pair at distance 0: one point, nothing to map
+            ax.text(0.5, 0.5, f"all {len(D)} networks at distance 0:\nthe same by this measure",
+                    transform=ax.transAxes, ha="center", va="center", fontsize=9,
+                    bbox=dict(facecolor="white", alpha=0.85, edgecolor="grey"))
         ax.set_title(f"MDS of {name}", fontsize=9)
         ax.set_xlabel("MDS 1")
         ax.set_ylabel("MDS 2")

@@ -88,10 +88,10 @@ class GRUCell:
 
     def step_jacobian(self, W_hh, cache):
         """dh_t/dh_{t-1} (B, H, H) from one forward step's cache: the fixed-point search's
-        Jacobian in O(H^2) a state, where H backward passes cost O(H^3) (a GRU-64's search: 4x
-        faster). Differentiating the equations above::
+        Jacobian in O(H^2) a state, where H backward passes cost O(H^3) (a GRU-64 flip-flop's
+        whole search: 2.7x faster). Differentiating the equations above::
 
-            J = diag(z) + diag((h - n) z (1 - z)) W_hz
+            J = diag(z) + diag((h_{t-1} - n) z (1 - z)) W_hz
                 + diag((1 - z)(1 - n^2)) [diag((W_hn h + b_hn) r (1 - r)) W_hr + diag(r) W_hn]
         """
         hh, n, h_prev = cache
