@@ -34,6 +34,7 @@ from rnnlab.runs.files import (
     SIMILARITY_FILES,
     STATE,
     SUMMARY,
+    SWEEP_PLAN,
     check_run_dir,
     default_run_dir,
     prepare_run_dir,
@@ -513,7 +514,7 @@ def cmd_compare(args) -> int:
 
 
 def cmd_similarity(args) -> int:
-    from rnnlab.experiments.similarity import SWEEP_PLAN, compare_networks, write_similarity  # start-up time
+    from rnnlab.experiments.similarity import compare_networks, write_similarity  # start-up time
 
     first = args.paths[0]
     default = first / "similarity" if (first / SWEEP_PLAN).is_file() else first.parent / "similarity"

@@ -309,7 +309,7 @@ class _Spot:
 
 
 def find_ghosts(F, result, states, stable, names, decode, *, hold: int, near: float = 0.25,
-                leak_steps: int = 50_000, settle_tol: float = 1e-9, slow=None) -> tuple[list, list]:
+                leak_steps: int = 50_000, settle_tol: float = 1e-9) -> tuple[list, list]:
     """Memories held by a slow region rather than a fixed point: returns (rows, spots).
 
     Where a stable point and a saddle have met and annihilated (a saddle-node bifurcation), a
@@ -323,7 +323,7 @@ def find_ghosts(F, result, states, stable, names, decode, *, hold: int, near: fl
     (``fixed_points.slow_points``) that decodes it, else the slowest of those held states; the held
     states are then run on for at most ``leak_steps`` to where most of them leak (``steps``: from the
     trial's end). Where they settle instead, the memory is held by a stable point the search
-    missed, and the summary says so. ``slow``: the slow points, if already found."""
+    missed, and the summary says so."""
     ends = states[:, -1] if states.ndim == 3 else states
     first = [decode(x) for x in ends]
     todo = np.flatnonzero([m not in set(names) for m in first])
@@ -337,7 +337,7 @@ def find_ghosts(F, result, states, stable, names, decode, *, hold: int, near: fl
             held.setdefault(first[i], []).append(after[k])
     if not held:
         return [], []
-    slow = sorted(slow_points(F, result, states) if slow is None else slow, key=lambda p: p.q)
+    slow = sorted(slow_points(F, result, states), key=lambda p: p.q)
     rows, spots = [], []
     for m in sorted(held):
         kept = np.array(held[m])

@@ -24,10 +24,9 @@ from rnnlab.checks import check_int
 from rnnlab.errors import InputError, RnnlabError
 from rnnlab.processes import local_executor
 from rnnlab.runs.checkpoint import atomic_write_text
-from rnnlab.runs.files import record_written
+from rnnlab.runs.files import SWEEP_PAGE, SWEEP_PLAN, record_written
 from rnnlab.runs.load import load_run
 
-SWEEP_PLAN = "sweep_plan.json"          # what a sweep directory holds beside runs/ (experiments.sweep)
 PROBE_SEED = 12345                      # which held-out trials probe every network (the same for all)
 
 
@@ -230,7 +229,6 @@ def write_similarity(sim: Similarity, out_dir, colour_by: str = "model") -> list
     return written
 
 
-SWEEP_PAGE = "sweep.html"
 PAGE_MARKS = ("<!-- similarity -->", "<!-- /similarity -->")
 
 

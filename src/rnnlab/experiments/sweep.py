@@ -44,6 +44,8 @@ from rnnlab.runs.files import (
     LOCK,
     SWEEP_FILES,
     SWEEP_OUTPUTS,
+    SWEEP_PAGE,
+    SWEEP_PLAN,
     TENSORBOARD_FILES,
     TRIAL_RESULT,
     check_run_dir,
@@ -284,7 +286,7 @@ def sweep_dir(out, base: TrainConfig, grid: dict, seeds: int, force: bool = Fals
     or one holding this same sweep (it is continued). ``force`` starts over, removing only what
     rnnlab wrote there (its files and its trials' run directories)."""
     out = Path(out)
-    plan_file = out / "sweep_plan.json"
+    plan_file = out / SWEEP_PLAN
     same = False
     if plan_file.is_file():
         try:
@@ -332,8 +334,8 @@ def run_sweep(base: TrainConfig, grid: dict, seeds: int, out_dir, *, jobs: int =
             todo.append(job)
         else:
             rows.append(row)
-    record_written(out_dir, ["sweep_plan.json"])
-    atomic_write_text(out_dir / "sweep_plan.json", dumps(
+    record_written(out_dir, [SWEEP_PLAN])
+    atomic_write_text(out_dir / SWEEP_PLAN, dumps(
         {"grid": grid, "seeds": seeds, "base": base.to_dict(), "backend": backend}, indent=2))
     workers = jobs if backend == "ray" else min(jobs, len(todo), os.cpu_count() or 1)   # no idle processes
     units = stacks(todo, workers, always=stack == "always") if stack != "never" else [[job] for job in todo]
@@ -589,4 +591,4 @@ def write_page(out_dir: Path, cols: list[str], rows: list[dict], sentences: list
     parts += [image(out_dir / f, f) for f in figures]
     from rnnlab.experiments.similarity import similarity_section  # start-up time: loads the analysis
     parts.append(similarity_section(out_dir))
-    atomic_write_text(out_dir / "sweep.html", page("rnnlab sweep", parts))
+    atomic_write_text(out_dir / SWEEP_PAGE, page("rnnlab sweep", parts))

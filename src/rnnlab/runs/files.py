@@ -43,8 +43,10 @@ ANALYSIS_AT_INPUT = {"unit_roles": "unit_roles_input{}.png", "pca": "pca_input{}
                      "fixed_points": "fixed_points_input{}.png"}
 
 # Many-run directories (rnnlab sweep, rnnlab compare).
+SWEEP_PLAN = "sweep_plan.json"    # a sweep's grid and base config: what marks a directory as a sweep's
+SWEEP_PAGE = "sweep.html"
 TRIAL_RESULT = "result.json"      # a sweep trial's row and config in its run directory: its "finished" mark
-SWEEP_FILES = ("sweep.csv", "sweep.md", "sweep.json", "sweep.html", "sweep_plan.json", "gradient_vs_length.png")
+SWEEP_FILES = ("sweep.csv", "sweep.md", "sweep.json", SWEEP_PAGE, SWEEP_PLAN, "gradient_vs_length.png")
 COMPARE_FILES = ("compare.csv", "compare.md", "compare.json", "compare.html")
 SIMILARITY_FILES = ("similarity.json", "similarity.png", "similarity_*.csv")
 
@@ -115,7 +117,7 @@ def recorded_files(out: Path, extra=()) -> list[Path]:
     manifest = _read_manifest(out, strict=True)
     if manifest is not None:
         old = [out / rel for rel in manifest["written"]]
-    elif (out / CONFIG).is_file() or (out / "sweep_plan.json").is_file():
+    elif (out / CONFIG).is_file() or (out / SWEEP_PLAN).is_file():
         old = [out / n for n in RUN_FILES] + [p for pat in RUN_PATTERNS for p in out.glob(pat)]
     else:
         old = []
